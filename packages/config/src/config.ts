@@ -1,0 +1,214 @@
+import cron from 'node-cron';
+
+/**
+ * Every setting of every service, read and validated here and nowhere else.
+ * Names and defaults are those of shared/contract.md.
+ */
+export type ServiceName = 'api' | 'scheduler' | 'sms-worker' | 'push-worker' | 'migrate';
+
+export interface QuietHours {
+  /** minutes after local midnight */
+  start: number;
+  end: number;
+}
+
+export type SmsSettings =
+  | { provider: 'log' }
+  | {
+      provider: 'twilio';
+      accountSid: string;
+      authToken: string;
+      from: string | undefined;
+      messagingServiceSid: string | undefined;
+      apiBaseUrl: string;
+    };
+
+export type PushSettings = { provider: 'log' } | { provider: 'gateway'; url: string; secret: string };
+
+export interface Config {
+  databaseUrl: string;
+  redisUrl: string;
+  queuePrefix: string;
+  smsRatePerSec: number;
+  smsMaxPerRecipientPerDay: number;
+  host: string;
+  port: number;
+  timezone: string;
+  scanCron: string;
+  quietHours: QuietHours | null;
+  demoData: boolean;
+  adminApiKey: string | undefined;
+  sms: SmsSettings;
+  push: PushSettings;
+  publicBaseUrl: string | undefined;
+  inboxJwtSecret: string | undefined;
+  logLevel: string;
+}
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    problem: string,
+  ) {
+    super(`${variable}: ${problem}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+function text(env: Env, name: string, fallback?: string): string | undefined {
+  const value = env[name]?.trim();
+  return value === undefined || value === '' ? fallback : value;
+}
+
+function required(env: Env, name: string, why: string): string {
+  const value = text(env, name);
+  if (value === undefined) throw new ConfigError(name, `is required ${why}`);
+  return value;
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = text(env, name);
+  if (raw === undefined) return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+    throw new ConfigError(name, `must be a whole number from ${min} to ${max}, got "${raw}"`);
+  }
+  return Number(raw);
+}
+
+function url(env: Env, name: string, protocols: string[], fallback?: string): string | undefined {
+  const raw = text(env, name, fallback);
+  if (raw === undefined) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(name, `must be a URL, got "${raw}"`);
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(name, `must be a ${protocols.join(' or ')} URL`);
+  }
+  return raw.replace(/\/+$/, '');
+}
+
+function oneOf<T extends string>(env: Env, name: string, values: readonly T[], fallback: T): T {
+  const raw = text(env, name, fallback)!;
+  if (!(values as readonly string[]).includes(raw)) {
+    throw new ConfigError(name, `must be one of ${values.join(', ')}, got "${raw}"`);
+  }
+  return raw as T;
+}
+
+function timezone(env: Env, name: string, fallback: string): string {
+  const raw = text(env, name, fallback)!;
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: raw });
+  } catch {
+    throw new ConfigError(name, `is not an IANA time zone: "${raw}"`);
+  }
+  return raw;
+}
+
+function quietHours(env: Env, name: string): QuietHours | null {
+  const raw = text(env, name, '21:00-08:00')!;
+  if (raw === 'off') return null;
+  const match = /^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$/.exec(raw);
+  const start = Number(match?.[1]) * 60 + Number(match?.[2]);
+  const end = Number(match?.[3]) * 60 + Number(match?.[4]);
+  if (match === null || start === end) {
+    throw new ConfigError(name, `must be "HH:MM-HH:MM" with two different times, or "off"; got "${raw}"`);
+  }
+  return { start, end };
+}
+
+function onOff(env: Env, name: string, fallback: 'on' | 'off'): boolean {
+  return oneOf(env, name, ['on', 'off'], fallback) === 'on';
+}
+
+function sms(env: Env, needed: boolean): SmsSettings {
+  const provider = oneOf(env, 'SMS_PROVIDER', ['log', 'twilio'], 'log');
+  if (provider === 'log' || !needed) return { provider: 'log' };
+  const why = 'when SMS_PROVIDER=twilio';
+  const accountSid = required(env, 'TWILIO_ACCOUNT_SID', why);
+  if (!/^AC[0-9a-fA-F]{32}$/.test(accountSid)) {
+    throw new ConfigError('TWILIO_ACCOUNT_SID', 'must be "AC" followed by 32 hex digits');
+  }
+  const from = text(env, 'TWILIO_FROM');
+  const messagingServiceSid = text(env, 'TWILIO_MESSAGING_SERVICE_SID');
+  if (from === undefined && messagingServiceSid === undefined) {
+    throw new ConfigError('TWILIO_FROM', `or TWILIO_MESSAGING_SERVICE_SID is required ${why}`);
+  }
+  return {
+    provider,
+    accountSid,
+    authToken: required(env, 'TWILIO_AUTH_TOKEN', why),
+    from,
+    messagingServiceSid,
+    apiBaseUrl: url(env, 'TWILIO_API_BASE_URL', ['http:', 'https:'], 'https://api.twilio.com')!,
+  };
+}
+
+function push(env: Env, needed: boolean): PushSettings {
+  const provider = oneOf(env, 'PUSH_PROVIDER', ['log', 'gateway'], 'log');
+  if (provider === 'log' || !needed) return { provider: 'log' };
+  const why = 'when PUSH_PROVIDER=gateway';
+  if (text(env, 'PUSH_GATEWAY_URL') === undefined) required(env, 'PUSH_GATEWAY_URL', why);
+  return {
+    provider,
+    url: url(env, 'PUSH_GATEWAY_URL', ['http:', 'https:'])!,
+    secret: required(env, 'PUSH_GATEWAY_SECRET', why),
+  };
+}
+
+/**
+ * Reads the configuration a service needs. Variables that only one service uses are
+ * checked only for that service, so a scheduler does not need Twilio credentials.
+ */
+export function loadConfig(service: ServiceName, env: Env = process.env): Config {
+  const usesTwilio = service === 'sms-worker' || service === 'api';
+  const smsSettings = sms(env, usesTwilio);
+  const smsViaTwilio = oneOf(env, 'SMS_PROVIDER', ['log', 'twilio'], 'log') === 'twilio';
+  const publicBaseUrl = url(env, 'PUBLIC_BASE_URL', ['http:', 'https:']);
+  if (smsViaTwilio && usesTwilio && publicBaseUrl === undefined) {
+    required(env, 'PUBLIC_BASE_URL', 'when SMS_PROVIDER=twilio (status callbacks and their signatures)');
+  }
+  const inboxJwtSecret = text(env, 'INBOX_JWT_SECRET');
+  if (service === 'api' && inboxJwtSecret === undefined) {
+    required(env, 'INBOX_JWT_SECRET', 'by the API (licensee tokens of the in-app inbox)');
+  }
+  if (inboxJwtSecret !== undefined && inboxJwtSecret.length < 32) {
+    throw new ConfigError('INBOX_JWT_SECRET', 'must be at least 32 characters');
+  }
+  const scanCron = text(env, 'SCAN_CRON', '30 7 * * *')!;
+  if (!cron.validate(scanCron)) throw new ConfigError('SCAN_CRON', `is not a cron expression: "${scanCron}"`);
+  const queuePrefix = text(env, 'QUEUE_PREFIX', 'lr')!;
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(queuePrefix)) {
+    throw new ConfigError('QUEUE_PREFIX', 'must be 1 to 64 letters, digits, "_" or "-"');
+  }
+  const adminApiKey = text(env, 'ADMIN_API_KEY');
+  if (adminApiKey !== undefined && adminApiKey.length < 24) {
+    throw new ConfigError('ADMIN_API_KEY', 'must be at least 24 characters');
+  }
+  return {
+    databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:'], DEFAULT_DATABASE_URL)!,
+    redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:'], 'redis://127.0.0.1:6379')!,
+    queuePrefix,
+    smsRatePerSec: integer(env, 'SMS_RATE_PER_SEC', 20, 1, 100_000),
+    smsMaxPerRecipientPerDay: integer(env, 'SMS_MAX_PER_RECIPIENT_PER_DAY', 3, 1, 1000),
+    host: text(env, 'HOST', '127.0.0.1')!,
+    port: integer(env, 'PORT', 3000, 0, 65535),
+    timezone: timezone(env, 'REMINDER_TIMEZONE', 'Asia/Shanghai'),
+    scanCron,
+    quietHours: quietHours(env, 'QUIET_HOURS'),
+    demoData: onOff(env, 'DEMO_DATA', 'on'),
+    adminApiKey,
+    sms: smsSettings,
+    push: push(env, service === 'push-worker'),
+    publicBaseUrl,
+    inboxJwtSecret,
+    logLevel: oneOf(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
+  };
+}
+
+export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/license_reminders';

@@ -1,0 +1,62 @@
+import type { Category } from '@lr/domain';
+import { cancelUnsentDeliveries } from './delivery.repository';
+import type { Database } from './db';
+
+const COLUMNS = [
+  'code',
+  'name',
+  'leadDays',
+  'channels',
+  'smsTemplate',
+  'pushTitle',
+  'pushBody',
+  'renewalUrl',
+  'consultPhone',
+  'enabled',
+  'createdAt',
+  'updatedAt',
+] as const;
+
+export type StoredCategory = Category & { createdAt: Date; updatedAt: Date };
+
+/** Lead days are kept distinct and in descending order: [60, 30, 10]. */
+function sortedLeads(leadDays: number[]): number[] {
+  return [...new Set(leadDays)].sort((a, b) => b - a);
+}
+
+export function listCategories(db: Database): Promise<StoredCategory[]> {
+  return db.selectFrom('categories').select(COLUMNS).orderBy('code').execute();
+}
+
+export function findCategory(db: Database, code: string): Promise<StoredCategory | undefined> {
+  return db.selectFrom('categories').select(COLUMNS).where('code', '=', code).executeTakeFirst();
+}
+
+/** Inserts a category; undefined when the code is taken. */
+export function insertCategory(db: Database, category: Category): Promise<StoredCategory | undefined> {
+  return db
+    .insertInto('categories')
+    .values({ ...category, leadDays: sortedLeads(category.leadDays) })
+    .onConflict((oc) => oc.column('code').doNothing())
+    .returning(COLUMNS)
+    .executeTakeFirst();
+}
+
+/**
+ * Changes a category. New lead days apply from the next scan; disabling it cancels
+ * its unsent deliveries at once. Run inside a transaction.
+ */
+export async function updateCategory(
+  trx: Database,
+  code: string,
+  changes: Partial<Omit<Category, 'code'>>,
+): Promise<StoredCategory | undefined> {
+  const updated = await trx
+    .updateTable('categories')
+    .set({ ...changes, ...(changes.leadDays && { leadDays: sortedLeads(changes.leadDays) }), updatedAt: new Date() })
+    .where('code', '=', code)
+    .returning(COLUMNS)
+    .executeTakeFirst();
+  if (updated && changes.enabled === false) await cancelUnsentDeliveries(trx, { categoryCode: code }, 'category disabled');
+  return updated;
+}

@@ -1,0 +1,107 @@
+import { sql } from 'kysely';
+import type { Database } from './db';
+
+/** One reminder a message still carries, with what its text needs. */
+export interface MessageItem {
+  deliveryId: number;
+  reminderId: number;
+  licenseId: number;
+  licenseNo: string;
+  holderName: string;
+  expiresOn: string;
+  daysLeft: number;
+  /** false when the licence was renewed, corrected or revoked since the scan */
+  stillDue: boolean;
+  category: {
+    code: string;
+    name: string;
+    smsTemplate: string;
+    pushTitle: string;
+    pushBody: string;
+    renewalUrl: string;
+    consultPhone: string;
+  };
+}
+
+/** The reminders a message carries, leaving out deliveries cancelled on their own. */
+export async function messageItems(db: Database, messageId: number): Promise<MessageItem[]> {
+  const rows = await db
+    .selectFrom('deliveries as d')
+    .innerJoin('reminders as r', 'r.id', 'd.reminderId')
+    .innerJoin('licenses as l', 'l.id', 'r.licenseId')
+    .innerJoin('categories as c', 'c.code', 'l.categoryCode')
+    .where('d.messageId', '=', messageId)
+    .where('d.status', '<>', 'cancelled')
+    .select([
+      'd.id as deliveryId',
+      'r.id as reminderId',
+      'l.id as licenseId',
+      'l.licenseNo',
+      'l.holderName',
+      'r.expiresOn',
+      'r.daysLeft',
+      sql<boolean>`r.outcome = 'open' and l.status = 'active' and l.expires_on = r.expires_on and c.enabled`.as('stillDue'),
+      'c.code',
+      'c.name',
+      'c.smsTemplate',
+      'c.pushTitle',
+      'c.pushBody',
+      'c.renewalUrl',
+      'c.consultPhone',
+    ])
+    .orderBy('l.expiresOn')
+    .orderBy('d.id')
+    .execute();
+  return rows.map(({ code, name, smsTemplate, pushTitle, pushBody, renewalUrl, consultPhone, ...item }) => ({
+    ...item,
+    category: { code, name, smsTemplate, pushTitle, pushBody, renewalUrl, consultPhone },
+  }));
+}
+
+/**
+ * Cancels deliveries that were not handed to a provider yet, and the messages left
+ * with nothing to carry. `which` picks them by licence (renewed, corrected, revoked)
+ * or by delivery id.
+ */
+export async function cancelUnsentDeliveries(
+  db: Database,
+  which: { licenseIds: number[]; onlyStaleDates?: boolean } | { deliveryIds: number[] } | { categoryCode: string },
+  cause: string,
+): Promise<number> {
+  const picked =
+    'deliveryIds' in which
+      ? sql`d.id = any(${which.deliveryIds}::int[])`
+      : 'categoryCode' in which
+        ? sql`l.category_code = ${which.categoryCode}`
+        : which.onlyStaleDates
+          ? sql`l.id = any(${which.licenseIds}::int[]) and r.expires_on <> l.expires_on`
+          : sql`l.id = any(${which.licenseIds}::int[])`;
+  const result = await sql<{ cancelled: number }>`
+    with cancelled as (
+      update deliveries d set status = 'cancelled', updated_at = now()
+        from reminders r join licenses l on l.id = r.license_id
+       where d.reminder_id = r.id and d.status in ('pending', 'queued') and ${picked}
+      returning d.id, d.message_id
+    ), logged as (
+      insert into delivery_events (delivery_id, status, cause) select id, 'cancelled', ${cause} from cancelled
+    ), emptied as (
+      update outgoing_messages m set status = 'cancelled', updated_at = now()
+       where m.id in (select message_id from cancelled) and m.status in ('pending', 'queued')
+         and not exists (
+           select 1 from deliveries x
+            where x.message_id = m.id and x.status <> 'cancelled' and x.id not in (select id from cancelled))
+    )
+    select count(*)::int as cancelled from cancelled`.execute(db);
+  return result.rows[0]?.cancelled ?? 0;
+}
+
+/** Takes deliveries that are no longer due out of a message the caller has claimed. */
+export async function dropDeliveries(db: Database, messageId: number, deliveryIds: number[], cause: string): Promise<void> {
+  await sql`
+    with dropped as (
+      update deliveries set status = 'cancelled', updated_at = now()
+       where id = any(${deliveryIds}::int[]) and message_id = ${messageId} and status <> 'cancelled'
+      returning id
+    )
+    insert into delivery_events (delivery_id, status, cause) select id, 'cancelled', ${cause} from dropped`.execute(db);
+}

@@ -1,0 +1,12 @@
+export * from './db';
+export * from './migrate';
+export * from './statuses';
+export type { DB } from './schema';
+export * from './access.repository';
+export * from './category.repository';
+export * from './delivery.repository';
+export * from './inbox.repository';
+export * from './license.repository';
+export * from './message.repository';
+export * from './reminder.repository';
+export * from './scan.repository';

@@ -1,0 +1,108 @@
+import type { License } from '@lr/domain';
+import { sql } from 'kysely';
+import { cancelUnsentDeliveries } from './delivery.repository';
+import type { Database } from './db';
+
+export interface UpsertCounts {
+  created: number;
+  updated: number;
+  renewed: number;
+  unchanged: number;
+}
+
+interface Changed {
+  id: number;
+  created: boolean;
+  oldExpiresOn: string | null;
+  newExpiresOn: string;
+  oldStatus: string | null;
+  newStatus: string;
+}
+
+/**
+ * Upserts licences on (categoryCode, licenseNo) in one statement, then applies what
+ * the changes mean (design.md): a later expiresOn is a renewal (recorded; open
+ * reminders of the old date get the outcome 'renewed'); an earlier one is a
+ * correction; either cancels the unsent deliveries of the old date, and a revocation
+ * cancels all of them. Run it inside a transaction so that nothing is half written.
+ */
+export async function upsertLicenses(trx: Database, licenses: License[]): Promise<UpsertCounts> {
+  if (licenses.length === 0) return { created: 0, updated: 0, renewed: 0, unchanged: 0 };
+  const rows = JSON.stringify(
+    licenses.map((l) => ({
+      category_code: l.categoryCode,
+      license_no: l.licenseNo,
+      holder_name: l.holderName,
+      holder_type: l.holderType,
+      holder_id_no: l.holderIdNo,
+      phone: l.phone,
+      platform_user_id: l.platformUserId,
+      region_code: l.regionCode,
+      valid_from: l.validFrom,
+      expires_on: l.expiresOn,
+      status: l.status,
+    })),
+  );
+  const { rows: changed } = await sql<Changed>`
+    with input as (
+      select * from jsonb_to_recordset(${rows}::jsonb) as x(
+        category_code text, license_no text, holder_name text, holder_type text, holder_id_no text, phone text,
+        platform_user_id text, region_code text, valid_from date, expires_on date, status text)
+    ), before as (
+      select l.id, l.category_code, l.license_no, l.expires_on, l.status
+        from licenses l join input i using (category_code, license_no)
+    ), upserted as (
+      insert into licenses as l (category_code, license_no, holder_name, holder_type, holder_id_no, phone,
+                                 platform_user_id, region_code, valid_from, expires_on, status)
+      select category_code, license_no, holder_name, holder_type, holder_id_no, phone,
+             platform_user_id, region_code, valid_from, expires_on, status from input
+      on conflict (category_code, license_no) do update
+         set holder_name = excluded.holder_name, holder_type = excluded.holder_type,
+             holder_id_no = excluded.holder_id_no, phone = excluded.phone,
+             platform_user_id = excluded.platform_user_id, region_code = excluded.region_code,
+             valid_from = excluded.valid_from, expires_on = excluded.expires_on, status = excluded.status,
+             updated_at = now()
+       where (l.holder_name, l.holder_type, l.holder_id_no, l.phone, l.platform_user_id, l.region_code,
+              l.valid_from, l.expires_on, l.status)
+             is distinct from
+             (excluded.holder_name, excluded.holder_type, excluded.holder_id_no, excluded.phone,
+              excluded.platform_user_id, excluded.region_code, excluded.valid_from, excluded.expires_on, excluded.status)
+      returning l.id, l.category_code, l.license_no, l.expires_on, l.status
+    )
+    select u.id, b.id is null as created, b.expires_on as old_expires_on, u.expires_on as new_expires_on,
+           b.status as old_status, u.status as new_status
+      from upserted u left join before b using (category_code, license_no)`.execute(trx);
+
+  const renewed = changed.filter((c) => !c.created && c.oldExpiresOn! < c.newExpiresOn);
+  const redated = changed.filter((c) => !c.created && c.oldExpiresOn !== c.newExpiresOn).map((c) => c.id);
+  const revoked = changed.filter((c) => c.oldStatus === 'active' && c.newStatus === 'revoked').map((c) => c.id);
+
+  if (renewed.length > 0) {
+    await trx
+      .insertInto('renewals')
+      .values(renewed.map((c) => ({ licenseId: c.id, oldExpiresOn: c.oldExpiresOn!, newExpiresOn: c.newExpiresOn })))
+      .execute();
+    await sql`
+      update reminders r set outcome = 'renewed', outcome_at = now()
+        from licenses l
+       where r.license_id = l.id and l.id = any(${renewed.map((c) => c.id)}::int[])
+         and r.outcome = 'open' and r.expires_on < l.expires_on`.execute(trx);
+  }
+  if (redated.length > 0) await cancelUnsentDeliveries(trx, { licenseIds: redated, onlyStaleDates: true }, 'expiry date changed');
+  if (revoked.length > 0) await cancelUnsentDeliveries(trx, { licenseIds: revoked }, 'licence revoked');
+
+  const created = changed.filter((c) => c.created).length;
+  return {
+    created,
+    renewed: renewed.length,
+    updated: changed.length - created - renewed.length,
+    unchanged: licenses.length - changed.length,
+  };
+}
+
+/** Which of these category codes exist. */
+export async function existingCategoryCodes(db: Database, codes: string[]): Promise<Set<string>> {
+  if (codes.length === 0) return new Set();
+  const rows = await db.selectFrom('categories').select('code').where('code', 'in', [...new Set(codes)]).execute();
+  return new Set(rows.map((r) => r.code));
+}

@@ -1,0 +1,171 @@
+import { sql, type Selectable } from 'kysely';
+import type { Database } from './db';
+import type { OutgoingMessages } from './schema';
+import type { DeliveryStatus } from './statuses';
+
+export type OutgoingMessage = Selectable<OutgoingMessages>;
+
+type MessageColumns = Partial<
+  Pick<
+    OutgoingMessage,
+    'title' | 'body' | 'url' | 'providerMessageId' | 'errorCode' | 'errorMessage' | 'sentAt' | 'deliveredAt' | 'lockedBy' | 'lockedAt'
+  >
+>;
+
+interface Move {
+  /** exactly one of these picks the messages */
+  messageId?: number;
+  messageIds?: number[];
+  providerMessageId?: string;
+  from: readonly DeliveryStatus[];
+  to: DeliveryStatus;
+  cause: string;
+  /** Only the worker holding the claim may move a message out of 'sending'. */
+  lockedBy?: string;
+  set?: MessageColumns;
+  countAttempt?: boolean;
+  detail?: Record<string, unknown>;
+}
+
+const COLUMN: Record<keyof MessageColumns, string> = {
+  title: 'title',
+  body: 'body',
+  url: 'url',
+  providerMessageId: 'provider_message_id',
+  errorCode: 'error_code',
+  errorMessage: 'error_message',
+  sentAt: 'sent_at',
+  deliveredAt: 'delivered_at',
+  lockedBy: 'locked_by',
+  lockedAt: 'locked_at',
+};
+
+/**
+ * The one way a message changes status. Its SQL guards the move (current status,
+ * and the claim holder for a message being sent), moves the message's deliveries
+ * that are not cancelled along with it, and records one event per delivery.
+ * Returns the messages after the move; none when the guard refused it.
+ */
+export async function moveMessages(db: Database, move: Move): Promise<OutgoingMessage[]> {
+  const assignments = Object.entries(move.set ?? {}).map(
+    ([key, value]) => sql`${sql.ref(COLUMN[key as keyof MessageColumns])} = ${value}`,
+  );
+  const target =
+    move.messageId !== undefined
+      ? sql`m.id = ${move.messageId}`
+      : move.messageIds !== undefined
+        ? sql`m.id = any(${move.messageIds}::int[])`
+        : sql`m.provider_message_id = ${move.providerMessageId}`;
+  const result = await sql<OutgoingMessage>`
+    with moved as (
+      update outgoing_messages m
+         set status = ${move.to}, updated_at = now(),
+             attempts = attempts + ${move.countAttempt ? 1 : 0}
+             ${assignments.length ? sql`, ${sql.join(assignments)}` : sql``}
+       where ${target}
+         and m.status = any(${move.from as DeliveryStatus[]}::text[])
+         ${move.lockedBy !== undefined ? sql`and m.locked_by = ${move.lockedBy}` : sql``}
+      returning m.*
+    ), followed as (
+      update deliveries d set status = ${move.to}, updated_at = now()
+        from moved
+       where d.message_id = moved.id and d.status <> 'cancelled'
+      returning d.id
+    ), logged as (
+      insert into delivery_events (delivery_id, status, cause, detail)
+      select id, ${move.to}, ${move.cause}, ${move.detail ? JSON.stringify(move.detail) : null}::jsonb from followed
+    )
+    select * from moved`.execute(db);
+  return result.rows;
+}
+
+/** moveMessages for one message: the message after the move, or undefined when refused. */
+async function moveMessage(db: Database, move: Move): Promise<OutgoingMessage | undefined> {
+  return (await moveMessages(db, move))[0];
+}
+
+const CLAIMABLE: DeliveryStatus[] = ['pending', 'queued'];
+
+/** A worker takes a message before calling the provider; a message taken, sent or cancelled is not claimable. */
+export function claimMessage(db: Database, messageId: number, workerId: string) {
+  return moveMessage(db, {
+    messageId,
+    from: CLAIMABLE,
+    to: 'sending',
+    cause: 'claimed',
+    countAttempt: true,
+    set: { lockedBy: workerId, lockedAt: new Date() },
+    detail: { worker: workerId },
+  });
+}
+
+/** After the jobs are on their queue; a message a worker already took stays as it is. */
+export function markQueued(db: Database, messageIds: number[]) {
+  return moveMessages(db, { messageIds, from: ['pending'], to: 'queued', cause: 'enqueued' });
+}
+
+export function markSent(
+  db: Database,
+  messageId: number,
+  workerId: string,
+  sent: { providerMessageId: string | null; title?: string | null; body: string; url?: string | null },
+) {
+  return moveMessage(db, {
+    messageId,
+    from: ['sending'],
+    to: 'sent',
+    cause: 'provider accepted',
+    lockedBy: workerId,
+    set: { ...sent, sentAt: new Date(), errorCode: null, errorMessage: null },
+    detail: { providerMessageId: sent.providerMessageId },
+  });
+}
+
+export function markFailed(db: Database, messageId: number, workerId: string, error: { code: string; message: string }) {
+  return moveMessage(db, {
+    messageId,
+    from: ['sending'],
+    to: 'failed',
+    cause: 'provider refused',
+    lockedBy: workerId,
+    set: { errorCode: error.code, errorMessage: error.message },
+    detail: error,
+  });
+}
+
+/** A transient error: the claim is given back so that the retry can take it again. */
+export function releaseForRetry(db: Database, messageId: number, workerId: string, error: { code: string; message: string }) {
+  return moveMessage(db, {
+    messageId,
+    from: ['sending'],
+    to: 'queued',
+    cause: 'retry after transient error',
+    lockedBy: workerId,
+    set: { errorCode: error.code, errorMessage: error.message, lockedBy: null, lockedAt: null },
+    detail: error,
+  });
+}
+
+export function cancelMessage(db: Database, messageId: number, cause: string) {
+  return moveMessage(db, { messageId, from: ['pending', 'queued', 'sending'], to: 'cancelled', cause });
+}
+
+/** Status callbacks move a sent message forward only: a late 'sent' after 'delivered' changes nothing. */
+export function recordReceipt(db: Database, providerMessageId: string, to: 'delivered' | 'undelivered' | 'failed', error?: { code: string; message: string }) {
+  return moveMessage(db, {
+    providerMessageId,
+    from: ['sent'],
+    to,
+    cause: 'delivery receipt',
+    set: to === 'delivered' ? { deliveredAt: new Date() } : { errorCode: error?.code ?? null, errorMessage: error?.message ?? null },
+    detail: error,
+  });
+}
+
+export function findMessage(db: Database, messageId: number) {
+  return db.selectFrom('outgoingMessages').selectAll().where('id', '=', messageId).executeTakeFirst();
+}
+
+export function findMessageByProviderId(db: Database, providerMessageId: string) {
+  return db.selectFrom('outgoingMessages').selectAll().where('providerMessageId', '=', providerMessageId).executeTakeFirst();
+}

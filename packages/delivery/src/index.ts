@@ -1,0 +1,3 @@
+export * from './deliver';
+export * from './provider-error';
+export * from './worker';

@@ -1,0 +1,49 @@
+import { quietHoursEnd, type QuietHours } from '@lr/domain';
+import { startWorker, type MessageJob } from '@lr/jobs';
+import { DelayedError, UnrecoverableError, type Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { deliverMessage, type Channel, type DeliveryDeps, type SentContent } from './deliver';
+
+export interface DeliveryWorkerOptions<Content extends SentContent> {
+  job: MessageJob;
+  channel: Channel<Content>;
+  deps: DeliveryDeps;
+  connection: Redis;
+  prefix: string;
+  concurrency: number;
+  quietHours: QuietHours | null;
+  timezone: string;
+  /** most jobs per second across every worker of this queue */
+  ratePerSecond?: number;
+  now?: () => Date;
+}
+
+/**
+ * A BullMQ worker around deliverMessage: waits out quiet hours by delaying the job
+ * to their end (not by failing it), lets BullMQ retry transient errors with the
+ * catalogue's backoff, and never retries a permanent one.
+ */
+export function startDeliveryWorker<Content extends SentContent>(options: DeliveryWorkerOptions<Content>): Worker {
+  const now = options.now ?? (() => new Date());
+  return startWorker(
+    options.job,
+    async (payload, job, token) => {
+      const until = quietHoursEnd(options.quietHours, options.timezone, now());
+      if (until) {
+        await job.moveToDelayed(until.getTime(), token);
+        throw new DelayedError();
+      }
+      const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+      const result = await deliverMessage(options.deps, options.channel, payload.messageId, lastAttempt);
+      if (result.outcome === 'retry') throw new Error(`${result.code}: ${result.message}`);
+      if (result.outcome === 'failed') throw new UnrecoverableError(`${result.code}: ${result.message}`);
+      return result;
+    },
+    {
+      connection: options.connection,
+      prefix: options.prefix,
+      concurrency: options.concurrency,
+      ...(options.ratePerSecond !== undefined && { limiter: { max: options.ratePerSecond, duration: 1000 } }),
+    },
+  );
+}

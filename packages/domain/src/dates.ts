@@ -1,0 +1,42 @@
+import type { BusinessDate } from './types';
+
+const DAY_MS = 86_400_000;
+
+function dayNumber(date: BusinessDate): number {
+  return Date.parse(`${date}T00:00:00Z`) / DAY_MS;
+}
+
+/** Whole days from `from` to `to`; negative when `to` is earlier. */
+export function daysBetween(from: BusinessDate, to: BusinessDate): number {
+  return dayNumber(to) - dayNumber(from);
+}
+
+export function addDays(date: BusinessDate, days: number): BusinessDate {
+  return new Date((dayNumber(date) + days) * DAY_MS).toISOString().slice(0, 10);
+}
+
+function localParts(timezone: string, instant: Date): Record<string, string> {
+  const parts = new Intl.DateTimeFormat('en-GB', {
+    timeZone: timezone,
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+    hourCycle: 'h23',
+  }).formatToParts(instant);
+  return Object.fromEntries(parts.map((p) => [p.type, p.value]));
+}
+
+/** The business date of `instant` in `timezone`. */
+export function localDate(timezone: string, instant: Date = new Date()): BusinessDate {
+  const p = localParts(timezone, instant);
+  return `${p.year}-${p.month}-${p.day}`;
+}
+
+/** Seconds since local midnight of `instant` in `timezone`. */
+export function localSecondOfDay(timezone: string, instant: Date): number {
+  const p = localParts(timezone, instant);
+  return Number(p.hour) * 3600 + Number(p.minute) * 60 + Number(p.second);
+}

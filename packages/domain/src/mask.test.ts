@@ -1,0 +1,23 @@
+import { describe, expect, it } from 'vitest';
+import { maskIdNo, maskPhone, maskText } from './mask';
+
+describe('masking personal data', () => {
+  it('keeps the first three and last four digits of a mobile number', () => {
+    expect(maskPhone('13800138000')).toBe('138****8000');
+    expect(maskPhone('+8613800138000')).toBe('138****8000');
+  });
+
+  it('masks an id number but for its first three and last four characters', () => {
+    expect(maskIdNo('41010219900101123X')).toBe('410***********123X');
+  });
+
+  it('finds phones and id numbers inside free text, and leaves other numbers alone', () => {
+    const line = 'sent to +8613800138000 for 41010219900101123X and 91410100MA44XXXX3R, job sms-1234567';
+    const masked = maskText(line);
+    expect(masked).not.toContain('13800138000');
+    expect(masked).not.toContain('41010219900101123X');
+    expect(masked).toContain('138****8000');
+    expect(masked).toContain('410***********123X');
+    expect(masked).toContain('sms-1234567');
+  });
+});

@@ -1,0 +1,26 @@
+/**
+ * Personal data never leaves the service unmasked in logs or reports.
+ * 13800138000 -> 138****8000; 410102199001011234 -> 410***********1234.
+ */
+export function maskPhone(phone: string): string {
+  const digits = phone.replace(/^\+?86/, '');
+  if (digits.length < 7) return '*'.repeat(digits.length);
+  return `${digits.slice(0, 3)}${'*'.repeat(digits.length - 7)}${digits.slice(-4)}`;
+}
+
+export function maskIdNo(idNo: string): string {
+  if (idNo.length < 8) return '*'.repeat(idNo.length);
+  return `${idNo.slice(0, 3)}${'*'.repeat(idNo.length - 7)}${idNo.slice(-4)}`;
+}
+
+const MOBILE_IN_TEXT = /(?<![0-9A-Za-z])(?:\+?86)?1[3-9]\d{9}(?![0-9A-Za-z])/g;
+const RESIDENT_ID_IN_TEXT = /(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])/g;
+const CREDIT_CODE_IN_TEXT = /(?<![0-9A-Za-z])[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}(?![0-9A-Za-z])/g;
+
+/** Masks mobile numbers and id numbers wherever they stand in free text. */
+export function maskText(text: string): string {
+  return text
+    .replace(MOBILE_IN_TEXT, (m) => maskPhone(m))
+    .replace(RESIDENT_ID_IN_TEXT, (m) => maskIdNo(m))
+    .replace(CREDIT_CODE_IN_TEXT, (m) => maskIdNo(m));
+}

@@ -1,0 +1,49 @@
+import type { Static, TSchema } from '@sinclair/typebox';
+import { Queue, Worker, type Job, type WorkerOptions } from 'bullmq';
+import { Redis } from 'ioredis';
+import { parsePayload, sendPush, sendSms, type JobDefinition } from './catalogue';
+
+/** Workers and queues block on Redis; BullMQ needs unlimited retries per request. */
+export function redisConnection(redisUrl: string): Redis {
+  return new Redis(redisUrl, { maxRetriesPerRequest: null, enableReadyCheck: true });
+}
+
+export function openQueue(job: JobDefinition<TSchema>, connection: Redis, prefix: string): Queue {
+  return new Queue(job.queue, { connection, prefix, defaultJobOptions: job.options });
+}
+
+export interface MessageQueues {
+  sms: Queue;
+  push: Queue;
+  close(): Promise<void>;
+}
+
+/** The two queues that carry outgoing messages to their workers. */
+export function openMessageQueues(connection: Redis, prefix: string): MessageQueues {
+  const sms = openQueue(sendSms, connection, prefix);
+  const push = openQueue(sendPush, connection, prefix);
+  return { sms, push, close: async () => void (await Promise.all([sms.close(), push.close()])) };
+}
+
+const CHUNK = 1000;
+
+/** Adds one job per payload in chunks; payloads are checked first, so nothing half-valid is queued. */
+export async function enqueue<S extends TSchema>(queue: Queue, job: JobDefinition<S>, payloads: Static<S>[]): Promise<void> {
+  const jobs = payloads.map((payload) => ({
+    name: job.name,
+    data: parsePayload(job, payload),
+    opts: { ...job.options, jobId: job.jobId(payload) },
+  }));
+  for (let i = 0; i < jobs.length; i += CHUNK) await queue.addBulk(jobs.slice(i, i + CHUNK));
+}
+
+export type Processor<S extends TSchema> = (payload: Static<S>, job: Job, token: string | undefined) => Promise<unknown>;
+
+/** A worker that refuses payloads of the wrong shape before its processor sees them. */
+export function startWorker<S extends TSchema>(
+  job: JobDefinition<S>,
+  processor: Processor<S>,
+  options: Omit<WorkerOptions, 'connection' | 'prefix'> & { connection: Redis; prefix: string },
+): Worker {
+  return new Worker(job.queue, (bullJob, token) => processor(parsePayload(job, bullJob.data), bullJob, token), options);
+}

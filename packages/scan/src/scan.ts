@@ -1,0 +1,108 @@
+import {
+  createDueReminders,
+  expireReminders,
+  failScan,
+  finishScan,
+  listCategories,
+  markQueued,
+  startScan,
+  type Database,
+  type DueWindow,
+} from '@lr/db';
+import { addDays, reminderWindows, type Category } from '@lr/domain';
+import { enqueue, sendPush, sendSms } from '@lr/jobs';
+import type { Logger } from '@lr/log';
+import type { Queue } from 'bullmq';
+import { sql } from 'kysely';
+
+export interface ScanDeps {
+  db: Database;
+  queues: { sms: Queue; push: Queue };
+  log: Logger;
+}
+
+export interface ScanRequest {
+  asOf: string;
+  trigger: 'cron' | 'api' | 'command';
+}
+
+export type ScanSummary = Awaited<ReturnType<typeof finishScan>>;
+
+export class ScanInProgressError extends Error {
+  constructor() {
+    super('another scan is running');
+    this.name = 'ScanInProgressError';
+  }
+}
+
+// One scan at a time across every scheduler replica and API process. Correctness does
+// not rest on it (the unique reminder key does); it keeps scans from racing for rows.
+const SCAN_LOCK = 7_364_201;
+
+/** The windows of every enabled category, as expiry-date ranges for the scan's date. */
+export function dueWindows(categories: Pick<Category, 'code' | 'leadDays' | 'enabled'>[], asOf: string): DueWindow[] {
+  return categories
+    .filter((c) => c.enabled)
+    .flatMap((c) =>
+      reminderWindows(c.leadDays).map((w) => ({
+        categoryCode: c.code,
+        lead: w.lead,
+        from: addDays(asOf, w.fromDaysLeft),
+        to: addDays(asOf, w.toDaysLeft),
+      })),
+    );
+}
+
+/**
+ * The daily scan (design.md): marks reminders of licences that expired unrenewed,
+ * writes the reminders now due with their deliveries and messages in one
+ * transaction, then puts the messages on their queues. Messages stay 'pending' in
+ * PostgreSQL until they are on a queue, so a crash between the two loses nothing.
+ */
+export async function runScan(deps: ScanDeps, request: ScanRequest): Promise<ScanSummary> {
+  return deps.db.connection().execute(async (conn) => {
+    const { rows } = await sql<{ locked: boolean }>`select pg_try_advisory_lock(${SCAN_LOCK}) as locked`.execute(conn);
+    if (!rows[0]?.locked) throw new ScanInProgressError();
+    try {
+      return await scanUnderLock({ ...deps, db: conn }, request);
+    } finally {
+      await sql`select pg_advisory_unlock(${SCAN_LOCK})`.execute(conn).catch(() => {});
+    }
+  });
+}
+
+async function scanUnderLock(deps: ScanDeps, { asOf, trigger }: ScanRequest): Promise<ScanSummary> {
+  const { db, log } = deps;
+  const scanId = await startScan(db, asOf, trigger);
+  log.info({ scanId, asOf, trigger }, 'scan started');
+  try {
+    const { created, expired } = await db.transaction().execute(async (trx) => {
+      const expired = await expireReminders(trx, asOf);
+      const windows = dueWindows(await listCategories(trx), asOf);
+      const created = await createDueReminders(trx, scanId, asOf, windows);
+      return { created, expired };
+    });
+    await enqueueMessages(deps, created.messages);
+    const summary = await finishScan(db, scanId, {
+      remindersCreated: created.remindersCreated,
+      messagesQueued: created.messages.length,
+      undeliverable: created.undeliverable,
+    });
+    log.info({ scanId, asOf, ...created, messages: created.messages.length, expired }, 'scan finished');
+    return summary;
+  } catch (error) {
+    log.error({ scanId, asOf, err: error }, 'scan failed');
+    await failScan(db, scanId, error instanceof Error ? error.message : String(error)).catch(() => {});
+    throw error;
+  }
+}
+
+export async function enqueueMessages(deps: Pick<ScanDeps, 'db' | 'queues'>, messages: { id: number; channel: 'sms' | 'push' }[]) {
+  const ids = (channel: 'sms' | 'push') => messages.filter((m) => m.channel === channel).map((m) => ({ messageId: m.id }));
+  await enqueue(deps.queues.sms, sendSms, ids('sms'));
+  await enqueue(deps.queues.push, sendPush, ids('push'));
+  await markQueued(
+    deps.db,
+    messages.map((m) => m.id),
+  );
+}

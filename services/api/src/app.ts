@@ -1,0 +1,73 @@
+import formbody from '@fastify/formbody';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Config } from '@lr/config';
+import type { Database } from '@lr/db';
+import type { MessageQueues } from '@lr/jobs';
+import type { Logger } from '@lr/log';
+import Fastify, { type FastifyBaseLogger } from 'fastify';
+import type { Redis } from 'ioredis';
+import { randomUUID } from 'node:crypto';
+import { apiKeyAuth } from './auth';
+import { installErrorHandling } from './errors';
+import { categoryRoutes } from './routes/categories';
+import { inboxRoutes } from './routes/inbox';
+import { licenseRoutes } from './routes/licenses';
+import { healthRoutes, metricsRoutes, registerQueueDashboard } from './routes/ops';
+import { reminderRoutes } from './routes/reminders';
+import { scanRoutes } from './routes/scans';
+import { twilioWebhookRoutes } from './routes/webhooks';
+
+export interface AppDeps {
+  config: Config;
+  db: Database;
+  redis: Redis;
+  queues: MessageQueues;
+  log: Logger;
+}
+
+/** 10,000 licences of about 400 bytes each, with room to spare. */
+const BODY_LIMIT = 8 * 1024 * 1024;
+
+export async function buildApp({ config, db, redis, queues, log }: AppDeps) {
+  const app = Fastify({
+    loggerInstance: log as FastifyBaseLogger,
+    bodyLimit: BODY_LIMIT,
+    genReqId: (request) => {
+      const given = request.headers['x-request-id'];
+      return typeof given === 'string' && /^[\w-]{1,64}$/.test(given) ? given : randomUUID();
+    },
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: true } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  installErrorHandling(app);
+  app.addHook('onSend', async (request, reply) => {
+    void reply.header('x-request-id', request.id);
+  });
+  await app.register(formbody);
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'Licence-expiry reminder service', version: '1.0.0', description: 'See shared/contract.md' },
+      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer' } } },
+      security: [{ apiKey: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  const requireRole = apiKeyAuth(db, config.adminApiKey);
+  await app.register(healthRoutes(db, redis));
+  await app.register(metricsRoutes(db, queues));
+  await app.register(categoryRoutes(db, requireRole));
+  await app.register(licenseRoutes(db, requireRole));
+  await app.register(scanRoutes({ db, queues, log, timezone: config.timezone }, requireRole));
+  await app.register(reminderRoutes(db, requireRole));
+  await app.register(inboxRoutes(db, config.inboxJwtSecret!));
+  const twilioAuth =
+    config.sms.provider === 'twilio' && config.publicBaseUrl
+      ? { authToken: config.sms.authToken, publicBaseUrl: config.publicBaseUrl }
+      : null;
+  await app.register(twilioWebhookRoutes(db, twilioAuth));
+  await registerQueueDashboard(app, queues, requireRole);
+  return app;
+}

@@ -1,0 +1,86 @@
+import { findCategory, insertCategory, listCategories, updateCategory, type Database } from '@lr/db';
+import { unknownPlaceholders, type Category } from '@lr/domain';
+import { Type, type Static } from '@sinclair/typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { RequireRole } from '../auth';
+import { ApiError, notFound } from '../errors';
+
+const Code = Type.String({ pattern: '^[a-z0-9-]{2,40}$' });
+const Text = (maxLength: number) => Type.String({ minLength: 1, maxLength });
+
+const CategoryFields = {
+  name: Text(100),
+  leadDays: Type.Array(Type.Integer({ minimum: 1, maximum: 366 }), { minItems: 1, maxItems: 366, uniqueItems: true }),
+  channels: Type.Array(Type.Union([Type.Literal('sms'), Type.Literal('push')]), { minItems: 1, maxItems: 2, uniqueItems: true }),
+  smsTemplate: Text(1000),
+  pushTitle: Text(100),
+  pushBody: Text(1000),
+  renewalUrl: Type.String({ minLength: 1, maxLength: 500, pattern: '^https?://' }),
+  consultPhone: Text(40),
+  enabled: Type.Boolean(),
+};
+
+const NewCategory = Type.Object(
+  {
+    code: Code,
+    ...CategoryFields,
+    leadDays: Type.Optional(CategoryFields.leadDays),
+    enabled: Type.Optional(CategoryFields.enabled),
+  },
+  { additionalProperties: false },
+);
+const CategoryChanges = Type.Partial(Type.Object(CategoryFields, { additionalProperties: false }), {
+  additionalProperties: false,
+  minProperties: 1,
+});
+
+/** An unknown placeholder is rejected when the category is saved (contract.md). */
+function checkTemplates(fields: Partial<Static<typeof CategoryChanges>>): void {
+  const details = (['smsTemplate', 'pushTitle', 'pushBody'] as const).flatMap((field) =>
+    unknownPlaceholders(fields[field] ?? '').map((name) => ({ field, message: `unknown placeholder {${name}}` })),
+  );
+  if (details.length > 0) {
+    const message = details.map((d) => `${d.field}: ${d.message}`).join('; ');
+    throw new ApiError(422, 'unknown_placeholder', message, details);
+  }
+}
+
+export function categoryRoutes(db: Database, requireRole: RequireRole): FastifyPluginAsyncTypebox {
+  return async (app) => {
+    app.get('/v1/categories', { preHandler: requireRole('viewer'), schema: { tags: ['categories'] } }, async () => ({
+      items: await listCategories(db),
+      nextCursor: null,
+    }));
+
+    app.get(
+      '/v1/categories/:code',
+      { preHandler: requireRole('viewer'), schema: { tags: ['categories'], params: Type.Object({ code: Type.String() }) } },
+      async (request) => (await findCategory(db, request.params.code)) ?? Promise.reject(notFound('category')),
+    );
+
+    app.post(
+      '/v1/categories',
+      { preHandler: requireRole('admin'), schema: { tags: ['categories'], body: NewCategory } },
+      async (request, reply) => {
+        checkTemplates(request.body);
+        const category: Category = { leadDays: [60, 30, 10], enabled: true, ...request.body };
+        const created = await insertCategory(db, category);
+        if (!created) throw new ApiError(409, 'category_exists', `category ${category.code} exists already`);
+        return reply.code(201).send(created);
+      },
+    );
+
+    app.patch(
+      '/v1/categories/:code',
+      {
+        preHandler: requireRole('admin'),
+        schema: { tags: ['categories'], params: Type.Object({ code: Type.String() }), body: CategoryChanges },
+      },
+      async (request) => {
+        checkTemplates(request.body);
+        const updated = await db.transaction().execute((trx) => updateCategory(trx, request.params.code, request.body));
+        return updated ?? Promise.reject(notFound('category'));
+      },
+    );
+  };
+}

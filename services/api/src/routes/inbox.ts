@@ -1,0 +1,52 @@
+import { countUnread, listInbox, markInboxRead, type Database } from '@lr/db';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import type { FastifyRequest } from 'fastify';
+import { jwtVerify } from 'jose';
+import { ApiError, notFound } from '../errors';
+import { decodeCursor, page, PageQuery } from '../pagination';
+
+/**
+ * The licensee's in-app inbox, opened by the app platform's HS256 token
+ * (`sub` = platform user id, `exp` required); API keys do not open it.
+ */
+export function inboxRoutes(db: Database, jwtSecret: string): FastifyPluginAsyncTypebox {
+  const key = new TextEncoder().encode(jwtSecret);
+
+  async function licensee(request: FastifyRequest): Promise<string> {
+    const [scheme, token] = (request.headers.authorization ?? '').split(' ', 2);
+    if (scheme?.toLowerCase() !== 'bearer' || !token) throw new ApiError(401, 'unauthorized', 'a platform token is required');
+    try {
+      const { payload } = await jwtVerify(token, key, { algorithms: ['HS256'], requiredClaims: ['exp', 'sub'] });
+      return payload.sub!;
+    } catch {
+      throw new ApiError(401, 'unauthorized', 'the platform token is invalid or expired');
+    }
+  }
+
+  return async (app) => {
+    app.get(
+      '/v1/inbox',
+      { schema: { tags: ['inbox'], querystring: Type.Object(PageQuery, { additionalProperties: false }) } },
+      async (request) => {
+        const userId = await licensee(request);
+        const beforeId = decodeCursor(request.query.cursor);
+        const [rows, unread] = await Promise.all([
+          listInbox(db, userId, { beforeId, limit: request.query.limit + 1 }),
+          countUnread(db, userId),
+        ]);
+        return { ...page(rows, request.query.limit), unread };
+      },
+    );
+
+    app.post(
+      '/v1/inbox/:id/read',
+      { schema: { tags: ['inbox'], params: Type.Object({ id: Type.Integer({ minimum: 1, maximum: 2_147_483_647 }) }) } },
+      async (request) => {
+        const userId = await licensee(request);
+        // Someone else's message is "not found", so ids reveal nothing.
+        return (await markInboxRead(db, userId, request.params.id)) ?? Promise.reject(notFound('message'));
+      },
+    );
+  };
+}

@@ -1,0 +1,47 @@
+import { listScans, type Database } from '@lr/db';
+import { isBusinessDate, localDate } from '@lr/domain';
+import { runScan, ScanInProgressError, type ScanDeps } from '@lr/scan';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import type { RequireRole } from '../auth';
+import { ApiError } from '../errors';
+import { decodeCursor, page, PageQuery } from '../pagination';
+import { BusinessDateString } from '../schemas';
+
+export function scanRoutes(deps: ScanDeps & { db: Database; timezone: string }, requireRole: RequireRole): FastifyPluginAsyncTypebox {
+  return async (app) => {
+    app.post(
+      '/v1/scans',
+      {
+        preHandler: requireRole('operator'),
+        schema: {
+          tags: ['scans'],
+          body: Type.Optional(Type.Object({ asOf: Type.Optional(BusinessDateString) }, { additionalProperties: false })),
+        },
+      },
+      async (request) => {
+        const asOf = request.body?.asOf ?? localDate(deps.timezone);
+        if (!isBusinessDate(asOf) || asOf < '2000-01-01' || asOf > '2100-12-31') {
+          throw new ApiError(422, 'invalid_as_of', 'asOf must be a real date from 2000-01-01 to 2100-12-31', [
+            { field: 'asOf', message: 'not a date from 2000-01-01 to 2100-12-31' },
+          ]);
+        }
+        try {
+          return await runScan(deps, { asOf, trigger: 'api' });
+        } catch (error) {
+          if (error instanceof ScanInProgressError) throw new ApiError(409, 'scan_in_progress', 'another scan is running; try again when it has finished');
+          throw error;
+        }
+      },
+    );
+
+    app.get(
+      '/v1/scans',
+      { preHandler: requireRole('viewer'), schema: { tags: ['scans'], querystring: Type.Object(PageQuery, { additionalProperties: false }) } },
+      async (request) => {
+        const rows = await listScans(deps.db, { after: decodeCursor(request.query.cursor), limit: request.query.limit + 1 });
+        return page(rows, request.query.limit);
+      },
+    );
+  };
+}

@@ -1,0 +1,39 @@
+import { createHmac } from 'node:crypto';
+import type { PushSettings } from '@lr/config';
+import { isPermanentStatus, ProviderError } from '@lr/delivery';
+import type { PushContent } from '@lr/domain';
+
+export interface PushSender {
+  send(userId: string, content: PushContent, idempotencyKey: string): Promise<{ providerMessageId: string | null }>;
+}
+
+/** X-Signature: hex HMAC-SHA256 of `timestamp + "." + body` under the shared secret (contract.md). */
+export function signPush(secret: string, timestamp: string, body: string): string {
+  return createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex');
+}
+
+export function gatewaySender(settings: Extract<PushSettings, { provider: 'gateway' }>, timeoutMs = 10_000): PushSender {
+  return {
+    async send(userId, content, idempotencyKey) {
+      const body = JSON.stringify({ userId, title: content.title, body: content.body, url: content.url, idempotencyKey });
+      const timestamp = String(Math.floor(Date.now() / 1000));
+      const response = await fetch(settings.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-timestamp': timestamp, 'x-signature': signPush(settings.secret, timestamp, body) },
+        body,
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      const text = await response.text();
+      if (!response.ok) {
+        throw new ProviderError(isPermanentStatus(response.status), `HTTP ${response.status}`, text.slice(0, 500) || response.statusText);
+      }
+      let id: unknown;
+      try {
+        id = (JSON.parse(text) as { id?: unknown }).id;
+      } catch {
+        id = undefined;
+      }
+      return { providerMessageId: typeof id === 'string' ? id : idempotencyKey };
+    },
+  };
+}

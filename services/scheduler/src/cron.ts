@@ -1,0 +1,41 @@
+import { localDate } from '@lr/domain';
+import type { Logger } from '@lr/log';
+import { runScan, ScanInProgressError, type ScanDeps } from '@lr/scan';
+import cron, { type ScheduledTask } from 'node-cron';
+
+export interface DailyScanOptions {
+  cronExpression: string;
+  timezone: string;
+  deps: ScanDeps;
+  log: Logger;
+  now?: () => Date;
+}
+
+/**
+ * Runs the scan for today's business date at every tick of SCAN_CRON, in the
+ * reminder time zone. Every replica ticks; the scan lock lets one of them scan and
+ * the others step aside, so replicas need no election of their own.
+ */
+export function scanForToday({ timezone, deps, log, now = () => new Date() }: Omit<DailyScanOptions, 'cronExpression'>) {
+  return async () => {
+    const asOf = localDate(timezone, now());
+    try {
+      return await runScan(deps, { asOf, trigger: 'cron' });
+    } catch (error) {
+      if (error instanceof ScanInProgressError) {
+        log.info({ asOf }, 'another replica is scanning; this one steps aside');
+        return undefined;
+      }
+      log.error({ err: error, asOf }, 'daily scan failed');
+      return undefined;
+    }
+  };
+}
+
+export function scheduleDailyScan(options: DailyScanOptions): ScheduledTask {
+  return cron.schedule(options.cronExpression, scanForToday(options), {
+    timezone: options.timezone,
+    name: 'daily-scan',
+    noOverlap: true,
+  });
+}
