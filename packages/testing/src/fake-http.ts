@@ -1,0 +1,51 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface Recorded {
+  method: string;
+  path: string;
+  headers: IncomingMessage['headers'];
+  body: string;
+}
+
+export type Reply = { status: number; body?: unknown; delayMs?: number };
+
+export interface FakeHttpServer {
+  url: string;
+  requests: Recorded[];
+  /** replies used in order, one per request; after them, `fallback` answers */
+  queueReplies(...replies: Reply[]): void;
+  close(): Promise<void>;
+}
+
+/** A local HTTP server standing in for an outside provider: records requests, answers as told. */
+export async function fakeHttpServer(fallback: (request: Recorded) => Reply): Promise<FakeHttpServer> {
+  const requests: Recorded[] = [];
+  const queued: Reply[] = [];
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const recorded = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') };
+      requests.push(recorded);
+      const reply = queued.shift() ?? fallback(recorded);
+      setTimeout(() => {
+        res.writeHead(reply.status, { 'content-type': 'application/json' });
+        res.end(reply.body === undefined ? '' : JSON.stringify(reply.body));
+      }, reply.delayMs ?? 0);
+    });
+  });
+  server.keepAliveTimeout = 1000;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    queueReplies: (...replies) => queued.push(...replies),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -1,0 +1,32 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { inject } from 'vitest';
+
+export interface TestRedis {
+  url: string;
+  /** a QUEUE_PREFIX of this test's own, so test files can share one Redis */
+  prefix: string;
+  client: Redis;
+  /** deletes this prefix's keys and disconnects */
+  cleanup(): Promise<void>;
+}
+
+export async function freshQueuePrefix(): Promise<TestRedis> {
+  const url = inject('testServices').redisUrl;
+  const prefix = `lr-test-${randomBytes(5).toString('hex')}`;
+  const client = new Redis(url, { maxRetriesPerRequest: null });
+  return {
+    url,
+    prefix,
+    client,
+    async cleanup() {
+      let cursor = '0';
+      do {
+        const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+        if (keys.length) await client.del(...keys);
+        cursor = next;
+      } while (cursor !== '0');
+      client.disconnect();
+    },
+  };
+}
