@@ -63,7 +63,7 @@ export async function moveMessages(db: Database, move: Move): Promise<OutgoingMe
              attempts = attempts + ${move.countAttempt ? 1 : 0}
              ${assignments.length ? sql`, ${sql.join(assignments)}` : sql``}
        where ${target}
-         and m.status = any(${move.from as DeliveryStatus[]}::text[])
+         and m.status = any(${move.from}::text[])
          ${move.lockedBy !== undefined ? sql`and m.locked_by = ${move.lockedBy}` : sql``}
       returning m.*
     ), followed as (

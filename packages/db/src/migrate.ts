@@ -36,7 +36,7 @@ export async function migrate(db: Database, dir = MIGRATIONS_DIR): Promise<Migra
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === 'Error');
-    const cause = error instanceof Error ? error.message : String(error);
+    const cause = error instanceof Error ? error.message : JSON.stringify(error);
     throw new Error(failed ? `migration ${failed.migrationName} failed: ${cause}` : cause, { cause: error });
   }
   return results ?? [];

@@ -61,7 +61,7 @@ export function parsePayload<S extends TSchema>(job: JobDefinition<S>, data: unk
     checker = TypeCompiler.Compile(job.payload);
     checkers.set(job.payload, checker);
   }
-  if (checker.Check(data)) return data as Static<S>;
+  if (checker.Check(data)) return data;
   const first = checker.Errors(data).First();
   throw new InvalidPayloadError(`${job.name}: payload ${first?.path || '/'} ${first?.message ?? 'is invalid'}`);
 }

@@ -31,8 +31,10 @@ export interface AppDeps {
 const BODY_LIMIT = 8 * 1024 * 1024;
 
 export async function buildApp({ config, db, redis, queues, log }: AppDeps) {
+  // Typed as Fastify's logger so the instance keeps Fastify's default logger type.
+  const logger: FastifyBaseLogger = log;
   const app = Fastify({
-    loggerInstance: log as FastifyBaseLogger,
+    loggerInstance: logger,
     bodyLimit: BODY_LIMIT,
     genReqId: (request) => {
       const given = request.headers['x-request-id'];

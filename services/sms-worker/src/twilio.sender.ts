@@ -40,7 +40,8 @@ function classify(error: unknown): never {
   if (typeof e?.status === 'number') {
     const code = typeof e.code === 'number' ? e.code : e.status;
     const meaning = typeof e.code === 'number' ? TWILIO_ERRORS[e.code] : undefined;
-    throw new ProviderError(isPermanentStatus(e.status), String(code), meaning ?? String(e.message ?? `HTTP ${e.status}`));
+    const text = typeof e.message === 'string' ? e.message : `HTTP ${e.status}`;
+    throw new ProviderError(isPermanentStatus(e.status), String(code), meaning ?? text);
   }
   throw error; // transport error: asProviderError treats it as transient
 }

@@ -1,0 +1,71 @@
+#!/usr/bin/env node
+// The entry of `npm start`, `npm test` and `npm run migrate`. Plain JavaScript with no
+// dependencies, because it runs before anything is installed: it installs what is
+// missing with pnpm (through corepack, or npx where corepack is not there), then
+// hands over to the TypeScript scripts.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const bin = (name) => path.join(root, 'node_modules', '.bin', name);
+const pnpmVersion = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')).packageManager.split('@')[1];
+// Corepack's signature check fails against the registry mirror these machines use.
+const env = { ...process.env, COREPACK_INTEGRITY_KEYS: '0', COREPACK_ENABLE_DOWNLOAD_PROMPT: '0' };
+
+function installed() {
+  const lock = path.join(root, 'pnpm-lock.yaml');
+  const copy = path.join(root, 'node_modules', '.pnpm', 'lock.yaml');
+  if (!existsSync(copy) || !existsSync(bin('tsx'))) return false;
+  // pnpm keeps a copy of the lockfile it installed; a different one means new dependencies.
+  return readFileSync(lock, 'utf8') === readFileSync(copy, 'utf8');
+}
+
+function install() {
+  const args = ['install', '--frozen-lockfile', '--reporter=append-only'];
+  const attempts = [
+    ['corepack', ['pnpm', ...args]],
+    ['npx', ['--yes', `pnpm@${pnpmVersion}`, ...args]],
+  ];
+  for (const [command, commandArgs] of attempts) {
+    console.log(`installing dependencies: ${command} ${commandArgs.join(' ')}`);
+    const result = spawnSync(command, commandArgs, { cwd: root, env, stdio: 'inherit' });
+    if (result.status === 0) return;
+  }
+  console.error('could not install dependencies with pnpm (see above)');
+  process.exit(1);
+}
+
+function run(command, args) {
+  const result = spawnSync(command, args, { cwd: root, env, stdio: 'inherit' });
+  if (result.status !== 0) process.exit(result.status ?? 1);
+}
+
+/** Runs a long-lived child and passes Ctrl-C and SIGTERM on to it. */
+function handOver(command, args) {
+  const child = spawn(command, args, { cwd: root, env, stdio: 'inherit' });
+  for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
+  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+}
+
+const task = process.argv[2];
+if (!installed()) install();
+switch (task) {
+  case 'test':
+    console.log('typecheck: tsc');
+    run(bin('tsc'), ['-p', 'tsconfig.json']);
+    console.log('lint: eslint');
+    run(bin('eslint'), ['--max-warnings', '0', '.']);
+    run(bin('vitest'), ['run', ...process.argv.slice(3)]);
+    break;
+  case 'start':
+    handOver(bin('tsx'), ['scripts/start.ts']);
+    break;
+  case 'migrate':
+    run(bin('tsx'), ['scripts/migrate.ts']);
+    break;
+  default:
+    console.error(`usage: node scripts/run.mjs test|start|migrate`);
+    process.exit(2);
+}

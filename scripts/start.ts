@@ -1,0 +1,103 @@
+// npm start: everything a developer needs, in the foreground. Finds or starts PostgreSQL
+// and Redis, migrates, loads demo data into an empty store, runs the API, the scheduler
+// and both workers, and stops them all cleanly on Ctrl-C.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadConfig } from '@lr/config';
+import { connect, ensureDatabase, migrate } from '@lr/db';
+import { localDate } from '@lr/domain';
+import { loadDemoData } from './demo-data';
+import { ensurePostgres, ensureRedis, type Running } from './local-services';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const say = (line: string) => console.log(`[start] ${line}`);
+const SERVICES = ['api', 'scheduler', 'sms-worker', 'push-worker'] as const;
+
+async function main() {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  env.ADMIN_API_KEY ||= `lr_admin_${randomBytes(18).toString('base64url')}`;
+  env.INBOX_JWT_SECRET ||= randomBytes(32).toString('hex');
+  const config = loadConfig('api', env);
+
+  const started: Running[] = [];
+  const postgres = await ensurePostgres(config.databaseUrl, path.join(root, '.data', 'postgres'), say);
+  started.push(postgres);
+  started.push(await ensureRedis(config.redisUrl, say));
+  env.DATABASE_URL = postgres.url;
+
+  if (await ensureDatabase(postgres.url)) say('database created');
+  const database = connect(postgres.url, { max: 2 });
+  try {
+    const applied = await migrate(database.db);
+    say(applied.length ? `applied migrations: ${applied.map((m) => m.migrationName).join(', ')}` : 'schema is up to date');
+    if (config.demoData) {
+      const loaded = await loadDemoData(database.db, localDate(config.timezone));
+      if (loaded) say(`loaded demo data: ${loaded.categories} categories, ${loaded.licenses} licences`);
+    }
+  } finally {
+    await database.close();
+  }
+
+  const tsx = path.join(root, 'node_modules', '.bin', 'tsx');
+  const children = new Map<string, ChildProcess>();
+  let stopping = false;
+  const stopAll = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    say('stopping…');
+    await Promise.all(
+      [...children.values()].map(
+        (child) =>
+          new Promise<void>((resolve) => {
+            if (child.exitCode !== null || child.signalCode !== null) return resolve();
+            child.once('exit', () => resolve());
+            child.kill('SIGTERM');
+          }),
+      ),
+    );
+    for (const service of started.reverse()) await service.stop().catch(() => {});
+    say('stopped');
+    process.exit(code);
+  };
+  for (const name of SERVICES) {
+    const child = spawn(tsx, [path.join('services', name, 'src', 'main.ts')], { cwd: root, env, stdio: 'inherit' });
+    child.on('exit', (code) => {
+      if (stopping) return;
+      // Ctrl-C reaches every process of the terminal's group, so a service may stop first.
+      if (code !== 0) say(`${name} exited (${code ?? 'signal'}); stopping the others`);
+      void stopAll(code === 0 ? 0 : 1);
+    });
+    children.set(name, child);
+  }
+  process.on('SIGINT', () => void stopAll(0));
+  process.on('SIGTERM', () => void stopAll(0));
+
+  const base = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
+  for (let i = 0; i < 100; i++) {
+    const ready = await fetch(`${base}/readyz`).then((r) => r.ok, () => false);
+    if (ready) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  console.log(
+    [
+      '',
+      `  API:        ${base}`,
+      `  API docs:   ${base}/docs`,
+      `  Queues:     ${base}/admin/queues  (user: anything, password: the admin key)`,
+      `  Metrics:    ${base}/metrics`,
+      `  Admin key:  ${env.ADMIN_API_KEY}`,
+      '',
+      `  try: curl -H "Authorization: Bearer ${env.ADMIN_API_KEY}" ${base}/v1/categories`,
+      `  scan now: curl -X POST -H "Authorization: Bearer ${env.ADMIN_API_KEY}" ${base}/v1/scans`,
+      '  Ctrl-C stops everything.',
+      '',
+    ].join('\n'),
+  );
+}
+
+main().catch((error: unknown) => {
+  console.error(`[start] ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+});
