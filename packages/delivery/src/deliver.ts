@@ -69,14 +69,15 @@ export async function deliverMessage<Content extends SentContent>(
   try {
     const { providerMessageId } = await channel.send(message, content);
     await markSent(db, messageId, workerId, { providerMessageId, ...content });
-    log.info({ messageId, channel: channel.name, providerMessageId, reminders: due.length }, 'message sent');
+    // The logger masks the recipient's phone.
+    log.info({ messageId, channel: channel.name, recipient: message.recipient, providerMessageId, reminders: due.length }, 'message sent');
     return { outcome: 'sent', providerMessageId };
   } catch (thrown) {
     const error = asProviderError(thrown);
     const detail = { code: error.code, message: error.message };
     if (error.permanent || lastAttempt) {
       await markFailed(db, messageId, workerId, detail);
-      log.warn({ messageId, channel: channel.name, ...detail, permanent: error.permanent }, 'message failed');
+      log.warn({ messageId, channel: channel.name, recipient: message.recipient, ...detail, permanent: error.permanent }, 'message failed');
       return { outcome: 'failed', ...detail };
     }
     await releaseForRetry(db, messageId, workerId, detail);

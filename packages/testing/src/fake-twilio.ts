@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import twilio from 'twilio';
 import { fakeHttpServer, type FakeHttpServer } from './fake-http';
 
 export const TEST_TWILIO = {
@@ -43,4 +44,15 @@ export async function fakeTwilio(): Promise<FakeTwilio> {
     return { status: 201, body: { sid: sms.sid, status: 'queued', to: sms.to, from: sms.from, body: sms.body } };
   });
   return { ...server, sms: () => [...accepted] };
+}
+
+/** A status callback as Twilio sends it: form parameters and X-Twilio-Signature over the public URL. */
+export function signedStatusCallback(publicUrl: string, params: Record<string, string>) {
+  return {
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      'x-twilio-signature': twilio.getExpectedTwilioSignature(TEST_TWILIO.authToken, publicUrl, params),
+    },
+    body: new URLSearchParams(params).toString(),
+  };
 }

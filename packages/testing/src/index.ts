@@ -4,3 +4,4 @@ export * from './fake-push-gateway';
 export * from './fake-twilio';
 export * from './redis';
 export * from './services';
+export * from './processes';
