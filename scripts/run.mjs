@@ -42,6 +42,21 @@ function run(command, args) {
   if (result.status !== 0) process.exit(result.status ?? 1);
 }
 
+/** Runs vitest and ends with one plain line of counts, which CI reads. */
+function runTests(args) {
+  const report = path.join(root, '.data', 'vitest-report.json');
+  const result = spawnSync(
+    bin('vitest'),
+    ['run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...args],
+    { cwd: root, env, stdio: 'inherit' },
+  );
+  if (existsSync(report)) {
+    const { numPassedTests, numFailedTests, numPendingTests } = JSON.parse(readFileSync(report, 'utf8'));
+    console.log(`vitest: ${numPassedTests} passed, ${numFailedTests} failed, ${numPendingTests} skipped`);
+  }
+  if (result.status !== 0) process.exit(result.status ?? 1);
+}
+
 /** Runs a long-lived child and passes Ctrl-C and SIGTERM on to it. */
 function handOver(command, args) {
   const child = spawn(command, args, { cwd: root, env, stdio: 'inherit' });
@@ -57,7 +72,7 @@ switch (task) {
     run(bin('tsc'), ['-p', 'tsconfig.json']);
     console.log('lint: eslint');
     run(bin('eslint'), ['--max-warnings', '0', '.']);
-    run(bin('vitest'), ['run', ...process.argv.slice(3)]);
+    runTests(process.argv.slice(3));
     break;
   case 'start':
     handOver(bin('tsx'), ['scripts/start.ts']);

@@ -1,0 +1,105 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from './config';
+
+const API_ENV = { INBOX_JWT_SECRET: 'x'.repeat(32) };
+
+function problem(service: Parameters<typeof loadConfig>[0], env: Record<string, string>): string {
+  try {
+    loadConfig(service, env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as Error).message;
+  }
+  throw new Error('expected a configuration error');
+}
+
+describe('configuration', () => {
+  it('has the defaults of the contract', () => {
+    const config = loadConfig('scheduler', {});
+    expect(config).toMatchObject({
+      databaseUrl: 'postgres://postgres@127.0.0.1:5432/license_reminders',
+      redisUrl: 'redis://127.0.0.1:6379',
+      queuePrefix: 'lr',
+      smsRatePerSec: 20,
+      smsMaxPerRecipientPerDay: 3,
+      host: '127.0.0.1',
+      port: 3000,
+      timezone: 'Asia/Shanghai',
+      scanCron: '30 7 * * *',
+      quietHours: { start: 21 * 60, end: 8 * 60 },
+      demoData: true,
+      sms: { provider: 'log' },
+      push: { provider: 'log' },
+    });
+  });
+
+  it.each([
+    [{ PORT: 'eighty' }, /^PORT: must be a whole number/],
+    [{ SMS_RATE_PER_SEC: '0' }, /^SMS_RATE_PER_SEC: must be a whole number from 1/],
+    [{ REMINDER_TIMEZONE: 'Mars/Olympus' }, /^REMINDER_TIMEZONE: is not an IANA time zone/],
+    [{ SCAN_CRON: 'every morning' }, /^SCAN_CRON: is not a cron expression/],
+    [{ QUIET_HOURS: '21:00' }, /^QUIET_HOURS: must be "HH:MM-HH:MM"/],
+    [{ QUIET_HOURS: '08:00-08:00' }, /^QUIET_HOURS: must be "HH:MM-HH:MM" with two different times/],
+    [{ DATABASE_URL: 'mysql://x' }, /^DATABASE_URL: must be a postgres: or postgresql: URL/],
+    [{ REDIS_URL: 'not a url' }, /^REDIS_URL: must be a URL/],
+    [{ QUEUE_PREFIX: 'a:b' }, /^QUEUE_PREFIX:/],
+    [{ DEMO_DATA: 'yes' }, /^DEMO_DATA: must be one of on, off/],
+    [{ SMS_PROVIDER: 'aliyun' }, /^SMS_PROVIDER: must be one of log, twilio/],
+  ])('stops at %o with one line naming the variable', (env, message) => {
+    const text = problem('scheduler', env);
+    expect(text).toMatch(message);
+    expect(text).not.toContain('\n');
+  });
+
+  it('reads quiet hours within a day and "off"', () => {
+    expect(loadConfig('scheduler', { QUIET_HOURS: '12:30-13:45' }).quietHours).toEqual({ start: 750, end: 825 });
+    expect(loadConfig('scheduler', { QUIET_HOURS: 'off' }).quietHours).toBeNull();
+  });
+
+  it('asks the SMS worker for Twilio credentials only when SMS_PROVIDER=twilio', () => {
+    expect(loadConfig('sms-worker', {}).sms).toEqual({ provider: 'log' });
+    expect(problem('sms-worker', { SMS_PROVIDER: 'twilio' })).toMatch(/^TWILIO_ACCOUNT_SID: is required when SMS_PROVIDER=twilio/);
+    const twilio = {
+      SMS_PROVIDER: 'twilio',
+      TWILIO_ACCOUNT_SID: `AC${'a'.repeat(32)}`,
+      TWILIO_AUTH_TOKEN: 'token',
+      TWILIO_MESSAGING_SERVICE_SID: 'MG123',
+    };
+    expect(problem('sms-worker', twilio)).toMatch(/^PUBLIC_BASE_URL: is required/);
+    expect(problem('sms-worker', { ...twilio, PUBLIC_BASE_URL: 'https://x.gov.cn', TWILIO_MESSAGING_SERVICE_SID: '' })).toMatch(
+      /^TWILIO_FROM: or TWILIO_MESSAGING_SERVICE_SID is required/,
+    );
+    const config = loadConfig('sms-worker', { ...twilio, PUBLIC_BASE_URL: 'https://x.gov.cn/' });
+    expect(config.sms).toMatchObject({ provider: 'twilio', apiBaseUrl: 'https://api.twilio.com', messagingServiceSid: 'MG123' });
+    expect(config.publicBaseUrl).toBe('https://x.gov.cn');
+    // The scheduler sends nothing, so it needs no credentials.
+    expect(loadConfig('scheduler', { SMS_PROVIDER: 'twilio' }).sms).toEqual({ provider: 'log' });
+  });
+
+  it('asks the push worker for the gateway URL and secret only when PUSH_PROVIDER=gateway', () => {
+    expect(problem('push-worker', { PUSH_PROVIDER: 'gateway' })).toMatch(/^PUSH_GATEWAY_URL: is required/);
+    expect(problem('push-worker', { PUSH_PROVIDER: 'gateway', PUSH_GATEWAY_URL: 'https://push.example' })).toMatch(
+      /^PUSH_GATEWAY_SECRET: is required/,
+    );
+  });
+
+  it('asks the API for the inbox token secret, of a useful length', () => {
+    expect(problem('api', {})).toMatch(/^INBOX_JWT_SECRET: is required/);
+    expect(problem('api', { INBOX_JWT_SECRET: 'short' })).toMatch(/^INBOX_JWT_SECRET: must be at least 32 characters/);
+    expect(loadConfig('api', API_ENV).inboxJwtSecret).toBe(API_ENV.INBOX_JWT_SECRET);
+  });
+
+  it('stops a service whose start finds a bad variable, with one line on stderr', async () => {
+    const { execFile } = await import('node:child_process');
+    const { promisify } = await import('node:util');
+    const result = await promisify(execFile)('node_modules/.bin/tsx', ['services/scheduler/src/main.ts'], {
+      cwd: new URL('../../..', import.meta.url).pathname,
+      env: { PATH: process.env.PATH, REMINDER_TIMEZONE: 'Nowhere/City' },
+    }).then(
+      () => ({ code: 0, stderr: '' }),
+      (error: { code: number; stderr: string }) => error,
+    );
+    expect(result.code).not.toBe(0);
+    expect(result.stderr.trim().split('\n')).toEqual(['scheduler: configuration error: REMINDER_TIMEZONE: is not an IANA time zone: "Nowhere/City"']);
+  });
+});
