@@ -24,6 +24,7 @@ WORKDIR /app
 COPY package.json pnpm-lock.yaml pnpm-workspace.yaml ./
 COPY packages/config/package.json packages/config/
 COPY packages/db/package.json packages/db/
+COPY packages/delivery/package.json packages/delivery/
 COPY packages/domain/package.json packages/domain/
 COPY packages/jobs/package.json packages/jobs/
 COPY packages/log/package.json packages/log/
