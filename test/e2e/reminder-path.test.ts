@@ -33,14 +33,22 @@ let gateway: FakePushGateway;
 let services: ServiceProcess[] = [];
 let api: string;
 
-async function call(method: string, path: string, body?: unknown) {
+interface Reminder {
+  leadDays: number;
+  status: string;
+  deliveries: { channel: 'sms' | 'push'; status: string; providerMessageId: string | null }[];
+}
+
+async function call<T = Record<string, unknown>>(method: string, path: string, body?: unknown) {
   const response = await fetch(api + path, {
     method,
     headers: { authorization: `Bearer ${ADMIN_KEY}`, ...(body !== undefined && { 'content-type': 'application/json' }) },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
-  return { status: response.status, body: response.status === 204 ? null : await response.json() };
+  return { status: response.status, body: (await response.json()) as T };
 }
+
+const reminders = async (licenseNo: string) => (await call<{ items: Reminder[] }>('GET', `/v1/reminders?licenseNo=${licenseNo}`)).body.items;
 
 beforeAll(async () => {
   [database, redis, smsFake, gateway] = await Promise.all([freshDatabase(), freshQueuePrefix(), fakeTwilio(), fakePushGateway()]);
@@ -129,13 +137,11 @@ describe('a licence due in 30 days, end to end', () => {
     expect(push!.idempotencyKey).toMatch(/^push-\d+$/);
 
     const sent = await eventually(async () => {
-      const { body } = await call('GET', '/v1/reminders?licenseNo=JY14112240012345');
-      const reminder = body.items[0];
-      return reminder?.deliveries.every((d: { status: string }) => d.status === 'sent') ? reminder : undefined;
+      const [reminder] = await reminders('JY14112240012345');
+      return reminder?.deliveries.every((d) => d.status === 'sent') ? reminder : undefined;
     }, 10_000, 'both deliveries to be recorded as sent');
     expect(sent).toMatchObject({ leadDays: 30, asOf: AS_OF, expiresOn, status: 'sent', outcome: 'open' });
-    const smsDelivery = sent.deliveries.find((d: { channel: string }) => d.channel === 'sms');
-    expect(smsDelivery.providerMessageId).toBe(sms!.sid);
+    expect(sent.deliveries.find((d) => d.channel === 'sms')?.providerMessageId).toBe(sms!.sid);
 
     // Twilio's receipt, signed as Twilio signs it, moves the SMS to delivered.
     const callback = signedStatusCallback(`${PUBLIC_BASE_URL}/webhooks/twilio/status`, {
@@ -145,8 +151,8 @@ describe('a licence due in 30 days, end to end', () => {
     });
     const receipt = await fetch(`${api}/webhooks/twilio/status`, { method: 'POST', ...callback });
     expect(receipt.status).toBe(204);
-    const { body: after } = await call('GET', '/v1/reminders?licenseNo=JY14112240012345');
-    expect(after.items[0].deliveries.find((d: { channel: string }) => d.channel === 'sms')).toMatchObject({ status: 'delivered' });
+    const [after] = await reminders('JY14112240012345');
+    expect(after?.deliveries.find((d) => d.channel === 'sms')).toMatchObject({ status: 'delivered' });
 
     // The same scan again creates nothing and sends nothing more.
     const again = await call('POST', '/v1/scans', { asOf: AS_OF });

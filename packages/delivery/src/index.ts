@@ -1,3 +1,4 @@
 export * from './deliver';
 export * from './provider-error';
 export * from './worker';
+export * from './service';

@@ -1,5 +1,5 @@
 import { existingCategoryCodes, listReminders, upsertLicenses, type Database } from '@lr/db';
-import { maskIdNo, validateLicense, type License } from '@lr/domain';
+import { LICENSE_FIELDS, maskIdNo, validateLicense, type License } from '@lr/domain';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { RequireRole } from '../auth';
@@ -53,22 +53,7 @@ function shown<T extends { holderIdNo: string }>(license: T): T {
   return { ...license, holderIdNo: maskIdNo(license.holderIdNo) };
 }
 
-const LICENSE_COLUMNS = [
-  'id',
-  'categoryCode',
-  'licenseNo',
-  'holderName',
-  'holderType',
-  'holderIdNo',
-  'phone',
-  'platformUserId',
-  'regionCode',
-  'validFrom',
-  'expiresOn',
-  'status',
-  'createdAt',
-  'updatedAt',
-] as const;
+const LICENSE_COLUMNS = ['id', ...LICENSE_FIELDS, 'createdAt', 'updatedAt'] as const;
 
 export function licenseRoutes(db: Database, requireRole: RequireRole): FastifyPluginAsyncTypebox {
   return async (app) => {

@@ -1,0 +1,47 @@
+import { hostname } from 'node:os';
+import { loadConfig, type Config } from '@lr/config';
+import { connect, type Database } from '@lr/db';
+import { redisConnection, type MessageJob } from '@lr/jobs';
+import { createLogger, runService, type Logger } from '@lr/log';
+import type { Channel, SentContent } from './deliver';
+import { startDeliveryWorker } from './worker';
+
+export interface DeliveryService<Content extends SentContent> {
+  name: 'sms-worker' | 'push-worker';
+  job: MessageJob;
+  concurrency: number;
+  /** the channel, built from the configuration once it is read */
+  channel(config: Config, db: Database, log: Logger): Channel<Content>;
+  ratePerSecond?(config: Config): number;
+}
+
+/** The process around a delivery worker: configuration, pools, and a clean stop on SIGTERM. */
+export function runDeliveryService<Content extends SentContent>(service: DeliveryService<Content>): Promise<void> {
+  return runService(service.name, async () => {
+    const config = loadConfig(service.name);
+    const log = createLogger(service.name, config.logLevel);
+    const database = connect(config.databaseUrl, { applicationName: service.name });
+    const connection = redisConnection(config.redisUrl);
+    const worker = startDeliveryWorker({
+      job: service.job,
+      channel: service.channel(config, database.db, log),
+      deps: { db: database.db, log, workerId: `${service.name}-${hostname()}-${process.pid}` },
+      connection,
+      prefix: config.queuePrefix,
+      concurrency: service.concurrency,
+      quietHours: config.quietHours,
+      timezone: config.timezone,
+      ratePerSecond: service.ratePerSecond?.(config),
+    });
+    worker.on('error', (err) => log.error({ err }, 'worker error'));
+    log.info({ queue: service.job.queue, queuePrefix: config.queuePrefix }, `${service.name} started`);
+    return {
+      log,
+      async stop() {
+        await worker.close(); // waits for the jobs in flight
+        await connection.quit();
+        await database.close();
+      },
+    };
+  });
+}
