@@ -56,22 +56,23 @@ export async function deliverMessage<Content extends SentContent>(
     log.info({ messageId, channel: channel.name }, 'message not claimable (sent, cancelled or taken); skipped');
     return { outcome: 'skipped' };
   }
-  const items = await messageItems(db, messageId);
-  const stale = items.filter((i) => !i.stillDue);
-  if (stale.length > 0) await dropDeliveries(db, messageId, stale.map((i) => i.deliveryId), 'no longer due');
-  const due = items.filter((i) => i.stillDue);
-  if (due.length === 0) {
-    await cancelMessage(db, messageId, 'no reminder left to send');
+  let prepared: { reminders: number; content: Content } | 'nothing left';
+  try {
+    prepared = await prepare(db, channel, messageId);
+  } catch (error) {
+    // Nothing was sent: give the claim back so that the retry can take it.
+    const detail = { code: 'PREPARE', message: error instanceof Error ? error.message : String(error) };
+    await releaseForRetry(db, messageId, workerId, detail).catch(() => {});
+    throw error;
+  }
+  if (prepared === 'nothing left') {
     log.info({ messageId, channel: channel.name }, 'message cancelled: its licences were renewed, corrected or revoked');
     return { outcome: 'cancelled' };
   }
-  const content = channel.render(due);
+
+  let providerMessageId: string | null;
   try {
-    const { providerMessageId } = await channel.send(message, content);
-    await markSent(db, messageId, workerId, { providerMessageId, ...content });
-    // The logger masks the recipient's phone.
-    log.info({ messageId, channel: channel.name, recipient: message.recipient, providerMessageId, reminders: due.length }, 'message sent');
-    return { outcome: 'sent', providerMessageId };
+    ({ providerMessageId } = await channel.send(message, prepared.content));
   } catch (thrown) {
     const error = asProviderError(thrown);
     const detail = { code: error.code, message: error.message };
@@ -84,4 +85,23 @@ export async function deliverMessage<Content extends SentContent>(
     log.warn({ messageId, channel: channel.name, ...detail }, 'transient provider error; will retry');
     return { outcome: 'retry', ...detail };
   }
+  // Outside the try: should recording fail after the provider took the message, the
+  // claim stays and no retry sends it again (at most once, never twice).
+  await markSent(db, messageId, workerId, { providerMessageId, ...prepared.content });
+  // The logger masks the recipient's phone.
+  log.info({ messageId, channel: channel.name, recipient: message.recipient, providerMessageId, reminders: prepared.reminders }, 'message sent');
+  return { outcome: 'sent', providerMessageId };
+}
+
+/** Drops the reminders that are no longer due and renders the rest; cancels a message left empty. */
+async function prepare<Content extends SentContent>(db: Database, channel: Channel<Content>, messageId: number) {
+  const items = await messageItems(db, messageId);
+  const stale = items.filter((i) => !i.stillDue);
+  if (stale.length > 0) await dropDeliveries(db, messageId, stale.map((i) => i.deliveryId), 'no longer due');
+  const due = items.filter((i) => i.stillDue);
+  if (due.length === 0) {
+    await cancelMessage(db, messageId, 'no reminder left to send');
+    return 'nothing left' as const;
+  }
+  return { reminders: due.length, content: channel.render(due) };
 }
