@@ -37,7 +37,7 @@ export class ScanInProgressError extends Error {
 
 // One scan at a time across every scheduler replica and API process. Correctness does
 // not rest on it (the unique reminder key does); it keeps scans from racing for rows.
-const SCAN_LOCK = 7_364_201;
+export const SCAN_LOCK = 7_364_201;
 
 /** The windows of every enabled category, as expiry-date ranges for the scan's date. */
 export function dueWindows(categories: Pick<Category, 'code' | 'leadDays' | 'enabled'>[], asOf: string): DueWindow[] {

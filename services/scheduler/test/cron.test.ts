@@ -1,0 +1,52 @@
+import { openMessageQueues, redisConnection, type MessageQueues } from '@lr/jobs';
+import { createLogger } from '@lr/log';
+import { SCAN_LOCK } from '@lr/scan';
+import { freshDatabase, freshQueuePrefix, type TestDatabase, type TestRedis } from '@lr/testing';
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { scanForToday } from '../src/cron';
+
+let database: TestDatabase;
+let redis: TestRedis;
+let connection: Redis;
+let queues: MessageQueues;
+const log = createLogger('test', 'silent');
+
+beforeAll(async () => {
+  [database, redis] = await Promise.all([freshDatabase(), freshQueuePrefix()]);
+  connection = redisConnection(redis.url);
+  queues = openMessageQueues(connection, redis.prefix);
+});
+
+afterAll(async () => {
+  await queues.close();
+  await connection.quit();
+  await redis.cleanup();
+  await database.drop();
+});
+
+describe('the daily scan of the scheduler', () => {
+  it('scans for the business date of the reminder time zone, not of the server', async () => {
+    const deps = { db: database.db, queues, log };
+    // 16:30 UTC on 1 March is already 00:30 on 2 March in Shanghai.
+    const tick = scanForToday({ timezone: 'Asia/Shanghai', deps, log, now: () => new Date('2026-03-01T16:30:00Z') });
+    expect(await tick()).toMatchObject({ asOf: '2026-03-02', trigger: 'cron', status: 'succeeded' });
+    const utcTick = scanForToday({ timezone: 'UTC', deps, log, now: () => new Date('2026-03-01T16:30:00Z') });
+    expect(await utcTick()).toMatchObject({ asOf: '2026-03-01' });
+  });
+
+  it('steps aside while another replica scans, without failing or recording a scan', async () => {
+    const deps = { db: database.db, queues, log };
+    const other = await database.pool.connect();
+    try {
+      await other.query('select pg_advisory_lock($1)', [SCAN_LOCK]);
+      const before = await database.db.selectFrom('scans').select('id').execute();
+      const tick = scanForToday({ timezone: 'Asia/Shanghai', deps, log });
+      expect(await tick()).toBeUndefined();
+      expect(await database.db.selectFrom('scans').select('id').execute()).toHaveLength(before.length);
+    } finally {
+      await other.query('select pg_advisory_unlock($1)', [SCAN_LOCK]);
+      other.release();
+    }
+  });
+});
