@@ -28,6 +28,15 @@ export function listCategories(db: Database): Promise<StoredCategory[]> {
   return db.selectFrom('categories').select(COLUMNS).orderBy('code').execute();
 }
 
+/**
+ * The categories as a scan sees them, locked until the scan commits: a category being
+ * disabled or changed waits for the scan (and cancels what it created), or the scan
+ * waits for the change.
+ */
+export function categoriesForScan(trx: Database): Promise<StoredCategory[]> {
+  return trx.selectFrom('categories').select(COLUMNS).orderBy('code').forShare().execute();
+}
+
 export function findCategory(db: Database, code: string): Promise<StoredCategory | undefined> {
   return db.selectFrom('categories').select(COLUMNS).where('code', '=', code).executeTakeFirst();
 }

@@ -37,6 +37,9 @@ export async function createDueReminders(
         from w join licenses l
           on l.category_code = w.category_code and l.status = 'active'
          and l.expires_on between w.from_date and w.to_date
+      -- A renewal or revocation being written meanwhile is waited for and re-read, and
+      -- one that comes later waits for this scan, so it always sees these reminders.
+         for share of l
       on conflict (license_id, expires_on, lead_days) do nothing
       returning id, license_id
     ), targets as (

@@ -1,9 +1,9 @@
 import {
+  categoriesForScan,
   createDueReminders,
   expireReminders,
   failScan,
   finishScan,
-  listCategories,
   markQueued,
   startScan,
   type Database,
@@ -78,7 +78,7 @@ async function scanUnderLock(deps: ScanDeps, { asOf, trigger }: ScanRequest): Pr
   try {
     const { created, expired } = await db.transaction().execute(async (trx) => {
       const expired = await expireReminders(trx, asOf);
-      const windows = dueWindows(await listCategories(trx), asOf);
+      const windows = dueWindows(await categoriesForScan(trx), asOf);
       const created = await createDueReminders(trx, scanId, asOf, windows);
       return { created, expired };
     });

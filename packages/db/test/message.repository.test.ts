@@ -1,0 +1,315 @@
+import { addDays, demoCategories, validateLicense, type License } from '@lr/domain';
+import { freshDatabase, type TestDatabase } from '@lr/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { insertCategory } from '../src/category.repository';
+import type { Database } from '../src/db';
+import { cancelUnsentDeliveries } from '../src/delivery.repository';
+import { upsertLicenses } from '../src/license.repository';
+import {
+  cancelMessage,
+  claimMessage,
+  findMessage,
+  markFailed,
+  markQueued,
+  markSent,
+  recordReceipt,
+  releaseForRetry,
+} from '../src/message.repository';
+import { listReminders } from '../src/reminder.repository';
+import { createDueReminders, startScan } from '../src/scan.repository';
+
+const AS_OF = '2026-03-02';
+const CATEGORY = 'food';
+
+let database: TestDatabase;
+let db: Database;
+
+beforeAll(async () => {
+  database = await freshDatabase();
+  db = database.db;
+  await insertCategory(db, { ...demoCategories()[0]!, code: CATEGORY, leadDays: [10], channels: ['sms'], enabled: true });
+});
+
+afterAll(async () => {
+  await database.drop();
+});
+
+let nextLicence = 0;
+let nextPhone = 0;
+
+function licence(licenseNo: string, phone: string): License {
+  const result = validateLicense({
+    categoryCode: CATEGORY,
+    licenseNo,
+    holderName: 'Holder',
+    holderType: 'individual',
+    holderIdNo: '11010519491231002X',
+    phone,
+    regionCode: '411224',
+    validFrom: '2020-01-01',
+    expiresOn: addDays(AS_OF, 10),
+  });
+  if (!result.ok) throw new Error(JSON.stringify(result.errors));
+  return result.license;
+}
+
+/**
+ * A queued SMS message carrying `reminders` reminders (licences of one holder, one phone),
+ * made the way a scan makes it. Each test makes its own licences, so earlier tests' rows
+ * are already reminded and stay out of it.
+ */
+async function queuedMessage(reminders = 1): Promise<{ messageId: number; deliveryIds: number[]; licenseNos: string[] }> {
+  const phone = `+86139001390${String(nextPhone++).padStart(2, '0')}`;
+  const licenseNos = Array.from({ length: reminders }, () => `M-${nextLicence++}`);
+  await db.transaction().execute((trx) => upsertLicenses(trx, licenseNos.map((no) => licence(no, phone))));
+  const scanId = await startScan(db, AS_OF, 'command');
+  const created = await db
+    .transaction()
+    .execute((trx) => createDueReminders(trx, scanId, AS_OF, [{ categoryCode: CATEGORY, lead: 10, from: AS_OF, to: addDays(AS_OF, 10) }]));
+  expect(created.remindersCreated).toBe(reminders);
+  expect(created.messages).toHaveLength(1);
+  const messageId = created.messages[0]!.id;
+  await markQueued(db, [messageId]);
+  const deliveries = await db.selectFrom('deliveries').select('id').where('messageId', '=', messageId).orderBy('id').execute();
+  return { messageId, deliveryIds: deliveries.map((d) => d.id), licenseNos };
+}
+
+async function deliveryStatuses(deliveryIds: number[]): Promise<string[]> {
+  const rows = await db.selectFrom('deliveries').select(['id', 'status']).where('id', 'in', deliveryIds).orderBy('id').execute();
+  return rows.map((r) => r.status);
+}
+
+/** The ledger of one delivery: [status, cause] in order. */
+async function events(deliveryId: number): Promise<[string, string][]> {
+  const rows = await db
+    .selectFrom('deliveryEvents')
+    .select(['status', 'cause'])
+    .where('deliveryId', '=', deliveryId)
+    .orderBy('id')
+    .execute();
+  return rows.map((r) => [r.status, r.cause]);
+}
+
+const TRANSIENT = { code: 'timeout', message: 'provider timed out' };
+
+describe('claiming a message', () => {
+  it('a message is claimed once only; the second claim gets nothing and changes nothing', async () => {
+    const { messageId, deliveryIds } = await queuedMessage();
+
+    const claimed = await claimMessage(db, messageId, 'worker-a');
+    expect(claimed).toMatchObject({ status: 'sending', attempts: 1, lockedBy: 'worker-a' });
+    expect(claimed?.lockedAt).toBeInstanceOf(Date);
+
+    expect(await claimMessage(db, messageId, 'worker-b')).toBeUndefined();
+    expect(await claimMessage(db, messageId, 'worker-a')).toBeUndefined();
+    expect(await findMessage(db, messageId)).toMatchObject({ status: 'sending', attempts: 1, lockedBy: 'worker-a' });
+    expect(await deliveryStatuses(deliveryIds)).toEqual(['sending']);
+    expect((await events(deliveryIds[0]!)).filter(([status]) => status === 'sending')).toHaveLength(1);
+  });
+
+  it('two workers claiming at the same moment: exactly one gets it', async () => {
+    const { messageId } = await queuedMessage();
+    const results = await Promise.all([claimMessage(db, messageId, 'worker-a'), claimMessage(db, messageId, 'worker-b')]);
+    const winners = results.filter((r) => r !== undefined);
+    expect(winners).toHaveLength(1);
+    expect(await findMessage(db, messageId)).toMatchObject({ status: 'sending', attempts: 1, lockedBy: winners[0]!.lockedBy });
+  });
+
+  it('markQueued after a worker took the message leaves it as it is', async () => {
+    const { messageId, deliveryIds } = await queuedMessage();
+    await claimMessage(db, messageId, 'worker-a');
+    expect(await markQueued(db, [messageId])).toEqual([]);
+    expect(await findMessage(db, messageId)).toMatchObject({ status: 'sending', lockedBy: 'worker-a' });
+    expect(await events(deliveryIds[0]!)).toEqual([
+      ['pending', 'scan'],
+      ['queued', 'enqueued'],
+      ['sending', 'claimed'],
+    ]);
+  });
+
+  it('a cancelled message cannot be claimed', async () => {
+    const { messageId } = await queuedMessage();
+    expect(await cancelMessage(db, messageId, 'operator cancelled')).toMatchObject({ status: 'cancelled' });
+    expect(await claimMessage(db, messageId, 'worker-a')).toBeUndefined();
+    expect((await findMessage(db, messageId))?.status).toBe('cancelled');
+  });
+});
+
+describe('only the worker holding the claim moves the message on', () => {
+  it('markSent by another worker is refused; by the holder it records the send', async () => {
+    const { messageId, deliveryIds } = await queuedMessage();
+    await claimMessage(db, messageId, 'worker-a');
+
+    expect(await markSent(db, messageId, 'worker-b', { providerMessageId: 'SM-other', body: 'text' })).toBeUndefined();
+    const unchanged = await findMessage(db, messageId);
+    expect(unchanged).toMatchObject({ status: 'sending', providerMessageId: null, sentAt: null, body: null });
+    expect(await deliveryStatuses(deliveryIds)).toEqual(['sending']);
+
+    const sent = await markSent(db, messageId, 'worker-a', { providerMessageId: 'SM-held-1', body: 'the text' });
+    expect(sent).toMatchObject({ status: 'sent', providerMessageId: 'SM-held-1', body: 'the text', attempts: 1 });
+    expect(sent?.sentAt).toBeInstanceOf(Date);
+    expect(await deliveryStatuses(deliveryIds)).toEqual(['sent']);
+
+    // Sent is final for the worker: no failure, retry or cancel afterwards.
+    expect(await markFailed(db, messageId, 'worker-a', { code: '500', message: 'late' })).toBeUndefined();
+    expect(await releaseForRetry(db, messageId, 'worker-a', TRANSIENT)).toBeUndefined();
+    expect(await cancelMessage(db, messageId, 'too late')).toBeUndefined();
+    expect(await findMessage(db, messageId)).toMatchObject({ status: 'sent', errorCode: null });
+  });
+
+  it('markFailed records the provider code; a failed message cannot be claimed again', async () => {
+    const { messageId, deliveryIds, licenseNos } = await queuedMessage();
+    await claimMessage(db, messageId, 'worker-a');
+    expect(await markFailed(db, messageId, 'worker-b', { code: '21211', message: 'invalid number' })).toBeUndefined();
+
+    const failed = await markFailed(db, messageId, 'worker-a', { code: '21211', message: 'invalid number' });
+    expect(failed).toMatchObject({ status: 'failed', errorCode: '21211', errorMessage: 'invalid number' });
+    expect(await claimMessage(db, messageId, 'worker-b')).toBeUndefined();
+    expect(await deliveryStatuses(deliveryIds)).toEqual(['failed']);
+    const [reminder] = await listReminders(db, { licenseNo: licenseNos[0]!, limit: 10 });
+    expect(reminder?.status).toBe('failed');
+    expect(reminder?.deliveries).toMatchObject([{ channel: 'sms', status: 'failed', errorCode: '21211', attempts: 1 }]);
+  });
+});
+
+describe('retry after a transient error', () => {
+  it('releaseForRetry returns the message to queued; it can be claimed again with attempts 2, and the old claim is void', async () => {
+    const { messageId, deliveryIds } = await queuedMessage();
+    await claimMessage(db, messageId, 'worker-a');
+
+    expect(await releaseForRetry(db, messageId, 'worker-b', TRANSIENT)).toBeUndefined();
+    const released = await releaseForRetry(db, messageId, 'worker-a', TRANSIENT);
+    expect(released).toMatchObject({ status: 'queued', lockedBy: null, lockedAt: null, errorCode: 'timeout', attempts: 1 });
+    expect(await deliveryStatuses(deliveryIds)).toEqual(['queued']);
+
+    const again = await claimMessage(db, messageId, 'worker-b');
+    expect(again).toMatchObject({ status: 'sending', attempts: 2, lockedBy: 'worker-b' });
+
+    // The first worker let go: it can no longer finish the message.
+    expect(await markSent(db, messageId, 'worker-a', { providerMessageId: 'SM-stale', body: 'x' })).toBeUndefined();
+    expect(await markSent(db, messageId, 'worker-b', { providerMessageId: 'SM-retry-1', body: 'x' })).toMatchObject({
+      status: 'sent',
+      attempts: 2,
+      errorCode: null,
+      errorMessage: null,
+    });
+  });
+});
+
+describe('delivery receipts', () => {
+  async function sentMessage(providerMessageId: string) {
+    const made = await queuedMessage();
+    await claimMessage(db, made.messageId, 'worker-a');
+    await markSent(db, made.messageId, 'worker-a', { providerMessageId, body: 'text' });
+    return made;
+  }
+
+  it('moves sent to delivered; a duplicate or late receipt changes nothing', async () => {
+    const { messageId, deliveryIds } = await sentMessage('SM-rcpt-1');
+
+    const delivered = await recordReceipt(db, 'SM-rcpt-1', 'delivered');
+    expect(delivered).toMatchObject({ id: messageId, status: 'delivered' });
+    expect(delivered?.deliveredAt).toBeInstanceOf(Date);
+    expect(await deliveryStatuses(deliveryIds)).toEqual(['delivered']);
+
+    expect(await recordReceipt(db, 'SM-rcpt-1', 'delivered')).toBeUndefined();
+    expect(await recordReceipt(db, 'SM-rcpt-1', 'undelivered', { code: '30003', message: 'unreachable' })).toBeUndefined();
+    const after = await findMessage(db, messageId);
+    expect(after).toMatchObject({ status: 'delivered', errorCode: null });
+    expect(after?.deliveredAt?.getTime()).toBe(delivered?.deliveredAt?.getTime());
+    expect((await events(deliveryIds[0]!)).filter(([status]) => status !== 'pending' && status !== 'queued')).toEqual([
+      ['sending', 'claimed'],
+      ['sent', 'provider accepted'],
+      ['delivered', 'delivery receipt'],
+    ]);
+  });
+
+  it('undelivered records the carrier code', async () => {
+    const { deliveryIds } = await sentMessage('SM-rcpt-2');
+    expect(await recordReceipt(db, 'SM-rcpt-2', 'undelivered', { code: '30005', message: 'unknown destination' })).toMatchObject({
+      status: 'undelivered',
+      errorCode: '30005',
+      deliveredAt: null,
+    });
+    expect(await deliveryStatuses(deliveryIds)).toEqual(['undelivered']);
+  });
+
+  it("a 'delivered' after 'failed' changes nothing", async () => {
+    const { messageId, deliveryIds } = await sentMessage('SM-rcpt-3');
+    expect(await recordReceipt(db, 'SM-rcpt-3', 'failed', { code: '30008', message: 'unknown error' })).toMatchObject({ status: 'failed' });
+
+    expect(await recordReceipt(db, 'SM-rcpt-3', 'delivered')).toBeUndefined();
+    expect(await findMessage(db, messageId)).toMatchObject({ status: 'failed', deliveredAt: null, errorCode: '30008' });
+    expect(await deliveryStatuses(deliveryIds)).toEqual(['failed']);
+  });
+
+  it('a receipt for a message that was never sent changes nothing', async () => {
+    expect(await recordReceipt(db, 'SM-unknown', 'delivered')).toBeUndefined();
+  });
+});
+
+describe('the ledger and the deliveries of a message', () => {
+  it('every move writes one event per delivery with its status and cause; refused moves write none', async () => {
+    const { messageId, deliveryIds } = await queuedMessage(2);
+    await claimMessage(db, messageId, 'worker-a');
+    await markSent(db, messageId, 'worker-b', { providerMessageId: 'SM-refused', body: 'x' }); // refused
+    await releaseForRetry(db, messageId, 'worker-a', TRANSIENT);
+    await claimMessage(db, messageId, 'worker-b');
+    await claimMessage(db, messageId, 'worker-c'); // refused
+    await markSent(db, messageId, 'worker-b', { providerMessageId: 'SM-ledger-1', body: 'x' });
+    await recordReceipt(db, 'SM-ledger-1', 'delivered');
+    await recordReceipt(db, 'SM-ledger-1', 'delivered'); // duplicate
+
+    const expected = [
+      ['pending', 'scan'],
+      ['queued', 'enqueued'],
+      ['sending', 'claimed'],
+      ['queued', 'retry after transient error'],
+      ['sending', 'claimed'],
+      ['sent', 'provider accepted'],
+      ['delivered', 'delivery receipt'],
+    ];
+    for (const id of deliveryIds) expect(await events(id)).toEqual(expected);
+
+    const retry = await db
+      .selectFrom('deliveryEvents')
+      .select('detail')
+      .where('deliveryId', '=', deliveryIds[0]!)
+      .where('status', '=', 'queued')
+      .where('cause', '=', 'retry after transient error')
+      .executeTakeFirstOrThrow();
+    expect(retry.detail).toMatchObject(TRANSIENT);
+  });
+
+  it('deliveries follow their message, except one already cancelled on its own', async () => {
+    const { messageId, deliveryIds, licenseNos } = await queuedMessage(3);
+    const [dropped, kept1, kept2] = deliveryIds as [number, number, number];
+    expect(await cancelUnsentDeliveries(db, { deliveryIds: [dropped] }, 'licence renewed')).toBe(1);
+    expect((await findMessage(db, messageId))?.status).toBe('queued');
+
+    await claimMessage(db, messageId, 'worker-a');
+    await markSent(db, messageId, 'worker-a', { providerMessageId: 'SM-follow-1', body: 'x' });
+    await recordReceipt(db, 'SM-follow-1', 'delivered');
+
+    expect(await deliveryStatuses(deliveryIds)).toEqual(['cancelled', 'delivered', 'delivered']);
+    expect(await events(dropped)).toEqual([
+      ['pending', 'scan'],
+      ['queued', 'enqueued'],
+      ['cancelled', 'licence renewed'],
+    ]);
+    expect((await events(kept1)).map(([s]) => s)).toEqual(['pending', 'queued', 'sending', 'sent', 'delivered']);
+    expect((await events(kept2)).map(([s]) => s)).toEqual(['pending', 'queued', 'sending', 'sent', 'delivered']);
+
+    const [droppedReminder] = await listReminders(db, { licenseNo: licenseNos[0]!, limit: 10 });
+    const [keptReminder] = await listReminders(db, { licenseNo: licenseNos[1]!, limit: 10 });
+    expect(droppedReminder?.status).toBe('cancelled');
+    expect(keptReminder?.status).toBe('sent');
+  });
+
+  it('a message whose deliveries are all cancelled is cancelled too and cannot be claimed', async () => {
+    const { messageId, deliveryIds } = await queuedMessage(2);
+    expect(await cancelUnsentDeliveries(db, { deliveryIds }, 'category disabled')).toBe(2);
+    expect((await findMessage(db, messageId))?.status).toBe('cancelled');
+    expect(await claimMessage(db, messageId, 'worker-a')).toBeUndefined();
+  });
+});
