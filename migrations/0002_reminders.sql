@@ -60,6 +60,8 @@ create table outgoing_messages (
 );
 create index outgoing_messages_unfinished on outgoing_messages (id)
   where status in ('pending', 'queued', 'sending');
+-- The daily cap counts each phone's SMS of the day.
+create index outgoing_messages_sms_by_recipient on outgoing_messages (recipient, sent_at) where channel = 'sms';
 
 -- One delivery per (reminder, channel); it follows its message unless cancelled alone
 -- (a renewed licence dropped from a message that still carries others).

@@ -146,6 +146,36 @@ export function releaseForRetry(db: Database, messageId: number, workerId: strin
   });
 }
 
+/** The worker holds a message back (the recipient's daily cap): it goes back to the queue untouched. */
+export function deferMessage(db: Database, messageId: number, workerId: string, reason: string) {
+  return moveMessages(db, {
+    messageId,
+    from: ['sending'],
+    to: 'queued',
+    cause: `deferred: ${reason}`,
+    lockedBy: workerId,
+    set: { lockedBy: null, lockedAt: null },
+  }).then((rows) => rows[0]);
+}
+
+/**
+ * SMS a phone has had since `since`, counting those other workers are sending now, so
+ * that two workers racing for one phone hold back rather than both send.
+ */
+export async function smsCountSince(db: Database, recipient: string, since: Date, exceptMessageId: number): Promise<number> {
+  const row = await db
+    .selectFrom('outgoingMessages')
+    .select((eb) => eb.fn.countAll<number>().as('count'))
+    .where('channel', '=', 'sms')
+    .where('recipient', '=', recipient)
+    .where('id', '<>', exceptMessageId)
+    .where((eb) =>
+      eb.or([eb('sentAt', '>=', since), eb.and([eb('status', '=', 'sending'), eb('lockedAt', '>=', since)])]),
+    )
+    .executeTakeFirstOrThrow();
+  return Number(row.count);
+}
+
 export function cancelMessage(db: Database, messageId: number, cause: string) {
   return moveMessage(db, { messageId, from: ['pending', 'queued', 'sending'], to: 'cancelled', cause });
 }

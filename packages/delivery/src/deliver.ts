@@ -1,6 +1,7 @@
 import {
   cancelMessage,
   claimMessage,
+  deferMessage,
   dropDeliveries,
   markFailed,
   markSent,
@@ -26,17 +27,21 @@ export interface Channel<Content extends SentContent> {
   render(reminders: ReminderFacts[]): Content;
   /** Called with the claim held; returns the provider's id for the message. */
   send(message: OutgoingMessage, content: Content): Promise<{ providerMessageId: string | null }>;
+  /** When the message may not leave yet (a recipient's daily cap): the instant it may. */
+  holdUntil?(message: OutgoingMessage, now: Date): Promise<Date | null>;
 }
 
 export interface DeliveryDeps {
   db: Database;
   log: Logger;
   workerId: string;
+  now?: () => Date;
 }
 
 export type DeliveryResult =
   | { outcome: 'sent'; providerMessageId: string | null }
   | { outcome: 'skipped' | 'cancelled' }
+  | { outcome: 'held'; until: Date }
   | { outcome: 'failed' | 'retry'; code: string; message: string };
 
 /**
@@ -58,6 +63,12 @@ export async function deliverMessage<Content extends SentContent>(
   }
   let prepared: { reminders: number; content: Content } | 'nothing left';
   try {
+    const until = await channel.holdUntil?.(message, deps.now?.() ?? new Date());
+    if (until) {
+      await deferMessage(db, messageId, workerId, 'recipient reached the daily cap');
+      log.info({ messageId, channel: channel.name, recipient: message.recipient, until }, 'held until the next day');
+      return { outcome: 'held', until };
+    }
     prepared = await prepare(db, channel, messageId);
   } catch (error) {
     // Nothing was sent: give the claim back so that the retry can take it.

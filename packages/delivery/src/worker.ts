@@ -28,6 +28,7 @@ export function startDeliveryWorker<Content extends SentContent>(options: Delive
   return startWorker(
     options.job,
     async (payload, job, token) => {
+      // Due work waits for the end of quiet hours; it is delayed, not failed or retried in a loop.
       const until = quietHoursEnd(options.quietHours, options.timezone, now());
       if (until) {
         await job.moveToDelayed(until.getTime(), token);
@@ -35,6 +36,10 @@ export function startDeliveryWorker<Content extends SentContent>(options: Delive
       }
       const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
       const result = await deliverMessage(options.deps, options.channel, payload.messageId, lastAttempt);
+      if (result.outcome === 'held') {
+        await job.moveToDelayed(result.until.getTime(), token);
+        throw new DelayedError();
+      }
       if (result.outcome === 'retry') throw new Error(`${result.code}: ${result.message}`);
       if (result.outcome === 'failed') throw new UnrecoverableError(`${result.code}: ${result.message}`);
       return result;

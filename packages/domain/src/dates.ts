@@ -40,3 +40,17 @@ export function localSecondOfDay(timezone: string, instant: Date): number {
   const p = localParts(timezone, instant);
   return Number(p.hour) * 3600 + Number(p.minute) * 60 + Number(p.second);
 }
+
+/**
+ * The instant the next business day starts in `timezone`. Exact in zones without
+ * daylight saving (Asia/Shanghai); at most an hour off across a DST change elsewhere.
+ */
+export function nextLocalMidnight(timezone: string, instant: Date): Date {
+  const wholeSecond = Math.floor(instant.getTime() / 1000) * 1000;
+  return new Date(wholeSecond + (86_400 - localSecondOfDay(timezone, instant)) * 1000);
+}
+
+/** The instant the business day of `instant` started in `timezone` (same caveat). */
+export function localMidnight(timezone: string, instant: Date): Date {
+  return new Date(nextLocalMidnight(timezone, instant).getTime() - 86_400_000);
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { addDays, daysBetween, localDate, localSecondOfDay } from './dates';
+import { addDays, daysBetween, localDate, localMidnight, localSecondOfDay, nextLocalMidnight } from './dates';
 import { dueLead, reminderWindows } from './window';
 
 const DEFAULT = [60, 30, 10];
@@ -64,5 +64,11 @@ describe('business dates in the reminder time zone', () => {
     expect(localDate('Asia/Shanghai', new Date('2026-03-01T15:59:59Z'))).toBe('2026-03-01');
     expect(localDate('Asia/Shanghai', new Date('2026-03-01T16:00:00Z'))).toBe('2026-03-02');
     expect(localSecondOfDay('Asia/Shanghai', new Date('2026-03-01T16:00:05Z'))).toBe(5);
+  });
+
+  it('knows when the local day starts and the next one begins', () => {
+    const instant = new Date('2026-03-01T16:30:00Z'); // 00:30 on 2 March in Shanghai
+    expect(localMidnight('Asia/Shanghai', instant).toISOString()).toBe('2026-03-01T16:00:00.000Z');
+    expect(nextLocalMidnight('Asia/Shanghai', instant).toISOString()).toBe('2026-03-02T16:00:00.000Z');
   });
 });

@@ -6,11 +6,14 @@ export const PageQuery = {
   limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
 };
 
+/** Ids are PostgreSQL integers. */
+export const MAX_ID = 2_147_483_647;
+
 /** Cursors are opaque to clients: the last id of the previous page, encoded. */
 export function decodeCursor(cursor: string | undefined): number | undefined {
   if (cursor === undefined) return undefined;
   const id = Number(Buffer.from(cursor, 'base64url').toString('utf8'));
-  if (!Number.isSafeInteger(id) || id < 0) throw new ApiError(400, 'invalid_cursor', 'cursor is not one this API gave out');
+  if (!Number.isInteger(id) || id < 0 || id > MAX_ID) throw new ApiError(400, 'invalid_cursor', 'cursor is not one this API gave out');
   return id;
 }
 

@@ -9,10 +9,11 @@ await runDeliveryService({
   concurrency: 8,
   // A BullMQ limiter holds across every worker of the queue.
   ratePerSecond: (config) => config.smsRatePerSec,
-  channel: (config, _db, log) =>
+  channel: (config, db, log) =>
     smsChannel(
       config.sms.provider === 'twilio'
         ? twilioSender(config.sms, `${config.publicBaseUrl}/webhooks/twilio/status`)
         : logSender(log),
+      { db, maxPerRecipientPerDay: config.smsMaxPerRecipientPerDay, timezone: config.timezone },
     ),
 });

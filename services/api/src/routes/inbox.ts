@@ -4,7 +4,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import { jwtVerify } from 'jose';
 import { ApiError, notFound } from '../errors';
-import { decodeCursor, page, PageQuery } from '../pagination';
+import { decodeCursor, MAX_ID, page, PageQuery } from '../pagination';
 
 /**
  * The licensee's in-app inbox, opened by the app platform's HS256 token
@@ -41,7 +41,7 @@ export function inboxRoutes(db: Database, jwtSecret: string): FastifyPluginAsync
 
     app.post(
       '/v1/inbox/:id/read',
-      { schema: { tags: ['inbox'], params: Type.Object({ id: Type.Integer({ minimum: 1, maximum: 2_147_483_647 }) }) } },
+      { schema: { tags: ['inbox'], params: Type.Object({ id: Type.Integer({ minimum: 1, maximum: MAX_ID }) }) } },
       async (request) => {
         const userId = await licensee(request);
         // Someone else's message is "not found", so ids reveal nothing.

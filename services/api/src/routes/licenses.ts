@@ -1,10 +1,10 @@
 import { existingCategoryCodes, listReminders, upsertLicenses, type Database } from '@lr/db';
-import { LICENSE_FIELDS, maskIdNo, validateLicense, type License } from '@lr/domain';
+import { isBusinessDate, LICENSE_FIELDS, maskIdNo, validateLicense, type License } from '@lr/domain';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { RequireRole } from '../auth';
 import { ApiError, notFound } from '../errors';
-import { decodeCursor, page, PageQuery } from '../pagination';
+import { decodeCursor, MAX_ID, page, PageQuery } from '../pagination';
 import { BusinessDateString } from '../schemas';
 
 export const MAX_BATCH = 10_000;
@@ -98,6 +98,11 @@ export function licenseRoutes(db: Database, requireRole: RequireRole): FastifyPl
       },
       async (request) => {
         const q = request.query;
+        for (const field of ['expiresFrom', 'expiresTo'] as const) {
+          if (q[field] !== undefined && !isBusinessDate(q[field])) {
+            throw new ApiError(400, 'invalid_request', `${field} is not a real date`, [{ field, message: 'not a real date' }]);
+          }
+        }
         const after = decodeCursor(q.cursor);
         const rows = await db
           .selectFrom('licenses')
@@ -118,7 +123,7 @@ export function licenseRoutes(db: Database, requireRole: RequireRole): FastifyPl
       '/v1/licenses/:id',
       {
         preHandler: requireRole('viewer'),
-        schema: { tags: ['licenses'], params: Type.Object({ id: Type.Integer({ minimum: 1, maximum: 2_147_483_647 }) }) },
+        schema: { tags: ['licenses'], params: Type.Object({ id: Type.Integer({ minimum: 1, maximum: MAX_ID }) }) },
       },
       async (request) => {
         const license = await db.selectFrom('licenses').select(LICENSE_COLUMNS).where('id', '=', request.params.id).executeTakeFirst();

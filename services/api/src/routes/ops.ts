@@ -8,6 +8,7 @@ import type { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { RequireRole } from '../auth';
+import { ApiError, errorBody } from '../errors';
 
 const JOB_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'failed', 'completed'] as const;
 
@@ -69,9 +70,18 @@ export async function registerQueueDashboard(app: FastifyInstance, queues: Messa
   const adapter = new FastifyAdapter();
   adapter.setBasePath('/admin/queues');
   createBullBoard({ queues: [new BullMQAdapter(queues.sms), new BullMQAdapter(queues.push)], serverAdapter: adapter });
+  const operator = requireRole('operator');
   await app.register(
     async (scope) => {
-      scope.addHook('onRequest', requireRole('operator'));
+      // Answered here: bull-board's own error handler would reshape a thrown error.
+      scope.addHook('onRequest', async (request, reply) => {
+        try {
+          await operator(request, reply);
+        } catch (error) {
+          if (!(error instanceof ApiError)) throw error;
+          return reply.code(error.statusCode).send(errorBody(error.code, error.message));
+        }
+      });
       await scope.register(adapter.registerPlugin());
     },
     { prefix: '/admin/queues' },

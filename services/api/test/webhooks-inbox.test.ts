@@ -1,0 +1,395 @@
+import { loadConfig } from '@lr/config';
+import { residentIdCheckChar } from '@lr/domain';
+import { openMessageQueues, redisConnection, type MessageQueues } from '@lr/jobs';
+import { createLogger } from '@lr/log';
+import { freshDatabase, freshQueuePrefix, TEST_TWILIO, type TestDatabase, type TestRedis } from '@lr/testing';
+import type { LightMyRequestResponse } from 'fastify';
+import { SignJWT, UnsecuredJWT } from 'jose';
+import twilio from 'twilio';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../src/app';
+
+const ADMIN_KEY = 'test-admin-key-0123456789abcdef';
+const INBOX_SECRET = 'inbox-secret-for-tests-0123456789abcdef';
+const PUBLIC_BASE_URL = 'https://reminders.example.gov.cn';
+const STATUS_PATH = '/webhooks/twilio/status';
+const RESIDENT_BODY = '41122419850606123';
+const RESIDENT_ID = RESIDENT_BODY + residentIdCheckChar(RESIDENT_BODY);
+
+type App = Awaited<ReturnType<typeof buildApp>>;
+type Redis = ReturnType<typeof redisConnection>;
+
+let database: TestDatabase;
+let queueRedis: TestRedis;
+let redis: Redis;
+let queues: MessageQueues;
+let app: App;
+
+const admin = { authorization: `Bearer ${ADMIN_KEY}` };
+
+function expectError(res: LightMyRequestResponse, status: number, code?: string) {
+  expect(res.statusCode, res.body).toBe(status);
+  const body = res.json<{ error: { code: string; message: string } }>();
+  expect(Object.keys(body)).toEqual(['error']);
+  expect(typeof body.error.code).toBe('string');
+  expect(typeof body.error.message).toBe('string');
+  if (code !== undefined) expect(body.error.code).toBe(code);
+}
+
+beforeAll(async () => {
+  database = await freshDatabase();
+  queueRedis = await freshQueuePrefix();
+  redis = redisConnection(queueRedis.url);
+  queues = openMessageQueues(redis, queueRedis.prefix);
+  const config = loadConfig('api', {
+    DATABASE_URL: database.url,
+    REDIS_URL: queueRedis.url,
+    QUEUE_PREFIX: queueRedis.prefix,
+    INBOX_JWT_SECRET: INBOX_SECRET,
+    ADMIN_API_KEY: ADMIN_KEY,
+    QUIET_HOURS: 'off',
+    SMS_PROVIDER: 'twilio',
+    TWILIO_ACCOUNT_SID: TEST_TWILIO.accountSid,
+    TWILIO_AUTH_TOKEN: TEST_TWILIO.authToken,
+    TWILIO_FROM: TEST_TWILIO.from,
+    PUBLIC_BASE_URL,
+  });
+  app = await buildApp({ config, db: database.db, redis, queues, log: createLogger('test', 'silent') });
+  await app.ready();
+});
+
+afterAll(async () => {
+  await app?.close();
+  await queues?.close();
+  await redis?.quit();
+  await queueRedis?.cleanup();
+  await database?.drop();
+});
+
+// ---- Twilio status callbacks ---------------------------------------------------------------
+
+describe('POST /webhooks/twilio/status', () => {
+  /** licence number -> the MessageSid its (sent) SMS carries */
+  const sids = new Map<string, string>();
+  const licences = ['WH-DELIVER', 'WH-BADSIG', 'WH-REPLAY', 'WH-LATE', 'WH-UNDELIVERED', 'WH-OTHERURL'];
+
+  beforeAll(async () => {
+    const category = await app.inject({
+      method: 'POST',
+      url: '/v1/categories',
+      headers: admin,
+      payload: {
+        code: 'food-business',
+        name: '食品经营许可证',
+        channels: ['sms'],
+        smsTemplate: '【卢氏县政务服务】您的{licenseName}（{licenseNo}）将于{expiresOn}到期，请登录{renewalUrl}办理，咨询{consultPhone}',
+        pushTitle: '{licenseName}即将到期',
+        pushBody: '{licenseNo}将于{expiresOn}到期',
+        renewalUrl: 'https://www.hnzwfw.gov.cn/renew/food-business',
+        consultPhone: '0398-7856315',
+      },
+    });
+    expect(category.statusCode, category.body).toBe(201);
+    const batch = await app.inject({
+      method: 'POST',
+      url: '/v1/licenses/batch',
+      headers: admin,
+      payload: {
+        licenses: licences.map((licenseNo, i) => ({
+          categoryCode: 'food-business',
+          licenseNo,
+          holderName: `卢氏县第${i + 1}面馆`,
+          holderType: 'individual',
+          holderIdNo: RESIDENT_ID,
+          phone: `1380013800${i}`,
+          regionCode: '411224',
+          validFrom: '2021-04-01',
+          expiresOn: '2026-03-31',
+        })),
+      },
+    });
+    expect(batch.json()).toMatchObject({ created: licences.length });
+    const scan = await app.inject({ method: 'POST', url: '/v1/scans', headers: admin, payload: { asOf: '2026-03-01' } });
+    expect(scan.json()).toMatchObject({ messagesQueued: licences.length });
+
+    // What the SMS worker would have done: the provider took each message and gave it a sid.
+    const rows = await database.db
+      .selectFrom('outgoingMessages as m')
+      .innerJoin('deliveries as d', 'd.messageId', 'm.id')
+      .innerJoin('reminders as r', 'r.id', 'd.reminderId')
+      .innerJoin('licenses as l', 'l.id', 'r.licenseId')
+      .select(['m.id', 'l.licenseNo'])
+      .execute();
+    for (const { id, licenseNo } of rows) {
+      const sid = `SM${String(id).padStart(32, '0')}`;
+      sids.set(licenseNo, sid);
+      await database.db
+        .updateTable('outgoingMessages')
+        .set({ status: 'sent', providerMessageId: sid, sentAt: new Date(), body: 'sent text' })
+        .where('id', '=', id)
+        .execute();
+      await database.db.updateTable('deliveries').set({ status: 'sent' }).where('messageId', '=', id).execute();
+    }
+    expect(sids.size).toBe(licences.length);
+  });
+
+  function sidOf(licenseNo: string): string {
+    const sid = sids.get(licenseNo);
+    if (!sid) throw new Error(`no message for ${licenseNo}`);
+    return sid;
+  }
+
+  /** Twilio's callback parameters for one status of one message. */
+  function callback(sid: string, status: string, extra: Record<string, string> = {}): Record<string, string> {
+    return {
+      AccountSid: TEST_TWILIO.accountSid,
+      ApiVersion: '2010-04-01',
+      From: TEST_TWILIO.from,
+      To: '+8613800138000',
+      MessageSid: sid,
+      SmsSid: sid,
+      MessageStatus: status,
+      SmsStatus: status,
+      ...extra,
+    };
+  }
+
+  function sign(params: Record<string, string>, url = PUBLIC_BASE_URL + STATUS_PATH, token = TEST_TWILIO.authToken): string {
+    return twilio.getExpectedTwilioSignature(token, url, params);
+  }
+
+  /** Posts a callback form; `signature: null` sends no X-Twilio-Signature header. */
+  function send(params: Record<string, string>, signature: string | null = sign(params)) {
+    return app.inject({
+      method: 'POST',
+      url: STATUS_PATH,
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        ...(signature !== null && { 'x-twilio-signature': signature }),
+      },
+      payload: new URLSearchParams(params).toString(),
+    });
+  }
+
+  interface Delivery {
+    channel: string;
+    status: string;
+    providerMessageId: string | null;
+    errorCode: string | null;
+    deliveredAt: string | null;
+  }
+
+  /** The one delivery of a licence's reminder, as GET /v1/reminders shows it, with the reminder's status. */
+  async function delivery(licenseNo: string): Promise<Delivery & { reminderStatus: string }> {
+    const res = await app.inject({ method: 'GET', url: `/v1/reminders?licenseNo=${licenseNo}`, headers: admin });
+    const [reminder] = res.json<{ items: { status: string; deliveries: Delivery[] }[] }>().items;
+    expect(reminder?.deliveries).toHaveLength(1);
+    return { reminderStatus: reminder!.status, ...reminder!.deliveries[0]! };
+  }
+
+  it('a correctly signed "delivered" moves the delivery to delivered with deliveredAt', async () => {
+    const sid = sidOf('WH-DELIVER');
+    expect(await delivery('WH-DELIVER')).toMatchObject({ status: 'sent', deliveredAt: null, providerMessageId: sid });
+    const res = await send(callback(sid, 'delivered'));
+    expect(res.statusCode, res.body).toBe(204);
+    const after = await delivery('WH-DELIVER');
+    expect(after).toMatchObject({ status: 'delivered', providerMessageId: sid, reminderStatus: 'sent' });
+    expect(Number.isNaN(Date.parse(String(after.deliveredAt)))).toBe(false);
+  });
+
+  it('a bad signature is refused with 403 and changes nothing', async () => {
+    const sid = sidOf('WH-BADSIG');
+    const params = callback(sid, 'delivered');
+    expectError(await send(params, sign(params, PUBLIC_BASE_URL + STATUS_PATH, 'another-auth-token-0123456789ab')), 403, 'bad_signature');
+    expectError(await send(params, 'not-a-signature'), 403);
+    expectError(await send(params, null), 403);
+    // a signature of other parameters (the status edited in flight)
+    expectError(await send(params, sign(callback(sid, 'undelivered'))), 403);
+    expect(await delivery('WH-BADSIG')).toMatchObject({ status: 'sent', deliveredAt: null });
+  });
+
+  it('a signature over another URL than PUBLIC_BASE_URL + path is refused', async () => {
+    const params = callback(sidOf('WH-OTHERURL'), 'delivered');
+    expectError(await send(params, sign(params, `http://127.0.0.1:3000${STATUS_PATH}`)), 403);
+    expectError(await send(params, sign(params, `${PUBLIC_BASE_URL}${STATUS_PATH}?x=1`)), 403);
+    expect(await delivery('WH-OTHERURL')).toMatchObject({ status: 'sent' });
+  });
+
+  it('an unknown MessageSid with a valid signature is 404', async () => {
+    expectError(await send(callback(`SM${'f'.repeat(32)}`, 'delivered')), 404);
+  });
+
+  it('a replayed callback is accepted again and changes nothing', async () => {
+    const sid = sidOf('WH-REPLAY');
+    const params = callback(sid, 'delivered');
+    expect((await send(params)).statusCode).toBe(204);
+    const first = await delivery('WH-REPLAY');
+    expect(first.status).toBe('delivered');
+    const replay = await send(params);
+    expect(replay.statusCode, replay.body).toBe(204);
+    const second = await delivery('WH-REPLAY');
+    expect(second).toEqual(first);
+  });
+
+  it('a late "sent" or "undelivered" after "delivered" changes nothing', async () => {
+    const sid = sidOf('WH-LATE');
+    expect((await send(callback(sid, 'delivered'))).statusCode).toBe(204);
+    const delivered = await delivery('WH-LATE');
+    expect((await send(callback(sid, 'sent'))).statusCode).toBe(204);
+    expect((await send(callback(sid, 'undelivered', { ErrorCode: '30003' }))).statusCode).toBe(204);
+    expect((await send(callback(sid, 'failed', { ErrorCode: '30008' }))).statusCode).toBe(204);
+    expect(await delivery('WH-LATE')).toEqual(delivered);
+    expect(delivered).toMatchObject({ status: 'delivered', errorCode: null });
+  });
+
+  it('"undelivered" with an ErrorCode moves a sent delivery to undelivered and keeps the code', async () => {
+    const sid = sidOf('WH-UNDELIVERED');
+    expect((await send(callback(sid, 'sending'))).statusCode).toBe(204);
+    expect(await delivery('WH-UNDELIVERED')).toMatchObject({ status: 'sent' });
+    expect((await send(callback(sid, 'undelivered', { ErrorCode: '30003' }))).statusCode).toBe(204);
+    expect(await delivery('WH-UNDELIVERED')).toMatchObject({ status: 'undelivered', errorCode: '30003', deliveredAt: null, reminderStatus: 'failed' });
+    expect((await send(callback(sid, 'delivered'))).statusCode).toBe(204);
+    expect(await delivery('WH-UNDELIVERED')).toMatchObject({ status: 'undelivered', deliveredAt: null });
+  });
+
+  it('a callback without MessageSid is a 400 in the error shape', async () => {
+    const params = { MessageStatus: 'delivered', AccountSid: TEST_TWILIO.accountSid };
+    expectError(await send(params), 400);
+  });
+});
+
+// ---- the licensee's inbox ------------------------------------------------------------------
+
+describe('the in-app inbox', () => {
+  const secret = new TextEncoder().encode(INBOX_SECRET);
+  const ALICE = 'platform-user-alice';
+  const BOB = 'platform-user-bob';
+  /** inbox ids in insertion order */
+  const aliceIds: number[] = [];
+  let bobId: number;
+
+  function token(user: string, key: Uint8Array = secret, expires: string | number = '5m') {
+    return new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(user).setExpirationTime(expires).sign(key);
+  }
+
+  async function inbox(bearer: string, query = '') {
+    return app.inject({ method: 'GET', url: `/v1/inbox${query}`, headers: { authorization: `Bearer ${bearer}` } });
+  }
+
+  async function markRead(bearer: string, id: number) {
+    return app.inject({ method: 'POST', url: `/v1/inbox/${id}/read`, headers: { authorization: `Bearer ${bearer}` } });
+  }
+
+  beforeAll(async () => {
+    const scan = await database.db.insertInto('scans').values({ asOf: '2026-03-01', trigger: 'command' }).returning('id').executeTakeFirstOrThrow();
+    const write = async (user: string, n: number) => {
+      const message = await database.db
+        .insertInto('outgoingMessages')
+        .values({ scanId: scan.id, channel: 'push', recipient: `${user}-${n}`, status: 'sent' })
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      const row = await database.db
+        .insertInto('inboxMessages')
+        .values({
+          messageId: message.id,
+          platformUserId: user,
+          title: `食品经营许可证即将到期 ${n}`,
+          body: `您的食品经营许可证（JY${n}）将于2026-03-31到期`,
+          url: 'https://www.hnzwfw.gov.cn/renew/food-business',
+        })
+        .returning('id')
+        .executeTakeFirstOrThrow();
+      return row.id;
+    };
+    for (let n = 1; n <= 5; n++) aliceIds.push(await write(ALICE, n));
+    bobId = await write(BOB, 1);
+  });
+
+  it('lists the licensee’s own messages newest first, with the unread count, paged by cursor', async () => {
+    const bearer = await token(ALICE);
+    const all = await inbox(bearer);
+    expect(all.statusCode, all.body).toBe(200);
+    const body = all.json<{ items: { id: number; title: string; readAt: string | null }[]; nextCursor: string | null; unread: number }>();
+    expect(body.items.map((m) => m.id)).toEqual([...aliceIds].reverse());
+    expect(body.items.every((m) => m.readAt === null)).toBe(true);
+    expect(body.items[0]).toMatchObject({ title: '食品经营许可证即将到期 5', url: 'https://www.hnzwfw.gov.cn/renew/food-business' });
+    expect(body.unread).toBe(5);
+    expect(body.nextCursor).toBeNull();
+    expect(all.body).not.toContain(BOB);
+
+    const pages: number[][] = [];
+    let cursor: string | null = null;
+    do {
+      const res = await inbox(bearer, `?limit=2${cursor ? `&cursor=${cursor}` : ''}`);
+      const page: { items: { id: number }[]; nextCursor: string | null; unread: number } = res.json();
+      expect(page.unread).toBe(5);
+      pages.push(page.items.map((m) => m.id));
+      cursor = page.nextCursor;
+    } while (cursor !== null && pages.length < 10);
+    expect(pages).toEqual([
+      [aliceIds[4], aliceIds[3]],
+      [aliceIds[2], aliceIds[1]],
+      [aliceIds[0]],
+    ]);
+
+    const bob = (await inbox(await token(BOB))).json<{ items: { id: number }[]; unread: number }>();
+    expect(bob.items.map((m) => m.id)).toEqual([bobId]);
+    expect(bob.unread).toBe(1);
+  });
+
+  it('marking a message read sets readAt and lowers the unread count; marking it again keeps the first readAt', async () => {
+    const bearer = await token(ALICE);
+    const id = aliceIds[1]!;
+    const res = await markRead(bearer, id);
+    expect(res.statusCode, res.body).toBe(200);
+    const read = res.json<{ id: number; readAt: string | null }>();
+    expect(read.id).toBe(id);
+    expect(read.readAt).not.toBeNull();
+
+    const after = (await inbox(bearer)).json<{ items: { id: number; readAt: string | null }[]; unread: number }>();
+    expect(after.unread).toBe(4);
+    expect(after.items.find((m) => m.id === id)?.readAt).toBe(read.readAt);
+    expect(after.items.filter((m) => m.readAt !== null).map((m) => m.id)).toEqual([id]);
+
+    const again = await markRead(bearer, id);
+    expect(again.statusCode).toBe(200);
+    expect(again.json().readAt).toBe(read.readAt);
+    expect((await inbox(bearer)).json().unread).toBe(4);
+  });
+
+  it('someone else’s message, or one that does not exist, is 404 and stays unread', async () => {
+    expectError(await markRead(await token(ALICE), bobId), 404, 'not_found');
+    expectError(await markRead(await token(ALICE), 999_999), 404, 'not_found');
+    expect((await inbox(await token(BOB))).json()).toMatchObject({ unread: 1, items: [{ id: bobId, readAt: null }] });
+  });
+
+  it('refuses tokens that are expired, signed with another secret, without exp or sub, or not HS256', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    expectError(await inbox(await token(ALICE, secret, now - 60)), 401, 'unauthorized');
+    expectError(await inbox(await token(ALICE, new TextEncoder().encode('another-secret-of-the-platform-0123456789'))), 401, 'unauthorized');
+    const noExp = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(ALICE).sign(secret);
+    expectError(await inbox(noExp), 401, 'unauthorized');
+    const noSub = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('5m').sign(secret);
+    expectError(await inbox(noSub), 401, 'unauthorized');
+    const hs512 = await new SignJWT({}).setProtectedHeader({ alg: 'HS512' }).setSubject(ALICE).setExpirationTime('5m').sign(secret);
+    expectError(await inbox(hs512), 401, 'unauthorized');
+    const unsecured = new UnsecuredJWT({}).setSubject(ALICE).setExpirationTime('5m').encode();
+    expectError(await inbox(unsecured), 401, 'unauthorized');
+    expectError(await markRead(await token(ALICE, secret, now - 60), aliceIds[0]!), 401);
+    expect((await inbox(await token(ALICE))).json().items.find((m: { id: number }) => m.id === aliceIds[0])?.readAt).toBeNull();
+  });
+
+  it('an API key, even the admin key, does not open the inbox; no token is 401', async () => {
+    expectError(await inbox(ADMIN_KEY), 401, 'unauthorized');
+    expectError(await app.inject({ method: 'GET', url: '/v1/inbox' }), 401, 'unauthorized');
+    expectError(await app.inject({ method: 'GET', url: '/v1/inbox', headers: { authorization: `Basic ${Buffer.from(`a:${ADMIN_KEY}`).toString('base64')}` } }), 401);
+    expectError(await app.inject({ method: 'POST', url: `/v1/inbox/${aliceIds[0]}/read`, headers: admin }), 401);
+  });
+
+  it('a bad cursor or limit is 400', async () => {
+    const bearer = await token(ALICE);
+    expectError(await inbox(bearer, '?cursor=not-a-cursor!'), 400);
+    expectError(await inbox(bearer, '?limit=0'), 400);
+    expectError(await inbox(bearer, '?limit=1001'), 400);
+  });
+});

@@ -1,0 +1,220 @@
+import { findMessage, insertCategory, listReminders, upsertLicenses } from '@lr/db';
+import { deliverMessage } from '@lr/delivery';
+import { residentIdCheckChar, type Category, type License } from '@lr/domain';
+import { openMessageQueues, redisConnection, type MessageQueues } from '@lr/jobs';
+import { createLogger } from '@lr/log';
+import { runScan } from '@lr/scan';
+import {
+  fakePushGateway,
+  freshDatabase,
+  freshQueuePrefix,
+  TEST_PUSH_SECRET,
+  type FakePushGateway,
+  type TestDatabase,
+  type TestRedis,
+} from '@lr/testing';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { gatewaySender } from '../src/gateway.sender';
+import { pushChannel } from '../src/push.channel';
+
+const AS_OF = '2026-03-01';
+const RESIDENT_BODY = '41122419880808123';
+const RESIDENT_ID = RESIDENT_BODY + residentIdCheckChar(RESIDENT_BODY);
+const log = createLogger('push-worker-test', 'silent');
+
+type Redis = ReturnType<typeof redisConnection>;
+
+const CATEGORY: Category = {
+  code: 'public-hygiene',
+  name: '公共场所卫生许可证',
+  leadDays: [60, 30, 10],
+  channels: ['push'],
+  smsTemplate: '【卢氏县政务服务】{licenseNo}将于{expiresOn}到期',
+  pushTitle: '{licenseName}即将到期',
+  pushBody: '您的{licenseName}（{licenseNo}）将于{expiresOn}到期，还剩{daysLeft}天，咨询电话{consultPhone}。',
+  renewalUrl: 'https://www.hnzwfw.gov.cn/portal/smx/lushi/renew/public-hygiene',
+  consultPhone: '0398-7823062',
+  enabled: true,
+};
+
+let database: TestDatabase;
+let queue: TestRedis;
+let redis: Redis;
+let queues: MessageQueues;
+let gateway: FakePushGateway;
+let channel: ReturnType<typeof pushChannel>;
+const deps = () => ({ db: database.db, log, workerId: 'push-w1' });
+
+let seq = 0;
+function licence(overrides: Partial<License> = {}): License {
+  seq += 1;
+  return {
+    categoryCode: CATEGORY.code,
+    licenseNo: `WS41122420${String(seq).padStart(4, '0')}`,
+    holderName: '卢氏县悦来宾馆',
+    holderType: 'individual',
+    holderIdNo: RESIDENT_ID,
+    phone: null,
+    platformUserId: `hn-user-${seq}`,
+    regionCode: '411224',
+    validFrom: '2021-04-01',
+    expiresOn: '2026-03-31',
+    status: 'active',
+    ...overrides,
+  };
+}
+
+/** Stores one licence, scans AS_OF, and returns the id of the one push message created. */
+async function seed(l: License): Promise<number> {
+  await database.db.transaction().execute((trx) => upsertLicenses(trx, [l]));
+  const scan = await runScan({ db: database.db, queues, log }, { asOf: AS_OF, trigger: 'command' });
+  const messages = await database.db.selectFrom('outgoingMessages').select(['id', 'channel', 'recipient']).where('scanId', '=', scan.id).execute();
+  expect(messages).toEqual([expect.objectContaining({ channel: 'push', recipient: l.platformUserId })]);
+  return messages[0]!.id;
+}
+
+function inboxRows(messageId: number) {
+  return database.db.selectFrom('inboxMessages').selectAll().where('messageId', '=', messageId).execute();
+}
+
+async function message(id: number) {
+  const found = await findMessage(database.db, id);
+  if (!found) throw new Error(`message ${id} not found`);
+  return found;
+}
+
+beforeAll(async () => {
+  database = await freshDatabase();
+  queue = await freshQueuePrefix();
+  redis = redisConnection(queue.url);
+  queues = openMessageQueues(redis, queue.prefix);
+  await insertCategory(database.db, CATEGORY);
+});
+
+afterAll(async () => {
+  await queues?.close();
+  await redis?.quit();
+  await queue?.cleanup();
+  await database?.drop();
+});
+
+beforeEach(async () => {
+  gateway = await fakePushGateway();
+  channel = pushChannel(database.db, gatewaySender({ provider: 'gateway', url: gateway.url, secret: TEST_PUSH_SECRET }));
+});
+
+afterEach(async () => {
+  await gateway.close();
+});
+
+describe('deliverMessage with the push gateway sender', () => {
+  it('sends one signed push with the user, the rendered title and body, the renewal link and the idempotency key', async () => {
+    const l = licence();
+    const id = await seed(l);
+    const result = await deliverMessage(deps(), channel, id, false);
+    expect(result.outcome).toBe('sent');
+
+    const pushes = gateway.pushes();
+    expect(pushes).toHaveLength(1);
+    const [push] = pushes;
+    expect(push).toEqual({
+      userId: l.platformUserId,
+      title: '公共场所卫生许可证即将到期',
+      body: `您的公共场所卫生许可证（${l.licenseNo}）将于2026-03-31到期，还剩30天，咨询电话0398-7823062。`,
+      url: CATEGORY.renewalUrl,
+      idempotencyKey: `push-${id}`,
+      signatureValid: true,
+    });
+    const [request] = gateway.requests;
+    expect(request!.method).toBe('POST');
+    expect(request!.headers['content-type']).toMatch(/application\/json/);
+    expect(Math.abs(Number(request!.headers['x-timestamp']) - Date.now() / 1000)).toBeLessThan(60);
+
+    expect(await message(id)).toMatchObject({ status: 'sent', attempts: 1, title: push!.title, body: push!.body, url: CATEGORY.renewalUrl });
+    const [reminder] = await listReminders(database.db, { licenseNo: l.licenseNo, limit: 10 });
+    expect(reminder?.deliveries).toEqual([expect.objectContaining({ channel: 'push', status: 'sent' })]);
+
+    const inbox = await inboxRows(id);
+    expect(inbox).toEqual([
+      expect.objectContaining({ platformUserId: l.platformUserId, title: push!.title, body: push!.body, url: CATEGORY.renewalUrl, readAt: null }),
+    ]);
+  });
+
+  it('a push signed with another secret would not pass the gateway’s check', async () => {
+    const other = pushChannel(database.db, gatewaySender({ provider: 'gateway', url: gateway.url, secret: 'not-the-shared-secret-0123456789' }));
+    const id = await seed(licence());
+    await deliverMessage(deps(), other, id, false);
+    expect(gateway.pushes().map((p) => p.signatureValid)).toEqual([false]);
+  });
+
+  it('writes the inbox message before it calls the gateway', async () => {
+    const id = await seed(licence());
+    gateway.queueReplies({ status: 202, body: { accepted: true }, delayMs: 400 });
+    const delivering = deliverMessage(deps(), channel, id, false);
+    await waitFor(() => gateway.requests.length === 1);
+    // the gateway has the request but has not answered yet
+    expect(await inboxRows(id)).toHaveLength(1);
+    expect((await delivering).outcome).toBe('sent');
+  });
+
+  it('keeps the inbox message when the gateway is down (503), and retries with the same idempotency key', async () => {
+    const l = licence();
+    const id = await seed(l);
+    gateway.queueReplies({ status: 503, body: { error: 'maintenance' } });
+
+    const first = await deliverMessage(deps(), channel, id, false);
+    expect(first).toMatchObject({ outcome: 'retry', code: 'HTTP 503' });
+    expect(await message(id)).toMatchObject({ status: 'queued', errorCode: 'HTTP 503' });
+    expect(await inboxRows(id)).toEqual([expect.objectContaining({ platformUserId: l.platformUserId, url: CATEGORY.renewalUrl })]);
+
+    const second = await deliverMessage(deps(), channel, id, false);
+    expect(second.outcome).toBe('sent');
+    const pushes = gateway.pushes();
+    expect(pushes).toHaveLength(2);
+    expect(pushes.map((p) => p.idempotencyKey)).toEqual([`push-${id}`, `push-${id}`]);
+    expect(pushes[1]).toEqual(pushes[0]);
+    expect(await inboxRows(id)).toHaveLength(1);
+    expect(await message(id)).toMatchObject({ status: 'sent', attempts: 2, errorCode: null });
+  });
+
+  it('fails at once on a 400, after one call', async () => {
+    const l = licence();
+    const id = await seed(l);
+    gateway.queueReplies({ status: 400, body: { error: 'unknown userId' } });
+    const result = await deliverMessage(deps(), channel, id, false);
+    expect(result).toMatchObject({ outcome: 'failed', code: 'HTTP 400' });
+    expect(gateway.requests).toHaveLength(1);
+    expect(await message(id)).toMatchObject({ status: 'failed', errorCode: 'HTTP 400' });
+    expect((await message(id)).errorMessage).toContain('unknown userId');
+    const [reminder] = await listReminders(database.db, { licenseNo: l.licenseNo, limit: 10 });
+    expect(reminder).toMatchObject({ status: 'failed', deliveries: [expect.objectContaining({ status: 'failed', errorCode: 'HTTP 400' })] });
+
+    expect(await deliverMessage(deps(), channel, id, false)).toEqual({ outcome: 'skipped' });
+    expect(gateway.requests).toHaveLength(1);
+  });
+
+  it('treats a gateway that does not answer in time as transient', async () => {
+    const slow = pushChannel(database.db, gatewaySender({ provider: 'gateway', url: gateway.url, secret: TEST_PUSH_SECRET }, 200));
+    const id = await seed(licence());
+    gateway.queueReplies({ status: 202, body: { accepted: true }, delayMs: 1_000 });
+    expect((await deliverMessage(deps(), slow, id, false)).outcome).toBe('retry');
+    expect(await message(id)).toMatchObject({ status: 'queued' });
+    expect(await inboxRows(id)).toHaveLength(1);
+  });
+
+  it('retries a 429 and fails it on the last attempt', async () => {
+    const id = await seed(licence());
+    gateway.queueReplies({ status: 429, body: { error: 'slow down' } }, { status: 429, body: { error: 'slow down' } });
+    expect((await deliverMessage(deps(), channel, id, false)).outcome).toBe('retry');
+    expect(await deliverMessage(deps(), channel, id, true)).toMatchObject({ outcome: 'failed', code: 'HTTP 429' });
+    expect(gateway.requests).toHaveLength(2);
+  });
+});
+
+async function waitFor(check: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}

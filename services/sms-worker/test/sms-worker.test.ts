@@ -1,0 +1,429 @@
+import { findMessage, insertCategory, listReminders, upsertLicenses } from '@lr/db';
+import { deliverMessage, startDeliveryWorker } from '@lr/delivery';
+import { localSecondOfDay, nextLocalMidnight, residentIdCheckChar, type Category, type License } from '@lr/domain';
+import { enqueue, openMessageQueues, redisConnection, sendSms, type MessageQueues } from '@lr/jobs';
+import { createLogger } from '@lr/log';
+import { runScan } from '@lr/scan';
+import { fakeTwilio, freshDatabase, freshQueuePrefix, TEST_TWILIO, type FakeTwilio, type TestDatabase, type TestRedis } from '@lr/testing';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { smsChannel } from '../src/sms.channel';
+import { twilioSender } from '../src/twilio.sender';
+
+const PUBLIC_BASE_URL = 'https://reminders.example.gov.cn';
+const STATUS_CALLBACK = `${PUBLIC_BASE_URL}/webhooks/twilio/status`;
+const AS_OF = '2026-03-01';
+const PHONE = '+8613800138000';
+const RESIDENT_BODY = '41122419900101123';
+const RESIDENT_ID = RESIDENT_BODY + residentIdCheckChar(RESIDENT_BODY);
+const log = createLogger('sms-worker-test', 'silent');
+/** The contract's default cap of 3 SMS a phone a day, counted in Shanghai days. */
+const limits = () => ({ db: database.db, maxPerRecipientPerDay: 3, timezone: 'Asia/Shanghai' });
+
+type Redis = ReturnType<typeof redisConnection>;
+type Worker = ReturnType<typeof startDeliveryWorker>;
+
+const CATEGORY: Category = {
+  code: 'food-business',
+  name: '食品经营许可证',
+  leadDays: [60, 30, 10],
+  channels: ['sms'],
+  smsTemplate:
+    '【卢氏县政务服务】{holderName}您好，您的{licenseName}（编号{licenseNo}）将于{expiresOn}到期，距到期还有{daysLeft}天。' +
+    '请登录{renewalUrl}在线办理延续；如需帮助请致电{consultPhone}。',
+  pushTitle: '{licenseName}即将到期',
+  pushBody: '{licenseNo}将于{expiresOn}到期',
+  renewalUrl: 'https://www.hnzwfw.gov.cn/portal/smx/lushi/renew/food-business',
+  consultPhone: '0398-7856315',
+  enabled: true,
+};
+
+let database: TestDatabase;
+/** the queues the scans put their jobs on; no worker listens on this prefix */
+let idle: TestRedis;
+let idleRedis: Redis;
+let idleQueues: MessageQueues;
+
+let licenceSeq = 0;
+function licence(overrides: Partial<License> = {}): License {
+  licenceSeq += 1;
+  return {
+    categoryCode: CATEGORY.code,
+    licenseNo: `JY14112240${String(licenceSeq).padStart(4, '0')}`,
+    holderName: '卢氏县张记面馆',
+    holderType: 'individual',
+    holderIdNo: RESIDENT_ID,
+    // a phone of its own, so that no test depends on how many SMS another sent to one number today
+    phone: `+86138${String(licenceSeq).padStart(8, '0')}`,
+    platformUserId: null,
+    regionCode: '411224',
+    validFrom: '2021-04-01',
+    expiresOn: '2026-03-31',
+    status: 'active',
+    ...overrides,
+  };
+}
+
+async function upsert(...licences: License[]) {
+  return database.db.transaction().execute((trx) => upsertLicenses(trx, licences));
+}
+
+/** Stores the licences and runs a scan on AS_OF; returns the id of the one SMS message it created. */
+async function seed(queues: MessageQueues, ...licences: License[]): Promise<number> {
+  await upsert(...licences);
+  const scan = await runScan({ db: database.db, queues, log }, { asOf: AS_OF, trigger: 'command' });
+  const messages = await database.db
+    .selectFrom('outgoingMessages')
+    .select(['id', 'channel', 'status'])
+    .where('scanId', '=', scan.id)
+    .execute();
+  // one SMS message; a running worker may have taken it already
+  expect(messages).toEqual([expect.objectContaining({ channel: 'sms' })]);
+  return messages[0]!.id;
+}
+
+async function message(id: number) {
+  const found = await findMessage(database.db, id);
+  if (!found) throw new Error(`message ${id} not found`);
+  return found;
+}
+
+async function deliveryStatuses(licenseNo: string): Promise<string[]> {
+  const reminders = await listReminders(database.db, { licenseNo, limit: 10 });
+  return reminders.flatMap((r) => r.deliveries.map((d) => d.status));
+}
+
+async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+function realSender(fake: FakeTwilio) {
+  return twilioSender(
+    {
+      provider: 'twilio',
+      accountSid: TEST_TWILIO.accountSid,
+      authToken: TEST_TWILIO.authToken,
+      from: TEST_TWILIO.from,
+      messagingServiceSid: undefined,
+      apiBaseUrl: fake.url,
+    },
+    STATUS_CALLBACK,
+  );
+}
+
+beforeAll(async () => {
+  database = await freshDatabase();
+  idle = await freshQueuePrefix();
+  idleRedis = redisConnection(idle.url);
+  idleQueues = openMessageQueues(idleRedis, idle.prefix);
+  await insertCategory(database.db, CATEGORY);
+});
+
+afterAll(async () => {
+  await idleQueues?.close();
+  await idleRedis?.quit();
+  await idle?.cleanup();
+  await database?.drop();
+});
+
+describe('deliverMessage with the Twilio sender', () => {
+  let fake: FakeTwilio;
+  let channel: ReturnType<typeof smsChannel>;
+  const deps = () => ({ db: database.db, log, workerId: 'w1' });
+
+  beforeEach(async () => {
+    fake = await fakeTwilio();
+    channel = smsChannel(realSender(fake), limits());
+  });
+
+  afterEach(async () => {
+    await fake.close();
+  });
+
+  it('sends one SMS with the reminder’s facts and the status callback, and records it as sent with the sid', async () => {
+    const l = licence({ phone: PHONE });
+    const id = await seed(idleQueues, l);
+    const result = await deliverMessage(deps(), channel, id, false);
+
+    const sent = fake.sms();
+    expect(sent).toHaveLength(1);
+    const [sms] = sent;
+    expect(sms!.to).toBe(PHONE);
+    expect(sms!.from).toBe(TEST_TWILIO.from);
+    expect(sms!.statusCallback).toBe(STATUS_CALLBACK);
+    expect(sms!.body).toContain(l.licenseNo);
+    expect(sms!.body).toContain('2026-03-31');
+    expect(sms!.body).toContain(CATEGORY.renewalUrl);
+    expect(sms!.body).toContain(CATEGORY.consultPhone);
+    expect(sms!.body).toContain('食品经营许可证');
+    expect(sms!.body).toContain('30天');
+    expect(sms!.body).not.toMatch(/\{\w+\}/);
+
+    const [request] = fake.requests;
+    expect(request!.path).toBe(`/2010-04-01/Accounts/${TEST_TWILIO.accountSid}/Messages.json`);
+    const basic = Buffer.from(`${TEST_TWILIO.accountSid}:${TEST_TWILIO.authToken}`).toString('base64');
+    expect(request!.headers.authorization).toBe(`Basic ${basic}`);
+
+    expect(result).toEqual({ outcome: 'sent', providerMessageId: sms!.sid });
+    const stored = await message(id);
+    expect(stored).toMatchObject({ status: 'sent', providerMessageId: sms!.sid, attempts: 1, body: sms!.body, errorCode: null });
+    expect(stored.sentAt).toBeInstanceOf(Date);
+    expect(await deliveryStatuses(l.licenseNo)).toEqual(['sent']);
+  });
+
+  it('does nothing when called again for a message already sent', async () => {
+    const id = await seed(idleQueues, licence());
+    expect((await deliverMessage(deps(), channel, id, false)).outcome).toBe('sent');
+    const before = await message(id);
+    expect(await deliverMessage(deps(), channel, id, false)).toEqual({ outcome: 'skipped' });
+    expect(await deliverMessage({ ...deps(), workerId: 'w2' }, channel, id, true)).toEqual({ outcome: 'skipped' });
+    expect(fake.requests).toHaveLength(1);
+    expect(await message(id)).toEqual(before);
+  });
+
+  it('fails at once on a permanent Twilio error (21211) with its code, after exactly one call', async () => {
+    const l = licence();
+    const id = await seed(idleQueues, l);
+    fake.queueReplies({ status: 400, body: { code: 21211, message: "The 'To' number is not a valid phone number.", status: 400 } });
+    const result = await deliverMessage(deps(), channel, id, false);
+    expect(result).toMatchObject({ outcome: 'failed', code: '21211' });
+    expect(fake.requests).toHaveLength(1);
+    expect(fake.sms()).toHaveLength(0);
+    expect(await message(id)).toMatchObject({ status: 'failed', errorCode: '21211', providerMessageId: null, sentAt: null });
+    expect(await deliveryStatuses(l.licenseNo)).toEqual(['failed']);
+
+    expect(await deliverMessage(deps(), channel, id, false)).toEqual({ outcome: 'skipped' });
+    expect(fake.requests).toHaveLength(1);
+  });
+
+  it('gives the message back for a retry on a 500, and sends it on the next attempt: two calls in all', async () => {
+    const l = licence();
+    const id = await seed(idleQueues, l);
+    fake.queueReplies({ status: 500, body: { code: 20500, message: 'Internal Server Error', status: 500 } });
+
+    const first = await deliverMessage(deps(), channel, id, false);
+    expect(first).toMatchObject({ outcome: 'retry' });
+    expect(await message(id)).toMatchObject({ status: 'queued', lockedBy: null, providerMessageId: null });
+    expect(await deliveryStatuses(l.licenseNo)).toEqual(['queued']);
+    expect(fake.sms()).toHaveLength(0);
+
+    const second = await deliverMessage(deps(), channel, id, false);
+    expect(second.outcome).toBe('sent');
+    expect(fake.requests).toHaveLength(2);
+    expect(fake.sms()).toHaveLength(1);
+    expect(await message(id)).toMatchObject({ status: 'sent', attempts: 2, errorCode: null, providerMessageId: fake.sms()[0]!.sid });
+  });
+
+  it('treats 429 as transient, and fails a transient error on the last attempt', async () => {
+    const id = await seed(idleQueues, licence());
+    fake.queueReplies(
+      { status: 429, body: { code: 20429, message: 'Too Many Requests', status: 429 } },
+      { status: 503, body: { code: 20503, message: 'Service Unavailable', status: 503 } },
+    );
+    expect((await deliverMessage(deps(), channel, id, false)).outcome).toBe('retry');
+    expect(await deliverMessage(deps(), channel, id, true)).toMatchObject({ outcome: 'failed' });
+    expect(await message(id)).toMatchObject({ status: 'failed', errorCode: '20503' });
+    expect(fake.requests).toHaveLength(2);
+    expect(fake.sms()).toHaveLength(0);
+  });
+
+  it('sends from the messaging service when one is configured', async () => {
+    const l = licence();
+    const id = await seed(idleQueues, l);
+    const viaService = twilioSender(
+      {
+        provider: 'twilio',
+        accountSid: TEST_TWILIO.accountSid,
+        authToken: TEST_TWILIO.authToken,
+        from: undefined,
+        messagingServiceSid: `MG${'0123456789abcdef'.repeat(2)}`,
+        apiBaseUrl: fake.url,
+      },
+      STATUS_CALLBACK,
+    );
+    expect((await deliverMessage(deps(), smsChannel(viaService, limits()), id, false)).outcome).toBe('sent');
+    const form = new URLSearchParams(fake.requests[0]!.body);
+    expect(form.get('MessagingServiceSid')).toBe(`MG${'0123456789abcdef'.repeat(2)}`);
+    expect(form.get('From')).toBeNull();
+    expect(form.get('To')).toBe(l.phone);
+    expect(form.get('StatusCallback')).toBe(STATUS_CALLBACK);
+  });
+
+  it('treats a provider that cannot be reached as transient', async () => {
+    const gone = await fakeTwilio();
+    await gone.close();
+    const id = await seed(idleQueues, licence());
+    const result = await deliverMessage(deps(), smsChannel(realSender(gone), limits()), id, false);
+    expect(result.outcome).toBe('retry');
+    expect(await message(id)).toMatchObject({ status: 'queued', lockedBy: null, providerMessageId: null });
+  });
+
+  it('sends nothing for a licence renewed after the scan: the message is cancelled', async () => {
+    const l = licence();
+    const id = await seed(idleQueues, l);
+    expect(await upsert({ ...l, expiresOn: '2031-03-31' })).toMatchObject({ renewed: 1 });
+
+    const result = await deliverMessage(deps(), channel, id, false);
+    expect(['skipped', 'cancelled']).toContain(result.outcome);
+    expect(fake.requests).toHaveLength(0);
+    expect(await message(id)).toMatchObject({ status: 'cancelled', providerMessageId: null });
+    expect(await deliveryStatuses(l.licenseNo)).toEqual(['cancelled']);
+  });
+
+  it('sends one SMS listing every licence of a holder due in one scan', async () => {
+    const a = licence({ expiresOn: '2026-03-31' });
+    const b = licence({ expiresOn: '2026-04-20', phone: a.phone });
+    const id = await seed(idleQueues, a, b);
+    expect((await deliverMessage(deps(), channel, id, false)).outcome).toBe('sent');
+    expect(fake.sms()).toHaveLength(1);
+    const body = fake.sms()[0]!.body;
+    expect(body).toContain(a.licenseNo);
+    expect(body).toContain(b.licenseNo);
+    expect(body).toContain('2026-03-31');
+    expect(body).toContain('2026-04-20');
+    expect(body).toContain(CATEGORY.renewalUrl);
+    expect(body).toContain(CATEGORY.consultPhone);
+    expect(await deliveryStatuses(a.licenseNo)).toEqual(['sent']);
+    expect(await deliveryStatuses(b.licenseNo)).toEqual(['sent']);
+  });
+
+  it('leaves a renewed licence out of a shared SMS and still sends the other', async () => {
+    const renewed = licence({ expiresOn: '2026-03-20' });
+    const due = licence({ expiresOn: '2026-04-10', phone: renewed.phone });
+    const id = await seed(idleQueues, renewed, due);
+    await upsert({ ...renewed, expiresOn: '2031-03-20' });
+
+    expect((await deliverMessage(deps(), channel, id, false)).outcome).toBe('sent');
+    expect(fake.sms()).toHaveLength(1);
+    const body = fake.sms()[0]!.body;
+    expect(body).toContain(due.licenseNo);
+    expect(body).not.toContain(renewed.licenseNo);
+    expect(await deliveryStatuses(renewed.licenseNo)).toEqual(['cancelled']);
+    expect(await deliveryStatuses(due.licenseNo)).toEqual(['sent']);
+  });
+});
+
+describe('the SMS worker on BullMQ', () => {
+  let fake: FakeTwilio;
+  let queue: TestRedis;
+  let connection: Redis;
+  let queues: MessageQueues;
+  let worker: Worker | undefined;
+
+  beforeEach(async () => {
+    fake = await fakeTwilio();
+    queue = await freshQueuePrefix();
+    connection = redisConnection(queue.url);
+    queues = openMessageQueues(connection, queue.prefix);
+  });
+
+  afterEach(async () => {
+    await worker?.close();
+    worker = undefined;
+    await queues.close();
+    await connection.quit();
+    await queue.cleanup();
+    await fake.close();
+  });
+
+  function start(quietHours: { start: number; end: number } | null) {
+    const workerConnection = redisConnection(queue.url);
+    worker = startDeliveryWorker({
+      job: sendSms,
+      channel: smsChannel(realSender(fake), limits()),
+      deps: { db: database.db, log, workerId: 'bull-1' },
+      connection: workerConnection,
+      prefix: queue.prefix,
+      concurrency: 1,
+      quietHours,
+      timezone: 'Asia/Shanghai',
+    });
+    worker.on('closed', () => void workerConnection.quit().catch(() => {}));
+    return worker;
+  }
+
+  it('sends what a scan queued, once, even when the job is enqueued again or runs a second time', async () => {
+    start(null);
+    const l = licence();
+    const id = await seed(queues, l);
+    await until('the SMS at the fake', () => fake.sms().length === 1);
+    const jobId = `sms-${id}`;
+    await until('the job to complete', async () => (await queues.sms.getJob(jobId))?.finishedOn !== undefined);
+    expect((await queues.sms.getJob(jobId))?.returnvalue).toMatchObject({ outcome: 'sent' });
+    expect(await message(id)).toMatchObject({ status: 'sent', providerMessageId: fake.sms()[0]!.sid });
+
+    // the same payload again: the job id is taken, nothing new runs
+    await enqueue(queues.sms, sendSms, [{ messageId: id }]);
+    // and a job that really runs a second time finds nothing to claim
+    await (await queues.sms.getJob(jobId))!.remove();
+    await enqueue(queues.sms, sendSms, [{ messageId: id }]);
+    await until('the second run to complete', async () => {
+      const job = await queues.sms.getJob(jobId);
+      return job?.finishedOn !== undefined;
+    });
+    expect((await queues.sms.getJob(jobId))?.returnvalue).toEqual({ outcome: 'skipped' });
+    expect(fake.requests).toHaveLength(1);
+    expect(fake.sms().map((s) => s.to)).toEqual([l.phone]);
+  });
+
+  it('leaves a transient error to BullMQ’s backoff with the message given back, and fails a permanent one for good', async () => {
+    start(null);
+    fake.queueReplies({ status: 500, body: { code: 20500, message: 'Internal Server Error', status: 500 } });
+    const transient = await seed(queues, licence());
+    await until('the retry to be scheduled', async () => (await queues.sms.getJob(`sms-${transient}`))?.attemptsMade === 1);
+    const retried = await queues.sms.getJob(`sms-${transient}`);
+    expect(await retried!.getState()).toBe('delayed');
+    expect(retried!.failedReason).toContain('20500');
+    expect(await message(transient)).toMatchObject({ status: 'queued', errorCode: '20500', lockedBy: null });
+
+    fake.queueReplies({ status: 400, body: { code: 21211, message: 'invalid', status: 400 } });
+    const permanent = await seed(queues, licence());
+    await until('the job to fail', async () => (await queues.sms.getJob(`sms-${permanent}`))?.getState().then((s) => s === 'failed') ?? false);
+    const failed = await queues.sms.getJob(`sms-${permanent}`);
+    expect(failed!.attemptsMade).toBe(1);
+    expect(failed!.failedReason).toContain('21211');
+    expect(await message(permanent)).toMatchObject({ status: 'failed', errorCode: '21211' });
+    expect(fake.requests).toHaveLength(2);
+    expect(fake.sms()).toHaveLength(0);
+  });
+
+  // design.md: "No phone gets more than SMS_MAX_PER_RECIPIENT_PER_DAY SMS a day (default 3;
+  // carriers block numbers that receive more); the rest waits for the next day."
+  it('sends no phone more than 3 SMS a day; the 4th waits for the next day', async () => {
+    start(null);
+    const phone = '+8613900139000';
+    const ids: number[] = [];
+    for (let i = 0; i < 4; i++) ids.push(await seed(queues, licence({ phone })));
+    await until('three SMS at the fake', () => fake.sms().length >= 3);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(fake.sms().filter((s) => s.to === phone)).toHaveLength(3);
+    // The fourth is back on its queue, delayed to the next Shanghai midnight, not failed.
+    const held = [];
+    for (const id of ids) if ((await message(id))?.status === 'queued') held.push(id);
+    expect(held).toHaveLength(1);
+    const job = await queues.sms.getJob(`sms-${held[0]}`);
+    expect(await job!.getState()).toBe('delayed');
+    expect(Math.abs(job!.timestamp + job!.delay - nextLocalMidnight('Asia/Shanghai', new Date()).getTime())).toBeLessThan(1_000);
+  });
+
+  it('in quiet hours, delays the job to their end and sends nothing', async () => {
+    // quiet hours from 10 minutes ago to 2 hours from now, Shanghai time
+    const minute = Math.floor(localSecondOfDay('Asia/Shanghai', new Date()) / 60);
+    const quiet = { start: (minute + 1440 - 10) % 1440, end: (minute + 120) % 1440 };
+    start(quiet);
+    const id = await seed(queues, licence());
+    const jobId = `sms-${id}`;
+    await until('the job to be delayed', async () => (await queues.sms.getJob(jobId))?.getState().then((s) => s === 'delayed') ?? false);
+    const job = await queues.sms.getJob(jobId);
+    // it waits until the end of quiet hours (to the minute), about two hours
+    expect(job!.delay).toBeGreaterThan(115 * 60_000);
+    expect(job!.delay).toBeLessThanOrEqual(120 * 60_000);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await job!.getState()).toBe('delayed');
+    expect(fake.requests).toHaveLength(0);
+    expect(await message(id)).toMatchObject({ status: 'queued', attempts: 0 });
+  });
+});
