@@ -1,6 +1,6 @@
 import { loadConfig } from '@lr/config';
 import { createApiKey } from '@lr/db';
-import { creditCodeCheckChar, residentIdCheckChar } from '@lr/domain';
+import { creditCodeCheckChar, localDate, residentIdCheckChar } from '@lr/domain';
 import { openMessageQueues, redisConnection, type MessageQueues } from '@lr/jobs';
 import { createLogger } from '@lr/log';
 import { freshDatabase, freshQueuePrefix, type TestDatabase, type TestRedis } from '@lr/testing';
@@ -681,5 +681,14 @@ describe('HTTP edges', () => {
   it('/admin/queues answers 401 and 403 in the contract error shape', async () => {
     expectError(await app.inject({ method: 'GET', url: '/admin/queues' }), 401, 'unauthorized');
     expectError(await app.inject({ method: 'GET', url: '/admin/queues', headers: auth(viewerKey) }), 403, 'forbidden');
+  });
+});
+
+// Last: a scan for today touches whatever licences the other tests stored.
+describe('a scan with no body', () => {
+  it('scans for today in the reminder time zone when the request has no body at all', async () => {
+    const res = await app.inject({ method: 'POST', url: '/v1/scans', headers: admin });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ asOf: localDate('Asia/Shanghai'), trigger: 'api', status: 'succeeded' });
   });
 });

@@ -14,13 +14,17 @@ export function scanRoutes(deps: ScanDeps & { db: Database; timezone: string }, 
       '/v1/scans',
       {
         preHandler: requireRole('operator'),
+        // `curl -X POST .../v1/scans` with no body at all scans for today.
+        preValidation: async (request) => {
+          request.body ??= {};
+        },
         schema: {
           tags: ['scans'],
-          body: Type.Optional(Type.Object({ asOf: Type.Optional(BusinessDateString) }, { additionalProperties: false })),
+          body: Type.Object({ asOf: Type.Optional(BusinessDateString) }, { additionalProperties: false }),
         },
       },
       async (request) => {
-        const asOf = request.body?.asOf ?? localDate(deps.timezone);
+        const asOf = request.body.asOf ?? localDate(deps.timezone);
         if (!isBusinessDate(asOf) || asOf < '2000-01-01' || asOf > '2100-12-31') {
           throw new ApiError(422, 'invalid_as_of', 'asOf must be a real date from 2000-01-01 to 2100-12-31', [
             { field: 'asOf', message: 'not a date from 2000-01-01 to 2100-12-31' },
