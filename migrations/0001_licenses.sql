@@ -25,7 +25,7 @@ create table licenses (
   holder_name      text not null,
   holder_type      text not null check (holder_type in ('enterprise', 'individual')),
   holder_id_no     text not null,
-  -- E.164; only a valid mainland mobile is stored, anything else is null (no SMS channel)
+  -- E.164 mainland mobile (the API refuses anything else); null means no SMS channel
   phone            text check (phone ~ '^\+861[3-9][0-9]{9}$'),
   platform_user_id text,
   region_code      char(6) not null check (region_code ~ '^[0-9]{6}$'),
