@@ -1,5 +1,5 @@
-import { addDays, demoCategories, validateLicense, type License, type LicenseInput } from '@lr/domain';
-import { freshDatabase, type TestDatabase } from '@lr/testing';
+import { addDays, type License, type LicenseInput } from '@lr/domain';
+import { freshDatabase, TEST_ENTERPRISE, testCategory, testLicense, validLicense, type TestDatabase } from '@lr/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertCategory } from '../src/category.repository';
 import type { Database } from '../src/db';
@@ -17,29 +17,26 @@ let db: Database;
 beforeAll(async () => {
   database = await freshDatabase();
   db = database.db;
-  await insertCategory(db, { ...demoCategories()[0]!, code: CATEGORY, leadDays: [60, 30, 10], channels: ['sms'], enabled: true });
+  await insertCategory(db, testCategory({ code: CATEGORY, channels: ['sms'] }));
 });
 
 afterAll(async () => {
   await database.drop();
 });
 
+/** A licence of an enterprise with a phone and an app account, expiring on 2026-04-10. */
 function licence(licenseNo: string, extra: Partial<LicenseInput> = {}): License {
-  const result = validateLicense({
-    categoryCode: CATEGORY,
-    licenseNo,
-    holderName: '卢氏县东明饭店有限公司',
-    holderType: 'enterprise',
-    holderIdNo: '91350100M000100Y43',
-    phone: '+8613800138000',
-    platformUserId: 'hn-app-1',
-    regionCode: '411224',
-    validFrom: '2021-03-01',
-    expiresOn: '2026-04-10',
-    ...extra,
-  });
-  if (!result.ok) throw new Error(JSON.stringify(result.errors));
-  return result.license;
+  return validLicense(
+    testLicense({
+      categoryCode: CATEGORY,
+      licenseNo,
+      ...TEST_ENTERPRISE,
+      platformUserId: 'hn-app-1',
+      validFrom: '2021-03-01',
+      expiresOn: '2026-04-10',
+      ...extra,
+    }),
+  );
 }
 
 function upsert(...licences: License[]) {

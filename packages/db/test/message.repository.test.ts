@@ -1,5 +1,5 @@
-import { addDays, demoCategories, validateLicense, type License } from '@lr/domain';
-import { freshDatabase, type TestDatabase } from '@lr/testing';
+import { addDays, type License } from '@lr/domain';
+import { freshDatabase, testCategory, testLicense, validLicense, type TestDatabase } from '@lr/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertCategory } from '../src/category.repository';
 import type { Database } from '../src/db';
@@ -27,7 +27,7 @@ let db: Database;
 beforeAll(async () => {
   database = await freshDatabase();
   db = database.db;
-  await insertCategory(db, { ...demoCategories()[0]!, code: CATEGORY, leadDays: [10], channels: ['sms'], enabled: true });
+  await insertCategory(db, testCategory({ code: CATEGORY, leadDays: [10], channels: ['sms'] }));
 });
 
 afterAll(async () => {
@@ -38,19 +38,7 @@ let nextLicence = 0;
 let nextPhone = 0;
 
 function licence(licenseNo: string, phone: string): License {
-  const result = validateLicense({
-    categoryCode: CATEGORY,
-    licenseNo,
-    holderName: 'Holder',
-    holderType: 'individual',
-    holderIdNo: '11010519491231002X',
-    phone,
-    regionCode: '411224',
-    validFrom: '2020-01-01',
-    expiresOn: addDays(AS_OF, 10),
-  });
-  if (!result.ok) throw new Error(JSON.stringify(result.errors));
-  return result.license;
+  return validLicense(testLicense({ categoryCode: CATEGORY, licenseNo, phone, expiresOn: addDays(AS_OF, 10) }));
 }
 
 /**

@@ -1,8 +1,17 @@
 import { insertCategory, listReminders, updateCategory, upsertLicenses, type Database, type UpsertCounts } from '@lr/db';
-import { addDays, demoCategories, validateLicense, type Category, type License, type LicenseInput } from '@lr/domain';
+import { addDays, type Category, type License, type LicenseInput } from '@lr/domain';
 import { openMessageQueues, redisConnection, type MessageQueues } from '@lr/jobs';
 import { createLogger } from '@lr/log';
-import { freshDatabase, freshQueuePrefix, type TestDatabase, type TestRedis } from '@lr/testing';
+import {
+  freshDatabase,
+  freshQueuePrefix,
+  TEST_ENTERPRISE,
+  testCategory,
+  testLicense,
+  validLicense,
+  type TestDatabase,
+  type TestRedis,
+} from '@lr/testing';
 import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runScan, ScanInProgressError } from '../src/scan';
@@ -39,15 +48,7 @@ function db(): Database {
 }
 
 async function addCategory(overrides: Partial<Category>): Promise<void> {
-  const base = demoCategories()[0]!;
-  const stored = await insertCategory(db(), {
-    ...base,
-    code: CATEGORY,
-    leadDays: [60, 30, 10],
-    channels: ['sms', 'push'],
-    enabled: true,
-    ...overrides,
-  });
+  const stored = await insertCategory(db(), testCategory({ code: CATEGORY, ...overrides }));
   if (!stored) throw new Error('category code taken');
 }
 
@@ -56,23 +57,9 @@ function phone(n: number): string {
   return `+86138001380${String(n).padStart(2, '0')}`;
 }
 
+/** A licence of an enterprise with a phone (+8613800138000) and no app account. */
 function licence(licenseNo: string, expiresOn: string, extra: Partial<LicenseInput> = {}): License {
-  const input: LicenseInput = {
-    categoryCode: CATEGORY,
-    licenseNo,
-    holderName: `Holder of ${licenseNo}`,
-    holderType: 'enterprise',
-    holderIdNo: '91350100M000100Y43',
-    phone: '+8613800138000',
-    platformUserId: null,
-    regionCode: '411224',
-    validFrom: '2020-01-01',
-    expiresOn,
-    ...extra,
-  };
-  const result = validateLicense(input);
-  if (!result.ok) throw new Error(`invalid test licence: ${JSON.stringify(result.errors)}`);
-  return result.license;
+  return validLicense(testLicense({ categoryCode: CATEGORY, licenseNo, ...TEST_ENTERPRISE, expiresOn, ...extra }));
 }
 
 function store(...licences: License[]): Promise<UpsertCounts> {

@@ -5,3 +5,4 @@ export * from './fake-twilio';
 export * from './redis';
 export * from './services';
 export * from './processes';
+export * from './fixtures';

@@ -1,67 +1,22 @@
-import { loadConfig } from '@lr/config';
 import { createApiKey } from '@lr/db';
-import { creditCodeCheckChar, localDate, residentIdCheckChar } from '@lr/domain';
-import { openMessageQueues, redisConnection, type MessageQueues } from '@lr/jobs';
-import { createLogger } from '@lr/log';
-import { freshDatabase, freshQueuePrefix, type TestDatabase, type TestRedis } from '@lr/testing';
-import type { LightMyRequestResponse } from 'fastify';
+import { localDate } from '@lr/domain';
+import type { MessageQueues } from '@lr/jobs';
+import { TEST_ENTERPRISE, TEST_RESIDENT_ID, testLicense, type TestDatabase, type TestRedis } from '@lr/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../src/app';
+import { ADMIN_KEY, admin, auth, categoryBody, expectError, startTestApp, type App, type TestApp } from './harness';
 
-// ---- fixtures ------------------------------------------------------------------------------
-
-const ADMIN_KEY = 'test-admin-key-0123456789abcdef';
-const RESIDENT_BODY = '41122419900101123';
-const RESIDENT_ID = RESIDENT_BODY + residentIdCheckChar(RESIDENT_BODY);
-const CREDIT_BODY = '91411224MA0000001';
-const CREDIT_CODE = CREDIT_BODY + creditCodeCheckChar(CREDIT_BODY);
-
-type App = Awaited<ReturnType<typeof buildApp>>;
-type Redis = ReturnType<typeof redisConnection>;
-
+let testApp: TestApp | undefined;
 let database: TestDatabase;
 let queueRedis: TestRedis;
-let redis: Redis;
 let queues: MessageQueues;
 let app: App;
 let operatorKey: string;
 let viewerKey: string;
 
-function category(code: string, overrides: Record<string, unknown> = {}) {
-  return {
-    code,
-    name: '食品经营许可证',
-    channels: ['sms', 'push'],
-    smsTemplate: '【卢氏县政务服务】{holderName}您好，您的{licenseName}（编号{licenseNo}）将于{expiresOn}到期，还有{daysLeft}天。请登录{renewalUrl}办理，咨询{consultPhone}。',
-    pushTitle: '{licenseName}即将到期',
-    pushBody: '您的{licenseName}（{licenseNo}）将于{expiresOn}到期',
-    renewalUrl: `https://www.hnzwfw.gov.cn/renew/${code}`,
-    consultPhone: '0398-7856315',
-    ...overrides,
-  };
-}
-
-let licenceSeq = 0;
 /** A valid licence row; far from expiry unless told otherwise, so scans leave it alone. */
 function licence(overrides: Record<string, unknown> = {}) {
-  licenceSeq += 1;
-  return {
-    categoryCode: 'food-business',
-    licenseNo: `JY1411224${String(licenceSeq).padStart(5, '0')}`,
-    holderName: '卢氏县张记面馆',
-    holderType: 'individual',
-    holderIdNo: RESIDENT_ID,
-    phone: '13800138000',
-    platformUserId: null,
-    regionCode: '411224',
-    validFrom: '2021-04-01',
-    expiresOn: '2030-12-31',
-    ...overrides,
-  };
+  return { ...testLicense(), ...overrides };
 }
-
-const auth = (key: string) => ({ authorization: `Bearer ${key}` });
-const admin = auth(ADMIN_KEY);
 
 function get(url: string, headers: Record<string, string> = admin) {
   return app.inject({ method: 'GET', url, headers });
@@ -73,70 +28,35 @@ function patch(url: string, payload: unknown, headers: Record<string, string> = 
   return app.inject({ method: 'PATCH', url, headers, payload: payload as Record<string, unknown> });
 }
 
-interface ErrorBody {
-  code: string;
-  message: string;
-  details?: { index?: number; field: string; message: string }[];
-}
-
-/** Every error has the contract's shape: { error: { code, message, details? } } and nothing else. */
-function expectError(res: LightMyRequestResponse, status: number, code?: string): ErrorBody {
-  expect(res.statusCode, res.body).toBe(status);
-  expect(res.headers['content-type']).toMatch(/application\/json/);
-  const body = res.json<{ error: ErrorBody }>();
-  expect(Object.keys(body)).toEqual(['error']);
-  expect(typeof body.error.code).toBe('string');
-  expect(typeof body.error.message).toBe('string');
-  expect(body.error.message.length).toBeGreaterThan(0);
-  if (code !== undefined) expect(body.error.code).toBe(code);
-  return body.error;
-}
-
 async function licenceRowCount(): Promise<number> {
   const row = await database.db.selectFrom('licenses').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
   return Number(row.n);
 }
 
 beforeAll(async () => {
-  database = await freshDatabase();
-  queueRedis = await freshQueuePrefix();
-  redis = redisConnection(queueRedis.url);
-  queues = openMessageQueues(redis, queueRedis.prefix);
-  const config = loadConfig('api', {
-    DATABASE_URL: database.url,
-    REDIS_URL: queueRedis.url,
-    QUEUE_PREFIX: queueRedis.prefix,
-    INBOX_JWT_SECRET: 'inbox-secret-for-tests-0123456789abcdef',
-    ADMIN_API_KEY: ADMIN_KEY,
-    QUIET_HOURS: 'off',
-  });
-  app = await buildApp({ config, db: database.db, redis, queues, log: createLogger('test', 'silent') });
-  await app.ready();
+  testApp = await startTestApp();
+  ({ app, database, queueRedis, queues } = testApp);
   operatorKey = (await createApiKey(database.db, 'service centre', 'operator')).key;
   viewerKey = (await createApiKey(database.db, 'county office', 'viewer')).key;
-  const created = await post('/v1/categories', category('food-business'));
+  const created = await post('/v1/categories', categoryBody('food-business'));
   expect(created.statusCode, created.body).toBe(201);
 });
 
 afterAll(async () => {
-  await app?.close();
-  await queues?.close();
-  await redis?.quit();
-  await queueRedis?.cleanup();
-  await database?.drop();
+  await testApp?.close();
 });
 
 // ---- categories --------------------------------------------------------------------------
 
 describe('categories', () => {
   it('creates a category with the default lead days 60, 30, 10 and enabled', async () => {
-    const res = await post('/v1/categories', category('hygiene'));
+    const res = await post('/v1/categories', categoryBody('hygiene'));
     expect(res.statusCode, res.body).toBe(201);
     expect(res.json()).toMatchObject({ code: 'hygiene', leadDays: [60, 30, 10], enabled: true, channels: ['sms', 'push'] });
   });
 
   it('keeps lead days distinct and in descending order', async () => {
-    const res = await post('/v1/categories', category('water', { leadDays: [10, 90, 30] }));
+    const res = await post('/v1/categories', categoryBody('water', { leadDays: [10, 90, 30] }));
     expect(res.statusCode, res.body).toBe(201);
     expect(res.json().leadDays).toEqual([90, 30, 10]);
     const again = await get('/v1/categories/water');
@@ -144,14 +64,14 @@ describe('categories', () => {
   });
 
   it('refuses a second category with the same code with 409 and leaves the first as it was', async () => {
-    expect((await post('/v1/categories', category('transport'))).statusCode).toBe(201);
-    const res = await post('/v1/categories', category('transport', { name: '道路运输经营许可证' }));
+    expect((await post('/v1/categories', categoryBody('transport'))).statusCode).toBe(201);
+    const res = await post('/v1/categories', categoryBody('transport', { name: '道路运输经营许可证' }));
     expectError(res, 409, 'category_exists');
     expect((await get('/v1/categories/transport')).json().name).toBe('食品经营许可证');
   });
 
   it('rejects an unknown placeholder with 422 naming the placeholder and the template', async () => {
-    const res = await post('/v1/categories', category('bad-template', { pushBody: '您的证照{licenceNo}将于{expiresOn}到期' }));
+    const res = await post('/v1/categories', categoryBody('bad-template', { pushBody: '您的证照{licenceNo}将于{expiresOn}到期' }));
     const error = expectError(res, 422);
     expect(error.message).toContain('{licenceNo}');
     expect(error.details).toEqual([{ field: 'pushBody', message: expect.stringContaining('{licenceNo}') }]);
@@ -159,35 +79,35 @@ describe('categories', () => {
   });
 
   it('rejects an unknown field with 400 naming it', async () => {
-    const res = await post('/v1/categories', category('extra-field', { colour: 'red' }));
+    const res = await post('/v1/categories', categoryBody('extra-field', { colour: 'red' }));
     const error = expectError(res, 400);
     expect(error.details).toContainEqual({ field: 'colour', message: 'unknown field' });
     expectError(await get('/v1/categories/extra-field'), 404);
   });
 
   it.each([['Food_Business'], ['x'], ['a'.repeat(41)], ['食品']])('rejects the code %j with 400', async (code) => {
-    const res = await post('/v1/categories', category(code));
+    const res = await post('/v1/categories', categoryBody(code));
     const error = expectError(res, 400);
     expect(error.details?.map((d) => d.field)).toContain('code');
   });
 
   it('rejects bad lead days and channels with 400', async () => {
-    expectError(await post('/v1/categories', category('lead-zero', { leadDays: [0, 30] })), 400);
-    expectError(await post('/v1/categories', category('lead-big', { leadDays: [367] })), 400);
-    expectError(await post('/v1/categories', category('lead-dup', { leadDays: [30, 30] })), 400);
-    expectError(await post('/v1/categories', category('fax', { channels: ['fax'] })), 400);
-    expectError(await post('/v1/categories', category('no-channel', { channels: [] })), 400);
+    expectError(await post('/v1/categories', categoryBody('lead-zero', { leadDays: [0, 30] })), 400);
+    expectError(await post('/v1/categories', categoryBody('lead-big', { leadDays: [367] })), 400);
+    expectError(await post('/v1/categories', categoryBody('lead-dup', { leadDays: [30, 30] })), 400);
+    expectError(await post('/v1/categories', categoryBody('fax', { channels: ['fax'] })), 400);
+    expectError(await post('/v1/categories', categoryBody('no-channel', { channels: [] })), 400);
   });
 
   // PostgreSQL cannot store a NUL character; the API refuses it before it gets there.
   it('rejects a category text holding a NUL character with 400 or 422, not 500', async () => {
-    const res = await post('/v1/categories', category('nul-name', { name: '食品\u0000经营许可证' }));
+    const res = await post('/v1/categories', categoryBody('nul-name', { name: '食品\u0000经营许可证' }));
     expect([400, 422]).toContain(res.statusCode);
     expectError(res, res.statusCode);
   });
 
   it('PATCH changes the fields given and 404s for a category that does not exist', async () => {
-    expect((await post('/v1/categories', category('patchable'))).statusCode).toBe(201);
+    expect((await post('/v1/categories', categoryBody('patchable'))).statusCode).toBe(201);
     const res = await patch('/v1/categories/patchable', { leadDays: [7, 45], consultPhone: '0398-7823062' });
     expect(res.statusCode, res.body).toBe(200);
     expect(res.json()).toMatchObject({ code: 'patchable', leadDays: [45, 7], consultPhone: '0398-7823062', name: '食品经营许可证' });
@@ -210,7 +130,7 @@ describe('categories', () => {
 
     const one = await get('/v1/categories/food-business', auth(viewerKey));
     expect(one.statusCode).toBe(200);
-    expect(one.json()).toMatchObject(category('food-business', { leadDays: [60, 30, 10], enabled: true }));
+    expect(one.json()).toMatchObject(categoryBody('food-business', { leadDays: [60, 30, 10], enabled: true }));
     expectError(await get('/v1/categories/nothing-here'), 404, 'not_found');
   });
 });
@@ -222,7 +142,7 @@ describe('authentication and roles', () => {
     expectError(await get('/v1/categories', {}), 401, 'unauthorized');
     expectError(await get('/v1/categories', auth('lr_not-a-key-that-exists-anywhere')), 401, 'unauthorized');
     expectError(await get('/v1/categories', { authorization: ADMIN_KEY }), 401, 'unauthorized');
-    expectError(await post('/v1/categories', category('sneaky'), {}), 401);
+    expectError(await post('/v1/categories', categoryBody('sneaky'), {}), 401);
     expectError(await get('/v1/categories/sneaky'), 404);
   });
 
@@ -232,7 +152,7 @@ describe('authentication and roles', () => {
     expect((await get('/v1/licenses', viewer)).statusCode).toBe(200);
     expect((await get('/v1/reminders', viewer)).statusCode).toBe(200);
     expect((await get('/v1/scans', viewer)).statusCode).toBe(200);
-    expectError(await post('/v1/categories', category('by-viewer'), viewer), 403, 'forbidden');
+    expectError(await post('/v1/categories', categoryBody('by-viewer'), viewer), 403, 'forbidden');
     expectError(await patch('/v1/categories/food-business', { enabled: false }, viewer), 403, 'forbidden');
     expectError(await post('/v1/licenses/batch', { licenses: [licence()] }, viewer), 403, 'forbidden');
     expectError(await post('/v1/scans', { asOf: '2020-01-01' }, viewer), 403, 'forbidden');
@@ -244,7 +164,7 @@ describe('authentication and roles', () => {
     const scan = await post('/v1/scans', { asOf: '2020-01-01' }, operator);
     expect(scan.statusCode, scan.body).toBe(200);
     expect(scan.json()).toMatchObject({ asOf: '2020-01-01', trigger: 'api', status: 'succeeded' });
-    expectError(await post('/v1/categories', category('by-operator'), operator), 403, 'forbidden');
+    expectError(await post('/v1/categories', categoryBody('by-operator'), operator), 403, 'forbidden');
     expectError(await post('/v1/licenses/batch', { licenses: [licence()] }, operator), 403, 'forbidden');
     expect((await get('/v1/licenses', operator)).statusCode).toBe(200);
   });
@@ -260,7 +180,7 @@ describe('POST /v1/licenses/batch', () => {
       licence({ phone: '010-12345678', regionCode: '999999' }),
       licence(),
       licence({ expiresOn: '2026-02-30' }),
-      licence({ holderType: 'enterprise', holderIdNo: RESIDENT_ID }),
+      licence({ holderType: 'enterprise', holderIdNo: TEST_RESIDENT_ID }),
       licence(),
     ];
     const res = await post('/v1/licenses/batch', { licenses: rows });
@@ -322,7 +242,7 @@ describe('POST /v1/licenses/batch', () => {
   it('stores a valid batch with counts; the same batch again is unchanged; later and earlier dates count as renewed and updated', async () => {
     const rows = [
       licence({ phone: '+86 138-0013-8001' }),
-      licence({ holderType: 'enterprise', holderIdNo: CREDIT_CODE, holderName: '卢氏县宏达运输有限公司', platformUserId: 'u-1001' }),
+      licence({ ...TEST_ENTERPRISE, platformUserId: 'u-1001' }),
       licence({ phone: null }),
     ];
     const first = await post('/v1/licenses/batch', { licenses: rows });
@@ -353,7 +273,7 @@ describe('GET /v1/licenses', () => {
   const paged: string[] = [];
 
   beforeAll(async () => {
-    expect((await post('/v1/categories', category('paging'))).statusCode).toBe(201);
+    expect((await post('/v1/categories', categoryBody('paging'))).statusCode).toBe(201);
     const rows = ['2027-01-05', '2027-02-10', '2027-03-15', '2027-04-20', '2027-05-25'].map((expiresOn) =>
       licence({ categoryCode: 'paging', expiresOn }),
     );
@@ -400,9 +320,9 @@ describe('GET /v1/licenses', () => {
 
   it('masks the holder id number in every licence it returns', async () => {
     const res = await get('/v1/licenses?categoryCode=paging');
-    expect(res.body).not.toContain(RESIDENT_ID);
+    expect(res.body).not.toContain(TEST_RESIDENT_ID);
     for (const item of res.json().items as { holderIdNo: string }[]) {
-      expect(item.holderIdNo).toBe(`${RESIDENT_ID.slice(0, 3)}${'*'.repeat(11)}${RESIDENT_ID.slice(-4)}`);
+      expect(item.holderIdNo).toBe(`${TEST_RESIDENT_ID.slice(0, 3)}${'*'.repeat(11)}${TEST_RESIDENT_ID.slice(-4)}`);
     }
   });
 
@@ -448,7 +368,7 @@ describe('GET /v1/licenses', () => {
     const one = await get(`/v1/licenses/${id}`, auth(viewerKey));
     expect(one.statusCode).toBe(200);
     expect(one.json()).toMatchObject({ id, licenseNo: paged[0], reminders: [], renewals: [] });
-    expect(one.body).not.toContain(RESIDENT_ID);
+    expect(one.body).not.toContain(TEST_RESIDENT_ID);
 
     expectError(await get('/v1/licenses/987654'), 404, 'not_found');
     expectError(await get('/v1/licenses/abc'), 400);
@@ -464,7 +384,7 @@ describe('scans and reminders', () => {
   let scan: Record<string, unknown>;
 
   beforeAll(async () => {
-    expect((await post('/v1/categories', category('scan-sms', { channels: ['sms'] }))).statusCode).toBe(201);
+    expect((await post('/v1/categories', categoryBody('scan-sms', { channels: ['sms'] }))).statusCode).toBe(201);
     const res = await post('/v1/licenses/batch', {
       licenses: [
         // 30 days left: the 30-day reminder, by SMS to 138...8000
@@ -570,7 +490,7 @@ describe('scans and reminders', () => {
   it('a renewal marks the reminder renewed and cancels its delivery, leaving the other licence in the shared SMS', async () => {
     const current = (await get(`/v1/licenses?licenseNo=${no.in50}`)).json().items[0];
     const { id, createdAt: _c, updatedAt: _u, ...fields } = current;
-    const res = await post('/v1/licenses/batch', { licenses: [{ ...fields, holderIdNo: RESIDENT_ID, expiresOn: '2029-04-20' }] });
+    const res = await post('/v1/licenses/batch', { licenses: [{ ...fields, holderIdNo: TEST_RESIDENT_ID, expiresOn: '2029-04-20' }] });
     expect(res.json()).toEqual({ created: 0, updated: 0, renewed: 1, unchanged: 0 });
 
     const renewed = await get(`/v1/reminders?licenseNo=${no.in50}&outcome=renewed`);

@@ -1,69 +1,29 @@
-import { loadConfig } from '@lr/config';
-import { residentIdCheckChar } from '@lr/domain';
-import { openMessageQueues, redisConnection, type MessageQueues } from '@lr/jobs';
-import { createLogger } from '@lr/log';
-import { freshDatabase, freshQueuePrefix, TEST_TWILIO, type TestDatabase, type TestRedis } from '@lr/testing';
-import type { LightMyRequestResponse } from 'fastify';
+import { TEST_TWILIO, testLicense, type TestDatabase } from '@lr/testing';
 import { SignJWT, UnsecuredJWT } from 'jose';
 import twilio from 'twilio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../src/app';
+import { ADMIN_KEY, admin, categoryBody, expectErrorShape, INBOX_SECRET, startTestApp, type App, type TestApp } from './harness';
 
-const ADMIN_KEY = 'test-admin-key-0123456789abcdef';
-const INBOX_SECRET = 'inbox-secret-for-tests-0123456789abcdef';
 const PUBLIC_BASE_URL = 'https://reminders.example.gov.cn';
 const STATUS_PATH = '/webhooks/twilio/status';
-const RESIDENT_BODY = '41122419850606123';
-const RESIDENT_ID = RESIDENT_BODY + residentIdCheckChar(RESIDENT_BODY);
 
-type App = Awaited<ReturnType<typeof buildApp>>;
-type Redis = ReturnType<typeof redisConnection>;
-
+let testApp: TestApp | undefined;
 let database: TestDatabase;
-let queueRedis: TestRedis;
-let redis: Redis;
-let queues: MessageQueues;
 let app: App;
 
-const admin = { authorization: `Bearer ${ADMIN_KEY}` };
-
-function expectError(res: LightMyRequestResponse, status: number, code?: string) {
-  expect(res.statusCode, res.body).toBe(status);
-  const body = res.json<{ error: { code: string; message: string } }>();
-  expect(Object.keys(body)).toEqual(['error']);
-  expect(typeof body.error.code).toBe('string');
-  expect(typeof body.error.message).toBe('string');
-  if (code !== undefined) expect(body.error.code).toBe(code);
-}
-
 beforeAll(async () => {
-  database = await freshDatabase();
-  queueRedis = await freshQueuePrefix();
-  redis = redisConnection(queueRedis.url);
-  queues = openMessageQueues(redis, queueRedis.prefix);
-  const config = loadConfig('api', {
-    DATABASE_URL: database.url,
-    REDIS_URL: queueRedis.url,
-    QUEUE_PREFIX: queueRedis.prefix,
-    INBOX_JWT_SECRET: INBOX_SECRET,
-    ADMIN_API_KEY: ADMIN_KEY,
-    QUIET_HOURS: 'off',
+  testApp = await startTestApp({
     SMS_PROVIDER: 'twilio',
     TWILIO_ACCOUNT_SID: TEST_TWILIO.accountSid,
     TWILIO_AUTH_TOKEN: TEST_TWILIO.authToken,
     TWILIO_FROM: TEST_TWILIO.from,
     PUBLIC_BASE_URL,
   });
-  app = await buildApp({ config, db: database.db, redis, queues, log: createLogger('test', 'silent') });
-  await app.ready();
+  ({ app, database } = testApp);
 });
 
 afterAll(async () => {
-  await app?.close();
-  await queues?.close();
-  await redis?.quit();
-  await queueRedis?.cleanup();
-  await database?.drop();
+  await testApp?.close();
 });
 
 // ---- Twilio status callbacks ---------------------------------------------------------------
@@ -78,16 +38,7 @@ describe('POST /webhooks/twilio/status', () => {
       method: 'POST',
       url: '/v1/categories',
       headers: admin,
-      payload: {
-        code: 'food-business',
-        name: '食品经营许可证',
-        channels: ['sms'],
-        smsTemplate: '【卢氏县政务服务】您的{licenseName}（{licenseNo}）将于{expiresOn}到期，请登录{renewalUrl}办理，咨询{consultPhone}',
-        pushTitle: '{licenseName}即将到期',
-        pushBody: '{licenseNo}将于{expiresOn}到期',
-        renewalUrl: 'https://www.hnzwfw.gov.cn/renew/food-business',
-        consultPhone: '0398-7856315',
-      },
+      payload: categoryBody('food-business', { channels: ['sms'] }),
     });
     expect(category.statusCode, category.body).toBe(201);
     const batch = await app.inject({
@@ -95,17 +46,7 @@ describe('POST /webhooks/twilio/status', () => {
       url: '/v1/licenses/batch',
       headers: admin,
       payload: {
-        licenses: licences.map((licenseNo, i) => ({
-          categoryCode: 'food-business',
-          licenseNo,
-          holderName: `卢氏县第${i + 1}面馆`,
-          holderType: 'individual',
-          holderIdNo: RESIDENT_ID,
-          phone: `1380013800${i}`,
-          regionCode: '411224',
-          validFrom: '2021-04-01',
-          expiresOn: '2026-03-31',
-        })),
+        licenses: licences.map((licenseNo, i) => testLicense({ licenseNo, phone: `1380013800${i}`, expiresOn: '2026-03-31' })),
       },
     });
     expect(batch.json()).toMatchObject({ created: licences.length });
@@ -200,23 +141,23 @@ describe('POST /webhooks/twilio/status', () => {
   it('a bad signature is refused with 403 and changes nothing', async () => {
     const sid = sidOf('WH-BADSIG');
     const params = callback(sid, 'delivered');
-    expectError(await send(params, sign(params, PUBLIC_BASE_URL + STATUS_PATH, 'another-auth-token-0123456789ab')), 403, 'bad_signature');
-    expectError(await send(params, 'not-a-signature'), 403);
-    expectError(await send(params, null), 403);
+    expectErrorShape(await send(params, sign(params, PUBLIC_BASE_URL + STATUS_PATH, 'another-auth-token-0123456789ab')), 403, 'bad_signature');
+    expectErrorShape(await send(params, 'not-a-signature'), 403);
+    expectErrorShape(await send(params, null), 403);
     // a signature of other parameters (the status edited in flight)
-    expectError(await send(params, sign(callback(sid, 'undelivered'))), 403);
+    expectErrorShape(await send(params, sign(callback(sid, 'undelivered'))), 403);
     expect(await delivery('WH-BADSIG')).toMatchObject({ status: 'sent', deliveredAt: null });
   });
 
   it('a signature over another URL than PUBLIC_BASE_URL + path is refused', async () => {
     const params = callback(sidOf('WH-OTHERURL'), 'delivered');
-    expectError(await send(params, sign(params, `http://127.0.0.1:3000${STATUS_PATH}`)), 403);
-    expectError(await send(params, sign(params, `${PUBLIC_BASE_URL}${STATUS_PATH}?x=1`)), 403);
+    expectErrorShape(await send(params, sign(params, `http://127.0.0.1:3000${STATUS_PATH}`)), 403);
+    expectErrorShape(await send(params, sign(params, `${PUBLIC_BASE_URL}${STATUS_PATH}?x=1`)), 403);
     expect(await delivery('WH-OTHERURL')).toMatchObject({ status: 'sent' });
   });
 
   it('an unknown MessageSid with a valid signature is 404', async () => {
-    expectError(await send(callback(`SM${'f'.repeat(32)}`, 'delivered')), 404);
+    expectErrorShape(await send(callback(`SM${'f'.repeat(32)}`, 'delivered')), 404);
   });
 
   it('a replayed callback is accepted again and changes nothing', async () => {
@@ -254,7 +195,7 @@ describe('POST /webhooks/twilio/status', () => {
 
   it('a callback without MessageSid is a 400 in the error shape', async () => {
     const params = { MessageStatus: 'delivered', AccountSid: TEST_TWILIO.accountSid };
-    expectError(await send(params), 400);
+    expectErrorShape(await send(params), 400);
   });
 });
 
@@ -358,38 +299,38 @@ describe('the in-app inbox', () => {
   });
 
   it('someone else’s message, or one that does not exist, is 404 and stays unread', async () => {
-    expectError(await markRead(await token(ALICE), bobId), 404, 'not_found');
-    expectError(await markRead(await token(ALICE), 999_999), 404, 'not_found');
+    expectErrorShape(await markRead(await token(ALICE), bobId), 404, 'not_found');
+    expectErrorShape(await markRead(await token(ALICE), 999_999), 404, 'not_found');
     expect((await inbox(await token(BOB))).json()).toMatchObject({ unread: 1, items: [{ id: bobId, readAt: null }] });
   });
 
   it('refuses tokens that are expired, signed with another secret, without exp or sub, or not HS256', async () => {
     const now = Math.floor(Date.now() / 1000);
-    expectError(await inbox(await token(ALICE, secret, now - 60)), 401, 'unauthorized');
-    expectError(await inbox(await token(ALICE, new TextEncoder().encode('another-secret-of-the-platform-0123456789'))), 401, 'unauthorized');
+    expectErrorShape(await inbox(await token(ALICE, secret, now - 60)), 401, 'unauthorized');
+    expectErrorShape(await inbox(await token(ALICE, new TextEncoder().encode('another-secret-of-the-platform-0123456789'))), 401, 'unauthorized');
     const noExp = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(ALICE).sign(secret);
-    expectError(await inbox(noExp), 401, 'unauthorized');
+    expectErrorShape(await inbox(noExp), 401, 'unauthorized');
     const noSub = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('5m').sign(secret);
-    expectError(await inbox(noSub), 401, 'unauthorized');
+    expectErrorShape(await inbox(noSub), 401, 'unauthorized');
     const hs512 = await new SignJWT({}).setProtectedHeader({ alg: 'HS512' }).setSubject(ALICE).setExpirationTime('5m').sign(secret);
-    expectError(await inbox(hs512), 401, 'unauthorized');
+    expectErrorShape(await inbox(hs512), 401, 'unauthorized');
     const unsecured = new UnsecuredJWT({}).setSubject(ALICE).setExpirationTime('5m').encode();
-    expectError(await inbox(unsecured), 401, 'unauthorized');
-    expectError(await markRead(await token(ALICE, secret, now - 60), aliceIds[0]!), 401);
+    expectErrorShape(await inbox(unsecured), 401, 'unauthorized');
+    expectErrorShape(await markRead(await token(ALICE, secret, now - 60), aliceIds[0]!), 401);
     expect((await inbox(await token(ALICE))).json().items.find((m: { id: number }) => m.id === aliceIds[0])?.readAt).toBeNull();
   });
 
   it('an API key, even the admin key, does not open the inbox; no token is 401', async () => {
-    expectError(await inbox(ADMIN_KEY), 401, 'unauthorized');
-    expectError(await app.inject({ method: 'GET', url: '/v1/inbox' }), 401, 'unauthorized');
-    expectError(await app.inject({ method: 'GET', url: '/v1/inbox', headers: { authorization: `Basic ${Buffer.from(`a:${ADMIN_KEY}`).toString('base64')}` } }), 401);
-    expectError(await app.inject({ method: 'POST', url: `/v1/inbox/${aliceIds[0]}/read`, headers: admin }), 401);
+    expectErrorShape(await inbox(ADMIN_KEY), 401, 'unauthorized');
+    expectErrorShape(await app.inject({ method: 'GET', url: '/v1/inbox' }), 401, 'unauthorized');
+    expectErrorShape(await app.inject({ method: 'GET', url: '/v1/inbox', headers: { authorization: `Basic ${Buffer.from(`a:${ADMIN_KEY}`).toString('base64')}` } }), 401);
+    expectErrorShape(await app.inject({ method: 'POST', url: `/v1/inbox/${aliceIds[0]}/read`, headers: admin }), 401);
   });
 
   it('a bad cursor or limit is 400', async () => {
     const bearer = await token(ALICE);
-    expectError(await inbox(bearer, '?cursor=not-a-cursor!'), 400);
-    expectError(await inbox(bearer, '?limit=0'), 400);
-    expectError(await inbox(bearer, '?limit=1001'), 400);
+    expectErrorShape(await inbox(bearer, '?cursor=not-a-cursor!'), 400);
+    expectErrorShape(await inbox(bearer, '?limit=0'), 400);
+    expectErrorShape(await inbox(bearer, '?limit=1001'), 400);
   });
 });

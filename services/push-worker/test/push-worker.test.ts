@@ -1,6 +1,6 @@
 import { findMessage, insertCategory, listReminders, upsertLicenses } from '@lr/db';
 import { deliverMessage } from '@lr/delivery';
-import { residentIdCheckChar, type Category, type License } from '@lr/domain';
+import type { Category, License, LicenseInput } from '@lr/domain';
 import { openMessageQueues, redisConnection, type MessageQueues } from '@lr/jobs';
 import { createLogger } from '@lr/log';
 import { runScan } from '@lr/scan';
@@ -9,6 +9,8 @@ import {
   freshDatabase,
   freshQueuePrefix,
   TEST_PUSH_SECRET,
+  testLicense,
+  validLicense,
   type FakePushGateway,
   type TestDatabase,
   type TestRedis,
@@ -18,8 +20,6 @@ import { gatewaySender } from '../src/gateway.sender';
 import { pushChannel } from '../src/push.channel';
 
 const AS_OF = '2026-03-01';
-const RESIDENT_BODY = '41122419880808123';
-const RESIDENT_ID = RESIDENT_BODY + residentIdCheckChar(RESIDENT_BODY);
 const log = createLogger('push-worker-test', 'silent');
 
 type Redis = ReturnType<typeof redisConnection>;
@@ -46,22 +46,19 @@ let channel: ReturnType<typeof pushChannel>;
 const deps = () => ({ db: database.db, log, workerId: 'push-w1' });
 
 let seq = 0;
-function licence(overrides: Partial<License> = {}): License {
+/** A licence of an app user of its own, with no phone, due in 30 days on AS_OF. */
+function licence(overrides: Partial<LicenseInput> = {}): License {
   seq += 1;
-  return {
-    categoryCode: CATEGORY.code,
-    licenseNo: `WS41122420${String(seq).padStart(4, '0')}`,
-    holderName: '卢氏县悦来宾馆',
-    holderType: 'individual',
-    holderIdNo: RESIDENT_ID,
-    phone: null,
-    platformUserId: `hn-user-${seq}`,
-    regionCode: '411224',
-    validFrom: '2021-04-01',
-    expiresOn: '2026-03-31',
-    status: 'active',
-    ...overrides,
-  };
+  return validLicense(
+    testLicense({
+      categoryCode: CATEGORY.code,
+      holderName: '卢氏县悦来宾馆',
+      phone: null,
+      platformUserId: `hn-user-${seq}`,
+      expiresOn: '2026-03-31',
+      ...overrides,
+    }),
+  );
 }
 
 /** Stores one licence, scans AS_OF, and returns the id of the one push message created. */

@@ -1,10 +1,21 @@
 import { findMessage, insertCategory, listReminders, upsertLicenses } from '@lr/db';
 import { deliverMessage, startDeliveryWorker } from '@lr/delivery';
-import { localSecondOfDay, nextLocalMidnight, residentIdCheckChar, type Category, type License } from '@lr/domain';
+import { localSecondOfDay, nextLocalMidnight, type License, type LicenseInput } from '@lr/domain';
 import { enqueue, openMessageQueues, redisConnection, sendSms, type MessageQueues } from '@lr/jobs';
 import { createLogger } from '@lr/log';
 import { runScan } from '@lr/scan';
-import { fakeTwilio, freshDatabase, freshQueuePrefix, TEST_TWILIO, type FakeTwilio, type TestDatabase, type TestRedis } from '@lr/testing';
+import {
+  fakeTwilio,
+  freshDatabase,
+  freshQueuePrefix,
+  TEST_TWILIO,
+  testCategory,
+  testLicense,
+  validLicense,
+  type FakeTwilio,
+  type TestDatabase,
+  type TestRedis,
+} from '@lr/testing';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { smsChannel } from '../src/sms.channel';
 import { twilioSender } from '../src/twilio.sender';
@@ -13,8 +24,6 @@ const PUBLIC_BASE_URL = 'https://reminders.example.gov.cn';
 const STATUS_CALLBACK = `${PUBLIC_BASE_URL}/webhooks/twilio/status`;
 const AS_OF = '2026-03-01';
 const PHONE = '+8613800138000';
-const RESIDENT_BODY = '41122419900101123';
-const RESIDENT_ID = RESIDENT_BODY + residentIdCheckChar(RESIDENT_BODY);
 const log = createLogger('sms-worker-test', 'silent');
 /** The contract's default cap of 3 SMS a phone a day, counted in Shanghai days. */
 const limits = () => ({ db: database.db, maxPerRecipientPerDay: 3, timezone: 'Asia/Shanghai' });
@@ -22,20 +31,14 @@ const limits = () => ({ db: database.db, maxPerRecipientPerDay: 3, timezone: 'As
 type Redis = ReturnType<typeof redisConnection>;
 type Worker = ReturnType<typeof startDeliveryWorker>;
 
-const CATEGORY: Category = {
-  code: 'food-business',
-  name: '食品经营许可证',
-  leadDays: [60, 30, 10],
+const CATEGORY = testCategory({
   channels: ['sms'],
   smsTemplate:
     '【卢氏县政务服务】{holderName}您好，您的{licenseName}（编号{licenseNo}）将于{expiresOn}到期，距到期还有{daysLeft}天。' +
     '请登录{renewalUrl}在线办理延续；如需帮助请致电{consultPhone}。',
-  pushTitle: '{licenseName}即将到期',
   pushBody: '{licenseNo}将于{expiresOn}到期',
   renewalUrl: 'https://www.hnzwfw.gov.cn/portal/smx/lushi/renew/food-business',
-  consultPhone: '0398-7856315',
-  enabled: true,
-};
+});
 
 let database: TestDatabase;
 /** the queues the scans put their jobs on; no worker listens on this prefix */
@@ -43,24 +46,18 @@ let idle: TestRedis;
 let idleRedis: Redis;
 let idleQueues: MessageQueues;
 
-let licenceSeq = 0;
-function licence(overrides: Partial<License> = {}): License {
-  licenceSeq += 1;
-  return {
-    categoryCode: CATEGORY.code,
-    licenseNo: `JY14112240${String(licenceSeq).padStart(4, '0')}`,
-    holderName: '卢氏县张记面馆',
-    holderType: 'individual',
-    holderIdNo: RESIDENT_ID,
-    // a phone of its own, so that no test depends on how many SMS another sent to one number today
-    phone: `+86138${String(licenceSeq).padStart(8, '0')}`,
-    platformUserId: null,
-    regionCode: '411224',
-    validFrom: '2021-04-01',
-    expiresOn: '2026-03-31',
-    status: 'active',
-    ...overrides,
-  };
+let phoneSeq = 0;
+function licence(overrides: Partial<LicenseInput> = {}): License {
+  phoneSeq += 1;
+  return validLicense(
+    testLicense({
+      categoryCode: CATEGORY.code,
+      // a phone of its own, so that no test depends on how many SMS another sent to one number today
+      phone: `+86138${String(phoneSeq).padStart(8, '0')}`,
+      expiresOn: '2026-03-31',
+      ...overrides,
+    }),
+  );
 }
 
 async function upsert(...licences: License[]) {
