@@ -24,7 +24,11 @@ create table licenses (
   license_no       text not null check (license_no <> ''),
   holder_name      text not null,
   holder_type      text not null check (holder_type in ('enterprise', 'individual')),
-  holder_id_no     text not null,
+  -- The id number (credit code or resident id) is stored sealed (AES-256-GCM), with a keyed
+  -- hash to find and compare it and a masked copy to show; never in the clear.
+  holder_id_sealed bytea not null,
+  holder_id_hash   bytea not null,
+  holder_id_masked text not null,
   -- E.164 mainland mobile (the API refuses anything else); null means no SMS channel
   phone            text check (phone ~ '^\+861[3-9][0-9]{9}$'),
   platform_user_id text,
@@ -37,6 +41,8 @@ create table licenses (
   unique (category_code, license_no),
   check (valid_from <= expires_on)
 );
+
+create index licenses_by_holder on licenses (holder_id_hash);
 
 -- The daily scan reads active licences by expiry date.
 create index licenses_active_by_expiry on licenses (category_code, expires_on) where status = 'active';

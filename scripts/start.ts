@@ -3,10 +3,11 @@
 // and both workers, and stops them all cleanly on Ctrl-C.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '@lr/config';
-import { connect, ensureDatabase, migrate } from '@lr/db';
+import { connect, ensureDatabase, idSealer, migrate } from '@lr/db';
 import { localDate } from '@lr/domain';
 import { loadDemoData } from './demo-data';
 import { ensurePostgres, ensureRedis, type Running } from './local-services';
@@ -15,10 +16,24 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const say = (line: string) => console.log(`[start] ${line}`);
 const SERVICES = ['api', 'scheduler', 'sms-worker', 'push-worker'] as const;
 
+/**
+ * The key that seals id numbers must outlive a restart, as the data does: kept in
+ * .data/pii.key (never committed) unless PII_KEY is set.
+ */
+function localPiiKey(): string {
+  const file = path.join(root, '.data', 'pii.key');
+  if (!existsSync(file)) {
+    mkdirSync(path.dirname(file), { recursive: true });
+    writeFileSync(file, randomBytes(32).toString('base64'), { mode: 0o600 });
+  }
+  return readFileSync(file, 'utf8').trim();
+}
+
 async function main() {
   const env: NodeJS.ProcessEnv = { ...process.env };
   env.ADMIN_API_KEY ||= `lr_admin_${randomBytes(18).toString('base64url')}`;
   env.INBOX_JWT_SECRET ||= randomBytes(32).toString('hex');
+  env.PII_KEY ||= localPiiKey();
   const config = loadConfig('api', env);
 
   const started: Running[] = [];
@@ -33,7 +48,7 @@ async function main() {
     const applied = await migrate(database.db);
     say(applied.length ? `applied migrations: ${applied.map((m) => m.migrationName).join(', ')}` : 'schema is up to date');
     if (config.demoData) {
-      const loaded = await loadDemoData(database.db, localDate(config.timezone));
+      const loaded = await loadDemoData(database.db, idSealer(config.piiKey!), localDate(config.timezone));
       if (loaded) say(`loaded demo data: ${loaded.categories} categories, ${loaded.licenses} licences`);
     }
   } finally {

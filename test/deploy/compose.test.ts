@@ -56,12 +56,13 @@ const HOST_ENV: Record<string, string> = {
   PUSH_GATEWAY_URL: 'https://push.example.com/v1/send',
   PUSH_GATEWAY_SECRET: 'pgs_4c1f0b8e2a7d9c3e5f6a1b2c3d4e5f6a7b8c9d0e',
   INBOX_JWT_SECRET: 'ijs_8e2a7d9c3e5f6a1b2c3d4e5f6a7b8c9d0e1f2a3b',
+  PII_KEY: 'pii_2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c1d',
   ADMIN_API_KEY: 'ak_5f6a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a',
 };
 
 /** Secrets and endpoints that must make Compose refuse to start when unset. */
 const MUST_BE_GUARDED: Record<(typeof APP_SERVICES)[number], string[]> = {
-  api: ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'TWILIO_FROM', 'PUBLIC_BASE_URL', 'INBOX_JWT_SECRET', 'ADMIN_API_KEY'],
+  api: ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'TWILIO_FROM', 'PUBLIC_BASE_URL', 'INBOX_JWT_SECRET', 'PII_KEY', 'ADMIN_API_KEY'],
   scheduler: [],
   'sms-worker': ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'TWILIO_FROM', 'PUBLIC_BASE_URL'],
   'push-worker': ['PUSH_GATEWAY_URL', 'PUSH_GATEWAY_SECRET'],

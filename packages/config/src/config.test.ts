@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from './config';
 
-const API_ENV = { INBOX_JWT_SECRET: 'x'.repeat(32) };
+const API_ENV = { INBOX_JWT_SECRET: 'x'.repeat(32), PII_KEY: 'k'.repeat(32) };
 
 function problem(service: Parameters<typeof loadConfig>[0], env: Record<string, string>): string {
   try {
@@ -84,9 +84,16 @@ describe('configuration', () => {
   });
 
   it('asks the API for the inbox token secret, of a useful length', () => {
-    expect(problem('api', {})).toMatch(/^INBOX_JWT_SECRET: is required/);
-    expect(problem('api', { INBOX_JWT_SECRET: 'short' })).toMatch(/^INBOX_JWT_SECRET: must be at least 32 characters/);
+    expect(problem('api', { PII_KEY: API_ENV.PII_KEY })).toMatch(/^INBOX_JWT_SECRET: is required/);
+    expect(problem('api', { ...API_ENV, INBOX_JWT_SECRET: 'short' })).toMatch(/^INBOX_JWT_SECRET: must be at least 32 characters/);
     expect(loadConfig('api', API_ENV).inboxJwtSecret).toBe(API_ENV.INBOX_JWT_SECRET);
+  });
+
+  it('asks the API for the key that seals id numbers', () => {
+    expect(problem('api', { INBOX_JWT_SECRET: API_ENV.INBOX_JWT_SECRET })).toMatch(/^PII_KEY: is required by the API/);
+    expect(problem('api', { ...API_ENV, PII_KEY: 'short' })).toMatch(/^PII_KEY: must be at least 32 characters/);
+    expect(loadConfig('api', API_ENV).piiKey?.length).toBe(32);
+    expect(loadConfig('scheduler', {}).piiKey).toBeUndefined();
   });
 
   it('stops a service whose start finds a bad variable, with one line on stderr', async () => {

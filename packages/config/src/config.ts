@@ -42,6 +42,8 @@ export interface Config {
   push: PushSettings;
   publicBaseUrl: string | undefined;
   inboxJwtSecret: string | undefined;
+  /** PII_KEY: seals holders' id numbers at rest (at least 32 characters) */
+  piiKey: Buffer | undefined;
   logLevel: string;
 }
 
@@ -180,6 +182,11 @@ export function loadConfig(service: ServiceName, env: Env = process.env): Config
   if (inboxJwtSecret !== undefined && inboxJwtSecret.length < 32) {
     throw new ConfigError('INBOX_JWT_SECRET', 'must be at least 32 characters');
   }
+  const piiKey = text(env, 'PII_KEY');
+  if (service === 'api' && piiKey === undefined) {
+    required(env, 'PII_KEY', 'by the API (it seals id numbers at rest; e.g. openssl rand -base64 32)');
+  }
+  if (piiKey !== undefined && piiKey.length < 32) throw new ConfigError('PII_KEY', 'must be at least 32 characters');
   const scanCron = text(env, 'SCAN_CRON', '30 7 * * *')!;
   if (!cron.validate(scanCron)) throw new ConfigError('SCAN_CRON', `is not a cron expression: "${scanCron}"`);
   const queuePrefix = text(env, 'QUEUE_PREFIX', 'lr')!;
@@ -207,6 +214,7 @@ export function loadConfig(service: ServiceName, env: Env = process.env): Config
     push: push(env, service === 'push-worker'),
     publicBaseUrl,
     inboxJwtSecret,
+    piiKey: piiKey === undefined ? undefined : Buffer.from(piiKey, 'utf8'),
     logLevel: oneOf(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
   };
 }

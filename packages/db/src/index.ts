@@ -10,3 +10,4 @@ export * from './license.repository';
 export * from './message.repository';
 export * from './reminder.repository';
 export * from './scan.repository';
+export * from './id-seal';

@@ -1,7 +1,8 @@
-import type { License } from '@lr/domain';
+import { maskIdNo, type License } from '@lr/domain';
 import { sql } from 'kysely';
 import { cancelUnsentDeliveries } from './delivery.repository';
 import type { Database } from './db';
+import type { IdSealer } from './id-seal';
 
 export interface UpsertCounts {
   created: number;
@@ -26,46 +27,56 @@ interface Changed {
  * correction; either cancels the unsent deliveries of the old date, and a revocation
  * cancels all of them. Run it inside a transaction so that nothing is half written.
  */
-export async function upsertLicenses(trx: Database, licenses: License[]): Promise<UpsertCounts> {
+export async function upsertLicenses(trx: Database, sealer: IdSealer, licenses: License[]): Promise<UpsertCounts> {
   if (licenses.length === 0) return { created: 0, updated: 0, renewed: 0, unchanged: 0 };
   const rows = JSON.stringify(
-    licenses.map((l) => ({
+    licenses.map((l) => {
+      const { sealed, hash } = sealer.seal(l.holderIdNo);
+      return {
       category_code: l.categoryCode,
       license_no: l.licenseNo,
       holder_name: l.holderName,
       holder_type: l.holderType,
-      holder_id_no: l.holderIdNo,
+      holder_id_sealed: sealed.toString('base64'),
+      holder_id_hash: hash.toString('base64'),
+      holder_id_masked: maskIdNo(l.holderIdNo),
       phone: l.phone,
       platform_user_id: l.platformUserId,
       region_code: l.regionCode,
       valid_from: l.validFrom,
       expires_on: l.expiresOn,
       status: l.status,
-    })),
+      };
+    }),
   );
   const { rows: changed } = await sql<Changed>`
     with input as (
       select * from jsonb_to_recordset(${rows}::jsonb) as x(
-        category_code text, license_no text, holder_name text, holder_type text, holder_id_no text, phone text,
-        platform_user_id text, region_code text, valid_from date, expires_on date, status text)
+        category_code text, license_no text, holder_name text, holder_type text, holder_id_sealed text,
+        holder_id_hash text, holder_id_masked text, phone text, platform_user_id text, region_code text,
+        valid_from date, expires_on date, status text)
     ), before as (
       select l.id, l.category_code, l.license_no, l.expires_on, l.status
         from licenses l join input i using (category_code, license_no)
     ), upserted as (
-      insert into licenses as l (category_code, license_no, holder_name, holder_type, holder_id_no, phone,
-                                 platform_user_id, region_code, valid_from, expires_on, status)
-      select category_code, license_no, holder_name, holder_type, holder_id_no, phone,
-             platform_user_id, region_code, valid_from, expires_on, status from input
+      insert into licenses as l (category_code, license_no, holder_name, holder_type, holder_id_sealed,
+                                 holder_id_hash, holder_id_masked, phone, platform_user_id, region_code,
+                                 valid_from, expires_on, status)
+      select category_code, license_no, holder_name, holder_type, decode(holder_id_sealed, 'base64'),
+             decode(holder_id_hash, 'base64'), holder_id_masked, phone, platform_user_id, region_code,
+             valid_from, expires_on, status from input
       on conflict (category_code, license_no) do update
          set holder_name = excluded.holder_name, holder_type = excluded.holder_type,
-             holder_id_no = excluded.holder_id_no, phone = excluded.phone,
+             holder_id_sealed = excluded.holder_id_sealed, holder_id_hash = excluded.holder_id_hash,
+             holder_id_masked = excluded.holder_id_masked, phone = excluded.phone,
              platform_user_id = excluded.platform_user_id, region_code = excluded.region_code,
              valid_from = excluded.valid_from, expires_on = excluded.expires_on, status = excluded.status,
              updated_at = now()
-       where (l.holder_name, l.holder_type, l.holder_id_no, l.phone, l.platform_user_id, l.region_code,
+       -- The sealed id differs on every write; its hash tells whether the number changed.
+       where (l.holder_name, l.holder_type, l.holder_id_hash, l.phone, l.platform_user_id, l.region_code,
               l.valid_from, l.expires_on, l.status)
              is distinct from
-             (excluded.holder_name, excluded.holder_type, excluded.holder_id_no, excluded.phone,
+             (excluded.holder_name, excluded.holder_type, excluded.holder_id_hash, excluded.phone,
               excluded.platform_user_id, excluded.region_code, excluded.valid_from, excluded.expires_on, excluded.status)
       returning l.id, l.category_code, l.license_no, l.expires_on, l.status
     )
@@ -105,4 +116,58 @@ export async function existingCategoryCodes(db: Database, codes: string[]): Prom
   if (codes.length === 0) return new Set();
   const rows = await db.selectFrom('categories').select('code').where('code', 'in', [...new Set(codes)]).execute();
   return new Set(rows.map((r) => r.code));
+}
+
+/** A licence as the API shows it: the id number masked, never opened. */
+const LICENSE_VIEW = [
+  'id',
+  'categoryCode',
+  'licenseNo',
+  'holderName',
+  'holderType',
+  'holderIdMasked as holderIdNo',
+  'phone',
+  'platformUserId',
+  'regionCode',
+  'validFrom',
+  'expiresOn',
+  'status',
+  'createdAt',
+  'updatedAt',
+] as const;
+
+export interface LicenseFilter {
+  categoryCode?: string;
+  licenseNo?: string;
+  expiresFrom?: string;
+  expiresTo?: string;
+  afterId?: number;
+  limit: number;
+}
+
+export function listLicenses(db: Database, filter: LicenseFilter) {
+  return db
+    .selectFrom('licenses')
+    .select(LICENSE_VIEW)
+    .$if(filter.categoryCode !== undefined, (q) => q.where('categoryCode', '=', filter.categoryCode!))
+    .$if(filter.licenseNo !== undefined, (q) => q.where('licenseNo', '=', filter.licenseNo!))
+    .$if(filter.expiresFrom !== undefined, (q) => q.where('expiresOn', '>=', filter.expiresFrom!))
+    .$if(filter.expiresTo !== undefined, (q) => q.where('expiresOn', '<=', filter.expiresTo!))
+    .$if(filter.afterId !== undefined, (q) => q.where('id', '>', filter.afterId!))
+    .orderBy('id')
+    .limit(filter.limit)
+    .execute();
+}
+
+export function findLicense(db: Database, id: number) {
+  return db.selectFrom('licenses').select(LICENSE_VIEW).where('id', '=', id).executeTakeFirst();
+}
+
+export function licenseRenewals(db: Database, licenseId: number) {
+  return db
+    .selectFrom('renewals')
+    .select(['oldExpiresOn', 'newExpiresOn', 'createdAt'])
+    .where('licenseId', '=', licenseId)
+    .orderBy('id')
+    .execute();
 }

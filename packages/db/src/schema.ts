@@ -93,7 +93,9 @@ export interface Licenses {
   categoryCode: string;
   createdAt: Generated<Timestamp>;
   expiresOn: string;
-  holderIdNo: string;
+  holderIdHash: Buffer;
+  holderIdMasked: string;
+  holderIdSealed: Buffer;
   holderName: string;
   holderType: "enterprise" | "individual";
   id: Generated<number>;

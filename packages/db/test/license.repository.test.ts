@@ -1,5 +1,6 @@
-import { addDays, type License, type LicenseInput } from '@lr/domain';
-import { freshDatabase, TEST_ENTERPRISE, testCategory, testLicense, validLicense, type TestDatabase } from '@lr/testing';
+import { addDays, maskIdNo, type License, type LicenseInput } from '@lr/domain';
+import { sql } from 'kysely';
+import { freshDatabase, TEST_ENTERPRISE, TEST_RESIDENT_ID, TEST_SEALER, testCategory, testLicense, validLicense, type TestDatabase } from '@lr/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertCategory } from '../src/category.repository';
 import type { Database } from '../src/db';
@@ -40,7 +41,7 @@ function licence(licenseNo: string, extra: Partial<LicenseInput> = {}): License 
 }
 
 function upsert(...licences: License[]) {
-  return db.transaction().execute((trx) => upsertLicenses(trx, licences));
+  return db.transaction().execute((trx) => upsertLicenses(trx, TEST_SEALER, licences));
 }
 
 async function stored(licenseNo: string) {
@@ -173,6 +174,25 @@ describe('upsertLicenses counts', () => {
   });
 });
 
+describe('id numbers at rest', () => {
+  it('are stored sealed, with a masked copy, and open again with the key', async () => {
+    await upsert(licence('SEAL-1', { holderType: 'individual', holderIdNo: TEST_RESIDENT_ID, holderName: '张三' }));
+    const { rows } = await sql`select * from licenses where license_no = 'SEAL-1'`.execute(db);
+    expect(JSON.stringify(rows)).not.toContain(TEST_RESIDENT_ID);
+    const row = await stored('SEAL-1');
+    expect(row.holderIdMasked).toBe(maskIdNo(TEST_RESIDENT_ID));
+    expect(TEST_SEALER.open(row.holderIdSealed)).toBe(TEST_RESIDENT_ID);
+    expect(row.holderIdHash.equals(TEST_SEALER.hash(TEST_RESIDENT_ID))).toBe(true);
+  });
+
+  it('a re-sent id number is unchanged although sealed anew; a different one is an update', async () => {
+    await upsert(licence('SEAL-2'));
+    expect(await upsert(licence('SEAL-2'))).toMatchObject({ unchanged: 1, updated: 0 });
+    expect(await upsert(licence('SEAL-2', { holderIdNo: '91350100M000100Y43' }))).toMatchObject({ updated: 1 });
+    expect(TEST_SEALER.open((await stored('SEAL-2')).holderIdSealed)).toBe('91350100M000100Y43');
+  });
+});
+
 describe('what a change means for reminders already made', () => {
   // Two licences of one enterprise (one phone): their reminders share one queued SMS.
   let nextPhone = 0;
@@ -280,8 +300,8 @@ describe('all or nothing', () => {
   it('an earlier successful upsert in the same transaction is rolled back too', async () => {
     await expect(
       db.transaction().execute(async (trx) => {
-        await upsertLicenses(trx, [licence('Y-1')]);
-        await upsertLicenses(trx, [licence('Y-2', { categoryCode: 'no-such-category' })]);
+        await upsertLicenses(trx, TEST_SEALER, [licence('Y-1')]);
+        await upsertLicenses(trx, TEST_SEALER, [licence('Y-2', { categoryCode: 'no-such-category' })]);
       }),
     ).rejects.toThrow();
     expect(await db.selectFrom('licenses').select('id').where('licenseNo', 'in', ['Y-1', 'Y-2']).execute()).toEqual([]);

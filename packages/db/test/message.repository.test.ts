@@ -1,5 +1,5 @@
 import { addDays, type License } from '@lr/domain';
-import { freshDatabase, testCategory, testLicense, validLicense, type TestDatabase } from '@lr/testing';
+import { freshDatabase, testCategory, testLicense, validLicense, type TestDatabase, TEST_SEALER } from '@lr/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertCategory } from '../src/category.repository';
 import type { Database } from '../src/db';
@@ -49,7 +49,7 @@ function licence(licenseNo: string, phone: string): License {
 async function queuedMessage(reminders = 1): Promise<{ messageId: number; deliveryIds: number[]; licenseNos: string[] }> {
   const phone = `+86139001390${String(nextPhone++).padStart(2, '0')}`;
   const licenseNos = Array.from({ length: reminders }, () => `M-${nextLicence++}`);
-  await db.transaction().execute((trx) => upsertLicenses(trx, licenseNos.map((no) => licence(no, phone))));
+  await db.transaction().execute((trx) => upsertLicenses(trx, TEST_SEALER, licenseNos.map((no) => licence(no, phone))));
   const scanId = await startScan(db, AS_OF, 'command');
   const created = await db
     .transaction()

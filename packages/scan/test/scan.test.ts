@@ -10,8 +10,7 @@ import {
   testLicense,
   validLicense,
   type TestDatabase,
-  type TestRedis,
-} from '@lr/testing';
+  type TestRedis, TEST_SEALER } from '@lr/testing';
 import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runScan, ScanInProgressError } from '../src/scan';
@@ -65,7 +64,7 @@ function licence(licenseNo: string, expiresOn: string, extra: Partial<LicenseInp
 function store(...licences: License[]): Promise<UpsertCounts> {
   return db()
     .transaction()
-    .execute((trx) => upsertLicenses(trx, licences));
+    .execute((trx) => upsertLicenses(trx, TEST_SEALER, licences));
 }
 
 function scan(asOf: string) {
@@ -428,7 +427,7 @@ describe('a renewal committed while a scan runs', () => {
     const renewal = db()
       .transaction()
       .execute(async (trx) => {
-        const counts = await upsertLicenses(trx, [licence('RACE-1', addDays(D, 400))]);
+        const counts = await upsertLicenses(trx, TEST_SEALER, [licence('RACE-1', addDays(D, 400))]);
         upserted();
         await mayCommit;
         return counts;

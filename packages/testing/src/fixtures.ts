@@ -1,3 +1,4 @@
+import { idSealer } from '@lr/db';
 /**
  * Test data shared by the database, scan, API and worker tests: valid holder numbers, a
  * licence category and licence rows. Everything here is valid; a test that needs another
@@ -80,3 +81,7 @@ export function validLicense(input: LicenseInput): License {
   if (!result.ok) throw new Error(`invalid test licence: ${JSON.stringify(result.errors)}`);
   return result.license;
 }
+
+/** The id-number sealer of every test; the API under test gets the same PII_KEY. */
+export const TEST_PII_KEY = 'test-pii-key-0123456789abcdef-0123456789';
+export const TEST_SEALER = idSealer(Buffer.from(TEST_PII_KEY, 'utf8'));

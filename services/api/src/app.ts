@@ -3,7 +3,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Config } from '@lr/config';
-import type { Database } from '@lr/db';
+import { idSealer, type Database } from '@lr/db';
 import type { MessageQueues } from '@lr/jobs';
 import type { Logger } from '@lr/log';
 import Fastify, { type FastifyBaseLogger } from 'fastify';
@@ -61,7 +61,7 @@ export async function buildApp({ config, db, redis, queues, log }: AppDeps) {
   await app.register(healthRoutes(db, redis));
   await app.register(metricsRoutes(db, queues));
   await app.register(categoryRoutes(db, requireRole));
-  await app.register(licenseRoutes(db, requireRole));
+  await app.register(licenseRoutes(db, idSealer(config.piiKey!), requireRole));
   await app.register(scanRoutes({ db, queues, log, timezone: config.timezone }, requireRole));
   await app.register(reminderRoutes(db, requireRole));
   await app.register(inboxRoutes(db, config.inboxJwtSecret!));

@@ -5,7 +5,7 @@
 import { loadConfig } from '@lr/config';
 import { openMessageQueues, redisConnection, type MessageQueues } from '@lr/jobs';
 import { createLogger } from '@lr/log';
-import { freshDatabase, freshQueuePrefix, testCategory, type TestDatabase, type TestRedis } from '@lr/testing';
+import { freshDatabase, freshQueuePrefix, TEST_PII_KEY, testCategory, type TestDatabase, type TestRedis } from '@lr/testing';
 import type { LightMyRequestResponse } from 'fastify';
 import { expect } from 'vitest';
 import { buildApp } from '../src/app';
@@ -54,6 +54,7 @@ export async function startTestApp(extraEnv: Record<string, string> = {}): Promi
       REDIS_URL: queueRedis.url,
       QUEUE_PREFIX: queueRedis.prefix,
       INBOX_JWT_SECRET: INBOX_SECRET,
+      PII_KEY: TEST_PII_KEY,
       ADMIN_API_KEY: ADMIN_KEY,
       QUIET_HOURS: 'off',
       ...extraEnv,

@@ -13,8 +13,7 @@ import {
   validLicense,
   type FakePushGateway,
   type TestDatabase,
-  type TestRedis,
-} from '@lr/testing';
+  type TestRedis, TEST_SEALER } from '@lr/testing';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { gatewaySender } from '../src/gateway.sender';
 import { pushChannel } from '../src/push.channel';
@@ -63,7 +62,7 @@ function licence(overrides: Partial<LicenseInput> = {}): License {
 
 /** Stores one licence, scans AS_OF, and returns the id of the one push message created. */
 async function seed(l: License): Promise<number> {
-  await database.db.transaction().execute((trx) => upsertLicenses(trx, [l]));
+  await database.db.transaction().execute((trx) => upsertLicenses(trx, TEST_SEALER, [l]));
   const scan = await runScan({ db: database.db, queues, log }, { asOf: AS_OF, trigger: 'command' });
   const messages = await database.db.selectFrom('outgoingMessages').select(['id', 'channel', 'recipient']).where('scanId', '=', scan.id).execute();
   expect(messages).toEqual([expect.objectContaining({ channel: 'push', recipient: l.platformUserId })]);

@@ -14,8 +14,7 @@ import {
   validLicense,
   type FakeTwilio,
   type TestDatabase,
-  type TestRedis,
-} from '@lr/testing';
+  type TestRedis, TEST_SEALER } from '@lr/testing';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { smsChannel } from '../src/sms.channel';
 import { twilioSender } from '../src/twilio.sender';
@@ -61,7 +60,7 @@ function licence(overrides: Partial<LicenseInput> = {}): License {
 }
 
 async function upsert(...licences: License[]) {
-  return database.db.transaction().execute((trx) => upsertLicenses(trx, licences));
+  return database.db.transaction().execute((trx) => upsertLicenses(trx, TEST_SEALER, licences));
 }
 
 /** Stores the licences and runs a scan on AS_OF; returns the id of the one SMS message it created. */

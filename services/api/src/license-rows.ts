@@ -1,0 +1,46 @@
+import { existingCategoryCodes, type Database } from '@lr/db';
+import { validateLicense, type License } from '@lr/domain';
+
+export interface RowError {
+  /** position of the row in what was sent (0-based) */
+  index: number;
+  field: string;
+  message: string;
+}
+
+/**
+ * Checks rows of licences: each row's own fields, that its category exists, and that
+ * no (categoryCode, licenseNo) appears twice among them. Returns the valid licences
+ * with their positions, and every problem of every other row.
+ */
+export async function checkLicenseRows(
+  db: Database,
+  rows: unknown[],
+): Promise<{ valid: { index: number; license: License }[]; errors: RowError[] }> {
+  const errors: RowError[] = [];
+  const firstIndexOfKey = new Map<string, number>();
+  const candidates: { index: number; license: License }[] = [];
+  rows.forEach((row, index) => {
+    const result = validateLicense(row);
+    if (!result.ok) {
+      errors.push(...result.errors.map((e) => ({ index, ...e })));
+      return;
+    }
+    const key = `${result.license.categoryCode}\u0000${result.license.licenseNo}`;
+    const first = firstIndexOfKey.get(key);
+    if (first !== undefined) {
+      errors.push({ index, field: 'licenseNo', message: `same categoryCode and licenseNo as row ${first}` });
+      return;
+    }
+    firstIndexOfKey.set(key, index);
+    candidates.push({ index, license: result.license });
+  });
+  const known = await existingCategoryCodes(db, candidates.map((c) => c.license.categoryCode));
+  const valid = candidates.filter(({ index, license }) => {
+    if (known.has(license.categoryCode)) return true;
+    errors.push({ index, field: 'categoryCode', message: `unknown category "${license.categoryCode}"` });
+    return false;
+  });
+  errors.sort((a, b) => a.index - b.index);
+  return { valid, errors };
+}
