@@ -11,79 +11,87 @@ export interface UpsertCounts {
   unchanged: number;
 }
 
-interface Changed {
+interface Stored {
   id: number;
-  created: boolean;
-  oldExpiresOn: string | null;
-  newExpiresOn: string;
-  oldStatus: string | null;
-  newStatus: string;
+  categoryCode: string;
+  licenseNo: string;
+  expiresOn: string;
+  status: string;
 }
 
+const keyOf = (l: { categoryCode: string; licenseNo: string }) => `${l.categoryCode}\u0000${l.licenseNo}`;
+
 /**
- * Upserts licences on (categoryCode, licenseNo) in one statement, then applies what
- * the changes mean (design.md): a later expiresOn is a renewal (recorded; open
- * reminders of the old date get the outcome 'renewed'); an earlier one is a
- * correction; either cancels the unsent deliveries of the old date, and a revocation
- * cancels all of them. Run it inside a transaction so that nothing is half written.
+ * Upserts licences on (categoryCode, licenseNo), then applies what the changes mean
+ * (design.md): a later expiresOn is a renewal (recorded; open reminders of the old
+ * date get the outcome 'renewed'); an earlier one is a correction; either cancels the
+ * unsent deliveries of the old date, and a revocation cancels all of them. Run it
+ * inside a transaction so that nothing is half written.
  */
 export async function upsertLicenses(trx: Database, sealer: IdSealer, licenses: License[]): Promise<UpsertCounts> {
   if (licenses.length === 0) return { created: 0, updated: 0, renewed: 0, unchanged: 0 };
+  // The rows as they are before the write, locked until the transaction ends so that no
+  // one changes them in between. (Read apart from the upsert: joining the upsert's
+  // result to them inside one statement makes PostgreSQL compare every pair.)
+  const { rows: before } = await sql<Stored>`
+    select l.id, l.category_code, l.license_no, l.expires_on, l.status
+      from licenses l
+      join unnest(${licenses.map((l) => l.categoryCode)}::text[], ${licenses.map((l) => l.licenseNo)}::text[])
+           as k(category_code, license_no) using (category_code, license_no)
+       for update of l`.execute(trx);
+  const old = new Map(before.map((row) => [keyOf(row), row]));
+
   const rows = JSON.stringify(
     licenses.map((l) => {
       const { sealed, hash } = sealer.seal(l.holderIdNo);
       return {
-      category_code: l.categoryCode,
-      license_no: l.licenseNo,
-      holder_name: l.holderName,
-      holder_type: l.holderType,
-      holder_id_sealed: sealed.toString('base64'),
-      holder_id_hash: hash.toString('base64'),
-      holder_id_masked: maskIdNo(l.holderIdNo),
-      phone: l.phone,
-      platform_user_id: l.platformUserId,
-      region_code: l.regionCode,
-      valid_from: l.validFrom,
-      expires_on: l.expiresOn,
-      status: l.status,
+        category_code: l.categoryCode,
+        license_no: l.licenseNo,
+        holder_name: l.holderName,
+        holder_type: l.holderType,
+        holder_id_sealed: sealed.toString('base64'),
+        holder_id_hash: hash.toString('base64'),
+        holder_id_masked: maskIdNo(l.holderIdNo),
+        phone: l.phone,
+        platform_user_id: l.platformUserId,
+        region_code: l.regionCode,
+        valid_from: l.validFrom,
+        expires_on: l.expiresOn,
+        status: l.status,
       };
     }),
   );
-  const { rows: changed } = await sql<Changed>`
-    with input as (
-      select * from jsonb_to_recordset(${rows}::jsonb) as x(
-        category_code text, license_no text, holder_name text, holder_type text, holder_id_sealed text,
-        holder_id_hash text, holder_id_masked text, phone text, platform_user_id text, region_code text,
-        valid_from date, expires_on date, status text)
-    ), before as (
-      select l.id, l.category_code, l.license_no, l.expires_on, l.status
-        from licenses l join input i using (category_code, license_no)
-    ), upserted as (
-      insert into licenses as l (category_code, license_no, holder_name, holder_type, holder_id_sealed,
-                                 holder_id_hash, holder_id_masked, phone, platform_user_id, region_code,
-                                 valid_from, expires_on, status)
-      select category_code, license_no, holder_name, holder_type, decode(holder_id_sealed, 'base64'),
-             decode(holder_id_hash, 'base64'), holder_id_masked, phone, platform_user_id, region_code,
-             valid_from, expires_on, status from input
-      on conflict (category_code, license_no) do update
-         set holder_name = excluded.holder_name, holder_type = excluded.holder_type,
-             holder_id_sealed = excluded.holder_id_sealed, holder_id_hash = excluded.holder_id_hash,
-             holder_id_masked = excluded.holder_id_masked, phone = excluded.phone,
-             platform_user_id = excluded.platform_user_id, region_code = excluded.region_code,
-             valid_from = excluded.valid_from, expires_on = excluded.expires_on, status = excluded.status,
-             updated_at = now()
-       -- The sealed id differs on every write; its hash tells whether the number changed.
-       where (l.holder_name, l.holder_type, l.holder_id_hash, l.phone, l.platform_user_id, l.region_code,
-              l.valid_from, l.expires_on, l.status)
-             is distinct from
-             (excluded.holder_name, excluded.holder_type, excluded.holder_id_hash, excluded.phone,
-              excluded.platform_user_id, excluded.region_code, excluded.valid_from, excluded.expires_on, excluded.status)
-      returning l.id, l.category_code, l.license_no, l.expires_on, l.status
-    )
-    select u.id, b.id is null as created, b.expires_on as old_expires_on, u.expires_on as new_expires_on,
-           b.status as old_status, u.status as new_status
-      from upserted u left join before b using (category_code, license_no)`.execute(trx);
+  // Returns only the rows it created or changed.
+  const { rows: written } = await sql<Stored>`
+    insert into licenses as l (category_code, license_no, holder_name, holder_type, holder_id_sealed,
+                               holder_id_hash, holder_id_masked, phone, platform_user_id, region_code,
+                               valid_from, expires_on, status)
+    select category_code, license_no, holder_name, holder_type, decode(holder_id_sealed, 'base64'),
+           decode(holder_id_hash, 'base64'), holder_id_masked, phone, platform_user_id, region_code,
+           valid_from, expires_on, status
+      from jsonb_to_recordset(${rows}::jsonb) as x(
+           category_code text, license_no text, holder_name text, holder_type text, holder_id_sealed text,
+           holder_id_hash text, holder_id_masked text, phone text, platform_user_id text, region_code text,
+           valid_from date, expires_on date, status text)
+    on conflict (category_code, license_no) do update
+       set holder_name = excluded.holder_name, holder_type = excluded.holder_type,
+           holder_id_sealed = excluded.holder_id_sealed, holder_id_hash = excluded.holder_id_hash,
+           holder_id_masked = excluded.holder_id_masked, phone = excluded.phone,
+           platform_user_id = excluded.platform_user_id, region_code = excluded.region_code,
+           valid_from = excluded.valid_from, expires_on = excluded.expires_on, status = excluded.status,
+           updated_at = now()
+     -- The sealed id differs on every write; its hash tells whether the number changed.
+     where (l.holder_name, l.holder_type, l.holder_id_hash, l.phone, l.platform_user_id, l.region_code,
+            l.valid_from, l.expires_on, l.status)
+           is distinct from
+           (excluded.holder_name, excluded.holder_type, excluded.holder_id_hash, excluded.phone,
+            excluded.platform_user_id, excluded.region_code, excluded.valid_from, excluded.expires_on, excluded.status)
+    returning l.id, l.category_code, l.license_no, l.expires_on, l.status`.execute(trx);
 
+  const changed = written.map((row) => {
+    const was = old.get(keyOf(row));
+    return { id: row.id, created: was === undefined, oldExpiresOn: was?.expiresOn, newExpiresOn: row.expiresOn, oldStatus: was?.status, newStatus: row.status };
+  });
   const renewed = changed.filter((c) => !c.created && c.oldExpiresOn! < c.newExpiresOn);
   const redated = changed.filter((c) => !c.created && c.oldExpiresOn !== c.newExpiresOn).map((c) => c.id);
   const revoked = changed.filter((c) => c.oldStatus === 'active' && c.newStatus === 'revoked').map((c) => c.id);

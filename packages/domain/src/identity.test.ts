@@ -1,3 +1,4 @@
+import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
 import { describe, expect, it } from 'vitest';
 import {
   creditCodeCheckChar,
@@ -10,6 +11,18 @@ import {
 } from './identity';
 
 describe('mainland mobile numbers', () => {
+  it('agrees with the full libphonenumber parser on 20,000 random 11-digit numbers', () => {
+    let seed = 7;
+    const next = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31);
+    for (let i = 0; i < 20_000; i++) {
+      const digits = `1${String(next()).padStart(10, '0').slice(-10)}`;
+      const parsed = parsePhoneNumberFromString(digits, 'CN');
+      const expected = parsed?.isValid() && parsed.country === 'CN' && parsed.getType() === 'MOBILE' ? parsed.number : null;
+      expect(normalizeMobile(digits), digits).toBe(expected);
+      expect(normalizeMobile(`+86 ${digits}`), digits).toBe(expected);
+    }
+  });
+
   it('accepts a mobile with or without +86, spaces or hyphens, and gives E.164', () => {
     expect(normalizeMobile('+86 138-0013-8000')).toBe('+8613800138000');
     expect(normalizeMobile('13800138000')).toBe('+8613800138000');

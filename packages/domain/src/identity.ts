@@ -17,6 +17,28 @@ const MOBILE_E164 = /^\+861[3-9]\d{9}$/;
 export function normalizeMobile(raw: string): string | null {
   const s = raw.trim();
   if (!PHONE_CHARS.test(s)) return null;
+  // The common shapes take a fast path: whether an 11-digit number is a mobile number
+  // depends only on its leading digits (China's numbering plan allocates mobile numbers
+  // in blocks; libphonenumber's CN pattern constrains at most the first six digits and
+  // leaves the rest free), so the full parser's verdict is kept per seven-digit block.
+  const plain = SIMPLE_MOBILE.exec(s.replace(/[\s-]/g, ''));
+  if (plain) {
+    const digits = plain[1]!;
+    const block = digits.slice(0, 7);
+    let mobile = MOBILE_BLOCKS.get(block);
+    if (mobile === undefined) {
+      mobile = parseMobile(digits) !== null;
+      MOBILE_BLOCKS.set(block, mobile);
+    }
+    return mobile ? `+86${digits}` : null;
+  }
+  return parseMobile(s);
+}
+
+const SIMPLE_MOBILE = /^(?:\+?86)?(1\d{10})$/;
+const MOBILE_BLOCKS = new Map<string, boolean>();
+
+function parseMobile(s: string): string | null {
   const parsed = parsePhoneNumberFromString(s, 'CN');
   if (!parsed || parsed.ext) return null;
   if (!parsed.isValid() || parsed.country !== 'CN' || parsed.getType() !== 'MOBILE') return null;
