@@ -21,6 +21,8 @@ const ADMIN_KEY = 'bench-admin-key-0123456789abcdef';
 const CSV_FILE = '/tmp/lr-bench-licenses.csv';
 const TODAY = '2026-11-22';
 const say = (line: string) => console.log(line);
+// As the API runs in production (Dockerfile, npm start): see bench/README.md.
+const API_NODE_FLAGS = (process.env.BENCH_API_NODE_FLAGS ?? '--max-old-space-size=160').split(' ').filter(Boolean);
 
 function seconds(from: bigint): number {
   return Number(process.hrtime.bigint() - from) / 1e9;
@@ -90,7 +92,7 @@ async function prepareDatabase() {
 
 function startApi() {
   // node --import tsx: one process, so its RSS is the API's own.
-  const child = spawn(process.execPath, ['--import', 'tsx', 'services/api/src/main.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', ...API_NODE_FLAGS, 'services/api/src/main.ts'], {
     cwd: ROOT,
     env: {
       ...process.env,

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
-// The entry of `npm start`, `npm test` and `npm run migrate`. Plain JavaScript with no
-// dependencies, because it runs before anything is installed: it installs what is
-// missing with pnpm (through corepack, or npx where corepack is not there), then
-// hands over to the TypeScript scripts.
+// The entry of `npm start`, `npm test`, `npm run migrate` and `npm run keys`. Plain
+// JavaScript with no dependencies, because it runs before anything is installed: it
+// installs what is missing with pnpm (through corepack, or npx where corepack is not
+// there), then hands over to the TypeScript scripts.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -80,7 +80,10 @@ switch (task) {
   case 'migrate':
     run(bin('tsx'), ['scripts/migrate.ts']);
     break;
+  case 'keys':
+    run(bin('tsx'), ['scripts/keys.ts', ...process.argv.slice(3)]);
+    break;
   default:
-    console.error(`usage: node scripts/run.mjs test|start|migrate`);
+    console.error(`usage: node scripts/run.mjs test|start|migrate|keys`);
     process.exit(2);
 }

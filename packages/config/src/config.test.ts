@@ -22,6 +22,7 @@ describe('configuration', () => {
       queuePrefix: 'lr',
       smsRatePerSec: 20,
       smsMaxPerRecipientPerDay: 3,
+      rateLimitPerMinute: 600,
       host: '127.0.0.1',
       port: 3000,
       timezone: 'Asia/Shanghai',
@@ -36,6 +37,9 @@ describe('configuration', () => {
   it.each([
     [{ PORT: 'eighty' }, /^PORT: must be a whole number/],
     [{ SMS_RATE_PER_SEC: '0' }, /^SMS_RATE_PER_SEC: must be a whole number from 1/],
+    [{ RATE_LIMIT_PER_MINUTE: '0' }, /^RATE_LIMIT_PER_MINUTE: must be a whole number from 1 to 1000000/],
+    [{ RATE_LIMIT_PER_MINUTE: '1000001' }, /^RATE_LIMIT_PER_MINUTE: must be a whole number from 1 to 1000000/],
+    [{ RATE_LIMIT_PER_MINUTE: '60.5' }, /^RATE_LIMIT_PER_MINUTE: must be a whole number/],
     [{ REMINDER_TIMEZONE: 'Mars/Olympus' }, /^REMINDER_TIMEZONE: is not an IANA time zone/],
     [{ SCAN_CRON: 'every morning' }, /^SCAN_CRON: is not a cron expression/],
     [{ QUIET_HOURS: '21:00' }, /^QUIET_HOURS: must be "HH:MM-HH:MM"/],
@@ -49,6 +53,11 @@ describe('configuration', () => {
     const text = problem('scheduler', env);
     expect(text).toMatch(message);
     expect(text).not.toContain('\n');
+  });
+
+  it('reads the API rate limit per minute, from 1 to 1,000,000', () => {
+    expect(loadConfig('scheduler', { RATE_LIMIT_PER_MINUTE: '5' }).rateLimitPerMinute).toBe(5);
+    expect(loadConfig('scheduler', { RATE_LIMIT_PER_MINUTE: '1000000' }).rateLimitPerMinute).toBe(1_000_000);
   });
 
   it('reads quiet hours within a day and "off"', () => {

@@ -31,6 +31,8 @@ export interface Config {
   queuePrefix: string;
   smsRatePerSec: number;
   smsMaxPerRecipientPerDay: number;
+  /** RATE_LIMIT_PER_MINUTE: API requests per API key (or client address) per minute */
+  rateLimitPerMinute: number;
   host: string;
   port: number;
   timezone: string;
@@ -203,6 +205,7 @@ export function loadConfig(service: ServiceName, env: Env = process.env): Config
     queuePrefix,
     smsRatePerSec: integer(env, 'SMS_RATE_PER_SEC', 20, 1, 100_000),
     smsMaxPerRecipientPerDay: integer(env, 'SMS_MAX_PER_RECIPIENT_PER_DAY', 3, 1, 1000),
+    rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', 600, 1, 1_000_000),
     host: text(env, 'HOST', '127.0.0.1')!,
     port: integer(env, 'PORT', 3000, 0, 65535),
     timezone: timezone(env, 'REMINDER_TIMEZONE', 'Asia/Shanghai'),

@@ -41,6 +41,11 @@ export function findCategory(db: Database, code: string): Promise<StoredCategory
   return db.selectFrom('categories').select(COLUMNS).where('code', '=', code).executeTakeFirst();
 }
 
+/** The category, locked until the transaction ends: the state an update starts from (for its audit entry). */
+export function findCategoryForUpdate(trx: Database, code: string): Promise<StoredCategory | undefined> {
+  return trx.selectFrom('categories').select(COLUMNS).where('code', '=', code).forUpdate().executeTakeFirst();
+}
+
 /** Inserts a category; undefined when the code is taken. */
 export function insertCategory(db: Database, category: Category): Promise<StoredCategory | undefined> {
   return db

@@ -19,6 +19,14 @@ describe('sealed id numbers', () => {
     expect(a.hash.equals(sealer.hash('91350100M000100Y43'))).toBe(true);
   });
 
+  it('seals many at once with a different IV each, and each opens', () => {
+    const ids = ['41010219900101123X', '91350100M000100Y43', '41010219900101123X'];
+    const seals = sealer.sealMany(ids);
+    expect(seals.map((s) => sealer.open(s.sealed))).toEqual(ids);
+    expect(seals[0]!.sealed.equals(seals[2]!.sealed)).toBe(false);
+    expect(seals[0]!.hash.equals(seals[2]!.hash)).toBe(true);
+  });
+
   it('refuses a tampered value and another key', () => {
     const { sealed } = sealer.seal('41010219900101123X');
     const tampered = Buffer.from(sealed);

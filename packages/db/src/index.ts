@@ -3,6 +3,7 @@ export * from './migrate';
 export * from './statuses';
 export type { DB } from './schema';
 export * from './access.repository';
+export * from './audit.repository';
 export * from './category.repository';
 export * from './delivery.repository';
 export * from './inbox.repository';

@@ -21,6 +21,35 @@ interface Stored {
 
 const keyOf = (l: { categoryCode: string; licenseNo: string }) => `${l.categoryCode}\u0000${l.licenseNo}`;
 
+/** Licences ready to write: id numbers sealed, rows encoded. Made apart from the write so that it can overlap another. */
+export interface SealedLicenses {
+  categoryCodes: string[];
+  licenseNos: string[];
+  rows: string;
+}
+
+export function sealLicenses(sealer: IdSealer, licenses: License[]): SealedLicenses {
+  const seals = sealer.sealMany(licenses.map((l) => l.holderIdNo));
+  const rows = JSON.stringify(
+    licenses.map((l, i) => ({
+      category_code: l.categoryCode,
+      license_no: l.licenseNo,
+      holder_name: l.holderName,
+      holder_type: l.holderType,
+      holder_id_sealed: seals[i]!.sealed.toString('base64'),
+      holder_id_hash: seals[i]!.hash.toString('base64'),
+      holder_id_masked: maskIdNo(l.holderIdNo),
+      phone: l.phone,
+      platform_user_id: l.platformUserId,
+      region_code: l.regionCode,
+      valid_from: l.validFrom,
+      expires_on: l.expiresOn,
+      status: l.status,
+    })),
+  );
+  return { categoryCodes: licenses.map((l) => l.categoryCode), licenseNos: licenses.map((l) => l.licenseNo), rows };
+}
+
 /**
  * Upserts licences on (categoryCode, licenseNo), then applies what the changes mean
  * (design.md): a later expiresOn is a renewal (recorded; open reminders of the old
@@ -28,39 +57,24 @@ const keyOf = (l: { categoryCode: string; licenseNo: string }) => `${l.categoryC
  * unsent deliveries of the old date, and a revocation cancels all of them. Run it
  * inside a transaction so that nothing is half written.
  */
-export async function upsertLicenses(trx: Database, sealer: IdSealer, licenses: License[]): Promise<UpsertCounts> {
-  if (licenses.length === 0) return { created: 0, updated: 0, renewed: 0, unchanged: 0 };
+export function upsertLicenses(trx: Database, sealer: IdSealer, licenses: License[]): Promise<UpsertCounts> {
+  return upsertSealedLicenses(trx, sealLicenses(sealer, licenses));
+}
+
+export async function upsertSealedLicenses(trx: Database, licenses: SealedLicenses): Promise<UpsertCounts> {
+  const { categoryCodes, licenseNos, rows } = licenses;
+  if (categoryCodes.length === 0) return { created: 0, updated: 0, renewed: 0, unchanged: 0 };
   // The rows as they are before the write, locked until the transaction ends so that no
   // one changes them in between. (Read apart from the upsert: joining the upsert's
   // result to them inside one statement makes PostgreSQL compare every pair.)
   const { rows: before } = await sql<Stored>`
     select l.id, l.category_code, l.license_no, l.expires_on, l.status
       from licenses l
-      join unnest(${licenses.map((l) => l.categoryCode)}::text[], ${licenses.map((l) => l.licenseNo)}::text[])
+      join unnest(${categoryCodes}::text[], ${licenseNos}::text[])
            as k(category_code, license_no) using (category_code, license_no)
        for update of l`.execute(trx);
   const old = new Map(before.map((row) => [keyOf(row), row]));
 
-  const rows = JSON.stringify(
-    licenses.map((l) => {
-      const { sealed, hash } = sealer.seal(l.holderIdNo);
-      return {
-        category_code: l.categoryCode,
-        license_no: l.licenseNo,
-        holder_name: l.holderName,
-        holder_type: l.holderType,
-        holder_id_sealed: sealed.toString('base64'),
-        holder_id_hash: hash.toString('base64'),
-        holder_id_masked: maskIdNo(l.holderIdNo),
-        phone: l.phone,
-        platform_user_id: l.platformUserId,
-        region_code: l.regionCode,
-        valid_from: l.validFrom,
-        expires_on: l.expiresOn,
-        status: l.status,
-      };
-    }),
-  );
   // Returns only the rows it created or changed.
   const { rows: written } = await sql<Stored>`
     insert into licenses as l (category_code, license_no, holder_name, holder_type, holder_id_sealed,
@@ -115,7 +129,7 @@ export async function upsertLicenses(trx: Database, sealer: IdSealer, licenses: 
     created,
     renewed: renewed.length,
     updated: changed.length - created - renewed.length,
-    unchanged: licenses.length - changed.length,
+    unchanged: categoryCodes.length - changed.length,
   };
 }
 

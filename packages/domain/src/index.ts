@@ -3,6 +3,8 @@ export * from './dates';
 export * from './window';
 export * from './quiet-hours';
 export * from './render';
+export * from './sms-segments';
+export * from './category-preview';
 export * from './mask';
 export * from './identity';
 export * from './license.validate';

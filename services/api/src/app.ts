@@ -10,9 +10,12 @@ import Fastify, { type FastifyBaseLogger } from 'fastify';
 import type { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { apiKeyAuth } from './auth';
-import { installErrorHandling } from './errors';
+import { frameworkErrors, installErrorHandling } from './errors';
+import { registerProtection } from './protection';
+import { auditRoutes } from './routes/audit';
 import { categoryRoutes } from './routes/categories';
 import { inboxRoutes } from './routes/inbox';
+import { licenseImportRoutes } from './routes/license-import';
 import { licenseRoutes } from './routes/licenses';
 import { healthRoutes, metricsRoutes, registerQueueDashboard } from './routes/ops';
 import { reminderRoutes } from './routes/reminders';
@@ -36,6 +39,7 @@ export async function buildApp({ config, db, redis, queues, log }: AppDeps) {
   const app = Fastify({
     loggerInstance: logger,
     bodyLimit: BODY_LIMIT,
+    frameworkErrors,
     genReqId: (request) => {
       const given = request.headers['x-request-id'];
       return typeof given === 'string' && /^[\w-]{1,64}$/.test(given) ? given : randomUUID();
@@ -47,6 +51,8 @@ export async function buildApp({ config, db, redis, queues, log }: AppDeps) {
   app.addHook('onSend', async (request, reply) => {
     void reply.header('x-request-id', request.id);
   });
+  // Helmet and the rate limit, before any route: they attach to routes as these are added.
+  await registerProtection(app, { redis, queuePrefix: config.queuePrefix, perMinute: config.rateLimitPerMinute });
   await app.register(formbody);
   await app.register(swagger, {
     openapi: {
@@ -62,8 +68,10 @@ export async function buildApp({ config, db, redis, queues, log }: AppDeps) {
   await app.register(metricsRoutes(db, queues));
   await app.register(categoryRoutes(db, requireRole));
   await app.register(licenseRoutes(db, idSealer(config.piiKey!), requireRole));
+  await app.register(licenseImportRoutes(db, idSealer(config.piiKey!), requireRole));
   await app.register(scanRoutes({ db, queues, log, timezone: config.timezone }, requireRole));
   await app.register(reminderRoutes(db, requireRole));
+  await app.register(auditRoutes(db, requireRole));
   await app.register(inboxRoutes(db, config.inboxJwtSecret!));
   const twilioAuth =
     config.sms.provider === 'twilio' && config.publicBaseUrl

@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
 /** An error the client can act on: `{ error: { code, message, details? } }` (contract.md). */
 export class ApiError extends Error {
@@ -25,12 +25,90 @@ function containsNul(value: unknown, depth = 0): boolean {
   return Object.entries(value).some(([key, v]) => key.includes('\u0000') || containsNul(v, depth + 1));
 }
 
+function codeForStatus(status: number): string {
+  const codes: Record<number, string> = { 404: 'not_found', 409: 'conflict', 413: 'body_too_large', 414: 'uri_too_long', 415: 'unsupported_media_type' };
+  return codes[status] ?? (status >= 500 ? 'internal' : 'bad_request');
+}
+
+/** Where the first number that is not finite sits in `value` (`params.id`, `leadDays.0`), if one does. */
+function nonFiniteNumberAt(value: unknown, path = '', depth = 0): string | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) ? undefined : path || '(body)';
+  if (depth > 32 || value === null || typeof value !== 'object') return undefined;
+  for (const [key, v] of Object.entries(value)) {
+    const found = nonFiniteNumberAt(v, path ? `${path}.${key}` : key, depth + 1);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+/**
+ * Fastify's `frameworkErrors`: a URL that does not decode (`/%`) or a path parameter over
+ * the router's length limit is answered before any route or hook, in the contract's shape.
+ */
+export function frameworkErrors(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  const status = error.statusCode ?? 400;
+  void reply.code(status).send(errorBody(error.code === 'FST_ERR_BAD_URL' ? 'bad_url' : codeForStatus(status), error.message));
+}
+
+const CONTRACT_SHAPE_START = '{"error":{"code":';
+
+/**
+ * The contract's shape for an error body a plugin wrote in its own (bull-board's dashboard
+ * API has an error handler of its own: `{ error: { key }, message }`). bull-board's `key`
+ * stays in the error, so its page can still name the problem.
+ */
+function reshapedErrorBody(status: number, payload: string): string {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(payload);
+  } catch {
+    parsed = undefined;
+  }
+  const body = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as Record<string, unknown>;
+  const inner = (typeof body.error === 'object' && body.error !== null ? body.error : {}) as Record<string, unknown>;
+  const key = typeof inner.key === 'string' ? inner.key : undefined;
+  const keyCode = key?.replace(/^ERRORS\./, '').toLowerCase();
+  const code = keyCode && keyCode !== 'internal_server_error' ? keyCode : codeForStatus(status);
+  const message =
+    [body.message, inner.message, body.error].find((m): m is string => typeof m === 'string' && m !== '') ??
+    (keyCode ? keyCode.replaceAll('_', ' ') : `request failed with status ${status}`);
+  return JSON.stringify({ error: { code, message, ...(key !== undefined && { key }), ...(inner.options !== undefined && { options: inner.options }) } });
+}
+
+/**
+ * How many schema errors a 400 names. Ajv reports every error (allErrors), so a body of a
+ * million wrong array items would otherwise answer with a million details (hundreds of MB).
+ */
+const MAX_VALIDATION_DETAILS = 100;
+
 /** Every error leaves in the contract's shape; only our own faults are 5xx. */
 export function installErrorHandling(app: FastifyInstance): void {
+  // Fastify's own message, but of the first few errors only.
+  app.setSchemaErrorFormatter((errors, dataVar) => {
+    const shown = errors.slice(0, 10).map((e) => `${dataVar}${e.instancePath || ''} ${e.message}`);
+    return new Error(shown.join(', ') + (errors.length > shown.length ? ` (and ${errors.length - shown.length} more)` : ''));
+  });
+  // Whatever wrote an error body, it leaves in the contract's shape.
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (reply.statusCode < 400 || (typeof payload !== 'string' && !Buffer.isBuffer(payload))) return payload;
+    const text = payload.toString();
+    if (text.startsWith(CONTRACT_SHAPE_START)) return payload;
+    void reply.type('application/json; charset=utf-8');
+    return reshapedErrorBody(reply.statusCode, text);
+  });
   // PostgreSQL cannot store a NUL character: refuse it at the door, in any field.
   app.addHook('preValidation', async (request) => {
     if (containsNul(request.params) || containsNul(request.query) || containsNul(request.body)) {
       throw new ApiError(400, 'invalid_request', 'text may not contain NUL characters');
+    }
+  });
+  // Ajv coerces the strings "Infinity", "-Infinity" and "1e309" to numbers that then pass
+  // `integer`, `minimum` and `maximum` (ids in paths, ?limit=, leadDays: ["Infinity"]);
+  // PostgreSQL would refuse them with a 500. So after validation, no number may be infinite.
+  app.addHook('preHandler', async (request) => {
+    const field = nonFiniteNumberAt(request.params, 'params') ?? nonFiniteNumberAt(request.query, 'querystring') ?? nonFiniteNumberAt(request.body);
+    if (field !== undefined) {
+      throw new ApiError(400, 'invalid_request', `${field} must be a finite number`, [{ field, message: 'must be a finite number' }]);
     }
   });
   app.setNotFoundHandler((request, reply) => {
@@ -41,7 +119,7 @@ export function installErrorHandling(app: FastifyInstance): void {
       return reply.code(error.statusCode).send(errorBody(error.code, error.message, error.details));
     }
     if (error.validation) {
-      const details = error.validation.map((v) => ({
+      const details = error.validation.slice(0, MAX_VALIDATION_DETAILS).map((v) => ({
         field: `${error.validationContext ?? ''}${v.instancePath.replaceAll('/', '.')}`.replace(/^body\.?/, '') || '(body)',
         message: v.message ?? 'is invalid',
         ...(v.keyword === 'additionalProperties' && { field: String(v.params.additionalProperty), message: 'unknown field' }),

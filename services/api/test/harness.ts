@@ -46,6 +46,7 @@ export async function startTestApp(extraEnv: Record<string, string> = {}): Promi
     const queueRedis = await freshQueuePrefix();
     opened.push(() => queueRedis.cleanup());
     const redis = redisConnection(queueRedis.url);
+    await redis.ping(); // connected before the first request, so the rate limit counts it
     opened.push(() => redis.quit());
     const queues = openMessageQueues(redis, queueRedis.prefix);
     opened.push(() => queues.close());

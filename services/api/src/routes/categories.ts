@@ -1,9 +1,11 @@
 import { findCategory, insertCategory, listCategories, updateCategory, type Database } from '@lr/db';
-import { unknownPlaceholders, type Category } from '@lr/domain';
+import { unknownPlaceholders, withPreview, type Category } from '@lr/domain';
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { RequireRole } from '../auth';
 import { ApiError, notFound } from '../errors';
+import { findCategoryForUpdate, recordAudit } from '@lr/db';
+import { auditActor } from './audit';
 
 const Code = Type.String({ pattern: '^[a-z0-9-]{2,40}$' });
 const Text = (maxLength: number) => Type.String({ minLength: 1, maxLength });
@@ -55,7 +57,10 @@ export function categoryRoutes(db: Database, requireRole: RequireRole): FastifyP
     app.get(
       '/v1/categories/:code',
       { preHandler: requireRole('viewer'), schema: { tags: ['categories'], params: Type.Object({ code: Type.String() }) } },
-      async (request) => (await findCategory(db, request.params.code)) ?? Promise.reject(notFound('category')),
+      async (request) => {
+        const category = await findCategory(db, request.params.code);
+        return category ? withPreview(category) : Promise.reject(notFound('category'));
+      },
     );
 
     app.post(
@@ -64,9 +69,15 @@ export function categoryRoutes(db: Database, requireRole: RequireRole): FastifyP
       async (request, reply) => {
         checkTemplates(request.body);
         const category: Category = { leadDays: [60, 30, 10], enabled: true, ...request.body };
-        const created = await insertCategory(db, category);
+        const created = await db.transaction().execute(async (trx) => {
+          const stored = await insertCategory(trx, category);
+          if (stored) {
+            await recordAudit(trx, { ...auditActor(request), action: 'category.create', target: `category:${stored.code}`, before: null, after: stored });
+          }
+          return stored;
+        });
         if (!created) throw new ApiError(409, 'category_exists', `category ${category.code} exists already`);
-        return reply.code(201).send(created);
+        return reply.code(201).send(withPreview(created));
       },
     );
 
@@ -78,8 +89,14 @@ export function categoryRoutes(db: Database, requireRole: RequireRole): FastifyP
       },
       async (request) => {
         checkTemplates(request.body);
-        const updated = await db.transaction().execute((trx) => updateCategory(trx, request.params.code, request.body));
-        return updated ?? Promise.reject(notFound('category'));
+        const updated = await db.transaction().execute(async (trx) => {
+          const before = await findCategoryForUpdate(trx, request.params.code);
+          if (!before) return undefined;
+          const after = await updateCategory(trx, request.params.code, request.body);
+          await recordAudit(trx, { ...auditActor(request), action: 'category.update', target: `category:${before.code}`, before, after });
+          return after;
+        });
+        return updated ? withPreview(updated) : Promise.reject(notFound('category'));
       },
     );
   };

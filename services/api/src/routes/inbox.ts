@@ -18,6 +18,8 @@ export function inboxRoutes(db: Database, jwtSecret: string): FastifyPluginAsync
     if (scheme?.toLowerCase() !== 'bearer' || !token) throw new ApiError(401, 'unauthorized', 'a platform token is required');
     try {
       const { payload } = await jwtVerify(token, key, { algorithms: ['HS256'], requiredClaims: ['exp', 'sub'] });
+      // PostgreSQL cannot compare text holding NUL: such a user id names nobody.
+      if (payload.sub!.includes('\u0000')) throw new Error('sub holds a NUL character');
       return payload.sub!;
     } catch {
       throw new ApiError(401, 'unauthorized', 'the platform token is invalid or expired');

@@ -4,6 +4,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { RequireRole } from '../auth';
 import { ApiError, notFound } from '../errors';
+import { recordAudit } from '@lr/db';
+import { auditActor } from './audit';
 import { decodeCursor, MAX_ID, page, PageQuery } from '../pagination';
 import { checkLicenseRows } from '../license-rows';
 import { BusinessDateString } from '../schemas';
@@ -30,7 +32,12 @@ export function licenseRoutes(db: Database, sealer: IdSealer, requireRole: Requi
           throw new ApiError(422, 'invalid_licenses', `${new Set(errors.map((e) => e.index)).size} of ${request.body.licenses.length} rows are invalid; nothing was written`, errors);
         }
         const licenses = valid.map((v) => v.license);
-        return db.transaction().execute((trx) => upsertLicenses(trx, sealer, licenses));
+        return db.transaction().execute(async (trx) => {
+          const counts = await upsertLicenses(trx, sealer, licenses);
+          // Counts only: the rows hold personal data.
+          await recordAudit(trx, { ...auditActor(request), action: 'licenses.batch', target: 'licenses', before: null, after: { rows: licenses.length, ...counts } });
+          return counts;
+        });
       },
     );
 

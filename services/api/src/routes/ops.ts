@@ -65,6 +65,18 @@ export function metricsRoutes(db: Database, queues: MessageQueues): FastifyPlugi
   };
 }
 
+/** The job sets of a queue that the dashboard may clean or retry (BullMQ's clean types). */
+const JOB_SETS: readonly string[] = ['completed', 'wait', 'waiting', 'active', 'paused', 'prioritized', 'delayed', 'failed'];
+
+function decodesAsUriComponent(value: string): boolean {
+  try {
+    decodeURIComponent(value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** The BullMQ dashboard, for admin and operator keys (Bearer, or Basic auth in a browser). */
 export async function registerQueueDashboard(app: FastifyInstance, queues: MessageQueues, requireRole: RequireRole) {
   const adapter = new FastifyAdapter();
@@ -80,6 +92,29 @@ export async function registerQueueDashboard(app: FastifyInstance, queues: Messa
         } catch (error) {
           if (!(error instanceof ApiError)) throw error;
           return reply.code(error.statusCode).send(errorBody(error.code, error.message));
+        }
+        // bull-board decodes some query values a second time (activeQueue, queueName): one that
+        // does not decode again (`?activeQueue=%25`) would be a 500 of its own.
+        const undecodable = Object.entries(request.query as Record<string, unknown>).find(([, value]) =>
+          [value].flat().some((v) => typeof v === 'string' && !decodesAsUriComponent(v)),
+        );
+        if (undecodable) {
+          return reply.code(400).send(errorBody('bad_request', `query parameter ${undecodable[0]} is not a valid URI component`));
+        }
+        // bull-board hands :queueStatus to BullMQ's clean() unchecked, which then works on
+        // whatever Redis key of the queue that names (a job's hash: WRONGTYPE, a 500).
+        const { queueStatus } = request.params as { queueStatus?: string };
+        if (queueStatus !== undefined && !JOB_SETS.includes(queueStatus)) {
+          return reply.code(400).send(errorBody('bad_request', `no such job state: ${queueStatus}; one of ${JOB_SETS.join(', ')}`));
+        }
+      });
+      // BullMQ refuses a move the job's state does not allow (promote a job that is not
+      // delayed, retry one that has not failed...) with a negative `code`: the client's 404 or
+      // 409, not a fault of ours. Set before bull-board's error handler picks the status.
+      scope.addHook('onError', async (_request, _reply, error) => {
+        const code: unknown = (error as { code?: unknown }).code;
+        if (typeof code === 'number' && code < 0 && error.statusCode === undefined) {
+          (error as { statusCode?: number }).statusCode = code === -1 || code === -5 ? 404 : 409;
         }
       });
       await scope.register(adapter.registerPlugin());

@@ -1,10 +1,11 @@
-import { listScans, type Database } from '@lr/db';
+import { listScans, recordAudit, type Database } from '@lr/db';
 import { isBusinessDate, localDate } from '@lr/domain';
 import { runScan, ScanInProgressError, type ScanDeps } from '@lr/scan';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { RequireRole } from '../auth';
 import { ApiError } from '../errors';
+import { auditActor } from './audit';
 import { decodeCursor, page, PageQuery } from '../pagination';
 import { BusinessDateString } from '../schemas';
 
@@ -31,7 +32,18 @@ export function scanRoutes(deps: ScanDeps & { db: Database; timezone: string }, 
           ]);
         }
         try {
-          return await runScan(deps, { asOf, trigger: 'api' });
+          const summary = await runScan(deps, { asOf, trigger: 'api' });
+          // A scan commits in several steps of its own (the scans row is its record), so its
+          // audit entry follows once it has succeeded rather than sharing a transaction.
+          const { id, status, remindersCreated, messagesQueued, undeliverable } = summary;
+          await recordAudit(deps.db, {
+            ...auditActor(request),
+            action: 'scan.run',
+            target: `scan:${id}`,
+            before: null,
+            after: { asOf, status, remindersCreated, messagesQueued, undeliverable },
+          });
+          return summary;
         } catch (error) {
           if (error instanceof ScanInProgressError) throw new ApiError(409, 'scan_in_progress', 'another scan is running; try again when it has finished');
           throw error;

@@ -1,0 +1,71 @@
+/**
+ * What a category's messages look like, shown to the administrator who saves it: its
+ * templates rendered for a sample licensee, the SMS's length as carriers count it, and
+ * warnings about what would cost or lose messages.
+ */
+import { addDays, localDate } from './dates';
+import { renderPush, renderSms, type ReminderFacts } from './render';
+import { smsSegments, type SmsEncoding } from './sms-segments';
+import type { BusinessDate, Category } from './types';
+
+/** A realistic, longish enterprise name, so that the preview does not flatter the length. */
+export const SAMPLE_HOLDER_NAME = '卢氏县示例餐饮有限公司';
+export const SAMPLE_LICENSE_NO = 'JY14112240012345';
+export const SAMPLE_DAYS_LEFT = 30;
+/** More segments than this draws a warning. */
+export const MAX_SMS_SEGMENTS_WITHOUT_WARNING = 2;
+
+export interface CategoryPreview {
+  sms: {
+    text: string;
+    /** the length as carriers count it: GSM-7 septets or UTF-16 code units (see smsSegments) */
+    characters: number;
+    encoding: SmsEncoding;
+    segments: number;
+  };
+  push: { title: string; body: string };
+  warnings: string[];
+}
+
+export interface PreviewOptions {
+  /** the sample's scan date [today in `timezone`]; the licence expires SAMPLE_DAYS_LEFT days later */
+  today?: BusinessDate;
+  /** [Asia/Shanghai] */
+  timezone?: string;
+}
+
+/** The facts of the sample reminder for `category`. */
+export function sampleFacts(category: ReminderFacts['category'], options: PreviewOptions = {}): ReminderFacts {
+  const today = options.today ?? localDate(options.timezone ?? 'Asia/Shanghai');
+  return {
+    holderName: SAMPLE_HOLDER_NAME,
+    licenseNo: SAMPLE_LICENSE_NO,
+    expiresOn: addDays(today, SAMPLE_DAYS_LEFT),
+    daysLeft: SAMPLE_DAYS_LEFT,
+    category,
+  };
+}
+
+export function categoryPreview(category: ReminderFacts['category'], options: PreviewOptions = {}): CategoryPreview {
+  const facts = sampleFacts(category, options);
+  const text = renderSms([facts]);
+  const length = smsSegments(text);
+  const { title, body } = renderPush([facts]);
+  const warnings: string[] = [];
+  if (length.segments > MAX_SMS_SEGMENTS_WITHOUT_WARNING) {
+    warnings.push(
+      `the SMS takes ${length.segments} segments (${length.units} ${length.encoding} characters, ` +
+        `${length.perSegment} per segment); carriers bill each segment, and long messages are more often filtered`,
+    );
+  }
+  return {
+    sms: { text, characters: length.units, encoding: length.encoding, segments: length.segments },
+    push: { title, body },
+    warnings,
+  };
+}
+
+/** A category as the API returns one by itself: what is stored, and its preview. */
+export function withPreview<C extends Category>(category: C, options: PreviewOptions = {}): C & { preview: CategoryPreview } {
+  return { ...category, preview: categoryPreview(category, options) };
+}

@@ -1,0 +1,161 @@
+/**
+ * What stands in front of every route: security headers (@fastify/helmet) and a request
+ * rate limit per API key or client address, counted in Redis (@fastify/rate-limit) so that
+ * it holds across API replicas.
+ */
+import helmet from '@fastify/helmet';
+import rateLimit, { normalizeIP } from '@fastify/rate-limit';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Redis } from 'ioredis';
+import { createHash } from 'node:crypto';
+import { ApiError, errorBody } from './errors';
+import { MAX_BATCH } from './routes/licenses';
+import { TWILIO_STATUS_PATH } from './routes/webhooks';
+
+export interface ProtectionOptions {
+  redis: Redis;
+  /** QUEUE_PREFIX: the counters live under `${prefix}:rate:` */
+  queuePrefix: string;
+  /** RATE_LIMIT_PER_MINUTE: requests per key (or address) per minute */
+  perMinute: number;
+}
+
+/** The HTML interfaces: swagger-ui and the bull-board dashboard. */
+export const UI_PREFIXES = ['/docs', '/admin/queues'] as const;
+
+/**
+ * Never limited: probes and metrics scrapes, and Twilio's status callbacks (Twilio retries
+ * them, and they are signed).
+ */
+export const RATE_LIMIT_EXEMPT: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/metrics', TWILIO_STATUS_PATH]);
+
+/** JSON needs no sources at all; a strict policy costs nothing and stops the response from being framed or run. */
+const API_CSP = {
+  useDefaults: false,
+  directives: { defaultSrc: ["'none'"], baseUri: ["'none'"], formAction: ["'none'"], frameAncestors: ["'none'"] },
+};
+
+/**
+ * What swagger-ui and bull-board need: their own scripts (both load only external script
+ * files; bull-board's inline block is `type="application/json"`, which is not run), inline
+ * styles and style attributes, bull-board's Google Fonts stylesheet and fonts, `data:`
+ * images. Helmet's default minus `upgrade-insecure-requests`, which would break the pages
+ * when the API is reached over plain HTTP on an intranet address.
+ */
+const UI_CSP = {
+  useDefaults: false,
+  directives: {
+    defaultSrc: ["'self'"],
+    baseUri: ["'self'"],
+    connectSrc: ["'self'"],
+    fontSrc: ["'self'", 'https:', 'data:'],
+    formAction: ["'self'"],
+    frameAncestors: ["'self'"],
+    imgSrc: ["'self'", 'data:'],
+    objectSrc: ["'none'"],
+    scriptSrc: ["'self'"],
+    scriptSrcAttr: ["'none'"],
+    styleSrc: ["'self'", 'https:', "'unsafe-inline'"],
+  },
+};
+
+const isUiRoute = (url: string) => UI_PREFIXES.some((prefix) => url === prefix || url.startsWith(`${prefix}/`));
+
+/**
+ * The longest array any route takes (a batch of licences). Checked before the schemas: Ajv
+ * reports every error (allErrors), so a million wrong items in a field that takes two
+ * would cost seconds of CPU to describe.
+ */
+export const MAX_ARRAY_ITEMS = MAX_BATCH;
+
+/** The length of the longest array in `value`, looked for down to `maxDepth` levels. */
+export function longestArray(value: unknown, maxDepth = 32): number {
+  let longest = 0;
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!;
+    if (node === null || typeof node !== 'object' || depth > maxDepth) continue;
+    const children: unknown[] = Array.isArray(node) ? node : Object.values(node);
+    if (Array.isArray(node)) longest = Math.max(longest, node.length);
+    if (longest > MAX_ARRAY_ITEMS) break;
+    for (const child of children) if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
+  }
+  return longest;
+}
+
+/** How long a counter may take before the request goes through uncounted (Redis down or stalled). */
+const LIMITER_TIMEOUT_MS = 2000;
+
+/**
+ * The bucket of a request: its API key or platform token (hashed, never stored or logged
+ * in clear) when it presents one, else its address (an IPv6 client by its /64).
+ */
+export function rateLimitKey(request: FastifyRequest): string {
+  const header = request.headers.authorization?.trim();
+  if (header) {
+    const space = header.indexOf(' ');
+    const token = space === -1 ? header : header.slice(space + 1).trim();
+    return `key:${createHash('sha256').update(token).digest('base64url').slice(0, 32)}`;
+  }
+  return `ip:${normalizeIP(request.ip)}`;
+}
+
+/**
+ * Registers helmet and the rate limit on the root instance. Call it before any route is
+ * registered: the per-route settings are attached by an onRoute hook.
+ */
+export async function registerProtection(app: FastifyInstance, { redis, queuePrefix, perMinute }: ProtectionOptions): Promise<void> {
+  // Runs before helmet's own onRoute hook, which turns `helmet` into the route's config.
+  app.addHook('onRoute', (route) => {
+    if (route.helmet === undefined && isUiRoute(route.url)) route.helmet = { contentSecurityPolicy: UI_CSP };
+  });
+  await app.register(helmet, { global: true, contentSecurityPolicy: API_CSP });
+
+  app.addHook('preValidation', async (request) => {
+    if (typeof request.body === 'object' && longestArray(request.body) > MAX_ARRAY_ITEMS) {
+      throw new ApiError(400, 'invalid_request', `a JSON array may hold at most ${MAX_ARRAY_ITEMS} items`);
+    }
+  });
+
+  // The plugin's per-route hooks are off (global: false): one root hook below limits every
+  // request, unknown routes included, and answers in the contract's shape also where a
+  // plugin (bull-board) has an error handler of its own.
+  await app.register(rateLimit, {
+    global: false,
+    redis,
+    nameSpace: `${queuePrefix}:rate:`,
+    max: perMinute,
+    timeWindow: 60_000,
+    keyGenerator: rateLimitKey,
+  });
+  // Without options: the plugin's own settings and store (options would make a per-route child store).
+  const limiter = app.createRateLimit();
+
+  app.addHook('onRequest', async (request, reply) => {
+    const route = request.routeOptions.url;
+    if (route !== undefined && RATE_LIMIT_EXEMPT.has(route)) return;
+    // Fail open: Redis being away must not take the API down with it (/readyz reports it).
+    // Only a connected Redis is asked; one that is (re)connecting would hold the request.
+    if (redis.status !== 'ready') return;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<Error>((resolve) => {
+      timer = setTimeout(() => resolve(new Error(`no answer from Redis in ${LIMITER_TIMEOUT_MS} ms`)), LIMITER_TIMEOUT_MS);
+    });
+    const result = await Promise.race([limiter(request), timeout])
+      .catch((error: unknown) => (error instanceof Error ? error : new Error(String(error))))
+      .finally(() => clearTimeout(timer));
+    if (result instanceof Error) {
+      request.log.warn({ err: result }, 'request let through without counting it against the rate limit');
+      return;
+    }
+    if (result.isAllowed) return;
+    void reply.header('x-ratelimit-limit', result.max);
+    void reply.header('x-ratelimit-remaining', result.remaining);
+    void reply.header('x-ratelimit-reset', result.ttlInSeconds);
+    if (!result.isExceeded) return;
+    void reply.header('retry-after', result.ttlInSeconds);
+    return reply
+      .code(429)
+      .send(errorBody('rate_limited', `too many requests: at most ${result.max} a minute; retry in ${result.ttlInSeconds} s`));
+  });
+}
