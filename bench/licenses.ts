@@ -22,7 +22,7 @@ const CSV_FILE = '/tmp/lr-bench-licenses.csv';
 const TODAY = '2026-11-22';
 const say = (line: string) => console.log(line);
 // As the API runs in production (Dockerfile, npm start): see bench/README.md.
-const API_NODE_FLAGS = (process.env.BENCH_API_NODE_FLAGS ?? '--max-old-space-size=160').split(' ').filter(Boolean);
+const API_NODE_FLAGS = (process.env.BENCH_API_NODE_FLAGS ?? '--max-old-space-size=256').split(' ').filter(Boolean);
 
 function seconds(from: bigint): number {
   return Number(process.hrtime.bigint() - from) / 1e9;

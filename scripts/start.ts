@@ -77,7 +77,9 @@ async function main() {
     process.exit(code);
   };
   for (const name of SERVICES) {
-    const child = spawn(tsx, [path.join('services', name, 'src', 'main.ts')], { cwd: root, env, stdio: 'inherit' });
+    // The API's heap ceiling, as in docker-compose.yml: memory stays flat under large imports.
+    const childEnv = name === 'api' ? { ...env, NODE_OPTIONS: `${env.NODE_OPTIONS ?? ''} --max-old-space-size=256`.trim() } : env;
+    const child = spawn(tsx, [path.join('services', name, 'src', 'main.ts')], { cwd: root, env: childEnv, stdio: 'inherit' });
     child.on('exit', (code) => {
       if (stopping) return;
       // Ctrl-C reaches every process of the terminal's group, so a service may stop first.

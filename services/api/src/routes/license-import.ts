@@ -38,6 +38,8 @@ import { checkLicenseRows } from '../license-rows';
 import { auditActor } from './audit';
 
 /** Rows checked and written together, in one transaction. */
+/** chunks written at once */
+const MAX_WRITES = 2;
 const CHUNK_ROWS = 2_000;
 /** The most problems listed in an answer; `rejectedCount` has the true number of rejected rows. */
 export const MAX_LISTED_REJECTIONS = 10_000;
@@ -238,21 +240,25 @@ async function importCsv(
   let chunkKeys = new Set<string>();
   /** rows refused while reading (wrong cell count, not UTF-8), since the last flush */
   let readRejections: Rejection[] = [];
-  /** the write in flight; it never rejects: its failure is kept in writeFailure */
-  let writing: Promise<void> = Promise.resolve();
+  /**
+   * Chunks being written, at most two at once (PostgreSQL writes one while this process
+   * reads the next); they never reject: a failure is kept in writeFailure.
+   */
+  let writing: { keys: Set<string>; done: Promise<void> }[] = [];
   let writeFailure: { error: unknown } | undefined;
 
   const list = (r: Rejection) => {
     if (rejected.length < MAX_LISTED_REJECTIONS) rejected.push(r);
   };
-  const waitForWrite = async () => {
-    await writing;
+  const waitForWrites = async (until: () => boolean = () => writing.length === 0) => {
+    while (!until()) await Promise.race(writing.map((w) => w.done));
     if (writeFailure) throw writeFailure.error;
   };
 
   const flush = async () => {
     const rowsToCheck = chunk;
     const lines = chunkLines;
+    const keys = chunkKeys;
     const early = readRejections;
     chunk = [];
     chunkLines = [];
@@ -277,12 +283,14 @@ async function importCsv(
       list({ line: lines[errors[e]!.index]!, field: errors[e]!.field, message: errors[e]!.message });
     }
 
-    if (valid.length === 0) return waitForWrite();
-    // Sealed while the previous chunk is still being written.
+    if (valid.length === 0) return waitForWrites(() => true);
+    // Sealed while earlier chunks are still being written.
     const sealed = sealLicenses(sealer, valid.map((v) => v.license));
     const span = { firstLine: lines[valid[0]!.index]!, lastLine: lines[valid.at(-1)!.index]! };
-    await waitForWrite(); // one write at a time, in file order
-    writing = db
+    // A chunk that shares a licence with one being written waits for it: the file's order
+    // holds for every licence, and chunks of different licences may commit in any order.
+    await waitForWrites(() => writing.length < MAX_WRITES && !writing.some((w) => [...keys].some((k) => w.keys.has(k))));
+    const done = db
       .transaction()
       .execute(async (trx) => {
         // No flush to disk per chunk: the client learns of success only at the end, and a
@@ -303,7 +311,11 @@ async function importCsv(
         (error: unknown) => {
           writeFailure = { error };
         },
-      );
+      )
+      .finally(() => {
+        writing = writing.filter((w) => w.done !== done);
+      });
+    writing.push({ keys, done });
   };
 
   // ---- reading ----
@@ -351,14 +363,14 @@ async function importCsv(
       if (chunk.length >= CHUNK_ROWS) await flush();
     }
     await flush();
-    await waitForWrite();
+    await waitForWrites();
   } finally {
     stopReading();
     lines.unpipe(parser);
     if (!parser.destroyed) parser.destroy();
     // What was not read is drained, so that the client can finish sending and get the answer.
     source.resume();
-    await writing; // never leave a write running behind the answer
+    await Promise.all(writing.map((w) => w.done)); // never leave a write running behind the answer
   }
 
   // A line cut off for its length ends the input there; csv-parse may then also find an open
