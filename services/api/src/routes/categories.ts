@@ -1,10 +1,9 @@
-import { findCategory, insertCategory, listCategories, updateCategory, type Database } from '@lr/db';
+import { findCategory, findCategoryForUpdate, insertCategory, listCategories, recordAudit, updateCategory, type Database } from '@lr/db';
 import { unknownPlaceholders, withPreview, type Category } from '@lr/domain';
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { RequireRole } from '../auth';
 import { ApiError, notFound } from '../errors';
-import { findCategoryForUpdate, recordAudit } from '@lr/db';
 import { auditActor } from './audit';
 
 const Code = Type.String({ pattern: '^[a-z0-9-]{2,40}$' });

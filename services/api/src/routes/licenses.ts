@@ -1,10 +1,9 @@
-import { findLicense, licenseRenewals, listLicenses, listReminders, upsertLicenses, type Database, type IdSealer } from '@lr/db';
+import { findLicense, licenseRenewals, listLicenses, listReminders, recordAudit, upsertLicenses, type Database, type IdSealer } from '@lr/db';
 import { isBusinessDate } from '@lr/domain';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { RequireRole } from '../auth';
 import { ApiError, notFound } from '../errors';
-import { recordAudit } from '@lr/db';
 import { auditActor } from './audit';
 import { decodeCursor, MAX_ID, page, PageQuery } from '../pagination';
 import { checkLicenseRows } from '../license-rows';

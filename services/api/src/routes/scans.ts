@@ -42,7 +42,7 @@ export function scanRoutes(deps: ScanDeps & { db: Database; timezone: string }, 
             target: `scan:${id}`,
             before: null,
             after: { asOf, status, remindersCreated, messagesQueued, undeliverable },
-          });
+          }).catch((error: unknown) => request.log.error({ err: error, scanId: id }, 'scan ran but its audit entry was not written'));
           return summary;
         } catch (error) {
           if (error instanceof ScanInProgressError) throw new ApiError(409, 'scan_in_progress', 'another scan is running; try again when it has finished');
