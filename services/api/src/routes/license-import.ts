@@ -3,9 +3,10 @@
  *
  * The request body is never held whole: a content-type parser hands the raw request
  * stream to the handler, csv-parse reads it as it arrives, and rows go to the database
- * in chunks, one transaction per chunk. At most one chunk is being written while the
- * next one is parsed and checked, so memory stays bounded whatever the size of the file,
- * and rows are applied in file order (a key that comes again later wins).
+ * in chunks, one transaction per chunk. At most two chunks are being written while the
+ * next one is parsed and checked, so memory stays bounded whatever the size of the file;
+ * chunks that share a licence are written one after the other, so a key that comes
+ * again later in the file wins.
  *
  * What an operator gets back, and why:
  * - Each row is checked like a batch row (checkLicenseRows). A bad row is listed with its
@@ -37,9 +38,9 @@ import { ApiError } from '../errors';
 import { checkLicenseRows } from '../license-rows';
 import { auditActor } from './audit';
 
-/** Rows checked and written together, in one transaction. */
-/** chunks written at once */
+/** Chunks written at once: PostgreSQL writes while this process reads the next chunk. */
 const MAX_WRITES = 2;
+/** Rows checked and written together, in one transaction. */
 const CHUNK_ROWS = 2_000;
 /** The most problems listed in an answer; `rejectedCount` has the true number of rejected rows. */
 export const MAX_LISTED_REJECTIONS = 10_000;
