@@ -15,14 +15,8 @@ export interface AuditEntry {
   after: unknown;
 }
 
-export interface AuditRecord {
+export interface AuditRecord extends AuditEntry {
   id: number;
-  apiKeyId: number | null;
-  actor: string;
-  action: string;
-  target: string;
-  before: unknown;
-  after: unknown;
   createdAt: Date;
 }
 

@@ -1,4 +1,4 @@
-import { maskIdNo, type License } from '@lr/domain';
+import { LICENSE_FIELDS, maskIdNo, type License } from '@lr/domain';
 import { sql } from 'kysely';
 import { cancelUnsentDeliveries } from './delivery.repository';
 import type { Database } from './db';
@@ -140,20 +140,11 @@ export async function existingCategoryCodes(db: Database, codes: string[]): Prom
   return new Set(rows.map((r) => r.code));
 }
 
-/** A licence as the API shows it: the id number masked, never opened. */
+/** A licence as the API shows it: the fields of the contract, the id number masked, never opened. */
 const LICENSE_VIEW = [
   'id',
-  'categoryCode',
-  'licenseNo',
-  'holderName',
-  'holderType',
+  ...LICENSE_FIELDS.filter((f): f is Exclude<(typeof LICENSE_FIELDS)[number], 'holderIdNo'> => f !== 'holderIdNo'),
   'holderIdMasked as holderIdNo',
-  'phone',
-  'platformUserId',
-  'regionCode',
-  'validFrom',
-  'expiresOn',
-  'status',
   'createdAt',
   'updatedAt',
 ] as const;
