@@ -1,16 +1,16 @@
 import { insertCategory, listReminders, updateCategory, upsertLicenses, type Database, type UpsertCounts } from '@lr/db';
 import { addDays, type Category, type License, type LicenseInput } from '@lr/domain';
-import { openMessageQueues, redisConnection, type MessageQueues } from '@lr/jobs';
+import type { MessageQueues } from '@lr/jobs';
 import { createLogger } from '@lr/log';
 import {
   freshDatabase,
-  freshQueuePrefix,
+  freshMessageQueues,
   TEST_ENTERPRISE,
   testCategory,
   testLicense,
   validLicense,
   type TestDatabase,
-  type TestRedis, TEST_SEALER } from '@lr/testing';
+  type TestQueues, TEST_SEALER } from '@lr/testing';
 import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runScan, ScanInProgressError } from '../src/scan';
@@ -21,23 +21,19 @@ const CATEGORY = 'food';
 
 interface World {
   database: TestDatabase;
-  redis: TestRedis;
-  connection: ReturnType<typeof redisConnection>;
+  redis: TestQueues;
   queues: MessageQueues;
 }
 
 let world: World;
 
 beforeEach(async () => {
-  const [database, redis] = await Promise.all([freshDatabase(), freshQueuePrefix()]);
-  const connection = redisConnection(redis.url);
-  world = { database, redis, connection, queues: openMessageQueues(connection, redis.prefix) };
+  const [database, redis] = await Promise.all([freshDatabase(), freshMessageQueues()]);
+  world = { database, redis, queues: redis.queues };
   await addCategory({});
 });
 
 afterEach(async () => {
-  await world.queues.close();
-  world.connection.disconnect();
   await world.redis.cleanup();
   await world.database.drop();
 });

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { openMessageQueues, redisConnection, type MessageQueues } from '@lr/jobs';
 import { Redis } from 'ioredis';
 import { inject } from 'vitest';
 
@@ -27,6 +28,30 @@ export async function freshQueuePrefix(): Promise<TestRedis> {
         cursor = next;
       } while (cursor !== '0');
       client.disconnect();
+    },
+  };
+}
+
+export interface TestQueues extends TestRedis {
+  /** the connection the queues use */
+  connection: Redis;
+  queues: MessageQueues;
+}
+
+/** The two message queues on a prefix of this test's own; cleanup closes them and deletes their keys. */
+export async function freshMessageQueues(): Promise<TestQueues> {
+  const redis = await freshQueuePrefix();
+  const connection = redisConnection(redis.url);
+  const queues = openMessageQueues(connection, redis.prefix);
+  return {
+    ...redis,
+    connection,
+    queues,
+    async cleanup() {
+      // Closed first, so that no queue writes a key after they are deleted.
+      await queues.close();
+      await connection.quit();
+      await redis.cleanup();
     },
   };
 }

@@ -1,19 +1,19 @@
 import { findMessage, insertCategory, listReminders, upsertLicenses } from '@lr/db';
 import { deliverMessage } from '@lr/delivery';
 import type { Category, License, LicenseInput } from '@lr/domain';
-import { openMessageQueues, redisConnection, type MessageQueues } from '@lr/jobs';
+import type { MessageQueues } from '@lr/jobs';
 import { createLogger } from '@lr/log';
 import { runScan } from '@lr/scan';
 import {
   fakePushGateway,
   freshDatabase,
-  freshQueuePrefix,
+  freshMessageQueues,
   TEST_PUSH_SECRET,
   testLicense,
   validLicense,
   type FakePushGateway,
   type TestDatabase,
-  type TestRedis, TEST_SEALER } from '@lr/testing';
+  type TestQueues, TEST_SEALER } from '@lr/testing';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { gatewaySender } from '../src/gateway.sender';
 import { pushChannel } from '../src/push.channel';
@@ -21,7 +21,6 @@ import { pushChannel } from '../src/push.channel';
 const AS_OF = '2026-03-01';
 const log = createLogger('push-worker-test', 'silent');
 
-type Redis = ReturnType<typeof redisConnection>;
 
 const CATEGORY: Category = {
   code: 'public-hygiene',
@@ -37,8 +36,7 @@ const CATEGORY: Category = {
 };
 
 let database: TestDatabase;
-let queue: TestRedis;
-let redis: Redis;
+let queue: TestQueues;
 let queues: MessageQueues;
 let gateway: FakePushGateway;
 let channel: ReturnType<typeof pushChannel>;
@@ -81,15 +79,12 @@ async function message(id: number) {
 
 beforeAll(async () => {
   database = await freshDatabase();
-  queue = await freshQueuePrefix();
-  redis = redisConnection(queue.url);
-  queues = openMessageQueues(redis, queue.prefix);
+  queue = await freshMessageQueues();
+  ({ queues } = queue);
   await insertCategory(database.db, CATEGORY);
 });
 
 afterAll(async () => {
-  await queues?.close();
-  await redis?.quit();
   await queue?.cleanup();
   await database?.drop();
 });

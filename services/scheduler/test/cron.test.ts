@@ -1,26 +1,21 @@
-import { openMessageQueues, redisConnection, type MessageQueues } from '@lr/jobs';
+import type { MessageQueues } from '@lr/jobs';
 import { createLogger } from '@lr/log';
 import { SCAN_LOCK } from '@lr/scan';
-import { freshDatabase, freshQueuePrefix, type TestDatabase, type TestRedis } from '@lr/testing';
-import type { Redis } from 'ioredis';
+import { freshDatabase, freshMessageQueues, type TestDatabase, type TestQueues } from '@lr/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scanForToday } from '../src/cron';
 
 let database: TestDatabase;
-let redis: TestRedis;
-let connection: Redis;
+let redis: TestQueues;
 let queues: MessageQueues;
 const log = createLogger('test', 'silent');
 
 beforeAll(async () => {
-  [database, redis] = await Promise.all([freshDatabase(), freshQueuePrefix()]);
-  connection = redisConnection(redis.url);
-  queues = openMessageQueues(connection, redis.prefix);
+  [database, redis] = await Promise.all([freshDatabase(), freshMessageQueues()]);
+  ({ queues } = redis);
 });
 
 afterAll(async () => {
-  await queues.close();
-  await connection.quit();
   await redis.cleanup();
   await database.drop();
 });

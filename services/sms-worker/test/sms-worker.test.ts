@@ -1,20 +1,20 @@
 import { findMessage, insertCategory, listReminders, upsertLicenses } from '@lr/db';
 import { deliverMessage, startDeliveryWorker } from '@lr/delivery';
 import { localSecondOfDay, nextLocalMidnight, type License, type LicenseInput } from '@lr/domain';
-import { enqueue, openMessageQueues, redisConnection, sendSms, type MessageQueues } from '@lr/jobs';
+import { enqueue, redisConnection, sendSms, type MessageQueues } from '@lr/jobs';
 import { createLogger } from '@lr/log';
 import { runScan } from '@lr/scan';
 import {
   fakeTwilio,
   freshDatabase,
-  freshQueuePrefix,
+  freshMessageQueues,
   TEST_TWILIO,
   testCategory,
   testLicense,
   validLicense,
   type FakeTwilio,
   type TestDatabase,
-  type TestRedis, TEST_SEALER } from '@lr/testing';
+  type TestQueues, TEST_SEALER } from '@lr/testing';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { smsChannel } from '../src/sms.channel';
 import { twilioSender } from '../src/twilio.sender';
@@ -27,7 +27,6 @@ const log = createLogger('sms-worker-test', 'silent');
 /** The contract's default cap of 3 SMS a phone a day, counted in Shanghai days. */
 const limits = () => ({ db: database.db, maxPerRecipientPerDay: 3, timezone: 'Asia/Shanghai' });
 
-type Redis = ReturnType<typeof redisConnection>;
 type Worker = ReturnType<typeof startDeliveryWorker>;
 
 const CATEGORY = testCategory({
@@ -41,8 +40,7 @@ const CATEGORY = testCategory({
 
 let database: TestDatabase;
 /** the queues the scans put their jobs on; no worker listens on this prefix */
-let idle: TestRedis;
-let idleRedis: Redis;
+let idle: TestQueues;
 let idleQueues: MessageQueues;
 
 let phoneSeq = 0;
@@ -112,15 +110,12 @@ function realSender(fake: FakeTwilio) {
 
 beforeAll(async () => {
   database = await freshDatabase();
-  idle = await freshQueuePrefix();
-  idleRedis = redisConnection(idle.url);
-  idleQueues = openMessageQueues(idleRedis, idle.prefix);
+  idle = await freshMessageQueues();
+  idleQueues = idle.queues;
   await insertCategory(database.db, CATEGORY);
 });
 
 afterAll(async () => {
-  await idleQueues?.close();
-  await idleRedis?.quit();
   await idle?.cleanup();
   await database?.drop();
 });
@@ -304,23 +299,19 @@ describe('deliverMessage with the Twilio sender', () => {
 
 describe('the SMS worker on BullMQ', () => {
   let fake: FakeTwilio;
-  let queue: TestRedis;
-  let connection: Redis;
+  let queue: TestQueues;
   let queues: MessageQueues;
   let worker: Worker | undefined;
 
   beforeEach(async () => {
     fake = await fakeTwilio();
-    queue = await freshQueuePrefix();
-    connection = redisConnection(queue.url);
-    queues = openMessageQueues(connection, queue.prefix);
+    queue = await freshMessageQueues();
+    ({ queues } = queue);
   });
 
   afterEach(async () => {
     await worker?.close();
     worker = undefined;
-    await queues.close();
-    await connection.quit();
     await queue.cleanup();
     await fake.close();
   });
