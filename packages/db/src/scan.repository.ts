@@ -70,13 +70,17 @@ export async function createDueReminders(
   return rows[0]!;
 }
 
-/** Open reminders of licences that passed their expiry date without renewal. */
+/**
+ * Open reminders of licences that passed their expiry date without renewal. A reminder
+ * of a date later corrected to an earlier one is closed too once its date has passed:
+ * the licence's real date passed before it, unrenewed.
+ */
 export async function expireReminders(trx: Database, asOf: string): Promise<number> {
   const result = await sql`
     update reminders r set outcome = 'expired', outcome_at = now()
       from licenses l
      where r.license_id = l.id and r.outcome = 'open'
-       and r.expires_on < ${asOf}::date and l.expires_on = r.expires_on`.execute(trx);
+       and r.expires_on < ${asOf}::date and l.expires_on <= r.expires_on`.execute(trx);
   return Number(result.numAffectedRows ?? 0);
 }
 

@@ -374,6 +374,15 @@ describe('renewal, correction and expiry', () => {
       [newDate, 60, 39],
       [newDate, 30, 29],
     ]);
+
+    // Once the wrong date has passed too, its reminder is closed with the licence's fate.
+    await scan(addDays(oldDate, 1));
+    const outcomes = (await reminderRows()).map((r) => [r.expiresOn, r.outcome]);
+    expect(outcomes).toEqual([
+      [oldDate, 'expired'],
+      [newDate, 'expired'],
+      [newDate, 'expired'],
+    ]);
   });
 
   it('a reminded licence that passes its date unrenewed gets the outcome expired, and no reminder after expiry', async () => {
