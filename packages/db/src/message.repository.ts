@@ -1,7 +1,7 @@
 import { sql, type Selectable } from 'kysely';
 import type { Database } from './db';
 import type { OutgoingMessages } from './schema';
-import type { DeliveryStatus } from './statuses';
+import { UNFINISHED, UNSENT, type DeliveryStatus } from './statuses';
 
 export type OutgoingMessage = Selectable<OutgoingMessages>;
 
@@ -23,7 +23,8 @@ interface Move {
   /** Only the worker holding the claim may move a message out of 'sending'. */
   lockedBy?: string;
   set?: MessageColumns;
-  countAttempt?: boolean;
+  /** added to the message's attempts: a claim is one, a claim handed back untried takes it back */
+  attempts?: 1 | -1;
   detail?: Record<string, unknown>;
 }
 
@@ -60,7 +61,7 @@ export async function moveMessages(db: Database, move: Move): Promise<OutgoingMe
     with moved as (
       update outgoing_messages m
          set status = ${move.to}, updated_at = now(),
-             attempts = attempts + ${move.countAttempt ? 1 : 0}
+             attempts = attempts + ${move.attempts ?? 0}
              ${assignments.length ? sql`, ${sql.join(assignments)}` : sql``}
        where ${target}
          and m.status = any(${move.from}::text[])
@@ -84,16 +85,15 @@ async function moveMessage(db: Database, move: Move): Promise<OutgoingMessage | 
   return (await moveMessages(db, move))[0];
 }
 
-const CLAIMABLE: DeliveryStatus[] = ['pending', 'queued'];
 
 /** A worker takes a message before calling the provider; a message taken, sent or cancelled is not claimable. */
 export function claimMessage(db: Database, messageId: number, workerId: string) {
   return moveMessage(db, {
     messageId,
-    from: CLAIMABLE,
+    from: UNSENT,
     to: 'sending',
     cause: 'claimed',
-    countAttempt: true,
+    attempts: 1,
     set: { lockedBy: workerId, lockedAt: new Date() },
     detail: { worker: workerId },
   });
@@ -146,16 +146,20 @@ export function releaseForRetry(db: Database, messageId: number, workerId: strin
   });
 }
 
-/** The worker holds a message back (the recipient's daily cap): it goes back to the queue untouched. */
+/**
+ * The worker holds a message back untried (the recipient's daily cap): it goes back to
+ * the queue, and its claim does not count as an attempt.
+ */
 export function deferMessage(db: Database, messageId: number, workerId: string, reason: string) {
-  return moveMessages(db, {
+  return moveMessage(db, {
     messageId,
     from: ['sending'],
     to: 'queued',
     cause: `deferred: ${reason}`,
     lockedBy: workerId,
+    attempts: -1,
     set: { lockedBy: null, lockedAt: null },
-  }).then((rows) => rows[0]);
+  });
 }
 
 /**
@@ -177,7 +181,7 @@ export async function smsCountSince(db: Database, recipient: string, since: Date
 }
 
 export function cancelMessage(db: Database, messageId: number, cause: string) {
-  return moveMessage(db, { messageId, from: ['pending', 'queued', 'sending'], to: 'cancelled', cause });
+  return moveMessage(db, { messageId, from: UNFINISHED, to: 'cancelled', cause });
 }
 
 /** Status callbacks move a sent message forward only: a late 'sent' after 'delivered' changes nothing. */

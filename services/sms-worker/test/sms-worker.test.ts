@@ -393,6 +393,8 @@ describe('the SMS worker on BullMQ', () => {
     expect(held).toHaveLength(1);
     const job = await queues.sms.getJob(`sms-${held[0]}`);
     expect(await job!.getState()).toBe('delayed');
+    // Held untried: no attempt is counted against it.
+    expect(await message(held[0]!)).toMatchObject({ status: 'queued', attempts: 0 });
     expect(Math.abs(job!.timestamp + job!.delay - nextLocalMidnight('Asia/Shanghai', new Date()).getTime())).toBeLessThan(1_000);
   });
 
