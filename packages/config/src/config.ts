@@ -172,9 +172,8 @@ function push(env: Env, needed: boolean): PushSettings {
 export function loadConfig(service: ServiceName, env: Env = process.env): Config {
   const usesTwilio = service === 'sms-worker' || service === 'api';
   const smsSettings = sms(env, usesTwilio);
-  const smsViaTwilio = oneOf(env, 'SMS_PROVIDER', ['log', 'twilio'], 'log') === 'twilio';
   const publicBaseUrl = url(env, 'PUBLIC_BASE_URL', ['http:', 'https:']);
-  if (smsViaTwilio && usesTwilio && publicBaseUrl === undefined) {
+  if (smsSettings.provider === 'twilio' && publicBaseUrl === undefined) {
     required(env, 'PUBLIC_BASE_URL', 'when SMS_PROVIDER=twilio (status callbacks and their signatures)');
   }
   const inboxJwtSecret = text(env, 'INBOX_JWT_SECRET');
@@ -222,4 +221,7 @@ export function loadConfig(service: ServiceName, env: Env = process.env): Config
   };
 }
 
-export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/license_reminders';
+/** Where Twilio posts status callbacks: the SMS worker sends PUBLIC_BASE_URL + this, the API serves it. */
+export const TWILIO_STATUS_PATH = '/webhooks/twilio/status';
+
+const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/license_reminders';

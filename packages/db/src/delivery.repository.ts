@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Database } from './db';
+import { UNSENT } from './statuses';
 
 /** One reminder a message still carries, with what its text needs. */
 export interface MessageItem {
@@ -80,13 +81,13 @@ export async function cancelUnsentDeliveries(
     with cancelled as (
       update deliveries d set status = 'cancelled', updated_at = now()
         from reminders r join licenses l on l.id = r.license_id
-       where d.reminder_id = r.id and d.status in ('pending', 'queued') and ${picked}
+       where d.reminder_id = r.id and d.status = any(${UNSENT}::text[]) and ${picked}
       returning d.id, d.message_id
     ), logged as (
       insert into delivery_events (delivery_id, status, cause) select id, 'cancelled', ${cause} from cancelled
     ), emptied as (
       update outgoing_messages m set status = 'cancelled', updated_at = now()
-       where m.id in (select message_id from cancelled) and m.status in ('pending', 'queued')
+       where m.id in (select message_id from cancelled) and m.status = any(${UNSENT}::text[])
          and not exists (
            select 1 from deliveries x
             where x.message_id = m.id and x.status <> 'cancelled' and x.id not in (select id from cancelled))

@@ -46,8 +46,6 @@ export const sendPush: JobDefinition<typeof MessageRef> = {
 /** The jobs that carry one outgoing message to its channel's worker. */
 export type MessageJob = typeof sendSms;
 
-export const catalogue = { sendSms, sendPush } as const;
-export const QUEUE_NAMES = [sendSms.queue, sendPush.queue] as const;
 
 const checkers = new WeakMap<TSchema, ReturnType<typeof TypeCompiler.Compile>>();
 

@@ -67,8 +67,9 @@ export async function buildApp({ config, db, redis, queues, log }: AppDeps) {
   await app.register(healthRoutes(db, redis));
   await app.register(metricsRoutes(db, queues));
   await app.register(categoryRoutes(db, requireRole));
-  await app.register(licenseRoutes(db, idSealer(config.piiKey!), requireRole));
-  await app.register(licenseImportRoutes(db, idSealer(config.piiKey!), requireRole));
+  const sealer = idSealer(config.piiKey!);
+  await app.register(licenseRoutes(db, sealer, requireRole));
+  await app.register(licenseImportRoutes(db, sealer, requireRole));
   await app.register(scanRoutes({ db, queues, log, timezone: config.timezone }, requireRole));
   await app.register(reminderRoutes(db, requireRole));
   await app.register(auditRoutes(db, requireRole));

@@ -128,8 +128,7 @@ export function installErrorHandling(app: FastifyInstance): void {
     }
     const status = error.statusCode ?? 500;
     if (status >= 400 && status < 500) {
-      const code = status === 413 ? 'body_too_large' : status === 415 ? 'unsupported_media_type' : 'bad_request';
-      return reply.code(status).send(errorBody(code, error.message));
+      return reply.code(status).send(errorBody(codeForStatus(status), error.message));
     }
     request.log.error({ err: error }, 'request failed');
     return reply.code(500).send(errorBody('internal', 'internal error; see the server log'));

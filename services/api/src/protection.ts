@@ -10,7 +10,7 @@ import type { Redis } from 'ioredis';
 import { createHash } from 'node:crypto';
 import { ApiError, errorBody } from './errors';
 import { MAX_BATCH } from './routes/licenses';
-import { TWILIO_STATUS_PATH } from './routes/webhooks';
+import { TWILIO_STATUS_PATH } from '@lr/config';
 
 export interface ProtectionOptions {
   redis: Redis;

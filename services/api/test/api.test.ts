@@ -1,6 +1,7 @@
 import { createApiKey } from '@lr/db';
 import { localDate } from '@lr/domain';
 import type { MessageQueues } from '@lr/jobs';
+import { SCAN_LOCK } from '@lr/scan';
 import { TEST_ENTERPRISE, TEST_RESIDENT_ID, testLicense, type TestDatabase, type TestRedis } from '@lr/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_KEY, admin, auth, categoryBody, expectError, startTestApp, type App, type TestApp } from './harness';
@@ -328,7 +329,7 @@ describe('GET /v1/licenses', () => {
 
   it('answers 400 for a cursor it did not give out, and for a limit of 0 or 1001', async () => {
     expectError(await get('/v1/licenses?cursor=not-a-cursor!'), 400);
-    expectError(await get('/v1/licenses?cursor=zzzz'), 400);
+    expectError(await get('/v1/licenses?cursor=zzzz'), 400, 'invalid_cursor');
     expectError(await get('/v1/licenses?limit=0'), 400);
     expectError(await get('/v1/licenses?limit=1001'), 400);
     expectError(await get('/v1/licenses?limit=ten'), 400);
@@ -359,7 +360,7 @@ describe('GET /v1/licenses', () => {
   // says 400, never a 500. This one decodes to an id beyond PostgreSQL's integer range.
   it('answers 400, not 500, for a cursor that decodes to an id beyond the integer range', async () => {
     const cursor = Buffer.from('99999999999').toString('base64url');
-    expectError(await get(`/v1/licenses?cursor=${cursor}`), 400);
+    expectError(await get(`/v1/licenses?cursor=${cursor}`), 400, 'invalid_cursor');
   });
 
   it('GET /v1/licenses/:id returns the licence masked, with its reminders and renewals; 404 when missing', async () => {
@@ -398,6 +399,17 @@ describe('scans and reminders', () => {
       ],
     });
     expect(res.json()).toMatchObject({ created: 4 });
+  });
+
+  it('answers 409 scan_in_progress while another scan holds the scan lock', async () => {
+    const other = await database.pool.connect();
+    try {
+      await other.query('select pg_advisory_lock($1)', [SCAN_LOCK]);
+      expectError(await post('/v1/scans', { asOf: '2026-03-01' }), 409, 'scan_in_progress');
+    } finally {
+      await other.query('select pg_advisory_unlock($1)', [SCAN_LOCK]);
+      other.release();
+    }
   });
 
   it('validates asOf: impossible dates and dates out of range are 422, bad formats 400', async () => {

@@ -1,5 +1,6 @@
 import { writeInboxMessage, type Database } from '@lr/db';
 import type { Channel } from '@lr/delivery';
+import { sendPush } from '@lr/jobs';
 import { renderPush, type PushContent } from '@lr/domain';
 import type { Logger } from '@lr/log';
 import type { PushSender } from './gateway.sender';
@@ -15,7 +16,7 @@ export function pushChannel(db: Database, sender: PushSender): Channel<PushConte
     render: renderPush,
     async send(message, content) {
       await writeInboxMessage(db, { messageId: message.id, platformUserId: message.recipient, ...content });
-      return sender.send(message.recipient, content, `push-${message.id}`);
+      return sender.send(message.recipient, content, sendPush.jobId({ messageId: message.id }));
     },
   };
 }

@@ -1,3 +1,4 @@
+import { TWILIO_STATUS_PATH } from '@lr/config';
 import { runDeliveryService } from '@lr/delivery';
 import { sendSms } from '@lr/jobs';
 import { logSender, smsChannel } from './sms.channel';
@@ -12,7 +13,7 @@ await runDeliveryService({
   channel: (config, db, log) =>
     smsChannel(
       config.sms.provider === 'twilio'
-        ? twilioSender(config.sms, `${config.publicBaseUrl}/webhooks/twilio/status`)
+        ? twilioSender(config.sms, `${config.publicBaseUrl}${TWILIO_STATUS_PATH}`)
         : logSender(log),
       { db, maxPerRecipientPerDay: config.smsMaxPerRecipientPerDay, timezone: config.timezone },
     ),

@@ -1,10 +1,10 @@
+import { TWILIO_STATUS_PATH } from '@lr/config';
 import { findMessageByProviderId, recordReceipt, type Database } from '@lr/db';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import twilio from 'twilio';
 import { ApiError } from '../errors';
 
-export const TWILIO_STATUS_PATH = '/webhooks/twilio/status';
 
 const FINAL: Record<string, 'delivered' | 'undelivered' | 'failed'> = {
   delivered: 'delivered',
