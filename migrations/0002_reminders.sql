@@ -12,7 +12,6 @@ create table scans (
   undeliverable     integer not null default 0,
   error             text
 );
-create index scans_by_start on scans (started_at desc);
 
 -- At most one reminder per (licence, expiry date, lead), ever: the unique key is what
 -- makes a repeated or concurrent scan harmless.

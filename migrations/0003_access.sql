@@ -20,4 +20,3 @@ create table audit_log (
   after      jsonb,
   created_at timestamptz not null default now()
 );
-create index audit_log_by_time on audit_log (created_at desc);

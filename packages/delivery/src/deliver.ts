@@ -107,12 +107,12 @@ export async function deliverMessage<Content extends SentContent>(
 /** Drops the reminders that are no longer due and renders the rest; cancels a message left empty. */
 async function prepare<Content extends SentContent>(db: Database, channel: Channel<Content>, messageId: number) {
   const items = await messageItems(db, messageId);
-  const stale = items.filter((i) => !i.stillDue);
-  if (stale.length > 0) await dropDeliveries(db, messageId, stale.map((i) => i.deliveryId), 'no longer due');
   const due = items.filter((i) => i.stillDue);
   if (due.length === 0) {
     await cancelMessage(db, messageId, 'no reminder left to send');
     return 'nothing left' as const;
   }
+  const stale = items.filter((i) => !i.stillDue);
+  if (stale.length > 0) await dropDeliveries(db, messageId, stale.map((i) => i.deliveryId), 'no longer due');
   return { reminders: due.length, content: channel.render(due) };
 }

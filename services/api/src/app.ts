@@ -47,12 +47,13 @@ export async function buildApp({ config, db, redis, queues, log }: AppDeps) {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: true } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
-  installErrorHandling(app);
   app.addHook('onSend', async (request, reply) => {
     void reply.header('x-request-id', request.id);
   });
   // Helmet and the rate limit, before any route: they attach to routes as these are added.
+  // Their cheap array-size check runs before the error handling's walk of the whole body.
   await registerProtection(app, { redis, queuePrefix: config.queuePrefix, perMinute: config.rateLimitPerMinute });
+  installErrorHandling(app);
   await app.register(formbody);
   await app.register(swagger, {
     openapi: {
