@@ -267,22 +267,11 @@ async function importCsv(
     readRejections = [];
 
     const { valid, errors } = rowsToCheck.length > 0 ? await checkLicenseRows(db, rowsToCheck) : { valid: [], errors: [] };
-    // Both lists are in line order: merge them so the listing is in file order.
-    let e = 0;
-    let lastIndex = -1;
-    for (const r of early) {
-      for (; e < errors.length && lines[errors[e]!.index]! < r.line; e++) {
-        if (errors[e]!.index !== lastIndex) rejectedCount += 1;
-        lastIndex = errors[e]!.index;
-        list({ line: lines[errors[e]!.index]!, field: errors[e]!.field, message: errors[e]!.message });
-      }
-      list(r);
-    }
-    for (; e < errors.length; e++) {
-      if (errors[e]!.index !== lastIndex) rejectedCount += 1;
-      lastIndex = errors[e]!.index;
-      list({ line: lines[errors[e]!.index]!, field: errors[e]!.field, message: errors[e]!.message });
-    }
+    rejectedCount += new Set(errors.map((e) => e.index)).size;
+    const checked = errors.map((e) => ({ line: lines[e.index]!, field: e.field, message: e.message }));
+    // The rows refused on reading and on checking, in file order (the sort is stable, so a
+    // row's own problems keep their order).
+    for (const r of [...early, ...checked].sort((x, y) => x.line - y.line)) list(r);
 
     if (valid.length === 0) return waitForWrites(() => true);
     // Sealed while earlier chunks are still being written.
