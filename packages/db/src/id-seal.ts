@@ -10,10 +10,16 @@ export interface IdSeal {
   hash: Buffer;
 }
 
+/** The seals of many numbers, in base64, as the licence upsert sends them to PostgreSQL. */
+export interface EncodedSeals {
+  sealed: string[];
+  hashes: string[];
+}
+
 export interface IdSealer {
   seal(idNo: string): IdSeal;
-  /** seal for many numbers at once: one call for all their random IVs */
-  sealMany(idNos: string[]): IdSeal[];
+  /** seals many numbers at once (one call for all their random IVs), in base64 */
+  sealMany(idNos: string[]): EncodedSeals;
   /** the keyed hash alone, for look-ups */
   hash(idNo: string): Buffer;
   open(sealed: Buffer): string;
@@ -28,17 +34,20 @@ export function idSealer(secret: Buffer): IdSealer {
   const encryptionKey = derive('license-reminders id-number encryption');
   const hashKey = derive('license-reminders id-number lookup');
   const hash = (idNo: string) => createHmac('sha256', hashKey).update(idNo).digest();
-  const sealWith = (idNo: string, iv: Buffer): IdSeal => {
+  const sealWith = (idNo: string, iv: Buffer): Buffer => {
     const cipher = createCipheriv('aes-256-gcm', encryptionKey, iv);
     const body = Buffer.concat([cipher.update(idNo, 'utf8'), cipher.final()]);
-    return { sealed: Buffer.concat([iv, cipher.getAuthTag(), body]), hash: hash(idNo) };
+    return Buffer.concat([iv, cipher.getAuthTag(), body]);
   };
   return {
     hash,
-    seal: (idNo) => sealWith(idNo, randomBytes(IV_BYTES)),
+    seal: (idNo) => ({ sealed: sealWith(idNo, randomBytes(IV_BYTES)), hash: hash(idNo) }),
     sealMany(idNos) {
       const ivs = randomBytes(IV_BYTES * idNos.length);
-      return idNos.map((idNo, i) => sealWith(idNo, ivs.subarray(i * IV_BYTES, (i + 1) * IV_BYTES)));
+      return {
+        sealed: idNos.map((idNo, i) => sealWith(idNo, ivs.subarray(i * IV_BYTES, (i + 1) * IV_BYTES)).toString('base64')),
+        hashes: idNos.map((idNo) => hash(idNo).toString('base64')),
+      };
     },
     open(sealed) {
       const decipher = createDecipheriv('aes-256-gcm', encryptionKey, sealed.subarray(0, IV_BYTES));

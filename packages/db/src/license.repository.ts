@@ -2,7 +2,7 @@ import { LICENSE_FIELDS, maskIdNo, type License } from '@lr/domain';
 import { sql } from 'kysely';
 import { cancelUnsentDeliveries } from './delivery.repository';
 import type { Database } from './db';
-import type { IdSealer } from './id-seal';
+import type { EncodedSeals, IdSealer } from './id-seal';
 
 export interface UpsertCounts {
   created: number;
@@ -29,15 +29,19 @@ export interface SealedLicenses {
 }
 
 export function sealLicenses(sealer: IdSealer, licenses: License[]): SealedLicenses {
-  const seals = sealer.sealMany(licenses.map((l) => l.holderIdNo));
+  return encodeLicenses(licenses, sealer.sealMany(licenses.map((l) => l.holderIdNo)));
+}
+
+/** The rows of the upsert, with the seals of their id numbers (in the same order), made here or on a sealing thread. */
+export function encodeLicenses(licenses: License[], seals: EncodedSeals): SealedLicenses {
   const rows = JSON.stringify(
     licenses.map((l, i) => ({
       category_code: l.categoryCode,
       license_no: l.licenseNo,
       holder_name: l.holderName,
       holder_type: l.holderType,
-      holder_id_sealed: seals[i]!.sealed.toString('base64'),
-      holder_id_hash: seals[i]!.hash.toString('base64'),
+      holder_id_sealed: seals.sealed[i],
+      holder_id_hash: seals.hashes[i],
       holder_id_masked: maskIdNo(l.holderIdNo),
       phone: l.phone,
       platform_user_id: l.platformUserId,

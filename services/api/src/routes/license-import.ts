@@ -27,7 +27,7 @@
  *   are skipped; they still count as lines.
  */
 import { sql } from 'kysely';
-import { recordAudit, sealLicenses, upsertSealedLicenses, type Database, type IdSealer, type UpsertCounts } from '@lr/db';
+import { encodeLicenses, recordAudit, upsertSealedLicenses, type Database, type SealingThread, type UpsertCounts } from '@lr/db';
 import { LICENSE_FIELDS, ROW_FIELD } from '@lr/domain';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
@@ -84,7 +84,7 @@ const unsupported = (message: string) => new ApiError(415, 'unsupported_media_ty
 
 const RejectionSchema = Type.Object({ line: Type.Integer(), field: Type.String(), message: Type.String() });
 
-export function licenseImportRoutes(db: Database, sealer: IdSealer, requireRole: RequireRole): FastifyPluginAsyncTypebox {
+export function licenseImportRoutes(db: Database, sealing: SealingThread, requireRole: RequireRole): FastifyPluginAsyncTypebox {
   return async (app) => {
     // This plugin's routes take text/csv only. The parser does not read the body: it passes
     // the stream on. Fastify applies bodyLimit only where it reads a body itself (parsers
@@ -136,7 +136,7 @@ export function licenseImportRoutes(db: Database, sealer: IdSealer, requireRole:
       async (request) => {
         if (!(request.body instanceof CsvUpload)) throw unsupported('send the file as text/csv (UTF-8)');
         const started = performance.now();
-        const outcome = await importCsv(db, sealer, request.body.stream, auditActor(request));
+        const outcome = await importCsv(db, sealing, request.body.stream, auditActor(request));
         const { broken, cutOffAfterLine, rows, ...result } = outcome;
         const { rejected: _listed, ...counts } = result;
         request.log.info({ rows, ms: Math.round(performance.now() - started), ...counts, broken, cutOffAfterLine }, 'licence import finished');
@@ -189,7 +189,7 @@ interface ImportOutcome extends ImportResult {
 /** Reads the CSV from `source` and imports its rows; see the top of this file. */
 async function importCsv(
   db: Database,
-  sealer: IdSealer,
+  sealing: SealingThread,
   source: Readable,
   actor: ReturnType<typeof auditActor>,
 ): Promise<ImportOutcome> {
@@ -274,23 +274,26 @@ async function importCsv(
     for (const r of [...early, ...checked].sort((x, y) => x.line - y.line)) list(r);
 
     if (valid.length === 0) return waitForWrites(() => true);
-    // Sealed while earlier chunks are still being written.
-    const sealed = sealLicenses(sealer, valid.map((v) => v.license));
+    const licenses = valid.map((v) => v.license);
     const span = { firstLine: lines[valid[0]!.index]!, lastLine: lines[valid.at(-1)!.index]! };
     // A chunk that shares a licence with one being written waits for it: the file's order
     // holds for every licence, and chunks of different licences may commit in any order.
     await waitForWrites(() => writing.length < MAX_WRITES && !writing.some((w) => [...keys].some((k) => w.keys.has(k))));
-    const done = db
-      .transaction()
-      .execute(async (trx) => {
-        // No flush to disk per chunk: the client learns of success only at the end, and a
-        // re-sent file is harmless (its rows count as unchanged), so a crash loses nothing.
-        await sql`set local synchronous_commit = off`.execute(trx);
-        const counts = await upsertSealedLicenses(trx, sealed);
-        // Each chunk commits on its own, so each is audited with its write (counts only).
-        await recordAudit(trx, { ...actor, action: 'licenses.import.chunk', target: 'licenses', before: null, after: { rows: valid.length, ...counts, ...span } });
-        return counts;
-      })
+    // Sealed on the sealing thread while this one reads the next chunk.
+    const done = sealing
+      .sealMany(licenses.map((l) => l.holderIdNo))
+      .then((seals) => encodeLicenses(licenses, seals))
+      .then((sealed) =>
+        db.transaction().execute(async (trx) => {
+          // No flush to disk per chunk: the client learns of success only at the end, and a
+          // re-sent file is harmless (its rows count as unchanged), so a crash loses nothing.
+          await sql`set local synchronous_commit = off`.execute(trx);
+          const counts = await upsertSealedLicenses(trx, sealed);
+          // Each chunk commits on its own, so each is audited with its write (counts only).
+          await recordAudit(trx, { ...actor, action: 'licenses.import.chunk', target: 'licenses', before: null, after: { rows: valid.length, ...counts, ...span } });
+          return counts;
+        }),
+      )
       .then(
         (counts) => {
           totals.created += counts.created;
