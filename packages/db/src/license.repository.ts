@@ -25,7 +25,8 @@ const keyOf = (l: { categoryCode: string; licenseNo: string }) => `${l.categoryC
 export interface SealedLicenses {
   categoryCodes: string[];
   licenseNos: string[];
-  rows: string;
+  /** a JSON array of the rows, UTF-8 */
+  rows: Buffer;
 }
 
 export function sealLicenses(sealer: IdSealer, licenses: License[]): SealedLicenses {
@@ -34,7 +35,7 @@ export function sealLicenses(sealer: IdSealer, licenses: License[]): SealedLicen
 
 /** The rows of the upsert, with the seals of their id numbers (in the same order), made here or on a sealing thread. */
 export function encodeLicenses(licenses: License[], seals: EncodedSeals): SealedLicenses {
-  const rows = JSON.stringify(
+  const rows = jsonArray(
     licenses.map((l, i) => ({
       category_code: l.categoryCode,
       license_no: l.licenseNo,
@@ -52,6 +53,31 @@ export function encodeLicenses(licenses: License[], seals: EncodedSeals): Sealed
     })),
   );
   return { categoryCodes: licenses.map((l) => l.categoryCode), licenseNos: licenses.map((l) => l.licenseNo), rows };
+}
+
+/**
+ * JSON.stringify(items) as UTF-8 bytes, written item by item. The pg driver turns a
+ * string parameter into bytes itself, and for one string of a whole chunk (a megabyte,
+ * assembled from many pieces) that took three times as long as encoding the rows here:
+ * a tenth of the import's time on its request thread.
+ */
+function jsonArray(items: object[]): Buffer {
+  let bytes = Buffer.allocUnsafe(items.length * 512 + 2);
+  let at = 0;
+  bytes[at++] = 0x5b; // [
+  items.forEach((item, i) => {
+    const json = JSON.stringify(item);
+    // A UTF-16 unit takes at most 3 bytes in UTF-8; a comma and the closing bracket follow.
+    if (at + json.length * 3 + 2 > bytes.length) {
+      const larger = Buffer.allocUnsafe(2 * bytes.length + json.length * 3);
+      bytes.copy(larger, 0, 0, at);
+      bytes = larger;
+    }
+    if (i > 0) bytes[at++] = 0x2c; // ,
+    at += bytes.write(json, at, 'utf8');
+  });
+  bytes[at++] = 0x5d; // ]
+  return bytes.subarray(0, at);
 }
 
 /**
@@ -87,7 +113,8 @@ export async function upsertSealedLicenses(trx: Database, licenses: SealedLicens
     select category_code, license_no, holder_name, holder_type, decode(holder_id_sealed, 'base64'),
            decode(holder_id_hash, 'base64'), holder_id_masked, phone, platform_user_id, region_code,
            valid_from, expires_on, status
-      from jsonb_to_recordset(${rows}::jsonb) as x(
+      -- A Buffer parameter travels in binary; json's binary form is its UTF-8 text.
+      from json_to_recordset(${rows}::json) as x(
            category_code text, license_no text, holder_name text, holder_type text, holder_id_sealed text,
            holder_id_hash text, holder_id_masked text, phone text, platform_user_id text, region_code text,
            valid_from date, expires_on date, status text)

@@ -112,6 +112,13 @@ describe('upsertLicenses counts', () => {
     });
   });
 
+  it('stores names and numbers exactly as sent: quotes, backslashes, Chinese and characters beyond the BMP', async () => {
+    const names = ['"老王" \\ 餐饮店', '𠀋记 food & co', 'a\\u0041"'];
+    const many = Array.from({ length: 400 }, (_, i) => licence(`TEXT-${i}`, { holderName: `${names[i % 3]}${'长'.repeat(i % 150)}` }));
+    expect(await upsert(...many)).toMatchObject({ created: 400 });
+    for (const i of [0, 1, 2, 149, 399]) expect((await stored(`TEXT-${i}`)).holderName).toBe(many[i]!.holderName);
+  });
+
   it('an identical re-send is unchanged and touches nothing, also with the phone written differently', async () => {
     const noContact = { phone: null, platformUserId: null };
     await upsert(licence('B-1'), licence('B-2'), licence('B-3', noContact));
