@@ -2,7 +2,7 @@
  * POST /v1/licenses/import: licences from a CSV file of any size, streamed.
  *
  * The request body is never held whole: a content-type parser hands the raw request
- * stream to the handler, csv-parse reads it as it arrives, and rows go to the database
+ * stream to the handler, csv-records.ts reads it as it arrives, and rows go to the database
  * in chunks, one transaction per chunk. At most two chunks are being written while the
  * next one is parsed and checked, so memory stays bounded whatever the size of the file;
  * chunks that share a licence are written one after the other, so a key that comes
@@ -31,10 +31,10 @@ import { encodeLicenses, recordAudit, upsertSealedLicenses, type Database, type 
 import { LICENSE_FIELDS, ROW_FIELD } from '@lr/domain';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { parse, type CsvError } from 'csv-parse';
 import { finished, Transform, type Readable, type TransformCallback } from 'node:stream';
 import type { RequireRole } from '../auth';
 import { ApiError } from '../errors';
+import { csvRecordBatches, type CsvStructure } from '../csv-records';
 import { checkLicenseRows } from '../license-rows';
 import { auditActor } from './audit';
 
@@ -44,9 +44,7 @@ const MAX_WRITES = 2;
 const CHUNK_ROWS = 2_000;
 /** The most problems listed in an answer; `rejectedCount` has the true number of rejected rows. */
 export const MAX_LISTED_REJECTIONS = 10_000;
-/** A licence row is a few hundred bytes; a row this long is a quote that never closes. */
-const MAX_ROW_BYTES = 64 * 1024;
-/** csv-parse keeps every cell of a row until its end, and commas do not count towards MAX_ROW_BYTES. */
+/** A longer line is not a licence row; the parser would hold every cell of it (a line of commas is all cells). */
 const MAX_LINE_BYTES = 1024 * 1024;
 
 const KNOWN_COLUMNS: ReadonlySet<string> = new Set(LICENSE_FIELDS);
@@ -198,34 +196,15 @@ async function importCsv(
   let rejectedCount = 0;
   let rows = 0;
 
-  /** The first structural error, and how many records csv-parse had given out before it. */
-  let syntaxError: { error: CsvError; recordsBefore: number } | undefined;
+  /** where the CSV structure broke, if it did */
+  const structure: CsvStructure = {};
   /** why the upload itself failed (the client went away), if it did */
   let uploadError: Error | undefined;
   const stopReading = () => {
     source.unpipe(lines);
-    if (!lines.writableEnded) lines.end();
+    if (!lines.writableEnded && !lines.destroyed) lines.end();
   };
   const lines = new WholeLines(MAX_LINE_BYTES, stopReading);
-  const parser = parse({
-    bom: true,
-    // Counted here against the header: a short or long row is a rejected row, not an error of the file.
-    relax_column_count: true,
-    // Blank lines come through (as one empty cell) so that every line is counted here.
-    skip_empty_lines: false,
-    max_record_size: MAX_ROW_BYTES,
-    // Records before a structural error are still given out; without this, the error would
-    // destroy the stream and lose the records parsed but not yet read. We stop at the first.
-    skip_records_with_error: true,
-    on_skip: (error) => {
-      if (syntaxError || !error) return undefined;
-      syntaxError = { error, recordsBefore: parser.info.records };
-      stopReading();
-      return undefined;
-    },
-  });
-  // Errors reach the loop through the iterator; this keeps a late one from being unhandled.
-  parser.on('error', () => undefined);
   // A client that goes away mid-upload ends the import (the rows so far are kept).
   finished(source, (error) => {
     if (!error) return;
@@ -233,7 +212,7 @@ async function importCsv(
     lines.dropRest(); // a line cut off by the disconnection is not a row
     stopReading();
   });
-  source.pipe(lines).pipe(parser);
+  source.pipe(lines);
 
   // ---- chunks: check, then write while the next chunk is read ----
   let chunk: Record<string, string>[] = [];
@@ -315,72 +294,71 @@ async function importCsv(
   let header: string[] | undefined;
   /** the line the next record starts on */
   let line = 1;
-  let records = 0;
   try {
-    for await (const record of parser as AsyncIterable<string[]>) {
-      records += 1;
-      // Records after a structural error are not trusted.
-      if (syntaxError && records > syntaxError.recordsBefore) break;
-      const start = line;
-      line += 1 + lineBreaksIn(record);
-      if (isBlank(record)) continue;
-      if (!header) {
-        header = readHeader(record);
-        continue;
+    for await (const batch of csvRecordBatches(lines, structure)) {
+      for (const record of batch) {
+        const start = line;
+        line += 1 + lineBreaksIn(record);
+        if (isBlank(record)) continue;
+        if (!header) {
+          header = readHeader(record);
+          continue;
+        }
+        rows += 1;
+        if (record.length !== header.length) {
+          rejectedCount += 1;
+          readRejections.push({ line: start, field: ROW_FIELD, message: `has ${record.length} cells; the header has ${header.length}` });
+          continue;
+        }
+        const row: Record<string, string> = {};
+        let notUtf8: string | undefined;
+        for (let i = 0; i < header.length; i++) {
+          const cell = record[i]!;
+          if (cell === '') continue; // an empty cell is an absent value
+          if (cell.includes('\uFFFD')) notUtf8 ??= header[i];
+          row[header[i]!] = cell;
+        }
+        if (notUtf8 !== undefined) {
+          rejectedCount += 1;
+          readRejections.push({ line: start, field: notUtf8, message: 'is not UTF-8 text; save the file as "CSV UTF-8"' });
+          continue;
+        }
+        // A key seen again in this chunk goes to the next one, after this one is written.
+        const key = `${row.categoryCode?.trim()}\u0000${row.licenseNo?.trim()}`;
+        if (chunkKeys.has(key)) await flush();
+        chunk.push(row);
+        chunkLines.push(start);
+        chunkKeys.add(key);
+        if (chunk.length >= CHUNK_ROWS) await flush();
       }
-      rows += 1;
-      if (record.length !== header.length) {
-        rejectedCount += 1;
-        readRejections.push({ line: start, field: ROW_FIELD, message: `has ${record.length} cells; the header has ${header.length}` });
-        continue;
-      }
-      const row: Record<string, string> = {};
-      let notUtf8: string | undefined;
-      for (let i = 0; i < header.length; i++) {
-        const cell = record[i]!;
-        if (cell === '') continue; // an empty cell is an absent value
-        if (cell.includes('\uFFFD')) notUtf8 ??= header[i];
-        row[header[i]!] = cell;
-      }
-      if (notUtf8 !== undefined) {
-        rejectedCount += 1;
-        readRejections.push({ line: start, field: notUtf8, message: 'is not UTF-8 text; save the file as "CSV UTF-8"' });
-        continue;
-      }
-      // A key seen again in this chunk goes to the next one, after this one is written.
-      const key = `${row.categoryCode?.trim()}\u0000${row.licenseNo?.trim()}`;
-      if (chunkKeys.has(key)) await flush();
-      chunk.push(row);
-      chunkLines.push(start);
-      chunkKeys.add(key);
-      if (chunk.length >= CHUNK_ROWS) await flush();
     }
     await flush();
     await waitForWrites();
   } finally {
     stopReading();
-    lines.unpipe(parser);
-    if (!parser.destroyed) parser.destroy();
     // What was not read is drained, so that the client can finish sending and get the answer.
     source.resume();
     await Promise.all(writing.map((w) => w.done)); // never leave a write running behind the answer
   }
 
-  // A line cut off for its length ends the input there; csv-parse may then also find an open
+  // A line cut off for its length ends the input there; the parser may then also find an open
   // quote. So may an upload broken off in a quoted cell, which is not the file's fault.
   const broken = uploadError
     ? undefined
     : lines.tooLong
     ? { line, reason: `the row starting here has a line longer than ${MAX_LINE_BYTES} bytes` }
-    : syntaxError && { line, reason: describeCsvError(syntaxError.error) };
+    : structure.problem !== undefined
+    ? { line, reason: structure.problem }
+    : undefined;
   return { ...totals, rejectedCount, rejected, rows, ...(broken && { broken }), ...(uploadError && { cutOffAfterLine: line - 1 }) };
 }
 
 /**
  * Passes the upload on in whole lines (ended by LF or CR) only, and stops before a line
- * longer than `max` bytes (give or take as much again): csv-parse would hold every cell of
+ * longer than `max` bytes (give or take as much again): the parser would hold every cell of
  * such a line, and a line of a hundred million commas is a hundred million empty cells.
- * Cutting at a line end means csv-parse never sees a partial row when the input stops here.
+ * Cutting at a line end means the parser never sees a partial row when the input stops here,
+ * and never a UTF-8 character cut in two.
  */
 class WholeLines extends Transform {
   tooLong = false;
@@ -473,19 +451,4 @@ function lineBreaksIn(record: string[]): number {
     }
   }
   return breaks;
-}
-
-function describeCsvError(error: CsvError): string {
-  switch (error.code) {
-    case 'CSV_QUOTE_NOT_CLOSED':
-      return 'a cell starting here opens with a quote (") that is never closed';
-    case 'CSV_MAX_RECORD_SIZE':
-      return `the row starting here is longer than ${MAX_ROW_BYTES} bytes: most likely a cell opens with a quote (") that is never closed`;
-    case 'CSV_INVALID_CLOSING_QUOTE':
-      return 'a quoted cell goes on after its closing quote; a quote (") inside a quoted cell must be doubled ("")';
-    case 'INVALID_OPENING_QUOTE':
-      return 'a quote (") in the middle of a cell; put the whole cell in quotes and double the quote inside it ("")';
-    default:
-      return `the CSV cannot be read: ${error.message}`;
-  }
 }
