@@ -13,13 +13,9 @@ export interface UpsertCounts {
 
 interface Stored {
   id: number;
-  categoryCode: string;
-  licenseNo: string;
   expiresOn: string;
   status: string;
 }
-
-const keyOf = (l: { categoryCode: string; licenseNo: string }) => `${l.categoryCode}\u0000${l.licenseNo}`;
 
 /** Licences ready to write: id numbers sealed, rows encoded. Made apart from the write so that it can overlap another. */
 export interface SealedLicenses {
@@ -98,12 +94,12 @@ export async function upsertSealedLicenses(trx: Database, licenses: SealedLicens
   // one changes them in between. (Read apart from the upsert: joining the upsert's
   // result to them inside one statement makes PostgreSQL compare every pair.)
   const { rows: before } = await sql<Stored>`
-    select l.id, l.category_code, l.license_no, l.expires_on, l.status
+    select l.id, l.expires_on, l.status
       from licenses l
       join unnest(${categoryCodes}::text[], ${licenseNos}::text[])
            as k(category_code, license_no) using (category_code, license_no)
        for update of l`.execute(trx);
-  const old = new Map(before.map((row) => [keyOf(row), row]));
+  const old = new Map(before.map((row) => [row.id, row]));
 
   // Returns only the rows it created or changed.
   const { rows: written } = await sql<Stored>`
@@ -131,10 +127,10 @@ export async function upsertSealedLicenses(trx: Database, licenses: SealedLicens
            is distinct from
            (excluded.holder_name, excluded.holder_type, excluded.holder_id_hash, excluded.phone,
             excluded.platform_user_id, excluded.region_code, excluded.valid_from, excluded.expires_on, excluded.status)
-    returning l.id, l.category_code, l.license_no, l.expires_on, l.status`.execute(trx);
+    returning l.id, l.expires_on, l.status`.execute(trx);
 
   const changed = written.map((row) => {
-    const was = old.get(keyOf(row));
+    const was = old.get(row.id);
     return { id: row.id, created: was === undefined, oldExpiresOn: was?.expiresOn, newExpiresOn: row.expiresOn, oldStatus: was?.status, newStatus: row.status };
   });
   const renewed = changed.filter((c) => !c.created && c.oldExpiresOn! < c.newExpiresOn);

@@ -11,11 +11,14 @@ export interface RowError {
 /**
  * Checks rows of licences: each row's own fields, that its category exists, and that
  * no (categoryCode, licenseNo) appears twice among them. Returns the valid licences
- * with their positions, and every problem of every other row.
+ * with their positions, and every problem of every other row. `knownCategories` carries
+ * the category codes found to exist from one call to the next (an import checks its file
+ * chunk by chunk): a category is never deleted once licences refer to it.
  */
 export async function checkLicenseRows(
   db: Database,
   rows: unknown[],
+  knownCategories = new Set<string>(),
 ): Promise<{ valid: { index: number; license: License }[]; errors: RowError[] }> {
   const errors: RowError[] = [];
   const firstIndexOfKey = new Map<string, number>();
@@ -35,9 +38,10 @@ export async function checkLicenseRows(
     firstIndexOfKey.set(key, index);
     candidates.push({ index, license: result.license });
   });
-  const known = await existingCategoryCodes(db, candidates.map((c) => c.license.categoryCode));
+  const unchecked = new Set(candidates.map((c) => c.license.categoryCode).filter((code) => !knownCategories.has(code)));
+  for (const code of await existingCategoryCodes(db, [...unchecked])) knownCategories.add(code);
   const valid = candidates.filter(({ index, license }) => {
-    if (known.has(license.categoryCode)) return true;
+    if (knownCategories.has(license.categoryCode)) return true;
     errors.push({ index, field: 'categoryCode', message: `unknown category "${license.categoryCode}"` });
     return false;
   });

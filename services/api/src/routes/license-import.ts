@@ -227,6 +227,9 @@ async function importCsv(
   let writing: { keys: Set<string>; done: Promise<void> }[] = [];
   let writeFailure: { error: unknown } | undefined;
 
+  /** category codes found to exist, so that each chunk asks only about new ones */
+  const knownCategories = new Set<string>();
+
   const list = (r: Rejection) => {
     if (rejected.length < MAX_LISTED_REJECTIONS) rejected.push(r);
   };
@@ -245,7 +248,7 @@ async function importCsv(
     chunkKeys = new Set();
     readRejections = [];
 
-    const { valid, errors } = rowsToCheck.length > 0 ? await checkLicenseRows(db, rowsToCheck) : { valid: [], errors: [] };
+    const { valid, errors } = rowsToCheck.length > 0 ? await checkLicenseRows(db, rowsToCheck, knownCategories) : { valid: [], errors: [] };
     rejectedCount += new Set(errors.map((e) => e.index)).size;
     const checked = errors.map((e) => ({ line: lines[e.index]!, field: e.field, message: e.message }));
     // The rows refused on reading and on checking, in file order (the sort is stable, so a
