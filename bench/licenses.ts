@@ -3,7 +3,7 @@
 // - a CSV import of 1,000,000 licences through the API (target >= 30,000 rows/s, API peak RSS < 300 MB)
 // - beside them, the PostgreSQL-only floor: a plain COPY of the same CSV rows
 import { spawn, spawnSync } from 'node:child_process';
-import { createReadStream, createWriteStream, readFileSync, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, readdirSync, readFileSync, statSync } from 'node:fs';
 import { once } from 'node:events';
 import { request } from 'node:http';
 import path from 'node:path';
@@ -15,6 +15,8 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/lr_bench';
 const STORE = Number(process.env.BENCH_STORE ?? 1_000_000);
 const CSV_ROWS = Number(process.env.BENCH_CSV_ROWS ?? 1_000_000);
+/** This machine's speed wanders by a sixth from one minute to the next: the import runs this many times (new licences each time). */
+const IMPORT_RUNS = Number(process.env.BENCH_IMPORT_RUNS ?? 3);
 const BATCH = 10_000;
 const PORT = Number(process.env.BENCH_PORT ?? 3901);
 const ADMIN_KEY = 'bench-admin-key-0123456789abcdef';
@@ -116,6 +118,41 @@ function peakRssMb(pid: number): number {
   return Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) / 1024;
 }
 
+/**
+ * CPU seconds (user + system) used so far by the API process (all its threads) and by
+ * PostgreSQL's processes: a figure that, unlike the wall time, hardly moves with what
+ * else the machine is doing.
+ */
+function cpuSeconds(apiPid: number): { api: number; postgres: number } {
+  const ticks = (pid: string, withEndedChildren = false) => {
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      // utime, stime; cutime, cstime: the time of children that have ended
+      return Number(fields[11]) + Number(fields[12]) + (withEndedChildren ? Number(fields[13]) + Number(fields[14]) : 0);
+    } catch {
+      return 0; // the process has gone
+    }
+  };
+  // Backends come and go with the API's pool: the server's main process keeps the time of
+  // the ended ones.
+  let postgres = 0;
+  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    try {
+      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+      if (!/^Name:\s+postgres$/m.test(status)) continue;
+      const parentIsPostgres = (() => {
+        const ppid = /^PPid:\s+(\d+)$/m.exec(status)![1]!;
+        return /^Name:\s+postgres$/m.test(readFileSync(`/proc/${ppid}/status`, 'utf8'));
+      })();
+      postgres += ticks(pid, !parentIsPostgres);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const perSecond = 100; // USER_HZ on Linux
+  return { api: ticks(String(apiPid)) / perSecond, postgres: postgres / perSecond };
+}
+
 async function post(pathname: string, body: Buffer | NodeJS.ReadableStream, contentType: string) {
   return new Promise<{ status: number; body: string }>((resolve, reject) => {
     const req = request(
@@ -163,11 +200,11 @@ async function benchBatch() {
   }
 }
 
-async function writeCsv() {
+async function writeCsv(prefix: string) {
   const out = createWriteStream(CSV_FILE);
   out.write('\uFEFFcategoryCode,licenseNo,holderName,holderType,holderIdNo,phone,platformUserId,regionCode,validFrom,expiresOn,status\n');
   for (let i = 0; i < CSV_ROWS; i++) {
-    const l = licence(i, 'CSV', addDays(TODAY, i % 1826));
+    const l = licence(i, prefix, addDays(TODAY, i % 1826));
     const line = `${l.categoryCode},${l.licenseNo},${l.holderName},${l.holderType},${l.holderIdNo},${l.phone},${l.platformUserId},${l.regionCode},${l.validFrom},${l.expiresOn},${l.status}\n`;
     if (!out.write(line)) await once(out, 'drain');
   }
@@ -177,13 +214,20 @@ async function writeCsv() {
 }
 
 async function benchImport(apiPid: number) {
+  const cpuBefore = cpuSeconds(apiPid);
   const started = process.hrtime.bigint();
   const res = await post('/v1/licenses/import', createReadStream(CSV_FILE), 'text/csv');
   const elapsed = seconds(started);
   const counts = JSON.parse(res.body) as { created: number; rejectedCount: number };
   if (res.status !== 200 || counts.created !== CSV_ROWS) throw new Error(`import: ${res.status} ${res.body.slice(0, 500)}`);
   const rate = CSV_ROWS / elapsed;
+  const cpu = cpuSeconds(apiPid);
+  const perRow = (seconds: number) => ((seconds * 1e6) / CSV_ROWS).toFixed(1);
   say(`import of ${CSV_ROWS.toLocaleString()} rows through the API: ${elapsed.toFixed(1)} s, ${Math.round(rate).toLocaleString()} rows/s, API peak RSS ${peakRssMb(apiPid).toFixed(0)} MB`);
+  say(
+    `  CPU per row: API ${perRow(cpu.api - cpuBefore.api)} µs, PostgreSQL ${perRow(cpu.postgres - cpuBefore.postgres)} µs ` +
+      `(two cores give ${perRow(2 * elapsed)} µs per row at this rate)`,
+  );
   return elapsed;
 }
 
@@ -213,10 +257,20 @@ try {
   await waitForApi();
   if (run('batch')) await benchBatch();
   if (run('import')) {
-    await writeCsv();
-    const imported = await benchImport(api.pid!);
-    const floor = benchCopyFloor();
-    say(`ratio: the API's import takes ${(imported / floor).toFixed(1)}x the time of a bare COPY`);
+    const rates: number[] = [];
+    const ratios: number[] = [];
+    for (let r = 0; r < IMPORT_RUNS; r++) {
+      await writeCsv(`CSV${r}-`);
+      const imported = await benchImport(api.pid!);
+      const floor = benchCopyFloor();
+      rates.push(CSV_ROWS / imported);
+      ratios.push(imported / floor);
+      say(`  ratio: the API's import takes ${(imported / floor).toFixed(1)}x the time of a bare COPY`);
+    }
+    say(
+      `import, median of ${IMPORT_RUNS}: ${Math.round(median(rates)).toLocaleString()} rows/s, ${median(ratios).toFixed(1)}x the COPY floor; ` +
+        `API peak RSS ${peakRssMb(api.pid!).toFixed(0)} MB`,
+    );
   }
 } finally {
   api.kill('SIGTERM');

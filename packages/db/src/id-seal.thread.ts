@@ -21,8 +21,8 @@ export type SealReply = { id: number; seals: EncodedSeals } | { id: number; erro
 
 const BOOTSTRAP = new URL('./ts-worker.mjs', import.meta.url);
 const MODULE = new URL('./id-seal.worker.ts', import.meta.url).href;
-/** Sealing keeps nothing: a small heap, so the thread adds little to the process's memory. */
-const HEAP_MB = 32;
+/** Sealing keeps nothing between calls: a small heap, so the thread adds little to the process's memory. */
+const HEAP_LIMITS = { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4 };
 
 type Call = { resolve: (seals: EncodedSeals) => void; reject: (error: Error) => void };
 
@@ -34,7 +34,7 @@ export function sealingThread(secret: Buffer): SealingThread {
     const waiting = new Map<number, Call>();
     const thread = new Worker(BOOTSTRAP, {
       workerData: { module: MODULE, secret: new Uint8Array(secret) },
-      resourceLimits: { maxOldGenerationSizeMb: HEAP_MB },
+      resourceLimits: HEAP_LIMITS,
     });
     thread.unref();
     const refuseAll = (error: Error) => {
