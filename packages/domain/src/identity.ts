@@ -96,7 +96,8 @@ let chinaToday = { date: '', until: 0 };
 /** Today's date in China (UTC+8, no daylight saving), 'YYYY-MM-DD'. */
 function todayInChina(): string {
   const now = Date.now();
-  if (now >= chinaToday.until) {
+  // Also when the clock was set back past the day's start.
+  if (now >= chinaToday.until || now < chinaToday.until - DAY_MS) {
     const local = now + CHINA_OFFSET_MS;
     chinaToday = { date: new Date(local).toISOString().slice(0, 10), until: (Math.floor(local / DAY_MS) + 1) * DAY_MS - CHINA_OFFSET_MS };
   }

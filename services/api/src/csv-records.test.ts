@@ -1,14 +1,21 @@
+import { Readable } from 'node:stream';
+import { setTimeout } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { csvRecordBatches, MAX_RECORD_BYTES, type CsvStructure } from './csv-records';
+import { csvRecordBatches, MAX_RECORD_BYTES, WholeLines, type CsvStructure } from './csv-records';
 
-/** Reads `chunks` (as the upload would arrive, in whole lines) into records and the problem, if any. */
-async function read(...chunks: string[]) {
+/** Reads an upload that arrives in these pieces, as the import does, into records and the problem, if any. */
+async function read(...pieces: (string | Buffer)[]) {
   const structure: CsvStructure = {};
   const records: string[][] = [];
+  // A pause after each piece, as between packets: the reader takes each piece before the next.
   async function* upload() {
-    for (const chunk of chunks) yield Buffer.from(chunk);
+    for (const piece of pieces) {
+      yield Buffer.from(piece);
+      await setTimeout(5);
+    }
   }
-  for await (const batch of csvRecordBatches(upload(), structure)) records.push(...batch);
+  const lines = Readable.from(upload()).pipe(new WholeLines(1024 * 1024, () => undefined));
+  for await (const batch of csvRecordBatches(lines, structure)) records.push(...batch);
   return { records, problem: structure.problem };
 }
 
@@ -26,6 +33,21 @@ describe('CSV records', () => {
     ]);
   });
 
+  it('reads a CR LF split between two pieces of the upload as one line break', async () => {
+    expect(await read('h1,h2\r\na,"b"\r', '\nc,d\r\n')).toEqual({ records: [['h1', 'h2'], ['a', 'b'], ['c', 'd']], problem: undefined });
+    // The first line break decides what ends a record, also when its LF comes later.
+    expect(await read('h1,h2\r', '\n"food",x\r\n"a, b",c\r\n')).toEqual({
+      records: [['h1', 'h2'], ['food', 'x'], ['a, b', 'c']],
+      problem: undefined,
+    });
+    expect((await read('a,b\rc,"d"\r', 'e,f\r')).records).toEqual([['a', 'b'], ['c', 'd'], ['e', 'f']]);
+  });
+
+  it('reads a character whose UTF-8 bytes are split between two pieces of the upload', async () => {
+    const bytes = Buffer.from('a,张三\nb,c\n');
+    expect((await read(bytes.subarray(0, 4), bytes.subarray(4))).records).toEqual([['a', '张三'], ['b', 'c']]);
+  });
+
   it('takes a quote inside an unquoted cell as an ordinary character', async () => {
     expect((await read('ab"c,d\n')).records).toEqual([['ab"c', 'd']]);
   });
@@ -41,9 +63,9 @@ describe('CSV records', () => {
     expect(atEnd.records).toEqual([['a', 'b']]);
     expect(atEnd.problem).toMatch(/never closed/);
 
-    const row = 'food,JY-1,张三,individual\n';
-    const rows = Array.from({ length: Math.ceil(MAX_RECORD_BYTES / row.length) + 1 }, () => row);
-    const growing = await read('a,b\n', '"open,c\n', ...rows, 'never,read\n');
+    const piece = 'food,JY-1,张三,individual\n'.repeat(100);
+    const pieces = Array.from({ length: Math.ceil(MAX_RECORD_BYTES / Buffer.byteLength(piece)) + 1 }, () => piece);
+    const growing = await read('a,b\n', '"open,c\n', ...pieces, 'never,read\n');
     expect(growing.records).toEqual([['a', 'b']]);
     expect(growing.problem).toMatch(new RegExp(`longer than ${MAX_RECORD_BYTES} bytes.*never closed`));
   });

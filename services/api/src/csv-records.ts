@@ -1,18 +1,23 @@
 /**
  * The records of an uploaded CSV file, read by papaparse's parser (about four times as
  * fast as csv-parse on licence rows, which made the parser the largest cost of an
- * import). The upload comes in whole lines (see WholeLines in routes/license-import.ts),
- * so a chunk never ends inside a UTF-8 character; a record whose quoted cell spans the
- * end of a chunk is carried over to the next one.
+ * import). The upload comes in whole lines (WholeLines, below),
+ * so a chunk never ends inside a UTF-8 character nor between the CR and the LF of a line
+ * break; a record whose quoted cell spans the end of a chunk is carried over to the next.
  *
  * A cell in quotes may hold commas, quotes written twice ("") and line breaks. Where the
  * quotes do not fit together, reading stops (see `CsvStructure`) after the records before
  * the broken one: past a misplaced quote nobody can tell where rows begin and end. A quote
- * inside an unquoted cell (ab"c) is an ordinary character, as in most spreadsheets.
+ * inside an unquoted cell (ab"c) is an ordinary character, as in most spreadsheets, and
+ * spaces between a closing quote and the comma are dropped.
  */
+import { Transform, type TransformCallback } from 'node:stream';
 import Papa from 'papaparse';
 
-/** A licence row is a few hundred bytes; a record this long is a quote that never closes. */
+/**
+ * A licence row is a few hundred bytes: a record still open after this many is a quote
+ * that never closes. (A complete record is bounded by the upload's longest line.)
+ */
 export const MAX_RECORD_BYTES = 64 * 1024;
 
 /** Why the reading stopped early, if it did; it is set before the records end. */
@@ -86,4 +91,58 @@ function lineBreakOf(text: string): '\r\n' | '\n' | '\r' {
   const at = text.search(/[\r\n]/);
   if (at < 0 || text[at] === '\n') return '\n';
   return text[at + 1] === '\n' ? '\r\n' : '\r';
+}
+
+/**
+ * Passes the upload on in whole lines (ended by LF or CR) only, and stops before a line
+ * longer than `max` bytes (give or take as much again): the parser would hold every cell of
+ * such a line, and a line of a hundred million commas is a hundred million empty cells.
+ * Cutting at a line end means the parser never sees a partial row when the input stops here,
+ * and never a UTF-8 character cut in two.
+ */
+export class WholeLines extends Transform {
+  tooLong = false;
+  #rest: Buffer | undefined;
+  constructor(
+    private readonly max: number,
+    private readonly onTooLong: () => void,
+  ) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    for (let from = 0; from < chunk.length && !this.tooLong; from += this.max) {
+      const piece = chunk.subarray(from, from + this.max);
+      const data = this.#rest ? Buffer.concat([this.#rest, piece]) : piece;
+      let cut = lastLineEnd(data, data.length - 1);
+      // A CR at the very end may be the first half of a CR LF: it waits for what follows,
+      // or the parser would end the line at the CR and find the LF at the start of the next.
+      if (cut === data.length && data[cut - 1] === 13) cut = lastLineEnd(data, cut - 2);
+      if (cut > 0) this.push(data.subarray(0, cut));
+      this.#rest = cut < data.length ? data.subarray(cut) : undefined;
+      if (this.#rest && this.#rest.length > this.max) {
+        this.tooLong = true;
+        this.#rest = undefined;
+        this.onTooLong();
+      }
+    }
+    done();
+  }
+
+  /** Forgets the line begun but not ended. */
+  dropRest(): void {
+    this.#rest = undefined;
+  }
+
+  override _flush(done: TransformCallback): void {
+    if (this.#rest) this.push(this.#rest);
+    this.#rest = undefined;
+    done();
+  }
+}
+
+/** Where the last line ending at or before `from` ends (just after its LF or CR), or 0. */
+function lastLineEnd(data: Buffer, from: number): number {
+  if (from < 0) return 0;
+  return Math.max(data.lastIndexOf(10, from), data.lastIndexOf(13, from)) + 1;
 }

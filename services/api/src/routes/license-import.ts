@@ -16,14 +16,15 @@
  * - A header naming an unknown column, naming one twice or missing a required one is a
  *   422 before any row is read: nothing could be imported correctly from such a file.
  * - A row with more or fewer cells than the header is a rejected row.
- * - A broken CSV structure (a quote never closed, text after a closing quote, a quote in
- *   the middle of an unquoted cell) stops the import with a 422 that names the line and
+ * - A broken CSV structure (a quote never closed, text after a closing quote) stops the
+ *   import with a 422 that names the line and
  *   gives the counts so far: the rows before that line are kept, nothing from it on is
  *   read. We do not skip over it: after a misplaced quote the parser cannot tell where
  *   rows begin and end, so skipping would silently swallow the following rows (with an
  *   unclosed quote, the rest of the file) or read them wrongly. Stopping at a named line
  *   is what an operator can act on: fix that line and send the whole file again (rows
- *   already imported then count as unchanged).
+ *   already imported then count as unchanged). A quote inside an unquoted cell (ab"c) is
+ *   read as an ordinary character, as spreadsheets read it.
  * - Blank lines, and rows whose cells are all empty (spreadsheets leave them at the end),
  *   are skipped; they still count as lines.
  */
@@ -32,11 +33,11 @@ import { encodeLicenses, recordAudit, upsertSealedLicenses, type Database, type 
 import { LICENSE_FIELDS, ROW_FIELD } from '@lr/domain';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { finished, Transform, type Readable, type TransformCallback } from 'node:stream';
+import { finished, type Readable } from 'node:stream';
 import { setImmediate } from 'node:timers/promises';
 import type { RequireRole } from '../auth';
 import { ApiError } from '../errors';
-import { csvRecordBatches, type CsvStructure } from '../csv-records';
+import { csvRecordBatches, WholeLines, type CsvStructure } from '../csv-records';
 import { checkLicenseRows } from '../license-rows';
 import { auditActor } from './audit';
 
@@ -368,51 +369,6 @@ async function importCsv(
     ? { line, reason: structure.problem }
     : undefined;
   return { ...totals, rejectedCount, rejected, rows, ...(broken && { broken }), ...(uploadError && { cutOffAfterLine: line - 1 }) };
-}
-
-/**
- * Passes the upload on in whole lines (ended by LF or CR) only, and stops before a line
- * longer than `max` bytes (give or take as much again): the parser would hold every cell of
- * such a line, and a line of a hundred million commas is a hundred million empty cells.
- * Cutting at a line end means the parser never sees a partial row when the input stops here,
- * and never a UTF-8 character cut in two.
- */
-class WholeLines extends Transform {
-  tooLong = false;
-  #rest: Buffer | undefined;
-  constructor(
-    private readonly max: number,
-    private readonly onTooLong: () => void,
-  ) {
-    super();
-  }
-
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
-    for (let from = 0; from < chunk.length && !this.tooLong; from += this.max) {
-      const piece = chunk.subarray(from, from + this.max);
-      const data = this.#rest ? Buffer.concat([this.#rest, piece]) : piece;
-      const cut = Math.max(data.lastIndexOf(10), data.lastIndexOf(13)) + 1;
-      if (cut > 0) this.push(data.subarray(0, cut));
-      this.#rest = cut < data.length ? data.subarray(cut) : undefined;
-      if (this.#rest && this.#rest.length > this.max) {
-        this.tooLong = true;
-        this.#rest = undefined;
-        this.onTooLong();
-      }
-    }
-    done();
-  }
-
-  /** Forgets the line begun but not ended. */
-  dropRest(): void {
-    this.#rest = undefined;
-  }
-
-  override _flush(done: TransformCallback): void {
-    if (this.#rest) this.push(this.#rest);
-    this.#rest = undefined;
-    done();
-  }
 }
 
 /** The column names of the header row; a 422 naming every unknown, repeated or missing column. */
