@@ -1,9 +1,9 @@
 /**
  * The records of an uploaded CSV file, read by papaparse's parser (about four times as
  * fast as csv-parse on licence rows, which made the parser the largest cost of an
- * import). The upload comes in whole lines (WholeLines, below),
- * so a chunk never ends inside a UTF-8 character nor between the CR and the LF of a line
- * break; a record whose quoted cell spans the end of a chunk is carried over to the next.
+ * import). The upload comes in whole lines (WholeLines, below), so a chunk never ends
+ * inside a UTF-8 character nor between the CR and the LF of a line break; a record whose
+ * quoted cell spans the end of a chunk is carried over to the next.
  *
  * A cell in quotes may hold commas, quotes written twice ("") and line breaks. Where the
  * quotes do not fit together, reading stops (see `CsvStructure`) after the records before

@@ -17,14 +17,14 @@
  *   422 before any row is read: nothing could be imported correctly from such a file.
  * - A row with more or fewer cells than the header is a rejected row.
  * - A broken CSV structure (a quote never closed, text after a closing quote) stops the
- *   import with a 422 that names the line and
- *   gives the counts so far: the rows before that line are kept, nothing from it on is
- *   read. We do not skip over it: after a misplaced quote the parser cannot tell where
- *   rows begin and end, so skipping would silently swallow the following rows (with an
- *   unclosed quote, the rest of the file) or read them wrongly. Stopping at a named line
- *   is what an operator can act on: fix that line and send the whole file again (rows
- *   already imported then count as unchanged). A quote inside an unquoted cell (ab"c) is
- *   read as an ordinary character, as spreadsheets read it.
+ *   import with a 422 that names the line and gives the counts so far: the rows before
+ *   that line are kept, nothing from it on is read. We do not skip over it: after a
+ *   misplaced quote the parser cannot tell where rows begin and end, so skipping would
+ *   silently swallow the following rows (with an unclosed quote, the rest of the file) or
+ *   read them wrongly. Stopping at a named line is what an operator can act on: fix that
+ *   line and send the whole file again (rows already imported then count as unchanged).
+ *   A quote inside an unquoted cell (ab"c) is read as an ordinary character, as
+ *   spreadsheets read it.
  * - Blank lines, and rows whose cells are all empty (spreadsheets leave them at the end),
  *   are skipped; they still count as lines.
  */
