@@ -24,8 +24,15 @@ function sortedLeads(leadDays: number[]): number[] {
   return [...new Set(leadDays)].sort((a, b) => b - a);
 }
 
-export function listCategories(db: Database): Promise<StoredCategory[]> {
-  return db.selectFrom('categories').select(COLUMNS).orderBy('code').execute();
+/** Categories in the order of their codes, from after `afterCode` on. */
+export function listCategories(db: Database, { afterCode, limit }: { afterCode?: string; limit: number }): Promise<StoredCategory[]> {
+  return db
+    .selectFrom('categories')
+    .select(COLUMNS)
+    .$if(afterCode !== undefined, (q) => q.where('code', '>', afterCode!))
+    .orderBy('code')
+    .limit(limit)
+    .execute();
 }
 
 /**

@@ -9,17 +9,33 @@ export const PageQuery = {
 /** Ids are PostgreSQL integers. */
 export const MAX_ID = 2_147_483_647;
 
-/** Cursors are opaque to clients: the last id of the previous page, encoded. */
+/** Cursors are opaque to clients: the key (id or code) of the last row of the previous page, encoded. */
+const encodeCursor = (key: string) => Buffer.from(key).toString('base64url');
+const invalidCursor = () => new ApiError(400, 'invalid_cursor', 'cursor is not one this API gave out');
+
 export function decodeCursor(cursor: string | undefined): number | undefined {
   if (cursor === undefined) return undefined;
   const id = Number(Buffer.from(cursor, 'base64url').toString('utf8'));
-  if (!Number.isInteger(id) || id < 0 || id > MAX_ID) throw new ApiError(400, 'invalid_cursor', 'cursor is not one this API gave out');
+  if (!Number.isInteger(id) || id < 0 || id > MAX_ID) throw invalidCursor();
   return id;
 }
 
-/** `rows` were fetched with limit + 1, so a next page exists exactly when one row too many came back. */
-export function page<T extends { id: number }>(rows: T[], limit: number) {
+/** A cursor of a list ordered by category code. */
+export function decodeCodeCursor(cursor: string | undefined): string | undefined {
+  if (cursor === undefined) return undefined;
+  const code = Buffer.from(cursor, 'base64url').toString('utf8');
+  if (!/^[a-z0-9-]{2,40}$/.test(code)) throw invalidCursor();
+  return code;
+}
+
+/**
+ * `rows` were fetched with limit + 1, so a next page exists exactly when one row too many
+ * came back. The cursor is the key of the page's last row: its id, or what `keyOf` says.
+ */
+export function page<T extends { id: number }>(rows: T[], limit: number): { items: T[]; nextCursor: string | null };
+export function page<T>(rows: T[], limit: number, keyOf: (row: T) => string): { items: T[]; nextCursor: string | null };
+export function page<T>(rows: T[], limit: number, keyOf = (row: T) => String((row as { id: number }).id)) {
   const items = rows.slice(0, limit);
   const last = items.at(-1);
-  return { items, nextCursor: rows.length > limit && last ? Buffer.from(String(last.id)).toString('base64url') : null };
+  return { items, nextCursor: rows.length > limit && last !== undefined ? encodeCursor(keyOf(last)) : null };
 }

@@ -56,6 +56,25 @@ describe('categories', () => {
     expect(res.json()).toMatchObject({ code: 'hygiene', leadDays: [60, 30, 10], enabled: true, channels: ['sms', 'push'] });
   });
 
+  it('lists categories in the order of their codes, a page at a time', async () => {
+    for (const code of ['page-a', 'page-b', 'page-c']) expect((await post('/v1/categories', categoryBody(code))).statusCode).toBe(201);
+    const codes: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const res = await get(`/v1/categories?limit=2${cursor ? `&cursor=${cursor}` : ''}`);
+      expect(res.statusCode, res.body).toBe(200);
+      const body = res.json();
+      expect(body.items.length).toBeLessThanOrEqual(2);
+      codes.push(...body.items.map((c: { code: string }) => c.code));
+      cursor = body.nextCursor;
+    } while (cursor);
+    expect(codes).toEqual([...new Set(codes)].sort());
+    expect(codes).toEqual(expect.arrayContaining(['page-a', 'page-b', 'page-c']));
+    expect((await get('/v1/categories')).json().items.map((c: { code: string }) => c.code)).toEqual(codes);
+    expectError(await get('/v1/categories?cursor=bm90IGEgY29kZSE'), 400, 'invalid_cursor');
+    expectError(await get('/v1/categories?limit=1001'), 400);
+  });
+
   it('keeps lead days distinct and in descending order', async () => {
     const res = await post('/v1/categories', categoryBody('water', { leadDays: [10, 90, 30] }));
     expect(res.statusCode, res.body).toBe(201);

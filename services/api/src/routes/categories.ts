@@ -4,6 +4,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { RequireRole } from '../auth';
 import { ApiError, notFound } from '../errors';
+import { decodeCodeCursor, page, PageQuery } from '../pagination';
 import { auditActor } from './audit';
 
 const Code = Type.String({ pattern: '^[a-z0-9-]{2,40}$' });
@@ -48,10 +49,18 @@ function checkTemplates(fields: Partial<Static<typeof CategoryChanges>>): void {
 
 export function categoryRoutes(db: Database, requireRole: RequireRole): FastifyPluginAsyncTypebox {
   return async (app) => {
-    app.get('/v1/categories', { preHandler: requireRole('viewer'), schema: { tags: ['categories'] } }, async () => ({
-      items: await listCategories(db),
-      nextCursor: null,
-    }));
+    app.get(
+      '/v1/categories',
+      {
+        preHandler: requireRole('viewer'),
+        schema: { tags: ['categories'], querystring: Type.Object(PageQuery, { additionalProperties: false }) },
+      },
+      async (request) => {
+        const { cursor, limit } = request.query;
+        const rows = await listCategories(db, { afterCode: decodeCodeCursor(cursor), limit: limit + 1 });
+        return page(rows, limit, (category) => category.code);
+      },
+    );
 
     app.get(
       '/v1/categories/:code',
