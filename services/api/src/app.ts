@@ -6,15 +6,15 @@ import type { Config } from '@lr/config';
 import { idSealer, sealingThread, type Database } from '@lr/db';
 import type { MessageQueues } from '@lr/jobs';
 import type { Logger } from '@lr/log';
-import Fastify, { type FastifyBaseLogger } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
-import { apiKeyAuth } from './auth';
+import { apiKeyAuth, apiKeyIdentity } from './auth';
 import { frameworkErrors, installErrorHandling } from './errors';
 import { registerProtection } from './protection';
 import { auditRoutes } from './routes/audit';
 import { categoryRoutes } from './routes/categories';
-import { inboxRoutes } from './routes/inbox';
+import { inboxRoutes, platformTokenIdentity } from './routes/inbox';
 import { licenseImportRoutes } from './routes/license-import';
 import { licenseRoutes } from './routes/licenses';
 import { healthRoutes, metricsRoutes, registerQueueDashboard } from './routes/ops';
@@ -52,7 +52,12 @@ export async function buildApp({ config, db, redis, queues, log }: AppDeps) {
   });
   // Helmet and the rate limit, before any route: they attach to routes as these are added.
   // Their cheap array-size check runs before the error handling's walk of the whole body.
-  await registerProtection(app, { redis, queuePrefix: config.queuePrefix, perMinute: config.rateLimitPerMinute });
+  const identifyCaller = apiKeyIdentity(db, config.adminApiKey);
+  const identifyLicensee = platformTokenIdentity(config.inboxJwtSecret!);
+  // The platform token first: checking it asks nothing of the database.
+  const recognise = async (request: FastifyRequest) =>
+    (await identifyLicensee(request)) !== undefined || (await identifyCaller(request)) !== undefined;
+  await registerProtection(app, { redis, queuePrefix: config.queuePrefix, perMinute: config.rateLimitPerMinute, recognise });
   installErrorHandling(app);
   await app.register(formbody);
   await app.register(swagger, {
@@ -64,7 +69,7 @@ export async function buildApp({ config, db, redis, queues, log }: AppDeps) {
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
-  const requireRole = apiKeyAuth(db, config.adminApiKey);
+  const requireRole = apiKeyAuth(identifyCaller);
   await app.register(healthRoutes(db, redis));
   await app.register(metricsRoutes(db, queues));
   await app.register(categoryRoutes(db, requireRole));
@@ -75,7 +80,7 @@ export async function buildApp({ config, db, redis, queues, log }: AppDeps) {
   await app.register(scanRoutes({ db, queues, log, timezone: config.timezone }, requireRole));
   await app.register(reminderRoutes(db, requireRole));
   await app.register(auditRoutes(db, requireRole));
-  await app.register(inboxRoutes(db, config.inboxJwtSecret!));
+  await app.register(inboxRoutes(db, identifyLicensee));
   const twilioAuth =
     config.sms.provider === 'twilio' && config.publicBaseUrl
       ? { authToken: config.sms.authToken, publicBaseUrl: config.publicBaseUrl }

@@ -1,7 +1,7 @@
 /**
  * What stands in front of every route: security headers (@fastify/helmet) and a request
- * rate limit per API key or client address, counted in Redis (@fastify/rate-limit) so that
- * it holds across API replicas.
+ * rate limit per known API key, platform token or client address, counted in Redis
+ * (@fastify/rate-limit) so that it holds across API replicas.
  */
 import helmet from '@fastify/helmet';
 import rateLimit, { normalizeIP } from '@fastify/rate-limit';
@@ -18,6 +18,8 @@ export interface ProtectionOptions {
   queuePrefix: string;
   /** RATE_LIMIT_PER_MINUTE: requests per key (or address) per minute */
   perMinute: number;
+  /** whether the request's bearer token is a known API key or a valid platform token */
+  recognise: (request: FastifyRequest) => Promise<boolean>;
 }
 
 /** The HTML interfaces: swagger-ui and the bull-board dashboard. */
@@ -88,11 +90,13 @@ const LIMITER_TIMEOUT_MS = 2000;
 
 /**
  * The bucket of a request: its API key or platform token (hashed, never stored or logged
- * in clear) when it presents one, else its address (an IPv6 client by its /64).
+ * in clear) when that is a known key or a valid token, else its address (an IPv6 client
+ * by its /64). A token nobody issued counts against the address, or a client could make
+ * up a new token for every guess and never be limited.
  */
-export function rateLimitKey(request: FastifyRequest): string {
+export async function rateLimitKey(request: FastifyRequest, recognise: ProtectionOptions['recognise']): Promise<string> {
   const header = request.headers.authorization?.trim();
-  if (header) {
+  if (header && (await recognise(request))) {
     const space = header.indexOf(' ');
     const token = space === -1 ? header : header.slice(space + 1).trim();
     return `key:${createHash('sha256').update(token).digest('base64url').slice(0, 32)}`;
@@ -104,7 +108,7 @@ export function rateLimitKey(request: FastifyRequest): string {
  * Registers helmet and the rate limit on the root instance. Call it before any route is
  * registered: the per-route settings are attached by an onRoute hook.
  */
-export async function registerProtection(app: FastifyInstance, { redis, queuePrefix, perMinute }: ProtectionOptions): Promise<void> {
+export async function registerProtection(app: FastifyInstance, { redis, queuePrefix, perMinute, recognise }: ProtectionOptions): Promise<void> {
   // Runs before helmet's own onRoute hook, which turns `helmet` into the route's config.
   app.addHook('onRoute', (route) => {
     if (route.helmet === undefined && isUiRoute(route.url)) route.helmet = { contentSecurityPolicy: UI_CSP };
@@ -126,7 +130,7 @@ export async function registerProtection(app: FastifyInstance, { redis, queuePre
     nameSpace: `${queuePrefix}:rate:`,
     max: perMinute,
     timeWindow: 60_000,
-    keyGenerator: rateLimitKey,
+    keyGenerator: (request) => rateLimitKey(request, recognise),
   });
   // Without options: the plugin's own settings and store (options would make a per-route child store).
   const limiter = app.createRateLimit();

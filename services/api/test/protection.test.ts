@@ -127,6 +127,19 @@ describe('rate limit (RATE_LIMIT_PER_MINUTE=5)', () => {
     expectError(await app.inject({ method: 'GET', url: '/v1/reminders', remoteAddress: '10.1.2.3' }), 401, 'unauthorized');
   });
 
+  it('counts tokens nobody issued by address, so that a new made-up key per request gains nothing', async () => {
+    const from = { remoteAddress: '10.9.9.9' };
+    for (let i = 1; i <= 5; i++) {
+      expectError(await app.inject({ method: 'GET', url: '/v1/categories', headers: auth(`made-up-key-${i}-0123456789abcdef`), ...from }), 401);
+    }
+    expectError(await app.inject({ method: 'GET', url: '/v1/categories', headers: auth('made-up-key-6-0123456789abcdef'), ...from }), 429, 'rate_limited');
+    // A known key and a valid platform token from the same address have counts of their own.
+    const key = (await createApiKey(testApp.database.db, 'desk behind the same router', 'viewer')).key;
+    expect((await app.inject({ method: 'GET', url: '/v1/categories', headers: auth(key), ...from })).statusCode).toBe(200);
+    const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('hn-app-rate-1').setExpirationTime('1h').sign(new TextEncoder().encode(INBOX_SECRET));
+    expect((await app.inject({ method: 'GET', url: '/v1/inbox', headers: auth(token), ...from })).statusCode).toBe(200);
+  });
+
   it('never limits health, readiness, metrics and Twilio status callbacks', async () => {
     for (let i = 0; i < 12; i++) {
       expect((await app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
@@ -143,8 +156,8 @@ describe('rate limit (RATE_LIMIT_PER_MINUTE=5)', () => {
   });
 
   it('keeps its counters in Redis under the queue prefix, so API replicas share them', async () => {
-    const someKey = auth('some-key-of-a-replica-test-0123456789');
-    for (let i = 1; i <= 5; i++) expectError(await app.inject({ method: 'GET', url: '/v1/scans', headers: someKey }), 401);
+    const someKey = auth((await createApiKey(testApp.database.db, 'replica test', 'viewer')).key);
+    for (let i = 1; i <= 5; i++) expect((await app.inject({ method: 'GET', url: '/v1/scans', headers: someKey })).statusCode).toBe(200);
     const keys = await testApp.queueRedis.client.keys(`${testApp.queueRedis.prefix}:rate:*`);
     expect(keys.length).toBeGreaterThan(0);
     expect(keys.filter((key) => !/:rate:(key:[\w-]{32}|ip:[\w.:]+)$/.test(key))).toEqual([]);

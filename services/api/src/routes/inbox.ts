@@ -10,20 +10,30 @@ import { decodeCursor, MAX_ID, page, PageQuery } from '../pagination';
  * The licensee's in-app inbox, opened by the app platform's HS256 token
  * (`sub` = platform user id, `exp` required); API keys do not open it.
  */
-export function inboxRoutes(db: Database, jwtSecret: string): FastifyPluginAsyncTypebox {
-  const key = new TextEncoder().encode(jwtSecret);
+/** The platform user id of a request's platform token, or undefined when it has none that is valid. */
+export type IdentifyLicensee = (request: FastifyRequest) => Promise<string | undefined>;
 
-  async function licensee(request: FastifyRequest): Promise<string> {
+export function platformTokenIdentity(jwtSecret: string): IdentifyLicensee {
+  const key = new TextEncoder().encode(jwtSecret);
+  return async (request) => {
     const [scheme, token] = (request.headers.authorization ?? '').split(' ', 2);
-    if (scheme?.toLowerCase() !== 'bearer' || !token) throw new ApiError(401, 'unauthorized', 'a platform token is required');
+    if (scheme?.toLowerCase() !== 'bearer' || !token) return undefined;
     try {
       const { payload } = await jwtVerify(token, key, { algorithms: ['HS256'], requiredClaims: ['exp', 'sub'] });
       // PostgreSQL cannot compare text holding NUL: such a user id names nobody.
-      if (payload.sub!.includes('\u0000')) throw new Error('sub holds a NUL character');
-      return payload.sub!;
+      return payload.sub!.includes('\u0000') ? undefined : payload.sub!;
     } catch {
-      throw new ApiError(401, 'unauthorized', 'the platform token is invalid or expired');
+      return undefined;
     }
+  };
+}
+
+export function inboxRoutes(db: Database, identifyLicensee: IdentifyLicensee): FastifyPluginAsyncTypebox {
+  async function licensee(request: FastifyRequest): Promise<string> {
+    if (!request.headers.authorization) throw new ApiError(401, 'unauthorized', 'a platform token is required');
+    const userId = await identifyLicensee(request);
+    if (userId === undefined) throw new ApiError(401, 'unauthorized', 'the platform token is invalid or expired');
+    return userId;
   }
 
   return async (app) => {
