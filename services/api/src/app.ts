@@ -86,6 +86,6 @@ export async function buildApp({ config, db, redis, queues, log }: AppDeps) {
       ? { authToken: config.sms.authToken, publicBaseUrl: config.publicBaseUrl }
       : null;
   await app.register(twilioWebhookRoutes(db, twilioAuth));
-  await registerQueueDashboard(app, queues, requireRole);
+  await registerQueueDashboard(app, db, queues, requireRole);
   return app;
 }

@@ -628,6 +628,18 @@ describe('HTTP edges', () => {
     expect((await app.inject({ method: 'GET', url: '/admin/queues', headers: { authorization: basic } })).statusCode).toBe(200);
   });
 
+  it('/admin/queues writes land in the audit log with the key that made them', async () => {
+    const paused = await app.inject({ method: 'PUT', url: '/admin/queues/api/queues/sms/pause', headers: admin });
+    expect(paused.statusCode, paused.body).toBe(200);
+    expect(await queues.sms.isPaused()).toBe(true);
+    expect((await app.inject({ method: 'PUT', url: '/admin/queues/api/queues/sms/resume', headers: auth(operatorKey) })).statusCode).toBe(200);
+    const entries = (await get('/v1/audit?action=queue.dashboard')).json().items;
+    expect(entries.slice(0, 2)).toMatchObject([
+      { actor: 'service centre', action: 'queue.dashboard', target: 'queue:sms', after: { request: 'PUT /admin/queues/api/queues/sms/resume', status: 200 } },
+      { actor: 'ADMIN_API_KEY', action: 'queue.dashboard', target: 'queue:sms', after: { request: 'PUT /admin/queues/api/queues/sms/pause', status: 200 } },
+    ]);
+  });
+
   // bull-board's own error handler would reshape a thrown error; the auth answers itself.
   it('/admin/queues answers 401 and 403 in the contract error shape', async () => {
     expectError(await app.inject({ method: 'GET', url: '/admin/queues' }), 401, 'unauthorized');

@@ -15,7 +15,7 @@ export function auditActor(request: FastifyRequest): { apiKeyId: number | null; 
   return { apiKeyId: caller.keyId, actor: caller.name };
 }
 
-/** GET /v1/audit: every write by an admin key (and operators' scans), newest first. Admins only. */
+/** GET /v1/audit: every write by an admin key (and operators' scans and queue-dashboard actions), newest first. Admins only. */
 export function auditRoutes(db: Database, requireRole: RequireRole): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.get(

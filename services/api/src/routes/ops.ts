@@ -1,7 +1,7 @@
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
-import type { Database } from '@lr/db';
+import { recordAudit, type Database } from '@lr/db';
 import type { MessageQueues } from '@lr/jobs';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { Redis } from 'ioredis';
@@ -9,6 +9,7 @@ import { sql } from 'kysely';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { RequireRole } from '../auth';
 import { ApiError, errorBody } from '../errors';
+import { auditActor } from './audit';
 
 const JOB_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'failed', 'completed'] as const;
 
@@ -78,7 +79,7 @@ function decodesAsUriComponent(value: string): boolean {
 }
 
 /** The BullMQ dashboard, for admin and operator keys (Bearer, or Basic auth in a browser). */
-export async function registerQueueDashboard(app: FastifyInstance, queues: MessageQueues, requireRole: RequireRole) {
+export async function registerQueueDashboard(app: FastifyInstance, db: Database, queues: MessageQueues, requireRole: RequireRole) {
   const adapter = new FastifyAdapter();
   adapter.setBasePath('/admin/queues');
   createBullBoard({ queues: [new BullMQAdapter(queues.sms), new BullMQAdapter(queues.push)], serverAdapter: adapter });
@@ -116,6 +117,21 @@ export async function registerQueueDashboard(app: FastifyInstance, queues: Messa
         if (typeof code === 'number' && code < 0 && error.statusCode === undefined) {
           (error as { statusCode?: number }).statusCode = code === -1 || code === -5 ? 404 : 409;
         }
+      });
+      // What the dashboard changes (retry, clean, pause, add, remove...) is written to the
+      // audit log like every other write. It happens in Redis, so the entry follows it, before
+      // the answer leaves.
+      scope.addHook('onSend', async (request, reply, payload) => {
+        if (request.method === 'GET' || request.method === 'HEAD' || reply.statusCode >= 400 || !request.caller) return payload;
+        const { queueName } = request.params as { queueName?: string };
+        await recordAudit(db, {
+          ...auditActor(request),
+          action: 'queue.dashboard',
+          target: `queue:${queueName ?? 'all'}`,
+          before: null,
+          after: { request: `${request.method} ${request.url.split('?')[0]}`, status: reply.statusCode },
+        }).catch((error: unknown) => request.log.error({ err: error }, 'could not record a dashboard write in the audit log'));
+        return payload;
       });
       await scope.register(adapter.registerPlugin());
     },
