@@ -2,10 +2,12 @@
 #
 # One image for every process of the service: the API (default), the scheduler, both
 # workers and the one-shot migration. docker-compose.yml picks the process with `command`.
-# TypeScript is run by tsx; there is no build step.
+# TypeScript is run by tsx, loaded into node itself (`node --import tsx`): there is no build
+# step, and each service is one process that receives SIGTERM itself. (The tsx command runs
+# the script in a second process and kills it outright when it is slow to confirm a signal.)
 #
 #   docker build -t license-reminders .
-#   docker run --rm license-reminders node_modules/.bin/tsx scripts/migrate.ts
+#   docker run --rm license-reminders node --import tsx scripts/migrate.ts
 
 FROM node:20-bookworm-slim
 
@@ -57,4 +59,4 @@ ENV NODE_ENV=production \
 USER node
 
 EXPOSE 3000
-CMD ["node_modules/.bin/tsx", "services/api/src/main.ts"]
+CMD ["node", "--import", "tsx", "services/api/src/main.ts"]

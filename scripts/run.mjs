@@ -75,13 +75,13 @@ switch (task) {
     runTests(process.argv.slice(3));
     break;
   case 'start':
-    handOver(bin('tsx'), ['scripts/start.ts']);
+    handOver(process.execPath, ['--import', 'tsx', 'scripts/start.ts']);
     break;
   case 'migrate':
-    run(bin('tsx'), ['scripts/migrate.ts']);
+    run(process.execPath, ['--import', 'tsx', 'scripts/migrate.ts']);
     break;
   case 'keys':
-    run(bin('tsx'), ['scripts/keys.ts', ...process.argv.slice(3)]);
+    run(process.execPath, ['--import', 'tsx', 'scripts/keys.ts', ...process.argv.slice(3)]);
     break;
   default:
     console.error(`usage: node scripts/run.mjs test|start|migrate|keys`);

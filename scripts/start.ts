@@ -55,7 +55,6 @@ async function main() {
     await database.close();
   }
 
-  const tsx = path.join(root, 'node_modules', '.bin', 'tsx');
   const children = new Map<string, ChildProcess>();
   let stopping = false;
   const stopAll = async (code: number) => {
@@ -79,7 +78,8 @@ async function main() {
   for (const name of SERVICES) {
     // The API's heap ceiling, as in docker-compose.yml: memory stays flat under large imports.
     const childEnv = name === 'api' ? { ...env, NODE_OPTIONS: `${env.NODE_OPTIONS ?? ''} --max-old-space-size=256`.trim() } : env;
-    const child = spawn(tsx, [path.join('services', name, 'src', 'main.ts')], { cwd: root, env: childEnv, stdio: 'inherit' });
+    // node --import tsx: one process per service, which gets SIGTERM itself (see the Dockerfile).
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join('services', name, 'src', 'main.ts')], { cwd: root, env: childEnv, stdio: 'inherit' });
     child.on('exit', (code) => {
       if (stopping) return;
       // Ctrl-C reaches every process of the terminal's group, so a service may stop first.

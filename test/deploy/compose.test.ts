@@ -196,9 +196,9 @@ describe('docker-compose.yml', () => {
     expect(workspaceServices.sort()).toEqual([...APP_SERVICES].sort());
     for (const name of [...PROCESSES, 'postgres', 'redis']) expect(compose.services).toHaveProperty([name]);
     for (const name of APP_SERVICES) {
-      expect(commandOf(name)).toBe(`node_modules/.bin/tsx services/${name}/src/main.ts`);
+      expect(commandOf(name)).toBe(`node --import tsx services/${name}/src/main.ts`);
     }
-    expect(commandOf('migrate')).toBe('node_modules/.bin/tsx scripts/migrate.ts');
+    expect(commandOf('migrate')).toBe('node --import tsx scripts/migrate.ts');
     const images = new Set(PROCESSES.map((name) => JSON.stringify([service(name).build, service(name).image])));
     expect(images.size, 'all processes are built from the one Dockerfile').toBe(1);
     expect(service('api').build).toBeDefined();
@@ -402,6 +402,6 @@ describe('Dockerfile', () => {
     expect(dockerfile).toMatch(/NODE_ENV=production/);
     expect(dockerfile).toMatch(/COREPACK_INTEGRITY_KEYS=0/);
     const cmd = instructions.filter((line) => line.startsWith('CMD')).at(-1);
-    expect(JSON.parse(cmd!.slice(3).trim())).toEqual(['node_modules/.bin/tsx', 'services/api/src/main.ts']);
+    expect(JSON.parse(cmd!.slice(3).trim())).toEqual(['node', '--import', 'tsx', 'services/api/src/main.ts']);
   });
 });
