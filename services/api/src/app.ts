@@ -54,10 +54,16 @@ export async function buildApp({ config, db, redis, queues, log }: AppDeps) {
   // Their cheap array-size check runs before the error handling's walk of the whole body.
   const identifyCaller = apiKeyIdentity(db, config.adminApiKey);
   const identifyLicensee = platformTokenIdentity(config.inboxJwtSecret!);
-  // The platform token first: checking it asks nothing of the database.
-  const recognise = async (request: FastifyRequest) =>
-    (await identifyLicensee(request)) !== undefined || (await identifyCaller(request)) !== undefined;
-  await registerProtection(app, { redis, queuePrefix: config.queuePrefix, perMinute: config.rateLimitPerMinute, recognise });
+  // Only a request with a token is asked about; the platform token first, as checking it
+  // asks nothing of the database.
+  const knownSender = async (request: FastifyRequest) => {
+    if (!request.headers.authorization) return undefined;
+    const licensee = await identifyLicensee(request);
+    if (licensee !== undefined) return `licensee:${licensee}`;
+    const caller = await identifyCaller(request);
+    return caller && `api-key:${caller.keyId ?? caller.name}`;
+  };
+  await registerProtection(app, { redis, queuePrefix: config.queuePrefix, perMinute: config.rateLimitPerMinute, knownSender });
   installErrorHandling(app);
   await app.register(formbody);
   await app.register(swagger, {

@@ -34,27 +34,33 @@ function presentedKey(request: FastifyRequest): string | undefined {
   return undefined;
 }
 
-/** Who presents the API key of a request, if it is a known one; asked once per request. */
+/**
+ * `identify`, asked at most once per request: the rate limit asks who a request is before
+ * the route does, and one look-up (or token check) serves both.
+ */
+export function oncePerRequest<T>(identify: (request: FastifyRequest) => Promise<T>): (request: FastifyRequest) => Promise<T> {
+  const answers = new WeakMap<FastifyRequest, Promise<T>>();
+  return (request) => {
+    let answer = answers.get(request);
+    if (!answer) {
+      answer = identify(request);
+      answers.set(request, answer);
+    }
+    return answer;
+  };
+}
+
+/** Who presents the API key of a request, if it is a known one. */
 export type IdentifyCaller = (request: FastifyRequest) => Promise<Caller | undefined>;
 
 export function apiKeyIdentity(db: Database, bootstrapAdminKey: string | undefined): IdentifyCaller {
-  // The rate limit asks before the route does: one look-up serves both.
-  const answers = new WeakMap<FastifyRequest, Promise<Caller | undefined>>();
-  async function lookUp(request: FastifyRequest): Promise<Caller | undefined> {
+  return oncePerRequest(async (request) => {
     const key = presentedKey(request);
     if (!key) return undefined;
     if (bootstrapAdminKey && sameSecret(key, bootstrapAdminKey)) return { keyId: null, name: 'ADMIN_API_KEY', role: 'admin' };
     const found = await findActiveApiKey(db, key);
     return found && { keyId: found.id, name: found.name, role: found.role };
-  }
-  return (request) => {
-    let answer = answers.get(request);
-    if (!answer) {
-      answer = lookUp(request);
-      answers.set(request, answer);
-    }
-    return answer;
-  };
+  });
 }
 
 export function apiKeyAuth(identify: IdentifyCaller) {

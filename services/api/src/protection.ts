@@ -18,8 +18,8 @@ export interface ProtectionOptions {
   queuePrefix: string;
   /** RATE_LIMIT_PER_MINUTE: requests per key (or address) per minute */
   perMinute: number;
-  /** whether the request's bearer token is a known API key or a valid platform token */
-  recognise: (request: FastifyRequest) => Promise<boolean>;
+  /** who the request is, when its token is a known API key or a valid platform token: its own count */
+  knownSender: (request: FastifyRequest) => Promise<string | undefined>;
 }
 
 /** The HTML interfaces: swagger-ui and the bull-board dashboard. */
@@ -89,18 +89,14 @@ export function longestArray(value: unknown, maxDepth = 32): number {
 const LIMITER_TIMEOUT_MS = 2000;
 
 /**
- * The bucket of a request: its API key or platform token (hashed, never stored or logged
- * in clear) when that is a known key or a valid token, else its address (an IPv6 client
- * by its /64). A token nobody issued counts against the address, or a client could make
- * up a new token for every guess and never be limited.
+ * The bucket of a request: who it is (a known API key, a licensee with a valid platform
+ * token; hashed, as Redis keys are not the place for names) or else its address (an IPv6
+ * client by its /64). A token nobody issued counts against the address, or a client could
+ * make up a new token for every guess and never be limited.
  */
-export async function rateLimitKey(request: FastifyRequest, recognise: ProtectionOptions['recognise']): Promise<string> {
-  const header = request.headers.authorization?.trim();
-  if (header && (await recognise(request))) {
-    const space = header.indexOf(' ');
-    const token = space === -1 ? header : header.slice(space + 1).trim();
-    return `key:${createHash('sha256').update(token).digest('base64url').slice(0, 32)}`;
-  }
+export async function rateLimitKey(request: FastifyRequest, knownSender: ProtectionOptions['knownSender']): Promise<string> {
+  const sender = await knownSender(request);
+  if (sender !== undefined) return `key:${createHash('sha256').update(sender).digest('base64url').slice(0, 32)}`;
   return `ip:${normalizeIP(request.ip)}`;
 }
 
@@ -108,7 +104,7 @@ export async function rateLimitKey(request: FastifyRequest, recognise: Protectio
  * Registers helmet and the rate limit on the root instance. Call it before any route is
  * registered: the per-route settings are attached by an onRoute hook.
  */
-export async function registerProtection(app: FastifyInstance, { redis, queuePrefix, perMinute, recognise }: ProtectionOptions): Promise<void> {
+export async function registerProtection(app: FastifyInstance, { redis, queuePrefix, perMinute, knownSender }: ProtectionOptions): Promise<void> {
   // Runs before helmet's own onRoute hook, which turns `helmet` into the route's config.
   app.addHook('onRoute', (route) => {
     if (route.helmet === undefined && isUiRoute(route.url)) route.helmet = { contentSecurityPolicy: UI_CSP };
@@ -130,7 +126,7 @@ export async function registerProtection(app: FastifyInstance, { redis, queuePre
     nameSpace: `${queuePrefix}:rate:`,
     max: perMinute,
     timeWindow: 60_000,
-    keyGenerator: (request) => rateLimitKey(request, recognise),
+    keyGenerator: (request) => rateLimitKey(request, knownSender),
   });
   // Without options: the plugin's own settings and store (options would make a per-route child store).
   const limiter = app.createRateLimit();

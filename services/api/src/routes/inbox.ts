@@ -3,19 +3,16 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import { jwtVerify } from 'jose';
+import { oncePerRequest } from '../auth';
 import { ApiError, notFound } from '../errors';
 import { decodeCursor, MAX_ID, page, PageQuery } from '../pagination';
 
-/**
- * The licensee's in-app inbox, opened by the app platform's HS256 token
- * (`sub` = platform user id, `exp` required); API keys do not open it.
- */
 /** The platform user id of a request's platform token, or undefined when it has none that is valid. */
 export type IdentifyLicensee = (request: FastifyRequest) => Promise<string | undefined>;
 
 export function platformTokenIdentity(jwtSecret: string): IdentifyLicensee {
   const key = new TextEncoder().encode(jwtSecret);
-  return async (request) => {
+  return oncePerRequest(async (request) => {
     const [scheme, token] = (request.headers.authorization ?? '').split(' ', 2);
     if (scheme?.toLowerCase() !== 'bearer' || !token) return undefined;
     try {
@@ -25,9 +22,13 @@ export function platformTokenIdentity(jwtSecret: string): IdentifyLicensee {
     } catch {
       return undefined;
     }
-  };
+  });
 }
 
+/**
+ * The licensee's in-app inbox, opened by the app platform's HS256 token
+ * (`sub` = platform user id, `exp` required); API keys do not open it.
+ */
 export function inboxRoutes(db: Database, identifyLicensee: IdentifyLicensee): FastifyPluginAsyncTypebox {
   async function licensee(request: FastifyRequest): Promise<string> {
     if (!request.headers.authorization) throw new ApiError(401, 'unauthorized', 'a platform token is required');
