@@ -271,7 +271,7 @@ async function importCsv(
     const span = { firstLine: lines[valid[0]!.index]!, lastLine: lines[valid.at(-1)!.index]! };
     // A chunk that shares a licence with one being written waits for it: the file's order
     // holds for every licence, and chunks of different licences may commit in any order.
-    await waitForWrites(() => writing.length < MAX_WRITES && !writing.some((w) => [...keys].some((k) => w.keys.has(k))));
+    await waitForWrites(() => writing.length < MAX_WRITES && !writing.some((w) => sharesKey(w.keys, keys)));
     // Sealed on the sealing thread while this one reads the next chunk.
     const done = sealing
       .sealMany(licenses.map((l) => l.holderIdNo))
@@ -407,6 +407,11 @@ function readHeader(record: string[]): string[] {
     );
   }
   return names;
+}
+
+function sharesKey(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
+  for (const key of b) if (a.has(key)) return true;
+  return false;
 }
 
 function isBlank(record: string[]): boolean {
