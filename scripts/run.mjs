@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The entry of `npm start`, `npm test`, `npm run migrate` and `npm run keys`. Plain
+// The entry of `npm start`, `npm test`, `npm run migrate`, `npm run keys` and `npm run scan`. Plain
 // JavaScript with no dependencies, because it runs before anything is installed: it
 // installs what is missing with pnpm (through corepack, or npx where corepack is not
 // there), then hands over to the TypeScript scripts.
@@ -83,7 +83,10 @@ switch (task) {
   case 'keys':
     run(process.execPath, ['--import', 'tsx', 'scripts/keys.ts', ...process.argv.slice(3)]);
     break;
+  case 'scan':
+    run(process.execPath, ['--import', 'tsx', 'scripts/scan.ts', ...process.argv.slice(3)]);
+    break;
   default:
-    console.error(`usage: node scripts/run.mjs test|start|migrate|keys`);
+    console.error(`usage: node scripts/run.mjs test|start|migrate|keys|scan`);
     process.exit(2);
 }

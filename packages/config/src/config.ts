@@ -4,7 +4,7 @@ import cron from 'node-cron';
  * Every setting of every service, read and validated here and nowhere else.
  * Names and defaults are those of shared/contract.md.
  */
-export type ServiceName = 'api' | 'scheduler' | 'sms-worker' | 'push-worker' | 'migrate';
+export type ServiceName = 'api' | 'scheduler' | 'sms-worker' | 'push-worker' | 'migrate' | 'scan';
 
 export interface QuietHours {
   /** minutes after local midnight */
@@ -37,6 +37,8 @@ export interface Config {
   port: number;
   timezone: string;
   scanCron: string;
+  /** how often the scheduler sweeps lost messages back onto their queues and checks that today's scan ran */
+  sweepIntervalSeconds: number;
   quietHours: QuietHours | null;
   demoData: boolean;
   adminApiKey: string | undefined;
@@ -209,6 +211,7 @@ export function loadConfig(service: ServiceName, env: Env = process.env): Config
     port: integer(env, 'PORT', 3000, 0, 65535),
     timezone: timezone(env, 'REMINDER_TIMEZONE', 'Asia/Shanghai'),
     scanCron,
+    sweepIntervalSeconds: integer(env, 'SWEEP_INTERVAL_SECONDS', 60, 1, 3600),
     quietHours: quietHours(env, 'QUIET_HOURS'),
     demoData: onOff(env, 'DEMO_DATA', 'on'),
     adminApiKey,

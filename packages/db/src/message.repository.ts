@@ -196,6 +196,18 @@ export function recordReceipt(db: Database, providerMessageId: string, to: 'deli
   });
 }
 
+/** Messages not yet handed to a worker, in id order from `afterId`: what the sweeper compares with the queues. */
+export function unsentMessages(db: Database, afterId: number, limit: number) {
+  return db
+    .selectFrom('outgoingMessages')
+    .select(['id', 'channel'])
+    .where('status', 'in', UNSENT)
+    .where('id', '>', afterId)
+    .orderBy('id')
+    .limit(limit)
+    .execute();
+}
+
 export function findMessage(db: Database, messageId: number) {
   return db.selectFrom('outgoingMessages').selectAll().where('id', '=', messageId).executeTakeFirst();
 }

@@ -102,6 +102,27 @@ export async function finishScan(
     .executeTakeFirstOrThrow();
 }
 
+/**
+ * Scans still 'running' whose process stopped (killed, or cut off from the database) before
+ * recording how they ended. Called by a scan holding the scan lock: no other scan can be
+ * running then, so every such row is one that will never finish.
+ */
+export async function abandonInterruptedScans(db: Database): Promise<number[]> {
+  const rows = await db
+    .updateTable('scans')
+    .set({ status: 'failed', error: 'interrupted: the scan stopped before it finished (its process ended or lost the database)', finishedAt: new Date() })
+    .where('status', '=', 'running')
+    .returning('id')
+    .execute();
+  return rows.map((r) => r.id);
+}
+
+/** Whether a scan for this date has succeeded. */
+export async function scanSucceededFor(db: Database, asOf: string): Promise<boolean> {
+  const row = await db.selectFrom('scans').select('id').where('asOf', '=', asOf).where('status', '=', 'succeeded').limit(1).executeTakeFirst();
+  return row !== undefined;
+}
+
 export async function failScan(db: Database, id: number, error: string) {
   await db.updateTable('scans').set({ status: 'failed', error, finishedAt: new Date() }).where('id', '=', id).execute();
 }

@@ -46,6 +46,9 @@ export const sendPush: JobDefinition<typeof MessageRef> = {
 /** The jobs that carry one outgoing message to its channel's worker. */
 export type MessageJob = typeof sendSms;
 
+/** The job of each channel. */
+export const messageJobs: Record<'sms' | 'push', MessageJob> = { sms: sendSms, push: sendPush };
+
 
 const checkers = new WeakMap<TSchema, ReturnType<typeof TypeCompiler.Compile>>();
 

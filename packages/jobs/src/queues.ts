@@ -37,6 +37,28 @@ export async function enqueue<S extends TSchema>(queue: Queue, job: JobDefinitio
   for (let i = 0; i < jobs.length; i += CHUNK) await queue.addBulk(jobs.slice(i, i + CHUNK));
 }
 
+/**
+ * The payloads whose job this queue does not hold in any state (waiting, delayed, active,
+ * completed or failed): those lost with Redis's data, or never added. Asked in one round
+ * trip, whatever their number. `redis` is the connection the queue was opened on.
+ */
+export async function jobsNotHeld<S extends TSchema>(
+  redis: Redis,
+  queue: Queue,
+  job: JobDefinition<S>,
+  payloads: Static<S>[],
+): Promise<Static<S>[]> {
+  if (payloads.length === 0) return [];
+  const pipeline = redis.pipeline();
+  for (const payload of payloads) pipeline.exists(queue.toKey(job.jobId(payload)));
+  const answers = (await pipeline.exec()) ?? [];
+  return payloads.filter((_, i) => {
+    const [error, held] = answers[i] ?? [new Error('no answer')];
+    if (error) throw error;
+    return held === 0;
+  });
+}
+
 export type Processor<S extends TSchema> = (payload: Static<S>, job: Job, token: string | undefined) => Promise<unknown>;
 
 /** A worker that refuses payloads of the wrong shape before its processor sees them. */

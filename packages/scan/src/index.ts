@@ -1,1 +1,2 @@
 export * from './scan';
+export * from './sweep';

@@ -1,4 +1,5 @@
 import {
+  abandonInterruptedScans,
   categoriesForScan,
   createDueReminders,
   expireReminders,
@@ -9,8 +10,8 @@ import {
   type Database,
   type DueWindow,
 } from '@lr/db';
-import { addDays, reminderWindows, type Category } from '@lr/domain';
-import { enqueue, sendPush, sendSms } from '@lr/jobs';
+import { addDays, isBusinessDate, reminderWindows, type Category } from '@lr/domain';
+import { enqueue, messageJobs } from '@lr/jobs';
 import type { Logger } from '@lr/log';
 import type { Queue } from 'bullmq';
 import { sql } from 'kysely';
@@ -38,6 +39,12 @@ export class ScanInProgressError extends Error {
 // One scan at a time across every scheduler replica and API process. Correctness does
 // not rest on it (the unique reminder key does); it keeps scans from racing for rows.
 export const SCAN_LOCK = 7_364_201;
+
+/** Why a date cannot be a scan's as-of date (contract: a real date from 2000-01-01 to 2100-12-31), or undefined. */
+export function asOfProblem(asOf: string): string | undefined {
+  if (!isBusinessDate(asOf) || asOf < '2000-01-01' || asOf > '2100-12-31') return 'must be a real date (YYYY-MM-DD) from 2000-01-01 to 2100-12-31';
+  return undefined;
+}
 
 /** The windows of every enabled category, as expiry-date ranges for the scan's date. */
 export function dueWindows(categories: Pick<Category, 'code' | 'leadDays' | 'enabled'>[], asOf: string): DueWindow[] {
@@ -73,6 +80,8 @@ export async function runScan(deps: ScanDeps, request: ScanRequest): Promise<Sca
 
 async function scanUnderLock(deps: ScanDeps, { asOf, trigger }: ScanRequest): Promise<ScanSummary> {
   const { db, log } = deps;
+  const interrupted = await abandonInterruptedScans(db);
+  if (interrupted.length > 0) log.warn({ scanIds: interrupted }, 'scans that were interrupted are recorded as failed');
   const scanId = await startScan(db, asOf, trigger);
   log.info({ scanId, asOf, trigger }, 'scan started');
   try {
@@ -97,10 +106,12 @@ async function scanUnderLock(deps: ScanDeps, { asOf, trigger }: ScanRequest): Pr
   }
 }
 
+/** Puts messages on their channels' queues, then marks those still pending as queued. */
 export async function enqueueMessages(deps: Pick<ScanDeps, 'db' | 'queues'>, messages: { id: number; channel: 'sms' | 'push' }[]) {
-  const ids = (channel: 'sms' | 'push') => messages.filter((m) => m.channel === channel).map((m) => ({ messageId: m.id }));
-  await enqueue(deps.queues.sms, sendSms, ids('sms'));
-  await enqueue(deps.queues.push, sendPush, ids('push'));
+  for (const channel of ['sms', 'push'] as const) {
+    const payloads = messages.filter((m) => m.channel === channel).map((m) => ({ messageId: m.id }));
+    await enqueue(deps.queues[channel], messageJobs[channel], payloads);
+  }
   await markQueued(
     deps.db,
     messages.map((m) => m.id),

@@ -503,4 +503,15 @@ describe('scans', () => {
     expect(row!.finishedAt!.getTime()).toBeGreaterThanOrEqual(row!.startedAt.getTime());
     expect(summary).toMatchObject({ status: 'succeeded', remindersCreated: 3, messagesQueued: 2, undeliverable: 1 });
   });
+
+  it('a scan left running by a process that died is recorded as failed, interrupted, by the next scan, which completes the work', async () => {
+    await store(licence('INT-1', addDays(D, 10)));
+    // What a scheduler killed mid-scan leaves: the scan's record, and nothing of its transaction.
+    const killed = await db().insertInto('scans').values({ asOf: D, trigger: 'cron' }).returning('id').executeTakeFirstOrThrow();
+
+    await expect(scan(D)).resolves.toMatchObject({ status: 'succeeded', remindersCreated: 1 });
+    const row = await db().selectFrom('scans').selectAll().where('id', '=', killed.id).executeTakeFirstOrThrow();
+    expect(row).toMatchObject({ status: 'failed', error: expect.stringMatching(/^interrupted/) });
+    expect(row.finishedAt).toBeInstanceOf(Date);
+  });
 });

@@ -8,6 +8,8 @@ export interface TestRedis {
   /** a QUEUE_PREFIX of this test's own, so test files can share one Redis */
   prefix: string;
   client: Redis;
+  /** deletes this prefix's keys: what a Redis that lost its data looks like to this test */
+  dropKeys(): Promise<void>;
   /** deletes this prefix's keys and disconnects */
   cleanup(): Promise<void>;
 }
@@ -16,17 +18,21 @@ export async function freshQueuePrefix(): Promise<TestRedis> {
   const url = inject('testServices').redisUrl;
   const prefix = `lr-test-${randomBytes(5).toString('hex')}`;
   const client = new Redis(url, { maxRetriesPerRequest: null });
+  const dropKeys = async () => {
+    let cursor = '0';
+    do {
+      const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      if (keys.length) await client.del(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+  };
   return {
     url,
     prefix,
     client,
+    dropKeys,
     async cleanup() {
-      let cursor = '0';
-      do {
-        const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-        if (keys.length) await client.del(...keys);
-        cursor = next;
-      } while (cursor !== '0');
+      await dropKeys();
       client.disconnect();
     },
   };

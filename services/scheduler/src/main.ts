@@ -2,27 +2,34 @@ import { loadConfig } from '@lr/config';
 import { connect } from '@lr/db';
 import { openMessageQueues, redisConnection } from '@lr/jobs';
 import { createLogger, runService } from '@lr/log';
-import { scheduleDailyScan } from './cron';
+import { scanForToday, scheduleDailyScan } from './cron';
+import { startUpkeep } from './upkeep';
 
 await runService('scheduler', async () => {
   const config = loadConfig('scheduler');
   const log = createLogger('scheduler', config.logLevel);
   const database = connect(config.databaseUrl, { max: 4, applicationName: 'scheduler' });
-  const connection = redisConnection(config.redisUrl);
-  const queues = openMessageQueues(connection, config.queuePrefix);
-  const task = scheduleDailyScan({
-    cronExpression: config.scanCron,
+  const redis = redisConnection(config.redisUrl);
+  const queues = openMessageQueues(redis, config.queuePrefix);
+  const deps = { db: database.db, queues, log };
+  const daily = { timezone: config.timezone, deps, log };
+  const task = scheduleDailyScan({ ...daily, cronExpression: config.scanCron });
+  const upkeep = startUpkeep({
+    deps: { ...deps, redis },
     timezone: config.timezone,
-    deps: { db: database.db, queues, log },
+    dailyScan: task,
+    scanToday: scanForToday(daily),
+    intervalMs: config.sweepIntervalSeconds * 1000,
     log,
   });
-  log.info({ cron: config.scanCron, timezone: config.timezone }, 'scheduler started');
+  log.info({ cron: config.scanCron, timezone: config.timezone, sweepIntervalSeconds: config.sweepIntervalSeconds }, 'scheduler started');
   return {
     log,
     async stop() {
       await task.stop();
+      await upkeep.stop();
       await queues.close();
-      await connection.quit();
+      await redis.quit();
       await database.close();
     },
   };

@@ -1,6 +1,6 @@
 import { listScans, recordAudit, type Database } from '@lr/db';
-import { isBusinessDate, localDate } from '@lr/domain';
-import { runScan, ScanInProgressError, type ScanDeps } from '@lr/scan';
+import { localDate } from '@lr/domain';
+import { asOfProblem, runScan, ScanInProgressError, type ScanDeps } from '@lr/scan';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { RequireRole } from '../auth';
@@ -26,11 +26,8 @@ export function scanRoutes(deps: ScanDeps & { db: Database; timezone: string }, 
       },
       async (request) => {
         const asOf = request.body.asOf ?? localDate(deps.timezone);
-        if (!isBusinessDate(asOf) || asOf < '2000-01-01' || asOf > '2100-12-31') {
-          throw new ApiError(422, 'invalid_as_of', 'asOf must be a real date from 2000-01-01 to 2100-12-31', [
-            { field: 'asOf', message: 'not a date from 2000-01-01 to 2100-12-31' },
-          ]);
-        }
+        const problem = asOfProblem(asOf);
+        if (problem) throw new ApiError(422, 'invalid_as_of', `asOf ${problem}`, [{ field: 'asOf', message: problem }]);
         try {
           const summary = await runScan(deps, { asOf, trigger: 'api' });
           // A scan commits in several steps of its own (the scans row is its record), so its

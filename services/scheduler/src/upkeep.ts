@@ -1,0 +1,81 @@
+import { scanSucceededFor } from '@lr/db';
+import { localDate, localMidnight } from '@lr/domain';
+import type { Logger } from '@lr/log';
+import { sweepUnsent, type ScanDeps } from '@lr/scan';
+import type { Redis } from 'ioredis';
+import type { ScheduledTask } from 'node-cron';
+
+export interface UpkeepOptions {
+  deps: ScanDeps & { redis: Redis };
+  timezone: string;
+  /** the SCAN_CRON task: when today's scan was due */
+  dailyScan: Pick<ScheduledTask, 'match'>;
+  /** runs today's scan; never throws (cron.ts scanForToday) */
+  scanToday: () => Promise<unknown>;
+  intervalMs: number;
+  log: Logger;
+  now?: () => Date;
+}
+
+/** Whether SCAN_CRON fired earlier on the local day of `now`, checked minute by minute since local midnight. */
+export function firedEarlierToday(dailyScan: Pick<ScheduledTask, 'match'>, timezone: string, now: Date): boolean {
+  for (let t = localMidnight(timezone, now).getTime(); t <= now.getTime(); t += 60_000) {
+    if (dailyScan.match(new Date(t))) return true;
+  }
+  return false;
+}
+
+/**
+ * Today's scan is owed when its time has come today and no scan for today has
+ * succeeded: the scheduler was down at that time, was killed in the middle of the scan,
+ * or the scan failed (PostgreSQL restarting). Running it again is harmless: the
+ * reminders' unique key makes a scan create only what is still missing.
+ */
+export async function owesTodaysScan(options: Pick<UpkeepOptions, 'deps' | 'timezone' | 'dailyScan'>, now: Date): Promise<boolean> {
+  if (!firedEarlierToday(options.dailyScan, options.timezone, now)) return false;
+  return !(await scanSucceededFor(options.deps.db, localDate(options.timezone, now)));
+}
+
+/** One round of upkeep: today's scan if it is owed, then the sweep of lost messages. */
+export async function upkeep(options: UpkeepOptions): Promise<void> {
+  const { deps, log } = options;
+  const now = options.now?.() ?? new Date();
+  try {
+    if (await owesTodaysScan(options, now)) {
+      log.warn({ asOf: localDate(options.timezone, now) }, "today's scan is owed (missed, interrupted or failed); running it now");
+      await options.scanToday();
+    }
+  } catch (error) {
+    log.error({ err: error }, "could not check whether today's scan ran");
+  }
+  try {
+    const { unsent, requeued } = await sweepUnsent(deps);
+    if (requeued > 0) log.warn({ unsent, requeued }, 'messages missing from their queues were put back');
+  } catch (error) {
+    log.error({ err: error }, 'sweep failed; the next one will try again');
+  }
+}
+
+/**
+ * Runs upkeep at start and then every intervalMs, one round at a time. Every replica
+ * does this; two sweeps at once add nothing twice (job ids are the message ids) and two
+ * owed scans meet at the scan lock.
+ */
+export function startUpkeep(options: UpkeepOptions): { stop(): Promise<void> } {
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  let round: Promise<void> = Promise.resolve();
+  const next = () => {
+    round = upkeep(options).finally(() => {
+      if (!stopped) timer = setTimeout(next, options.intervalMs);
+    });
+  };
+  next();
+  return {
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await round;
+    },
+  };
+}
