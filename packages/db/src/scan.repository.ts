@@ -15,10 +15,28 @@ export interface CreatedReminders {
   messages: { id: number; channel: 'sms' | 'push' }[];
 }
 
+/** The (reminder, channel, recipient) of each usable channel of the reminders a scan created. */
+function targetsOf(scanId: number) {
+  return sql`
+    select r.id as reminder_id, ch.channel,
+           case ch.channel when 'sms' then l.phone else l.platform_user_id end as recipient
+      from reminders r
+      join licenses l on l.id = r.license_id
+      join categories cat on cat.code = l.category_code
+     cross join lateral unnest(cat.channels) as ch(channel)
+     where r.scan_id = ${scanId}
+       and ((ch.channel = 'sms' and l.phone is not null) or (ch.channel = 'push' and l.platform_user_id is not null))`;
+}
+
 /**
- * One statement: the reminders due in the windows (at most one per licence, expiry
- * date and lead, by the unique key), one delivery per usable channel, and one
- * outgoing message per recipient and channel that carries them all.
+ * The reminders due in the windows (at most one per licence, expiry date and lead, by the
+ * unique key), one delivery per usable channel, and one outgoing message per recipient
+ * and channel that carries them all. Run inside the scan's transaction.
+ *
+ * Separate statements rather than one with data-modifying CTEs: PostgreSQL cannot see
+ * how many rows a CTE's INSERT returns, so joining two of them (deliveries to their
+ * messages) was planned as a nested loop, quadratic in the reminders: 65 s for 20,000.
+ * Each statement here reads what the one before wrote, by index.
  */
 export async function createDueReminders(
   trx: Database,
@@ -26,48 +44,43 @@ export async function createDueReminders(
   asOf: string,
   windows: DueWindow[],
 ): Promise<CreatedReminders> {
-  const { rows } = await sql<CreatedReminders>`
-    with w as (
-      select * from unnest(${windows.map((w) => w.categoryCode)}::text[], ${windows.map((w) => w.lead)}::int[],
-                           ${windows.map((w) => w.from)}::date[], ${windows.map((w) => w.to)}::date[])
-               as w(category_code, lead, from_date, to_date)
-    ), created as (
-      insert into reminders (license_id, expires_on, lead_days, as_of, days_left, scan_id)
-      select l.id, l.expires_on, w.lead, ${asOf}::date, l.expires_on - ${asOf}::date, ${scanId}::int
-        from w join licenses l
-          on l.category_code = w.category_code and l.status = 'active'
-         and l.expires_on between w.from_date and w.to_date
-      -- A renewal or revocation being written meanwhile is waited for and re-read, and
-      -- one that comes later waits for this scan, so it always sees these reminders.
-         for share of l
-      on conflict (license_id, expires_on, lead_days) do nothing
-      returning id, license_id
-    ), targets as (
-      select c.id as reminder_id, ch.channel,
-             case ch.channel when 'sms' then l.phone else l.platform_user_id end as recipient
-        from created c
-        join licenses l on l.id = c.license_id
-        join categories cat on cat.code = l.category_code
-       cross join lateral unnest(cat.channels) as ch(channel)
-       where (ch.channel = 'sms' and l.phone is not null)
-          or (ch.channel = 'push' and l.platform_user_id is not null)
-    ), messages as (
-      insert into outgoing_messages (scan_id, channel, recipient)
-      select distinct ${scanId}::int, channel, recipient from targets
-      returning id, channel, recipient
-    ), delivered as (
+  const created = await sql`
+    insert into reminders (license_id, expires_on, lead_days, as_of, days_left, scan_id)
+    select l.id, l.expires_on, w.lead, ${asOf}::date, l.expires_on - ${asOf}::date, ${scanId}::int
+      from unnest(${windows.map((w) => w.categoryCode)}::text[], ${windows.map((w) => w.lead)}::int[],
+                  ${windows.map((w) => w.from)}::date[], ${windows.map((w) => w.to)}::date[])
+           as w(category_code, lead, from_date, to_date)
+      join licenses l
+        on l.category_code = w.category_code and l.status = 'active'
+       and l.expires_on between w.from_date and w.to_date
+    -- A renewal or revocation being written meanwhile is waited for and re-read, and
+    -- one that comes later waits for this scan, so it always sees these reminders.
+       for share of l
+    on conflict (license_id, expires_on, lead_days) do nothing`.execute(trx);
+  const remindersCreated = Number(created.numAffectedRows ?? 0);
+  if (remindersCreated === 0) return { remindersCreated: 0, undeliverable: 0, messages: [] };
+
+  const { rows: messages } = await sql<{ id: number; channel: 'sms' | 'push' }>`
+    insert into outgoing_messages (scan_id, channel, recipient)
+    select distinct ${scanId}::int, channel, recipient from (${targetsOf(scanId)}) t
+    returning id, channel`.execute(trx);
+  await sql`
+    with delivered as (
       insert into deliveries (reminder_id, channel, message_id)
-      select t.reminder_id, t.channel, m.id from targets t join messages m using (channel, recipient)
+      -- A look-up per delivery in the message key's index, whatever the planner
+      -- believes of tables that this transaction has just filled.
+      select t.reminder_id, t.channel,
+             (select m.id from outgoing_messages m where (m.scan_id, m.channel, m.recipient) = (${scanId}, t.channel, t.recipient))
+        from (${targetsOf(scanId)}) t
       returning id
-    ), logged as (
-      insert into delivery_events (delivery_id, status, cause) select id, 'pending', 'scan' from delivered
     )
-    select (select count(*)::int from created) as reminders_created,
-           (select count(*)::int from created c
-             where not exists (select 1 from targets t where t.reminder_id = c.id)) as undeliverable,
-           (select coalesce(json_agg(json_build_object('id', id, 'channel', channel) order by id), '[]')
-              from messages) as messages`.execute(trx);
-  return rows[0]!;
+    insert into delivery_events (delivery_id, status, cause) select id, 'pending', 'scan' from delivered`.execute(trx);
+  const { rows } = await sql<{ undeliverable: number }>`
+    select count(*)::int as undeliverable
+      from reminders r
+     where r.scan_id = ${scanId} and not exists (select 1 from deliveries d where d.reminder_id = r.id)`.execute(trx);
+  messages.sort((a, b) => a.id - b.id);
+  return { remindersCreated, undeliverable: rows[0]!.undeliverable, messages };
 }
 
 /**
