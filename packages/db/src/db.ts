@@ -21,8 +21,12 @@ export function connect(databaseUrl: string, options: { max?: number; applicatio
     max: options.max ?? 10,
     application_name: options.applicationName ?? 'license-reminders',
   });
-  // An idle client losing its connection (PostgreSQL restart) must not crash the process.
+  // A connection lost (PostgreSQL restarting) must not crash the process: the pool
+  // reports it for idle clients, and a client that is checked out (a scan holds one for
+  // its lock) reports it itself. The query running on it, or the next one, fails and
+  // is handled where it was made; the pool then drops the broken client.
   pool.on('error', () => {});
+  pool.on('connect', (client) => client.on('error', () => {}));
   // Columns are snake_case in SQL and camelCase in TypeScript, as in the contract.
   const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }), plugins: [new CamelCasePlugin()] });
   return { db, pool, close: () => db.destroy() };

@@ -6,3 +6,4 @@ export * from './redis';
 export * from './services';
 export * from './processes';
 export * from './fixtures';
+export * from './servers';

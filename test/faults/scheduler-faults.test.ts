@@ -1,0 +1,276 @@
+import { connect, insertCategory, migrate, type Database, type DatabaseHandle } from '@lr/db';
+import { localDate } from '@lr/domain';
+import { openMessageQueues, redisConnection } from '@lr/jobs';
+import {
+  eventually,
+  fakeTwilio,
+  freePort,
+  freshDatabase,
+  freshQueuePrefix,
+  privatePostgres,
+  privateRedis,
+  startService,
+  TEST_PII_KEY,
+  TEST_TWILIO,
+  testCategory,
+  type FakeTwilio,
+  type PrivatePostgres,
+  type PrivateRedis,
+  type ServiceProcess,
+  type TestDatabase,
+  type TestRedis,
+} from '@lr/testing';
+import { sql } from 'kysely';
+import { afterEach, describe, expect, it } from 'vitest';
+
+/**
+ * The scheduler under faults, as real processes on real PostgreSQL and Redis (issue 4):
+ * killed mid-scan, raced by a second scheduler and the API, its Redis wiped, its
+ * PostgreSQL restarted. After each, the reminders and messages must be exactly the
+ * expected set, and every message on its queue once.
+ *
+ * The schedulers run with SCAN_CRON every minute, so today's scan is owed as soon as one
+ * starts (upkeep.ts), and with a one-second sweep.
+ */
+const TZ = 'Asia/Shanghai';
+const CATEGORY = 'food';
+
+const running: ServiceProcess[] = [];
+const cleanups: (() => Promise<unknown>)[] = [];
+
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((s) => s.stop('SIGKILL')));
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+interface World {
+  db: Database;
+  databaseUrl: string;
+  redisUrl: string;
+  prefix: string;
+}
+
+function schedulerEnv(world: World, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return {
+    DATABASE_URL: world.databaseUrl,
+    REDIS_URL: world.redisUrl,
+    QUEUE_PREFIX: world.prefix,
+    REMINDER_TIMEZONE: TZ,
+    SCAN_CRON: '* * * * *',
+    SWEEP_INTERVAL_SECONDS: '1',
+    LOG_LEVEL: 'info',
+    ...extra,
+  };
+}
+
+function scheduler(world: World): ServiceProcess {
+  const service = startService('scheduler', schedulerEnv(world));
+  running.push(service);
+  return service;
+}
+
+/** Licences due today, one per phone, expiring over the next 60 days: every one gets exactly one reminder. */
+async function seedDueLicenses(db: Database, count: number): Promise<string> {
+  await insertCategory(db, testCategory({ code: CATEGORY, channels: ['sms'] }));
+  const today = localDate(TZ);
+  await sql`
+    insert into licenses (category_code, license_no, holder_name, holder_type, holder_id_sealed, holder_id_hash,
+                          holder_id_masked, phone, region_code, valid_from, expires_on)
+    select ${CATEGORY}, 'F-' || i, '某某商贸有限公司', 'enterprise', decode(md5('sealed' || i), 'hex'), decode(md5('hash' || i), 'hex'),
+           '9141**********001X', '+86139' || lpad(i::text, 8, '0'), '411224', date '2020-01-01', ${today}::date + 1 + i % 60
+      from generate_series(1, ${count}) i`.execute(db);
+  return today;
+}
+
+/**
+ * Exactly the expected outcome of today's scan: one reminder per licence, in the window
+ * its days left put it in; one SMS per phone carrying it; every message queued once in
+ * PostgreSQL and held once by its queue.
+ */
+async function expectExactlyScanned(world: World, count: number, today: string): Promise<void> {
+  const { rows } = await sql<{ reminders: number; wrongWindow: number; licensesReminded: number; messages: number; deliveries: number; unqueued: number }>`
+    select (select count(*)::int from reminders) as reminders,
+           (select count(*)::int from reminders r
+             where r.lead_days <> case when r.expires_on - ${today}::date <= 10 then 10
+                                       when r.expires_on - ${today}::date <= 30 then 30 else 60 end) as wrong_window,
+           (select count(distinct license_id)::int from reminders) as licenses_reminded,
+           (select count(*)::int from outgoing_messages) as messages,
+           (select count(*)::int from deliveries) as deliveries,
+           (select count(*)::int from outgoing_messages where status <> 'queued') as unqueued`.execute(world.db);
+  expect(rows[0]).toEqual({ reminders: count, wrongWindow: 0, licensesReminded: count, messages: count, deliveries: count, unqueued: 0 });
+
+  const ids = await world.db.selectFrom('outgoingMessages').select('id').execute();
+  const held = await queuedJobIds(world);
+  expect(held.length).toBe(count);
+  expect(new Set(held)).toEqual(new Set(ids.map(({ id }) => `sms-${id}`)));
+}
+
+async function queuedJobIds(world: World): Promise<string[]> {
+  const connection = redisConnection(world.redisUrl);
+  const queues = openMessageQueues(connection, world.prefix);
+  try {
+    const jobs = await queues.sms.getJobs(['waiting', 'delayed', 'active', 'prioritized'], 0, -1);
+    return jobs.map((j) => j.id!);
+  } finally {
+    await queues.close();
+    await connection.quit();
+  }
+}
+
+async function scans(db: Database) {
+  return db.selectFrom('scans').select(['id', 'status', 'trigger', 'remindersCreated', 'error']).orderBy('id').execute();
+}
+
+async function sharedWorld(): Promise<World> {
+  const [database, redis]: [TestDatabase, TestRedis] = await Promise.all([freshDatabase(), freshQueuePrefix()]);
+  cleanups.push(() => database.drop(), () => redis.cleanup());
+  return { db: database.db, databaseUrl: database.url, redisUrl: redis.url, prefix: redis.prefix };
+}
+
+describe('the scheduler under faults', { timeout: 180_000 }, () => {
+  it('SIGKILLed in the middle of a large scan and started again: exactly the expected reminders and messages', async () => {
+    const world = await sharedWorld();
+    const count = 20_000;
+    const today = await seedDueLicenses(world.db, count);
+
+    const first = scheduler(world);
+    await eventually(async () => ((await scans(world.db)).some((s) => s.status === 'running') ? true : undefined), 30_000, 'the scan to start');
+    await new Promise((r) => setTimeout(r, 400));
+    await first.stop('SIGKILL');
+    const afterKill = await scans(world.db);
+    expect(afterKill.some((s) => s.status === 'succeeded'), 'the kill came after the scan had finished; make the scan larger').toBe(false);
+
+    scheduler(world);
+    await eventually(async () => ((await scans(world.db)).some((s) => s.status === 'succeeded') ? true : undefined), 60_000, 'a scan to succeed');
+    // The killed scan's record says so; the work was done once in all.
+    const all = await scans(world.db);
+    expect(all[0]).toMatchObject({ status: 'failed', error: expect.stringMatching(/^interrupted/) });
+    expect(all.reduce((sum, s) => sum + s.remindersCreated, 0)).toBe(count);
+    await expectExactlyScanned(world, count, today);
+  });
+
+  it('two schedulers and a scan through the API at once: no duplicate, nothing missing', async () => {
+    const world = await sharedWorld();
+    const count = 20_000;
+    const today = await seedDueLicenses(world.db, count);
+    const port = await freePort();
+    const adminKey = 'fault-admin-key-0123456789abcdef';
+    const api = startService('api', {
+      ...schedulerEnv(world),
+      PORT: String(port),
+      ADMIN_API_KEY: adminKey,
+      INBOX_JWT_SECRET: 'fault-inbox-secret-0123456789abcdef0123',
+      PII_KEY: TEST_PII_KEY,
+    });
+    running.push(api);
+    await eventually(() => fetch(`http://127.0.0.1:${port}/readyz`).then((r) => (r.ok ? true : undefined), () => undefined), 30_000, 'the API');
+
+    scheduler(world);
+    scheduler(world);
+    // The API asks for today's scan until one has run: each answer is a scan or a 409 while another runs.
+    const answers: number[] = [];
+    await eventually(async () => {
+      const response = await fetch(`http://127.0.0.1:${port}/v1/scans`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ asOf: today }),
+      });
+      answers.push(response.status);
+      expect([200, 409]).toContain(response.status);
+      return (await scans(world.db)).some((s) => s.status === 'succeeded') ? true : undefined;
+    }, 60_000, 'a scan to succeed');
+
+    const all = await scans(world.db);
+    expect(all.every((s) => s.status !== 'failed'), JSON.stringify(all)).toBe(true);
+    expect(all.reduce((sum, s) => sum + s.remindersCreated, 0)).toBe(count);
+    await expectExactlyScanned(world, count, today);
+  });
+
+  describe('with a Redis of its own', () => {
+    let redis: PrivateRedis;
+    let twilio: FakeTwilio;
+
+    it('FLUSHALL after a scan, before any worker ran: every message is still sent, once', async () => {
+      [redis, twilio] = await Promise.all([privateRedis(), fakeTwilio()]);
+      cleanups.push(() => redis.stop(), () => twilio.close());
+      const database = await freshDatabase();
+      cleanups.push(() => database.drop());
+      const world: World = { db: database.db, databaseUrl: database.url, redisUrl: redis.url, prefix: 'lr' };
+      const count = 300;
+      const today = await seedDueLicenses(world.db, count);
+
+      scheduler(world);
+      await eventually(async () => ((await scans(world.db)).some((s) => s.status === 'succeeded') ? true : undefined), 30_000, 'the scan');
+      await expectExactlyScanned(world, count, today);
+
+      await redis.client.flushall();
+      expect(await queuedJobIds(world)).toEqual([]);
+      // The sweeper puts every message back within its interval.
+      await eventually(async () => ((await queuedJobIds(world)).length === count ? true : undefined), 15_000, 'the sweeper');
+
+      const worker = startService('sms-worker', {
+        ...schedulerEnv(world),
+        QUIET_HOURS: 'off',
+        SMS_PROVIDER: 'twilio',
+        SMS_RATE_PER_SEC: '100000',
+        TWILIO_ACCOUNT_SID: TEST_TWILIO.accountSid,
+        TWILIO_AUTH_TOKEN: TEST_TWILIO.authToken,
+        TWILIO_FROM: TEST_TWILIO.from,
+        TWILIO_API_BASE_URL: twilio.url,
+        PUBLIC_BASE_URL: 'https://reminders.example.gov.cn',
+      });
+      running.push(worker);
+      await eventually(
+        async () => {
+          const { rows } = await sql<{ n: number }>`select count(*)::int as n from outgoing_messages where status = 'sent'`.execute(world.db);
+          return rows[0]!.n === count ? true : undefined;
+        },
+        60_000,
+        'every message to be sent',
+      );
+      const sent = twilio.sms();
+      expect(sent).toHaveLength(count);
+      expect(new Set(sent.map((s) => s.to)).size).toBe(count);
+    });
+  });
+
+  describe('with a PostgreSQL of its own', () => {
+    let postgres: PrivatePostgres;
+    let handle: DatabaseHandle;
+
+    it('restarted during a scan: the scan fails, is recorded as failed, and the next run completes it', async () => {
+      postgres = await privatePostgres();
+      cleanups.push(() => postgres.stop());
+      const redisPrefix = await freshQueuePrefix();
+      cleanups.push(() => redisPrefix.cleanup());
+      const url = new URL(postgres.url);
+      url.pathname = '/reminders';
+      const admin = connect(postgres.url, { max: 1 });
+      await sql`create database reminders`.execute(admin.db);
+      await admin.close();
+      handle = connect(url.toString(), { max: 2 });
+      cleanups.push(() => handle.close());
+      await migrate(handle.db);
+      const world: World = { db: handle.db, databaseUrl: url.toString(), redisUrl: redisPrefix.url, prefix: redisPrefix.prefix };
+      const count = 20_000;
+      const today = await seedDueLicenses(world.db, count);
+
+      const service = scheduler(world);
+      await eventually(async () => ((await scans(world.db)).some((s) => s.status === 'running') ? true : undefined), 30_000, 'the scan to start');
+      await new Promise((r) => setTimeout(r, 300));
+      await postgres.restart({ downForMs: 1000 });
+
+      await eventually(
+        async () => ((await scans(world.db).catch(() => [])).some((s) => s.status === 'succeeded') ? true : undefined),
+        60_000,
+        'a scan to succeed after the restart',
+      ).catch((error: Error) => {
+        throw new Error(`${error.message}\n${service.output().slice(-3000)}`);
+      });
+      const all = await scans(world.db);
+      expect(all[0]!.status, service.output().slice(-2000)).toBe('failed');
+      expect(all.at(-1)!.status).toBe('succeeded');
+      await expectExactlyScanned(world, count, today);
+    });
+  });
+});
