@@ -30,6 +30,16 @@ describe('the daily scan of the scheduler', () => {
     expect(await utcTick()).toMatchObject({ asOf: '2026-03-01' });
   });
 
+  it.each([
+    ['2026-02-28T15:59:59Z', '2026-02-28'], // 23:59:59 on 28 February in Shanghai
+    ['2026-02-28T16:00:00Z', '2026-03-01'], // local midnight: the next business date
+    ['2028-02-28T16:00:00Z', '2028-02-29'], // a leap day
+  ])('at %s the scan is for %s', async (instant, asOf) => {
+    const deps = { db: database.db, queues, log };
+    const tick = scanForToday({ timezone: 'Asia/Shanghai', deps, log, now: () => new Date(instant) });
+    expect(await tick()).toMatchObject({ asOf, status: 'succeeded' });
+  });
+
   it('steps aside while another replica scans, without failing or recording a scan', async () => {
     const deps = { db: database.db, queues, log };
     const other = await database.pool.connect();
