@@ -106,14 +106,37 @@ async function scanUnderLock(deps: ScanDeps, { asOf, trigger }: ScanRequest): Pr
   }
 }
 
-/** Puts messages on their channels' queues, then marks those still pending as queued. */
+/** Messages put on their queue, then marked queued, together. */
+const ENQUEUE_CHUNK = 1_000;
+
+/**
+ * Puts messages on their channels' queues, then marks them queued. Each chunk is marked
+ * in PostgreSQL while the next one goes to Redis, so that the two overlap. A message is
+ * marked only once it is on its queue; a crash in between leaves it pending, for the
+ * sweeper.
+ */
 export async function enqueueMessages(deps: Pick<ScanDeps, 'db' | 'queues'>, messages: { id: number; channel: 'sms' | 'push' }[]) {
-  for (const channel of ['sms', 'push'] as const) {
-    const payloads = messages.filter((m) => m.channel === channel).map((m) => ({ messageId: m.id }));
-    await enqueue(deps.queues[channel], messageJobs[channel], payloads);
+  const marking: Promise<unknown>[] = [];
+  let failure: { error: unknown } | undefined;
+  try {
+    for (const channel of ['sms', 'push'] as const) {
+      const ids = messages.filter((m) => m.channel === channel).map((m) => m.id);
+      for (let i = 0; i < ids.length; i += ENQUEUE_CHUNK) {
+        const chunk = ids.slice(i, i + ENQUEUE_CHUNK);
+        await enqueue(
+          deps.queues[channel],
+          messageJobs[channel],
+          chunk.map((id) => ({ messageId: id })),
+        );
+        marking.push(markQueued(deps.db, chunk));
+      }
+    }
+  } catch (error) {
+    failure = { error };
   }
-  await markQueued(
-    deps.db,
-    messages.map((m) => m.id),
-  );
+  // Every marking started is waited for, also when an enqueue failed.
+  const marked = await Promise.allSettled(marking);
+  if (failure) throw failure.error;
+  const refused = marked.find((r) => r.status === 'rejected');
+  if (refused) throw refused.reason;
 }
