@@ -149,6 +149,17 @@ describe('the scheduler under faults', { timeout: 180_000 }, () => {
     await expectExactlyScanned(world, count, today);
   });
 
+  it('SIGTERM in the middle of a scan: the scheduler finishes the scan, then stops cleanly', async () => {
+    const world = await sharedWorld();
+    const count = 20_000;
+    const today = await seedDueLicenses(world.db, count);
+    const service = scheduler(world);
+    await eventually(async () => ((await scans(world.db)).some((s) => s.status === 'running') ? true : undefined), 30_000, 'the scan to start');
+    expect(await service.stop('SIGTERM'), service.output().slice(-2000)).toBe(0);
+    expect(await scans(world.db)).toMatchObject([{ status: 'succeeded', remindersCreated: count }]);
+    await expectExactlyScanned(world, count, today);
+  });
+
   it('two schedulers and a scan through the API at once: no duplicate, nothing missing', async () => {
     const world = await sharedWorld();
     const count = 20_000;

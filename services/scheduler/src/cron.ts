@@ -32,10 +32,29 @@ export function scanForToday({ timezone, deps, log, now = () => new Date() }: Om
   };
 }
 
-export function scheduleDailyScan(options: DailyScanOptions): ScheduledTask {
-  return cron.schedule(options.cronExpression, scanForToday(options), {
-    timezone: options.timezone,
-    name: 'daily-scan',
-    noOverlap: true,
-  });
+export interface DailyScan {
+  /** the cron task, which knows when the scan is due */
+  task: ScheduledTask;
+  /** stops the ticks, then waits for a scan that a tick started */
+  stop(): Promise<void>;
+}
+
+export function scheduleDailyScan(options: DailyScanOptions): DailyScan {
+  const scan = scanForToday(options);
+  let running: Promise<unknown> = Promise.resolve();
+  const task = cron.schedule(
+    options.cronExpression,
+    () => {
+      running = scan();
+      return running;
+    },
+    { timezone: options.timezone, name: 'daily-scan', noOverlap: true },
+  );
+  return {
+    task,
+    async stop() {
+      await task.stop();
+      await running;
+    },
+  };
 }

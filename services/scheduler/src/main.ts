@@ -13,11 +13,11 @@ await runService('scheduler', async () => {
   const queues = openMessageQueues(redis, config.queuePrefix);
   const deps = { db: database.db, queues, log };
   const daily = { timezone: config.timezone, deps, log };
-  const task = scheduleDailyScan({ ...daily, cronExpression: config.scanCron });
+  const dailyScan = scheduleDailyScan({ ...daily, cronExpression: config.scanCron });
   const upkeep = startUpkeep({
     deps: { ...deps, redis },
     timezone: config.timezone,
-    dailyScan: task,
+    dailyScan: dailyScan.task,
     scanToday: scanForToday(daily),
     intervalMs: config.sweepIntervalSeconds * 1000,
     log,
@@ -26,7 +26,8 @@ await runService('scheduler', async () => {
   return {
     log,
     async stop() {
-      await task.stop();
+      // A scan under way is finished, not cut off (it would be re-run, but that costs a scan).
+      await dailyScan.stop();
       await upkeep.stop();
       await queues.close();
       await redis.quit();
