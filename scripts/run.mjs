@@ -1,8 +1,8 @@
 #!/usr/bin/env node
-// The entry of `npm start`, `npm test`, `npm run migrate`, `npm run keys` and `npm run scan`. Plain
-// JavaScript with no dependencies, because it runs before anything is installed: it
-// installs what is missing with pnpm (through corepack, or npx where corepack is not
-// there), then hands over to the TypeScript scripts.
+// The entry of `npm start`, `npm test`, `npm run migrate`, `npm run keys`, `npm run scan`
+// and the benchmarks. Plain JavaScript with no dependencies, because it runs before
+// anything is installed: it installs what is missing with pnpm (through corepack, or npx
+// where corepack is not there), then hands over to the TypeScript scripts.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -86,7 +86,16 @@ switch (task) {
   case 'scan':
     run(process.execPath, ['--import', 'tsx', 'scripts/scan.ts', ...process.argv.slice(3)]);
     break;
+  case 'bench': {
+    const [name, ...args] = process.argv.slice(3);
+    if (!['licenses', 'scan'].includes(name)) {
+      console.error('usage: node scripts/run.mjs bench licenses|scan [args]');
+      process.exit(2);
+    }
+    run(process.execPath, ['--import', 'tsx', `bench/${name}.ts`, ...args]);
+    break;
+  }
   default:
-    console.error(`usage: node scripts/run.mjs test|start|migrate|keys|scan`);
+    console.error(`usage: node scripts/run.mjs test|start|migrate|keys|scan|bench`);
     process.exit(2);
 }
