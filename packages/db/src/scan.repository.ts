@@ -15,6 +15,9 @@ export interface CreatedReminders {
   messages: { id: number; channel: 'sms' | 'push' }[];
 }
 
+const minDate = (dates: string[]) => dates.reduce((a, b) => (b < a ? b : a));
+const maxDate = (dates: string[]) => dates.reduce((a, b) => (b > a ? b : a));
+
 /** The (reminder, channel, recipient) of each usable channel of the reminders a scan created. */
 function targetsOf(scanId: number) {
   return sql`
@@ -44,18 +47,42 @@ export async function createDueReminders(
   asOf: string,
   windows: DueWindow[],
 ): Promise<CreatedReminders> {
+  if (windows.length === 0) return { remindersCreated: 0, undeliverable: 0, messages: [] };
+  const windowRows = sql`
+    unnest(${windows.map((w) => w.categoryCode)}::text[], ${windows.map((w) => w.lead)}::int[],
+           ${windows.map((w) => w.from)}::date[], ${windows.map((w) => w.to)}::date[]) as w(category_code, lead, from_date, to_date)`;
+  // Of the licences in the windows (about 60 days of expiries), only those that entered a
+  // window since the last scan lack its reminder: a few hundredths of them on a normal day.
+  // They are found from two indexes alone (the licences' by expiry, with their id, and the
+  // open reminders' by date) and only they are then read, locked and written. Reading and
+  // locking every licence of the windows took 14 s a day at 10,000,000 licences.
   const created = await sql`
+    with in_window as materialized (
+      select c.id, c.expires_on, c.lead
+        from ${windowRows}
+       cross join lateral (
+         -- offset 0 keeps this a scan of the index per window, with the window's bounds
+         select l.id, l.expires_on, w.lead from licenses l
+          where l.category_code = w.category_code and l.status = 'active'
+            and l.expires_on between w.from_date and w.to_date
+         offset 0) c
+    ), reminded as materialized (
+      select r.license_id, r.expires_on, r.lead_days from reminders r
+       where r.outcome = 'open' and r.expires_on between ${minDate(windows.map((w) => w.from))}::date and ${maxDate(windows.map((w) => w.to))}::date
+    ), due as materialized (
+      select i.id, i.expires_on, i.lead from in_window i
+       where not exists (select 1 from reminded r where (r.license_id, r.expires_on, r.lead_days) = (i.id, i.expires_on, i.lead))
+    )
     insert into reminders (license_id, expires_on, lead_days, as_of, days_left, scan_id)
-    select l.id, l.expires_on, w.lead, ${asOf}::date, l.expires_on - ${asOf}::date, ${scanId}::int
-      from unnest(${windows.map((w) => w.categoryCode)}::text[], ${windows.map((w) => w.lead)}::int[],
-                  ${windows.map((w) => w.from)}::date[], ${windows.map((w) => w.to)}::date[])
-           as w(category_code, lead, from_date, to_date)
-      join licenses l
-        on l.category_code = w.category_code and l.status = 'active'
-       and l.expires_on between w.from_date and w.to_date
-    -- A renewal or revocation being written meanwhile is waited for and re-read, and
-    -- one that comes later waits for this scan, so it always sees these reminders.
+    select l.id, l.expires_on, d.lead, ${asOf}::date, l.expires_on - ${asOf}::date, ${scanId}::int
+      from due d join licenses l on l.id = d.id
+     where l.status = 'active' and l.expires_on = d.expires_on
+    -- A renewal or revocation being written meanwhile is waited for and the licence re-read
+    -- (a renewed one no longer matches its old date), and one that comes later waits for
+    -- this scan, so it always sees these reminders.
        for share of l
+    -- A reminder that is no longer open (its licence was renewed, then corrected back to the
+    -- old date) is not in 'reminded'; the unique key still makes it once ever.
     on conflict (license_id, expires_on, lead_days) do nothing`.execute(trx);
   const remindersCreated = Number(created.numAffectedRows ?? 0);
   if (remindersCreated === 0) return { remindersCreated: 0, undeliverable: 0, messages: [] };

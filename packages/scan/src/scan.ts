@@ -86,6 +86,11 @@ async function scanUnderLock(deps: ScanDeps, { asOf, trigger }: ScanRequest): Pr
   log.info({ scanId, asOf, trigger }, 'scan started');
   try {
     const { created, expired } = await db.transaction().execute(async (trx) => {
+      // The scan's statements are planned as costly (millions of licences), so PostgreSQL
+      // would compile them (JIT: over a second, for statements that then run in less) and
+      // sort the windows' licences on disk in its default 4 MB.
+      await sql`set local jit = off`.execute(trx);
+      await sql`set local work_mem = '64MB'`.execute(trx);
       const expired = await expireReminders(trx, asOf);
       const windows = dueWindows(await categoriesForScan(trx), asOf);
       const created = await createDueReminders(trx, scanId, asOf, windows);
