@@ -133,7 +133,8 @@ export async function enqueueMessages(deps: Pick<ScanDeps, 'db' | 'queues'>, mes
           messageJobs[channel],
           chunk.map((id) => ({ messageId: id })),
         );
-        marking.push(markQueued(deps.db, chunk));
+        // The moved rows are not kept: a catch-up holds hundreds of thousands.
+        marking.push(markQueued(deps.db, chunk).then(() => undefined));
       }
     }
   } catch (error) {
