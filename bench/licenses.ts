@@ -8,8 +8,8 @@ import { once } from 'node:events';
 import { request } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { connect, ensureDatabase, insertCategory, migrate } from '@lr/db';
-import { addDays, creditCodeCheckChar, demoCategories, residentIdCheckChar } from '@lr/domain';
+import { addDays, creditCodeCheckChar, residentIdCheckChar } from '@lr/domain';
+import { recreateBenchDatabase } from './bench-database';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/lr_bench';
@@ -63,16 +63,7 @@ function licence(i: number, prefix: string, expiresOn: string) {
 }
 
 async function prepareDatabase() {
-  const server = new URL(DATABASE_URL);
-  const name = server.pathname.slice(1);
-  server.pathname = '/postgres';
-  const admin = connect(server.toString(), { max: 1 });
-  await admin.pool.query(`drop database if exists ${name} with (force)`);
-  await admin.close();
-  await ensureDatabase(DATABASE_URL);
-  const database = connect(DATABASE_URL, { max: 4 });
-  await migrate(database.db);
-  for (const category of demoCategories()) await insertCategory(database.db, category);
+  const database = await recreateBenchDatabase(DATABASE_URL);
   const started = process.hrtime.bigint();
   // The existing store, generated in SQL: expiry dates spread over five years.
   await database.pool.query(

@@ -9,8 +9,8 @@ import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { categoriesForScan, connect, ensureDatabase, insertCategory, migrate, type DatabaseHandle } from '@lr/db';
-import { addDays, demoCategories } from '@lr/domain';
+import { categoriesForScan, connect, migrate, type DatabaseHandle } from '@lr/db';
+import { addDays } from '@lr/domain';
 import { redisConnection } from '@lr/jobs';
 import { dueWindows } from '@lr/scan';
 import {
@@ -26,6 +26,7 @@ import {
   type FloorResult,
   type ScanResult,
 } from './scan-common';
+import { recreateBenchDatabase } from './bench-database';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const LICENSES = Number(process.env.BENCH_LICENSES ?? 10_000_000);
@@ -46,20 +47,6 @@ const CAPTURE_FILE = '/tmp/lr-bench-scan-statement.json';
 const PLANS_FILE = '/tmp/lr-bench-scan-plans.txt';
 const say = (line: string) => console.log(line);
 const n = (value: number) => value.toLocaleString('en-US');
-
-async function prepareDatabase(): Promise<DatabaseHandle> {
-  const server = new URL(DATABASE_URL);
-  const name = server.pathname.slice(1);
-  server.pathname = '/postgres';
-  const admin = connect(server.toString(), { max: 1 });
-  await admin.pool.query(`drop database if exists ${name} with (force)`);
-  await admin.close();
-  await ensureDatabase(DATABASE_URL);
-  const database = connect(DATABASE_URL, { max: 4 });
-  await migrate(database.db);
-  for (const category of demoCategories()) await insertCategory(database.db, category);
-  return database;
-}
 
 /** The store, generated in SQL; its secondary indexes are dropped during the seed and built after. */
 async function seed(database: DatabaseHandle) {
@@ -282,7 +269,7 @@ const git = (...args: string[]) => spawnSync('git', args, { cwd: ROOT, encoding:
 const changed = git('status', '--short', '--', 'packages', 'services', 'migrations').split('\n').filter(Boolean);
 say(`code: ${git('rev-parse', '--short', 'HEAD')}${changed.length ? `, uncommitted: ${changed.map((l) => l.slice(3)).join(' ')}` : ''}`);
 const codeAtStart = codeVersion();
-const database = again ? connect(DATABASE_URL, { max: 4 }) : await prepareDatabase();
+const database = again ? connect(DATABASE_URL, { max: 4 }) : await recreateBenchDatabase(DATABASE_URL);
 const redis = redisConnection(REDIS_URL);
 try {
   await dropQueueKeys(redis);
