@@ -71,56 +71,42 @@ export async function runScan(deps: ScanDeps, request: ScanRequest): Promise<Sca
     const { rows } = await sql<{ locked: boolean }>`select pg_try_advisory_lock(${SCAN_LOCK}) as locked`.execute(conn);
     if (!rows[0]?.locked) throw new ScanInProgressError();
     try {
-      return await scanUnderLock(deps, conn, request);
+      return await scanUnderLock({ ...deps, db: conn }, request);
     } finally {
       await sql`select pg_advisory_unlock(${SCAN_LOCK})`.execute(conn).catch(() => {});
     }
   });
 }
 
-/** `conn` holds the scan lock and does the scan's own work; `deps.db`'s pool lends a second connection for the expiry. */
-async function scanUnderLock(deps: ScanDeps, conn: Database, { asOf, trigger }: ScanRequest): Promise<ScanSummary> {
-  const { log } = deps;
-  const interrupted = await abandonInterruptedScans(conn);
+async function scanUnderLock(deps: ScanDeps, { asOf, trigger }: ScanRequest): Promise<ScanSummary> {
+  const { db, log } = deps;
+  const interrupted = await abandonInterruptedScans(db);
   if (interrupted.length > 0) log.warn({ scanIds: interrupted }, 'scans that were interrupted are recorded as failed');
-  const scanId = await startScan(conn, asOf, trigger);
+  const scanId = await startScan(db, asOf, trigger);
   log.info({ scanId, asOf, trigger }, 'scan started');
-  // Reminders whose licence passed its date are closed beside the window, on a connection
-  // of their own: the two touch different reminders (dates before the scan's, and from it
-  // on), and the new reminders reach their queues sooner. Settled at once, so that a
-  // failure waits for the await below rather than going unhandled.
-  const expiring = deps.db
-    .transaction()
-    .execute((trx) => expireReminders(trx, asOf))
-    .then(
-      (expired) => ({ expired }),
-      (error: unknown) => ({ error }),
-    );
   try {
-    const created = await conn.transaction().execute(async (trx) => {
+    const { created, expired } = await db.transaction().execute(async (trx) => {
       // The scan's statements are planned as costly (millions of licences), so PostgreSQL
       // would compile them (JIT: over a second, for statements that then run in less) and
       // sort the windows' licences on disk in its default 4 MB.
       await sql`set local jit = off`.execute(trx);
       await sql`set local work_mem = '64MB'`.execute(trx);
+      const expired = await expireReminders(trx, asOf);
       const windows = dueWindows(await categoriesForScan(trx), asOf);
-      return createDueReminders(trx, scanId, asOf, windows);
+      const created = await createDueReminders(trx, scanId, asOf, windows);
+      return { created, expired };
     });
-    await enqueueMessages({ ...deps, db: conn }, created.messages);
-    const expiry = await expiring;
-    if ('error' in expiry) throw expiry.error;
-    const summary = await finishScan(conn, scanId, {
+    await enqueueMessages(deps, created.messages);
+    const summary = await finishScan(db, scanId, {
       remindersCreated: created.remindersCreated,
       messagesQueued: created.messages.length,
       undeliverable: created.undeliverable,
     });
-    const { remindersCreated, undeliverable, messages } = created;
-    log.info({ scanId, asOf, remindersCreated, undeliverable, messages: messages.length, expired: expiry.expired }, 'scan finished');
+    log.info({ scanId, asOf, ...created, messages: created.messages.length, expired }, 'scan finished');
     return summary;
   } catch (error) {
-    await expiring;
     log.error({ scanId, asOf, err: error }, 'scan failed');
-    await failScan(conn, scanId, error instanceof Error ? error.message : String(error)).catch(() => {});
+    await failScan(db, scanId, error instanceof Error ? error.message : String(error)).catch(() => {});
     throw error;
   }
 }
