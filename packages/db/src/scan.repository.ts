@@ -11,6 +11,8 @@ export interface DueWindow {
 
 export interface CreatedReminders {
   remindersCreated: number;
+  /** licences of the windows that already had that window's reminder */
+  skipped: number;
   undeliverable: number;
   messages: { id: number; channel: 'sms' | 'push' }[];
 }
@@ -47,7 +49,7 @@ export async function createDueReminders(
   asOf: string,
   windows: DueWindow[],
 ): Promise<CreatedReminders> {
-  if (windows.length === 0) return { remindersCreated: 0, undeliverable: 0, messages: [] };
+  if (windows.length === 0) return { remindersCreated: 0, skipped: 0, undeliverable: 0, messages: [] };
   const windowRows = sql`
     unnest(${windows.map((w) => w.categoryCode)}::text[], ${windows.map((w) => w.lead)}::int[],
            ${windows.map((w) => w.from)}::date[], ${windows.map((w) => w.to)}::date[]) as w(category_code, lead, from_date, to_date)`;
@@ -56,7 +58,7 @@ export async function createDueReminders(
   // They are found from two indexes alone (the licences' by expiry, with their id, and the
   // open reminders' by date) and only they are then read, locked and written. Reading and
   // locking every licence of the windows took 14 s a day at 10,000,000 licences.
-  const created = await sql`
+  const { rows: counted } = await sql<{ inWindow: number; created: number }>`
     with in_window as materialized (
       select c.id, c.expires_on, c.lead
         from ${windowRows}
@@ -72,20 +74,24 @@ export async function createDueReminders(
     ), due as materialized (
       select i.id, i.expires_on, i.lead from in_window i
        where not exists (select 1 from reminded r where (r.license_id, r.expires_on, r.lead_days) = (i.id, i.expires_on, i.lead))
+    ), inserted as (
+      insert into reminders (license_id, expires_on, lead_days, as_of, days_left, scan_id)
+      select l.id, l.expires_on, d.lead, ${asOf}::date, l.expires_on - ${asOf}::date, ${scanId}::int
+        from due d join licenses l on l.id = d.id
+       where l.status = 'active' and l.expires_on = d.expires_on
+      -- A renewal or revocation being written meanwhile is waited for and the licence re-read
+      -- (a renewed one no longer matches its old date), and one that comes later waits for
+      -- this scan, so it always sees these reminders.
+         for share of l
+      -- A reminder that is no longer open (its licence was renewed, then corrected back to the
+      -- old date) is not in 'reminded'; the unique key still makes it once ever.
+      on conflict (license_id, expires_on, lead_days) do nothing
+      returning 1
     )
-    insert into reminders (license_id, expires_on, lead_days, as_of, days_left, scan_id)
-    select l.id, l.expires_on, d.lead, ${asOf}::date, l.expires_on - ${asOf}::date, ${scanId}::int
-      from due d join licenses l on l.id = d.id
-     where l.status = 'active' and l.expires_on = d.expires_on
-    -- A renewal or revocation being written meanwhile is waited for and the licence re-read
-    -- (a renewed one no longer matches its old date), and one that comes later waits for
-    -- this scan, so it always sees these reminders.
-       for share of l
-    -- A reminder that is no longer open (its licence was renewed, then corrected back to the
-    -- old date) is not in 'reminded'; the unique key still makes it once ever.
-    on conflict (license_id, expires_on, lead_days) do nothing`.execute(trx);
-  const remindersCreated = Number(created.numAffectedRows ?? 0);
-  if (remindersCreated === 0) return { remindersCreated: 0, undeliverable: 0, messages: [] };
+    select (select count(*)::int from in_window) as in_window, (select count(*)::int from inserted) as created`.execute(trx);
+  const remindersCreated = counted[0]!.created;
+  const skipped = counted[0]!.inWindow - remindersCreated;
+  if (remindersCreated === 0) return { remindersCreated: 0, skipped, undeliverable: 0, messages: [] };
 
   const { rows: messages } = await sql<{ id: number; channel: 'sms' | 'push' }>`
     insert into outgoing_messages (scan_id, channel, recipient)
@@ -107,7 +113,7 @@ export async function createDueReminders(
       from reminders r
      where r.scan_id = ${scanId} and not exists (select 1 from deliveries d where d.reminder_id = r.id)`.execute(trx);
   messages.sort((a, b) => a.id - b.id);
-  return { remindersCreated, undeliverable: rows[0]!.undeliverable, messages };
+  return { remindersCreated, skipped, undeliverable: rows[0]!.undeliverable, messages };
 }
 
 /**
@@ -132,7 +138,7 @@ export async function startScan(db: Database, asOf: string, trigger: 'cron' | 'a
 export async function finishScan(
   db: Database,
   id: number,
-  counts: { remindersCreated: number; messagesQueued: number; undeliverable: number },
+  counts: { remindersCreated: number; skipped: number; messagesQueued: number; undeliverable: number },
 ) {
   return db
     .updateTable('scans')

@@ -157,6 +157,7 @@ export interface Scans {
   id: Generated<number>;
   messagesQueued: Generated<number>;
   remindersCreated: Generated<number>;
+  skipped: Generated<number>;
   startedAt: Generated<Timestamp>;
   status: ColumnType<"running" | "succeeded" | "failed", "running" | "succeeded" | "failed" | undefined>;
   trigger: "cron" | "api" | "command";

@@ -99,6 +99,7 @@ async function scanUnderLock(deps: ScanDeps, { asOf, trigger }: ScanRequest): Pr
     await enqueueMessages(deps, created.messages);
     const summary = await finishScan(db, scanId, {
       remindersCreated: created.remindersCreated,
+      skipped: created.skipped,
       messagesQueued: created.messages.length,
       undeliverable: created.undeliverable,
     });

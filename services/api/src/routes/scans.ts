@@ -32,13 +32,13 @@ export function scanRoutes(deps: ScanDeps & { db: Database; timezone: string }, 
           const summary = await runScan(deps, { asOf, trigger: 'api' });
           // A scan commits in several steps of its own (the scans row is its record), so its
           // audit entry follows once it has succeeded rather than sharing a transaction.
-          const { id, status, remindersCreated, messagesQueued, undeliverable } = summary;
+          const { id, status, remindersCreated, skipped, messagesQueued, undeliverable } = summary;
           await recordAudit(deps.db, {
             ...auditActor(request),
             action: 'scan.run',
             target: `scan:${id}`,
             before: null,
-            after: { asOf, status, remindersCreated, messagesQueued, undeliverable },
+            after: { asOf, status, remindersCreated, skipped, messagesQueued, undeliverable },
           }).catch((error: unknown) => request.log.error({ err: error, scanId: id }, 'scan ran but its audit entry was not written'));
           return summary;
         } catch (error) {
