@@ -64,7 +64,8 @@ export function dueWindows(categories: Pick<Category, 'code' | 'leadDays' | 'ena
  * The daily scan (design.md): marks reminders of licences that expired unrenewed,
  * writes the reminders now due with their deliveries and messages in one
  * transaction, then puts the messages on their queues. Messages stay 'pending' in
- * PostgreSQL until they are on a queue, so a crash between the two loses nothing.
+ * PostgreSQL until they are on a queue, so a crash between the two loses nothing: the
+ * scheduler's sweeper (sweep.ts) enqueues them.
  */
 export async function runScan(deps: ScanDeps, request: ScanRequest): Promise<ScanSummary> {
   return deps.db.connection().execute(async (conn) => {
