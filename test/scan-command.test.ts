@@ -1,0 +1,89 @@
+// `npm run scan`: the real command, as its own process, against a database and queue prefix of its own.
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { insertCategory, upsertLicenses } from '@lr/db';
+import { addDays } from '@lr/domain';
+import { SCAN_LOCK } from '@lr/scan';
+import {
+  freshDatabase,
+  freshMessageQueues,
+  TEST_ENTERPRISE,
+  TEST_SEALER,
+  testCategory,
+  testLicense,
+  validLicense,
+  type TestDatabase,
+  type TestQueues,
+} from '@lr/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const AS_OF = '2026-03-01';
+
+let database: TestDatabase;
+let redis: TestQueues;
+
+beforeAll(async () => {
+  [database, redis] = await Promise.all([freshDatabase(), freshMessageQueues()]);
+  await insertCategory(database.db, testCategory({ code: 'food', channels: ['sms'] }));
+  const licence = validLicense(testLicense({ categoryCode: 'food', licenseNo: 'CMD-1', ...TEST_ENTERPRISE, expiresOn: addDays(AS_OF, 30) }));
+  await database.db.transaction().execute((trx) => upsertLicenses(trx, TEST_SEALER, [licence]));
+});
+
+afterAll(async () => {
+  await redis.cleanup();
+  await database.drop();
+});
+
+function scan(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', 'scripts/scan.ts', ...args],
+      {
+        cwd: ROOT,
+        env: { PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_URL: database.url, REDIS_URL: redis.url, QUEUE_PREFIX: redis.prefix },
+        timeout: 30_000,
+      },
+      (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+describe('npm run scan', () => {
+  it('scans for the given date, queues the SMS and prints the scan’s record; again, it creates nothing and skips the licence', async () => {
+    const first = await scan('--as-of', AS_OF);
+    expect(first.code, first.stderr).toBe(0);
+    expect(JSON.parse(first.stdout)).toMatchObject({ asOf: AS_OF, trigger: 'command', status: 'succeeded', remindersCreated: 1, skipped: 0, messagesQueued: 1 });
+    expect(await redis.queues.sms.getWaitingCount()).toBe(1);
+
+    const again = await scan('--as-of', AS_OF);
+    expect(JSON.parse(again.stdout)).toMatchObject({ remindersCreated: 0, skipped: 1, messagesQueued: 0 });
+  });
+
+  it.each([
+    { args: ['--as-of', '2026-02-30'] },
+    { args: ['--as-of', '1999-12-31'] },
+    { args: ['--when', AS_OF] },
+    { args: [AS_OF] },
+  ])('refuses $args with exit status 2 and says why', async ({ args }) => {
+    const result = await scan(...args);
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toMatch(/^scan: .+\nusage: npm run scan/);
+  });
+
+  it('exits 75 while another scan holds the lock, and scans nothing', async () => {
+    const other = await database.pool.connect();
+    try {
+      await other.query('select pg_advisory_lock($1)', [SCAN_LOCK]);
+      const result = await scan('--as-of', AS_OF);
+      expect(result.code).toBe(75);
+      expect(result.stderr).toContain('another scan is running');
+    } finally {
+      await other.query('select pg_advisory_unlock($1)', [SCAN_LOCK]);
+      other.release();
+    }
+    expect(await database.db.selectFrom('scans').select('id').execute()).toHaveLength(2);
+  });
+});
