@@ -3,7 +3,7 @@ import { createLogger } from '@lr/log';
 import { SCAN_LOCK } from '@lr/scan';
 import { freshDatabase, freshMessageQueues, type TestDatabase, type TestQueues } from '@lr/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { scanForToday } from '../src/cron';
+import { scanForToday, scheduleDailyScan } from '../src/cron';
 
 let database: TestDatabase;
 let redis: TestQueues;
@@ -54,4 +54,32 @@ describe('the daily scan of the scheduler', () => {
       other.release();
     }
   });
+
+  it('stopped while a tick’s scan runs, waits for that scan to finish', async () => {
+    const deps = { db: database.db, queues, log };
+    const blocker = await database.pool.connect();
+    try {
+      // The scan will wait at its read of the categories until this transaction ends.
+      await blocker.query('begin');
+      await blocker.query('lock table categories in access exclusive mode');
+      const before = (await database.db.selectFrom('scans').select('id').execute()).length;
+      const daily = scheduleDailyScan({ cronExpression: '* * * * * *', timezone: 'Asia/Shanghai', deps, log });
+      const running = async () => (await database.db.selectFrom('scans').select('id').where('status', '=', 'running').execute()).length;
+      for (let i = 0; i < 50 && (await running()) === 0; i++) await new Promise((r) => setTimeout(r, 100));
+      expect(await running()).toBe(1);
+
+      let stopped = false;
+      const stopping = daily.stop().then(() => (stopped = true));
+      await new Promise((r) => setTimeout(r, 300));
+      expect(stopped).toBe(false);
+      await blocker.query('commit');
+      await stopping;
+      const scans = await database.db.selectFrom('scans').select(['status']).orderBy('id').execute();
+      expect(scans.slice(before)).toEqual([{ status: 'succeeded' }]);
+    } finally {
+      await blocker.query('rollback').catch(() => {});
+      blocker.release();
+    }
+  });
 });
+
