@@ -1,14 +1,14 @@
 // `npm run scan`: the real command, as its own process, against a database and queue prefix of its own.
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { insertCategory, upsertLicenses } from '@lr/db';
+import { insertCategory } from '@lr/db';
 import { addDays } from '@lr/domain';
 import { SCAN_LOCK } from '@lr/scan';
 import {
   freshDatabase,
   freshMessageQueues,
+  storeLicenses,
   TEST_ENTERPRISE,
-  TEST_SEALER,
   testCategory,
   testLicense,
   validLicense,
@@ -27,7 +27,7 @@ beforeAll(async () => {
   [database, redis] = await Promise.all([freshDatabase(), freshMessageQueues()]);
   await insertCategory(database.db, testCategory({ code: 'food', channels: ['sms'] }));
   const licence = validLicense(testLicense({ categoryCode: 'food', licenseNo: 'CMD-1', ...TEST_ENTERPRISE, expiresOn: addDays(AS_OF, 30) }));
-  await database.db.transaction().execute((trx) => upsertLicenses(trx, TEST_SEALER, [licence]));
+  await storeLicenses(database.db, [licence]);
 });
 
 afterAll(async () => {

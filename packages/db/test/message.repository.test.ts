@@ -1,10 +1,16 @@
 import { addDays, type License } from '@lr/domain';
-import { freshDatabase, testCategory, testLicense, validLicense, type TestDatabase, TEST_SEALER } from '@lr/testing';
+import {
+  freshDatabase,
+  storeLicenses,
+  testCategory,
+  testLicense,
+  validLicense,
+  type TestDatabase,
+} from '@lr/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertCategory } from '../src/category.repository';
 import type { Database } from '../src/db';
 import { cancelUnsentDeliveries } from '../src/delivery.repository';
-import { upsertLicenses } from '../src/license.repository';
 import {
   cancelMessage,
   claimMessage,
@@ -49,7 +55,7 @@ function licence(licenseNo: string, phone: string): License {
 async function queuedMessage(reminders = 1): Promise<{ messageId: number; deliveryIds: number[]; licenseNos: string[] }> {
   const phone = `+86139001390${String(nextPhone++).padStart(2, '0')}`;
   const licenseNos = Array.from({ length: reminders }, () => `M-${nextLicence++}`);
-  await db.transaction().execute((trx) => upsertLicenses(trx, TEST_SEALER, licenseNos.map((no) => licence(no, phone))));
+  await storeLicenses(db, licenseNos.map((no) => licence(no, phone)));
   const scanId = await startScan(db, AS_OF, 'command');
   const created = await db
     .transaction()

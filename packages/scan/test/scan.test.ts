@@ -5,12 +5,15 @@ import { createLogger } from '@lr/log';
 import {
   freshDatabase,
   freshMessageQueues,
+  storeLicenses,
   TEST_ENTERPRISE,
+  TEST_SEALER,
   testCategory,
   testLicense,
   validLicense,
   type TestDatabase,
-  type TestQueues, TEST_SEALER } from '@lr/testing';
+  type TestQueues,
+} from '@lr/testing';
 import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runScan, ScanInProgressError } from '../src/scan';
@@ -58,9 +61,7 @@ function licence(licenseNo: string, expiresOn: string, extra: Partial<LicenseInp
 }
 
 function store(...licences: License[]): Promise<UpsertCounts> {
-  return db()
-    .transaction()
-    .execute((trx) => upsertLicenses(trx, TEST_SEALER, licences));
+  return storeLicenses(db(), licences);
 }
 
 function scan(asOf: string) {

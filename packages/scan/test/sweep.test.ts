@@ -1,11 +1,11 @@
-import { claimMessage, insertCategory, markSent, upsertLicenses, type Database } from '@lr/db';
+import { claimMessage, insertCategory, markSent, type Database } from '@lr/db';
 import { addDays } from '@lr/domain';
 import { createLogger } from '@lr/log';
 import {
   freshDatabase,
   freshMessageQueues,
+  storeLicenses,
   TEST_ENTERPRISE,
-  TEST_SEALER,
   testCategory,
   testLicense,
   validLicense,
@@ -30,7 +30,7 @@ beforeEach(async () => {
       testLicense({ categoryCode: 'food', licenseNo: `F-${n}`, ...TEST_ENTERPRISE, phone: `+861380013800${n}`, platformUserId: `user-${n}`, expiresOn: addDays(D, 30) }),
     ),
   );
-  await db().transaction().execute((trx) => upsertLicenses(trx, TEST_SEALER, licences));
+  await storeLicenses(db(), licences);
 });
 
 afterEach(async () => {

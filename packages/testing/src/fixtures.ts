@@ -1,4 +1,4 @@
-import { idSealer } from '@lr/db';
+import { idSealer, upsertLicenses, type Database, type UpsertCounts } from '@lr/db';
 /**
  * Test data shared by the database, scan, API and worker tests: valid holder numbers, a
  * licence category and licence rows. Everything here is valid; a test that needs another
@@ -85,3 +85,8 @@ export function validLicense(input: LicenseInput): License {
 /** The id-number sealer of every test; the API under test gets the same PII_KEY. */
 export const TEST_PII_KEY = 'test-pii-key-0123456789abcdef-0123456789';
 export const TEST_SEALER = idSealer(Buffer.from(TEST_PII_KEY, 'utf8'));
+
+/** Stores licences as the API does: id numbers sealed, upserted in one transaction. */
+export function storeLicenses(db: Database, licenses: License[]): Promise<UpsertCounts> {
+  return db.transaction().execute((trx) => upsertLicenses(trx, TEST_SEALER, licenses));
+}

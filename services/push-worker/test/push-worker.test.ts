@@ -1,4 +1,4 @@
-import { findMessage, insertCategory, listReminders, upsertLicenses } from '@lr/db';
+import { findMessage, insertCategory, listReminders } from '@lr/db';
 import { deliverMessage } from '@lr/delivery';
 import type { Category, License, LicenseInput } from '@lr/domain';
 import type { MessageQueues } from '@lr/jobs';
@@ -8,12 +8,14 @@ import {
   fakePushGateway,
   freshDatabase,
   freshMessageQueues,
+  storeLicenses,
   TEST_PUSH_SECRET,
   testLicense,
   validLicense,
   type FakePushGateway,
   type TestDatabase,
-  type TestQueues, TEST_SEALER } from '@lr/testing';
+  type TestQueues,
+} from '@lr/testing';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { gatewaySender } from '../src/gateway.sender';
 import { pushChannel } from '../src/push.channel';
@@ -60,7 +62,7 @@ function licence(overrides: Partial<LicenseInput> = {}): License {
 
 /** Stores one licence, scans AS_OF, and returns the id of the one push message created. */
 async function seed(l: License): Promise<number> {
-  await database.db.transaction().execute((trx) => upsertLicenses(trx, TEST_SEALER, [l]));
+  await storeLicenses(database.db, [l]);
   const scan = await runScan({ db: database.db, queues, log }, { asOf: AS_OF, trigger: 'command' });
   const messages = await database.db.selectFrom('outgoingMessages').select(['id', 'channel', 'recipient']).where('scanId', '=', scan.id).execute();
   expect(messages).toEqual([expect.objectContaining({ channel: 'push', recipient: l.platformUserId })]);

@@ -1,11 +1,11 @@
-import { insertCategory, upsertLicenses } from '@lr/db';
+import { insertCategory } from '@lr/db';
 import { addDays } from '@lr/domain';
 import { createLogger } from '@lr/log';
 import {
   freshDatabase,
   freshMessageQueues,
+  storeLicenses,
   TEST_ENTERPRISE,
-  TEST_SEALER,
   testCategory,
   testLicense,
   validLicense,
@@ -47,7 +47,7 @@ describe('upkeep', () => {
     [database, redis] = await Promise.all([freshDatabase(), freshMessageQueues()]);
     await insertCategory(database.db, testCategory({ code: 'food' }));
     const licence = validLicense(testLicense({ categoryCode: 'food', licenseNo: 'UP-1', ...TEST_ENTERPRISE, expiresOn: addDays(TODAY, 10) }));
-    await database.db.transaction().execute((trx) => upsertLicenses(trx, TEST_SEALER, [licence]));
+    await storeLicenses(database.db, [licence]);
   });
 
   afterAll(async () => {

@@ -1,4 +1,4 @@
-import { findMessage, insertCategory, listReminders, upsertLicenses } from '@lr/db';
+import { findMessage, insertCategory, listReminders } from '@lr/db';
 import { deliverMessage, startDeliveryWorker } from '@lr/delivery';
 import { localSecondOfDay, nextLocalMidnight, type License, type LicenseInput } from '@lr/domain';
 import { enqueue, redisConnection, sendSms, type MessageQueues } from '@lr/jobs';
@@ -8,13 +8,15 @@ import {
   fakeTwilio,
   freshDatabase,
   freshMessageQueues,
+  storeLicenses,
   TEST_TWILIO,
   testCategory,
   testLicense,
   validLicense,
   type FakeTwilio,
   type TestDatabase,
-  type TestQueues, TEST_SEALER } from '@lr/testing';
+  type TestQueues,
+} from '@lr/testing';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { smsChannel } from '../src/sms.channel';
 import { twilioSender } from '../src/twilio.sender';
@@ -58,7 +60,7 @@ function licence(overrides: Partial<LicenseInput> = {}): License {
 }
 
 async function upsert(...licences: License[]) {
-  return database.db.transaction().execute((trx) => upsertLicenses(trx, TEST_SEALER, licences));
+  return storeLicenses(database.db, licences);
 }
 
 /** Stores the licences and runs a scan on AS_OF; returns the id of the one SMS message it created. */
