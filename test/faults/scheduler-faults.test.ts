@@ -1,4 +1,4 @@
-import { connect, insertCategory, migrate, type Database, type DatabaseHandle } from '@lr/db';
+import { connect, insertCategory, migrate, type Database } from '@lr/db';
 import { localDate } from '@lr/domain';
 import { openMessageQueues, redisConnection } from '@lr/jobs';
 import {
@@ -13,14 +13,10 @@ import {
   TEST_PII_KEY,
   TEST_TWILIO,
   testCategory,
-  type FakeTwilio,
-  type PrivatePostgres,
-  type PrivateRedis,
   type ServiceProcess,
-  type TestDatabase,
-  type TestRedis,
 } from '@lr/testing';
 import { sql } from 'kysely';
+import type pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 
 /**
@@ -40,11 +36,16 @@ const cleanups: (() => Promise<unknown>)[] = [];
 
 afterEach(async () => {
   await Promise.all(running.splice(0).map((s) => s.stop('SIGKILL')));
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  // Every cleanup runs, also after one fails; the first failure is reported.
+  const results = [];
+  for (const cleanup of cleanups.splice(0).reverse()) results.push(await cleanup().then(() => undefined, (error: unknown) => ({ error })));
+  const failed = results.find((r) => r !== undefined);
+  if (failed) throw failed.error;
 });
 
 interface World {
   db: Database;
+  pool: pg.Pool;
   databaseUrl: string;
   redisUrl: string;
   prefix: string;
@@ -121,10 +122,46 @@ async function scans(db: Database) {
   return db.selectFrom('scans').select(['id', 'status', 'trigger', 'remindersCreated', 'error']).orderBy('id').execute();
 }
 
+/** Waits until one of the scans has this status. */
+async function untilScan(db: Database, status: 'running' | 'succeeded', timeoutMs = 60_000): Promise<void> {
+  const has = async () => ((await scans(db).catch(() => [])).some((s) => s.status === status) ? true : undefined);
+  await eventually(has, timeoutMs, `a scan to be ${status}`);
+}
+
+/**
+ * Holds one seeded licence locked, so that a scan stops inside its transaction (at its
+ * `for share` of the licences) until release(): a fault then lands mid-scan every time,
+ * however fast or slow the machine.
+ */
+async function holdScanMidway(pool: pg.Pool): Promise<{ release(): Promise<void> }> {
+  const blocker = await pool.connect();
+  await blocker.query('begin');
+  await blocker.query(`select 1 from licenses where license_no = 'F-1' for update`);
+  return {
+    async release() {
+      await blocker.query('rollback').catch(() => {}); // gone with a restarted server
+      blocker.release(true);
+    },
+  };
+}
+
+/** Waits until a scheduler's scan is waiting for the held licence. */
+async function untilScanWaits(db: Database): Promise<void> {
+  const waiting = async () => {
+    const { rows } = await sql<{ n: number }>`
+      select count(*)::int as n from pg_stat_activity
+       where application_name = 'scheduler' and wait_event_type = 'Lock'`.execute(db);
+    return rows[0]!.n > 0 ? true : undefined;
+  };
+  await eventually(waiting, 30_000, 'the scan to reach the held licence');
+}
+
 async function sharedWorld(): Promise<World> {
-  const [database, redis]: [TestDatabase, TestRedis] = await Promise.all([freshDatabase(), freshQueuePrefix()]);
-  cleanups.push(() => database.drop(), () => redis.cleanup());
-  return { db: database.db, databaseUrl: database.url, redisUrl: redis.url, prefix: redis.prefix };
+  const database = await freshDatabase();
+  cleanups.push(() => database.drop());
+  const redis = await freshQueuePrefix();
+  cleanups.push(() => redis.cleanup());
+  return { db: database.db, pool: database.pool, databaseUrl: database.url, redisUrl: redis.url, prefix: redis.prefix };
 }
 
 describe('the scheduler under faults', { timeout: 180_000 }, () => {
@@ -133,15 +170,14 @@ describe('the scheduler under faults', { timeout: 180_000 }, () => {
     const count = 20_000;
     const today = await seedDueLicenses(world.db, count);
 
+    const held = await holdScanMidway(world.pool);
     const first = scheduler(world);
-    await eventually(async () => ((await scans(world.db)).some((s) => s.status === 'running') ? true : undefined), 30_000, 'the scan to start');
-    await new Promise((r) => setTimeout(r, 400));
+    await untilScanWaits(world.db);
     await first.stop('SIGKILL');
-    const afterKill = await scans(world.db);
-    expect(afterKill.some((s) => s.status === 'succeeded'), 'the kill came after the scan had finished; make the scan larger').toBe(false);
+    await held.release();
 
     scheduler(world);
-    await eventually(async () => ((await scans(world.db)).some((s) => s.status === 'succeeded') ? true : undefined), 60_000, 'a scan to succeed');
+    await untilScan(world.db, 'succeeded');
     // The killed scan's record says so; the work was done once in all.
     const all = await scans(world.db);
     expect(all[0]).toMatchObject({ status: 'failed', error: expect.stringMatching(/^interrupted/) });
@@ -153,9 +189,14 @@ describe('the scheduler under faults', { timeout: 180_000 }, () => {
     const world = await sharedWorld();
     const count = 20_000;
     const today = await seedDueLicenses(world.db, count);
+    const held = await holdScanMidway(world.pool);
     const service = scheduler(world);
-    await eventually(async () => ((await scans(world.db)).some((s) => s.status === 'running') ? true : undefined), 30_000, 'the scan to start');
-    expect(await service.stop('SIGTERM'), service.output().slice(-2000)).toBe(0);
+    await untilScanWaits(world.db);
+    const stopping = service.stop('SIGTERM');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(service.child.exitCode, 'the scheduler exited in the middle of its scan').toBeNull();
+    await held.release();
+    expect(await stopping, service.output().slice(-2000)).toBe(0);
     expect(await scans(world.db)).toMatchObject([{ status: 'succeeded', remindersCreated: count }]);
     await expectExactlyScanned(world, count, today);
   });
@@ -179,14 +220,12 @@ describe('the scheduler under faults', { timeout: 180_000 }, () => {
     scheduler(world);
     scheduler(world);
     // The API asks for today's scan until one has run: each answer is a scan or a 409 while another runs.
-    const answers: number[] = [];
     await eventually(async () => {
       const response = await fetch(`http://127.0.0.1:${port}/v1/scans`, {
         method: 'POST',
         headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' },
         body: JSON.stringify({ asOf: today }),
       });
-      answers.push(response.status);
       expect([200, 409]).toContain(response.status);
       return (await scans(world.db)).some((s) => s.status === 'succeeded') ? true : undefined;
     }, 60_000, 'a scan to succeed');
@@ -197,91 +236,80 @@ describe('the scheduler under faults', { timeout: 180_000 }, () => {
     await expectExactlyScanned(world, count, today);
   });
 
-  describe('with a Redis of its own', () => {
-    let redis: PrivateRedis;
-    let twilio: FakeTwilio;
+  it('FLUSHALL (on a Redis of its own) after a scan, before any worker ran: every message is still sent, once', async () => {
+    const redis = await privateRedis();
+    cleanups.push(() => redis.stop());
+    const twilio = await fakeTwilio();
+    cleanups.push(() => twilio.close());
+    const database = await freshDatabase();
+    cleanups.push(() => database.drop());
+    const world: World = { db: database.db, pool: database.pool, databaseUrl: database.url, redisUrl: redis.url, prefix: 'lr' };
+    const count = 300;
+    const today = await seedDueLicenses(world.db, count);
 
-    it('FLUSHALL after a scan, before any worker ran: every message is still sent, once', async () => {
-      [redis, twilio] = await Promise.all([privateRedis(), fakeTwilio()]);
-      cleanups.push(() => redis.stop(), () => twilio.close());
-      const database = await freshDatabase();
-      cleanups.push(() => database.drop());
-      const world: World = { db: database.db, databaseUrl: database.url, redisUrl: redis.url, prefix: 'lr' };
-      const count = 300;
-      const today = await seedDueLicenses(world.db, count);
+    const service = scheduler(world);
+    await untilScan(world.db, 'succeeded', 30_000);
+    await expectExactlyScanned(world, count, today);
 
-      scheduler(world);
-      await eventually(async () => ((await scans(world.db)).some((s) => s.status === 'succeeded') ? true : undefined), 30_000, 'the scan');
-      await expectExactlyScanned(world, count, today);
+    await redis.client.flushall();
+    // The sweeper says it put every message back, and the queue holds each once.
+    await eventually(() => (service.output().includes(`"requeued":${count}`) ? true : undefined), 15_000, 'the sweeper');
+    await expectExactlyScanned(world, count, today);
 
-      await redis.client.flushall();
-      expect(await queuedJobIds(world)).toEqual([]);
-      // The sweeper puts every message back within its interval.
-      await eventually(async () => ((await queuedJobIds(world)).length === count ? true : undefined), 15_000, 'the sweeper');
-
-      const worker = startService('sms-worker', {
-        ...schedulerEnv(world),
-        QUIET_HOURS: 'off',
-        SMS_PROVIDER: 'twilio',
-        SMS_RATE_PER_SEC: '100000',
-        TWILIO_ACCOUNT_SID: TEST_TWILIO.accountSid,
-        TWILIO_AUTH_TOKEN: TEST_TWILIO.authToken,
-        TWILIO_FROM: TEST_TWILIO.from,
-        TWILIO_API_BASE_URL: twilio.url,
-        PUBLIC_BASE_URL: 'https://reminders.example.gov.cn',
-      });
-      running.push(worker);
-      await eventually(
-        async () => {
-          const { rows } = await sql<{ n: number }>`select count(*)::int as n from outgoing_messages where status = 'sent'`.execute(world.db);
-          return rows[0]!.n === count ? true : undefined;
-        },
-        60_000,
-        'every message to be sent',
-      );
-      const sent = twilio.sms();
-      expect(sent).toHaveLength(count);
-      expect(new Set(sent.map((s) => s.to)).size).toBe(count);
+    const worker = startService('sms-worker', {
+      ...schedulerEnv(world),
+      QUIET_HOURS: 'off',
+      SMS_PROVIDER: 'twilio',
+      SMS_RATE_PER_SEC: '100000',
+      TWILIO_ACCOUNT_SID: TEST_TWILIO.accountSid,
+      TWILIO_AUTH_TOKEN: TEST_TWILIO.authToken,
+      TWILIO_FROM: TEST_TWILIO.from,
+      TWILIO_API_BASE_URL: twilio.url,
+      PUBLIC_BASE_URL: 'https://reminders.example.gov.cn',
     });
+    running.push(worker);
+    await eventually(
+      async () => {
+        const { rows } = await sql<{ n: number }>`select count(*)::int as n from outgoing_messages where status = 'sent'`.execute(world.db);
+        return rows[0]!.n === count ? true : undefined;
+      },
+      60_000,
+      'every message to be sent',
+    );
+    const sent = twilio.sms();
+    expect(sent).toHaveLength(count);
+    expect(new Set(sent.map((s) => s.to)).size).toBe(count);
   });
 
-  describe('with a PostgreSQL of its own', () => {
-    let postgres: PrivatePostgres;
-    let handle: DatabaseHandle;
+  it('PostgreSQL (one of its own) restarted during a scan: the scan fails, is recorded as failed, and the next run completes it', async () => {
+    const postgres = await privatePostgres();
+    cleanups.push(() => postgres.stop());
+    const redis = await freshQueuePrefix();
+    cleanups.push(() => redis.cleanup());
+    const url = new URL(postgres.url);
+    url.pathname = '/reminders';
+    const admin = connect(postgres.url, { max: 1 });
+    await sql`create database reminders`.execute(admin.db);
+    await admin.close();
+    const handle = connect(url.toString(), { max: 3 });
+    cleanups.push(() => handle.close());
+    await migrate(handle.db);
+    const world: World = { db: handle.db, pool: handle.pool, databaseUrl: url.toString(), redisUrl: redis.url, prefix: redis.prefix };
+    const count = 20_000;
+    const today = await seedDueLicenses(world.db, count);
 
-    it('restarted during a scan: the scan fails, is recorded as failed, and the next run completes it', async () => {
-      postgres = await privatePostgres();
-      cleanups.push(() => postgres.stop());
-      const redisPrefix = await freshQueuePrefix();
-      cleanups.push(() => redisPrefix.cleanup());
-      const url = new URL(postgres.url);
-      url.pathname = '/reminders';
-      const admin = connect(postgres.url, { max: 1 });
-      await sql`create database reminders`.execute(admin.db);
-      await admin.close();
-      handle = connect(url.toString(), { max: 2 });
-      cleanups.push(() => handle.close());
-      await migrate(handle.db);
-      const world: World = { db: handle.db, databaseUrl: url.toString(), redisUrl: redisPrefix.url, prefix: redisPrefix.prefix };
-      const count = 20_000;
-      const today = await seedDueLicenses(world.db, count);
+    const held = await holdScanMidway(world.pool);
+    const service = scheduler(world);
+    await untilScanWaits(world.db);
+    await postgres.restart(1000);
+    await held.release();
 
-      const service = scheduler(world);
-      await eventually(async () => ((await scans(world.db)).some((s) => s.status === 'running') ? true : undefined), 30_000, 'the scan to start');
-      await new Promise((r) => setTimeout(r, 300));
-      await postgres.restart({ downForMs: 1000 });
-
-      await eventually(
-        async () => ((await scans(world.db).catch(() => [])).some((s) => s.status === 'succeeded') ? true : undefined),
-        60_000,
-        'a scan to succeed after the restart',
-      ).catch((error: Error) => {
-        throw new Error(`${error.message}\n${service.output().slice(-3000)}`);
-      });
-      const all = await scans(world.db);
-      expect(all[0]!.status, service.output().slice(-2000)).toBe('failed');
-      expect(all.at(-1)!.status).toBe('succeeded');
-      await expectExactlyScanned(world, count, today);
+    await untilScan(world.db, 'succeeded').catch((error: Error) => {
+      throw new Error(`${error.message}\n${service.output().slice(-3000)}`);
     });
+    const all = await scans(world.db);
+    expect(all[0]!.status, service.output().slice(-2000)).toBe('failed');
+    expect(all.at(-1)!.status).toBe('succeeded');
+    await expectExactlyScanned(world, count, today);
   });
 });

@@ -21,7 +21,9 @@ export interface PrivateRedis {
 export async function privateRedis(): Promise<PrivateRedis> {
   const port = await freePort();
   const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  const exited = new Promise((resolve) => server.once('exit', resolve));
+  let failedToStart: Error | undefined;
+  server.once('error', (error) => (failedToStart = error)); // redis-server not installed
+  const exited = new Promise((resolve) => server.once('close', resolve));
   const url = `redis://127.0.0.1:${port}`;
   const answers = async () => {
     const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
@@ -35,7 +37,15 @@ export async function privateRedis(): Promise<PrivateRedis> {
       probe.disconnect();
     }
   };
-  await eventually(answers, 10_000, 'redis-server to start');
+  try {
+    await eventually(() => {
+      if (failedToStart) throw new Error(`redis-server could not start: ${failedToStart.message}`);
+      return answers();
+    }, 10_000, 'redis-server to start');
+  } catch (error) {
+    server.kill('SIGKILL');
+    throw error;
+  }
   const client = new Redis(url, { maxRetriesPerRequest: null });
   return {
     url,
@@ -51,8 +61,8 @@ export async function privateRedis(): Promise<PrivateRedis> {
 export interface PrivatePostgres {
   /** the server's URL (database postgres) */
   url: string;
-  /** a fast shutdown and a start: every connection is cut, and the server comes back with its data */
-  restart(options?: { downForMs?: number }): Promise<void>;
+  /** a fast shutdown, `downForMs` without a server, and a start: every connection is cut, and the server comes back with its data */
+  restart(downForMs: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -73,18 +83,27 @@ export async function privatePostgres(): Promise<PrivatePostgres> {
     onLog: () => {},
     onError: () => {},
   });
-  await server.initialise();
-  await server.start();
+  try {
+    await server.initialise();
+    await server.start();
+  } catch (error) {
+    await server.stop().catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
   return {
     url: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`,
-    async restart({ downForMs = 0 } = {}) {
+    async restart(downForMs) {
       await server.stop();
       await new Promise((r) => setTimeout(r, downForMs));
       await server.start();
     },
     async stop() {
-      await server.stop();
-      rmSync(dir, { recursive: true, force: true });
+      try {
+        await server.stop();
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     },
   };
 }
