@@ -27,7 +27,8 @@ export const LICENSE_FIELDS = [
 export const ROW_FIELD = '(row)';
 
 const KNOWN_FIELDS: ReadonlySet<string> = new Set(LICENSE_FIELDS);
-const CATEGORY_CODE = /^[a-z0-9-]{2,40}$/;
+/** A category's code: its key in URLs, cursors and licence rows. */
+export const CATEGORY_CODE = /^[a-z0-9-]{2,40}$/;
 
 /**
  * Length in characters (code points), as PostgreSQL counts them. A string no longer than

@@ -1,3 +1,4 @@
+import { CATEGORY_CODE } from '@lr/domain';
 import { Type } from '@sinclair/typebox';
 import { ApiError } from './errors';
 
@@ -24,7 +25,7 @@ export function decodeCursor(cursor: string | undefined): number | undefined {
 export function decodeCodeCursor(cursor: string | undefined): string | undefined {
   if (cursor === undefined) return undefined;
   const code = Buffer.from(cursor, 'base64url').toString('utf8');
-  if (!/^[a-z0-9-]{2,40}$/.test(code)) throw invalidCursor();
+  if (!CATEGORY_CODE.test(code)) throw invalidCursor();
   return code;
 }
 

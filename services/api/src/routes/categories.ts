@@ -1,5 +1,5 @@
 import { findCategory, findCategoryForUpdate, insertCategory, listCategories, recordAudit, updateCategory, type Database } from '@lr/db';
-import { unknownPlaceholders, withPreview, type Category } from '@lr/domain';
+import { CATEGORY_CODE, unknownPlaceholders, withPreview, type Category } from '@lr/domain';
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { RequireRole } from '../auth';
@@ -7,7 +7,7 @@ import { ApiError, notFound } from '../errors';
 import { decodeCodeCursor, page, PageQuery } from '../pagination';
 import { auditActor } from './audit';
 
-const Code = Type.String({ pattern: '^[a-z0-9-]{2,40}$' });
+const Code = Type.String({ pattern: CATEGORY_CODE.source });
 const Text = (maxLength: number) => Type.String({ minLength: 1, maxLength });
 
 const CategoryFields = {
