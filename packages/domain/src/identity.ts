@@ -4,6 +4,7 @@
  * division codes and business dates.
  */
 import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
+import { localDate } from './dates';
 
 /** What a phone number may be written with before it is parsed: digits, spaces, hyphens, a leading '+'. */
 const PHONE_CHARS = /^\+?[0-9][0-9 -]*$/;
@@ -88,33 +89,20 @@ export function residentIdCheckChar(first17: string): string {
   return RESIDENT_CHECK_CHARS.charAt(sum % 11);
 }
 
-const CHINA_OFFSET_MS = 8 * 3600_000;
-const DAY_MS = 86_400_000;
-/** Kept until the next midnight in China: an import checks tens of thousands of ids a second. */
-let chinaToday = { date: '', until: 0 };
-
-/** Today's date in China (UTC+8, no daylight saving), 'YYYY-MM-DD'. */
-function todayInChina(): string {
-  const now = Date.now();
-  // Also when the clock was set back past the day's start.
-  if (now >= chinaToday.until || now < chinaToday.until - DAY_MS) {
-    const local = now + CHINA_OFFSET_MS;
-    chinaToday = { date: new Date(local).toISOString().slice(0, 10), until: (Math.floor(local / DAY_MS) + 1) * DAY_MS - CHINA_OFFSET_MS };
-  }
-  return chinaToday.date;
-}
+/** Birth dates of resident id numbers are dates in China. */
+export const CHINA_TIME_ZONE = 'Asia/Shanghai';
 
 /**
  * Whether `id` is an 18-character resident id number: a correct check character (a lowercase
  * 'x' counts as 'X') and a birth date (characters 7-14) that is a real date from 1900-01-01
  * up to `today` (default: today in China).
  */
-export function isValidResidentId(id: string, today: string = todayInChina()): boolean {
+export function isValidResidentId(id: string, today: string = localDate(CHINA_TIME_ZONE)): boolean {
   return residentIdProblem(id, today) === null;
 }
 
 /** Why `id` is not a valid resident id number, or null when it is. */
-export function residentIdProblem(id: string, today: string = todayInChina()): string | null {
+export function residentIdProblem(id: string, today: string = localDate(CHINA_TIME_ZONE)): string | null {
   const s = id.toUpperCase();
   if (s.length !== 18) return 'must have 18 characters';
   if (!RESIDENT_ID_SHAPE.test(s)) return 'must be 17 digits followed by a digit or X';

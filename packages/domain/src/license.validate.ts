@@ -3,7 +3,8 @@
  * may come in. Every problem of the row is reported, not only the first. Whether the
  * category exists is not checked here (the caller asks the database).
  */
-import { creditCodeProblem, isBusinessDate, isRegionCode, normalizeMobile, residentIdProblem } from './identity';
+import { localDate } from './dates';
+import { CHINA_TIME_ZONE, creditCodeProblem, isBusinessDate, isRegionCode, normalizeMobile, residentIdProblem } from './identity';
 import type { FieldError, HolderType, License, LicenseStatus } from './types';
 
 export type LicenseValidation = { ok: true; license: License } | { ok: false; errors: FieldError[] };
@@ -94,7 +95,11 @@ function date(row: Record<string, unknown>, field: string, errors: FieldError[])
   return s;
 }
 
-export function validateLicense(input: unknown): LicenseValidation {
+/**
+ * Checks one licence row. `today` is the date in China that a holder's birth date may not
+ * pass; a caller checking many rows reads it once and passes it.
+ */
+export function validateLicense(input: unknown, today: string = localDate(CHINA_TIME_ZONE)): LicenseValidation {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     return { ok: false, errors: [{ field: ROW_FIELD, message: 'must be an object with the licence fields' }] };
   }
@@ -123,9 +128,9 @@ export function validateLicense(input: unknown): LicenseValidation {
       const problem = creditCodeProblem(holderIdNo);
       if (problem) holderIdNo = fail(errors, 'holderIdNo', `an enterprise needs a valid unified social credit code: ${problem}`);
     } else if (holderType === 'individual') {
-      const problem = residentIdProblem(holderIdNo);
+      const problem = residentIdProblem(holderIdNo, today);
       if (problem) holderIdNo = fail(errors, 'holderIdNo', `an individual needs a valid resident id number: ${problem}`);
-    } else if (creditCodeProblem(holderIdNo) !== null && residentIdProblem(holderIdNo) !== null) {
+    } else if (creditCodeProblem(holderIdNo) !== null && residentIdProblem(holderIdNo, today) !== null) {
       // The holder type is wrong or missing, so either kind of number will do here.
       holderIdNo = fail(errors, 'holderIdNo', 'not a valid unified social credit code or resident id number');
     }

@@ -1,5 +1,5 @@
 import { existingCategoryCodes, type Database } from '@lr/db';
-import { validateLicense, type License } from '@lr/domain';
+import { CHINA_TIME_ZONE, localDate, validateLicense, type License } from '@lr/domain';
 
 export interface RowError {
   /** position of the row in what was sent (0-based) */
@@ -23,8 +23,10 @@ export async function checkLicenseRows(
   const errors: RowError[] = [];
   const firstIndexOfKey = new Map<string, number>();
   const candidates: { index: number; license: License }[] = [];
+  // Read once for all the rows: birth dates of id numbers may not lie after it.
+  const today = localDate(CHINA_TIME_ZONE);
   rows.forEach((row, index) => {
-    const result = validateLicense(row);
+    const result = validateLicense(row, today);
     if (!result.ok) {
       errors.push(...result.errors.map((e) => ({ index, ...e })));
       return;
