@@ -12,4 +12,4 @@ export * from './message.repository';
 export * from './reminder.repository';
 export * from './scan.repository';
 export * from './id-seal';
-export * from './id-seal.thread';
+export { sealingThread, type SealingThread } from './id-seal.thread';

@@ -25,12 +25,16 @@ export interface SealedLicenses {
   rows: Buffer;
 }
 
-export function sealLicenses(sealer: IdSealer, licenses: License[]): SealedLicenses {
-  return encodeLicenses(licenses, sealer.sealMany(licenses.map((l) => l.holderIdNo)));
+/** Seals the id numbers (here, or on a sealing thread) and encodes the rows for upsertSealedLicenses. */
+export async function sealLicenses(
+  sealer: { sealMany(idNos: string[]): EncodedSeals | Promise<EncodedSeals> },
+  licenses: License[],
+): Promise<SealedLicenses> {
+  return encodeLicenses(licenses, await sealer.sealMany(licenses.map((l) => l.holderIdNo)));
 }
 
-/** The rows of the upsert, with the seals of their id numbers (in the same order), made here or on a sealing thread. */
-export function encodeLicenses(licenses: License[], seals: EncodedSeals): SealedLicenses {
+/** The rows of the upsert, with the seals of their id numbers (in the same order). */
+function encodeLicenses(licenses: License[], seals: EncodedSeals): SealedLicenses {
   const rows = jsonArray(
     licenses.map((l, i) => ({
       category_code: l.categoryCode,
@@ -83,8 +87,8 @@ function jsonArray(items: object[]): Buffer {
  * unsent deliveries of the old date, and a revocation cancels all of them. Run it
  * inside a transaction so that nothing is half written.
  */
-export function upsertLicenses(trx: Database, sealer: IdSealer, licenses: License[]): Promise<UpsertCounts> {
-  return upsertSealedLicenses(trx, sealLicenses(sealer, licenses));
+export async function upsertLicenses(trx: Database, sealer: IdSealer, licenses: License[]): Promise<UpsertCounts> {
+  return upsertSealedLicenses(trx, await sealLicenses(sealer, licenses));
 }
 
 export async function upsertSealedLicenses(trx: Database, licenses: SealedLicenses): Promise<UpsertCounts> {

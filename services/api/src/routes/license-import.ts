@@ -29,7 +29,7 @@
  *   are skipped; they still count as lines.
  */
 import { sql } from 'kysely';
-import { encodeLicenses, recordAudit, upsertSealedLicenses, type Database, type SealingThread, type UpsertCounts } from '@lr/db';
+import { recordAudit, sealLicenses, upsertSealedLicenses, type Database, type SealingThread, type UpsertCounts } from '@lr/db';
 import { LICENSE_FIELDS, ROW_FIELD } from '@lr/domain';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
@@ -273,9 +273,7 @@ async function importCsv(
     // holds for every licence, and chunks of different licences may commit in any order.
     await waitForWrites(() => writing.length < MAX_WRITES && !writing.some((w) => sharesKey(w.keys, keys)));
     // Sealed on the sealing thread while this one reads the next chunk.
-    const done = sealing
-      .sealMany(licenses.map((l) => l.holderIdNo))
-      .then((seals) => encodeLicenses(licenses, seals))
+    const done = sealLicenses(sealing, licenses)
       .then((sealed) =>
         db.transaction().execute(async (trx) => {
           // No flush to disk per chunk: the client learns of success only at the end, and a
