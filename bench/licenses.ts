@@ -10,6 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { addDays, creditCodeCheckChar, residentIdCheckChar } from '@lr/domain';
 import { recreateBenchDatabase } from './bench-database';
+import { cpuSecondsOf, median, seconds } from './measure';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/lr_bench';
@@ -25,15 +26,6 @@ const TODAY = '2026-11-22';
 const say = (line: string) => console.log(line);
 // As the API runs in production (Dockerfile, npm start): see bench/README.md.
 const API_NODE_FLAGS = (process.env.BENCH_API_NODE_FLAGS ?? '--max-old-space-size=256').split(' ').filter(Boolean);
-
-function seconds(from: bigint): number {
-  return Number(process.hrtime.bigint() - from) / 1e9;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
 
 // Valid, varied identities: a credit code or a resident id with the right check character.
 function creditCode(i: number): string {
@@ -115,15 +107,6 @@ function peakRssMb(pid: number): number {
  * else the machine is doing.
  */
 function cpuSeconds(apiPid: number): { api: number; postgres: number } {
-  const ticks = (pid: string, withEndedChildren = false) => {
-    try {
-      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      // utime, stime; cutime, cstime: the time of children that have ended
-      return Number(fields[11]) + Number(fields[12]) + (withEndedChildren ? Number(fields[13]) + Number(fields[14]) : 0);
-    } catch {
-      return 0; // the process has gone
-    }
-  };
   // Backends come and go with the API's pool: the server's main process keeps the time of
   // the ended ones.
   let postgres = 0;
@@ -135,13 +118,12 @@ function cpuSeconds(apiPid: number): { api: number; postgres: number } {
         const ppid = /^PPid:\s+(\d+)$/m.exec(status)![1]!;
         return /^Name:\s+postgres$/m.test(readFileSync(`/proc/${ppid}/status`, 'utf8'));
       })();
-      postgres += ticks(pid, !parentIsPostgres);
+      postgres += cpuSecondsOf(pid, !parentIsPostgres);
     } catch {
       // gone meanwhile
     }
   }
-  const perSecond = 100; // USER_HZ on Linux
-  return { api: ticks(String(apiPid)) / perSecond, postgres: postgres / perSecond };
+  return { api: cpuSecondsOf(apiPid), postgres };
 }
 
 async function post(pathname: string, body: Buffer | NodeJS.ReadableStream, contentType: string) {

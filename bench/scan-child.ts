@@ -4,12 +4,13 @@
 // with DATABASE_URL, REDIS_URL and QUEUE_PREFIX in the environment. Prints one JSON line
 // (ScanResult); the scan's log goes to stderr. BENCH_CAPTURE_FILE, when set, receives the
 // SQL and parameters of createDueReminders' statements and the scan's id, for EXPLAIN.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { loadConfig } from '@lr/config';
 import { connect } from '@lr/db';
 import { openMessageQueues, redisConnection } from '@lr/jobs';
 import { createLogger } from '@lr/log';
 import { runScan } from '@lr/scan';
+import { cpuSecondsOf } from './measure';
 import type { ScanResult } from './scan-common';
 
 const asOf = process.argv[2];
@@ -97,10 +98,7 @@ const cpu = process.cpuUsage(cpuBefore);
 const { rows: backends } = await database.pool.query<{ pid: number }>(
   "select pid from pg_stat_activity where datname = current_database() and application_name = 'scheduler'",
 );
-const backendCpu = backends.reduce((total, { pid }) => {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return total + (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in USER_HZ
-}, 0);
+const backendCpu = backends.reduce((total, { pid }) => total + cpuSecondsOf(pid), 0);
 await queues.close();
 await connection.quit();
 await database.close();

@@ -7,15 +7,6 @@ export const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379'
 /** The bench's own queues: their keys are deleted before every scan and at the end. */
 export const QUEUE_PREFIX = 'lr-bench-scan';
 
-export function seconds(from: bigint): number {
-  return Number(process.hrtime.bigint() - from) / 1e9;
-}
-
-export function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
-
 /** Deletes every key of the bench's queues, so each scan adds its jobs to empty queues. */
 export async function dropQueueKeys(redis: Redis): Promise<number> {
   let dropped = 0;

@@ -13,9 +13,9 @@ import {
   joinedWindowQuery,
   narrowedWindows,
   rangesWindowQuery,
-  seconds,
   type FloorResult,
 } from './scan-common';
+import { seconds } from './measure';
 
 const [scanId, asOf, jobCount] = [Number(process.argv[2]), process.argv[3]!, Number(process.argv[4])];
 const database = connect(DATABASE_URL, { max: 4 });

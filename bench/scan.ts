@@ -19,13 +19,12 @@ import {
   REDIS_URL,
   dropQueueKeys,
   joinedWindowQuery,
-  median,
   narrowedWindows,
   rangesWindowQuery,
-  seconds,
   type FloorResult,
   type ScanResult,
 } from './scan-common';
+import { median, seconds } from './measure';
 import { recreateBenchDatabase } from './bench-database';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
