@@ -3,7 +3,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Config } from '@lr/config';
-import { sealingThread, type Database } from '@lr/db';
+import { idSealer, sealingThread, type Database } from '@lr/db';
 import type { MessageQueues } from '@lr/jobs';
 import type { Logger } from '@lr/log';
 import Fastify, { type FastifyBaseLogger, type FastifyRequest } from 'fastify';
@@ -81,7 +81,7 @@ export async function buildApp({ config, db, redis, queues, log }: AppDeps) {
   await app.register(categoryRoutes(db, requireRole));
   const sealing = sealingThread(config.piiKey!);
   app.addHook('onClose', () => sealing.close());
-  await app.register(licenseRoutes(db, sealing, requireRole));
+  await app.register(licenseRoutes(db, idSealer(config.piiKey!), requireRole));
   await app.register(licenseImportRoutes(db, sealing, requireRole));
   await app.register(scanRoutes({ db, queues, log, timezone: config.timezone }, requireRole));
   await app.register(reminderRoutes(db, requireRole));
