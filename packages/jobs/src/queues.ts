@@ -38,11 +38,15 @@ export async function enqueue<S extends TSchema>(queue: Queue, job: JobDefinitio
 }
 
 /**
- * The payloads whose job this queue does not hold in any state (waiting, delayed, active,
- * completed or failed): those lost with Redis's data, or never added. Asked in one round
- * trip, whatever their number. `redis` is the connection the queue was opened on.
+ * The payloads whose job will not run: those this queue does not hold at all (lost with
+ * Redis's data, or never added), and those whose job has finished (completed or failed)
+ * although the caller still wants it run. A finished job with the same id makes BullMQ
+ * ignore a new add, so those are removed here, and the caller adds them again. That
+ * happens when message ids are used again (a database restored or recreated while Redis
+ * kept its jobs). Asked in one round trip, whatever their number. `redis` is the
+ * connection the queue was opened on.
  */
-export async function jobsNotHeld<S extends TSchema>(
+export async function jobsThatWillNotRun<S extends TSchema>(
   redis: Redis,
   queue: Queue,
   job: JobDefinition<S>,
@@ -50,13 +54,20 @@ export async function jobsNotHeld<S extends TSchema>(
 ): Promise<Static<S>[]> {
   if (payloads.length === 0) return [];
   const pipeline = redis.pipeline();
-  for (const payload of payloads) pipeline.exists(queue.toKey(job.jobId(payload)));
+  for (const payload of payloads) pipeline.hmget(queue.toKey(job.jobId(payload)), 'timestamp', 'finishedOn');
   const answers = (await pipeline.exec()) ?? [];
-  return payloads.filter((_, i) => {
-    const [error, held] = answers[i] ?? [new Error('no answer')];
+  const wontRun: Static<S>[] = [];
+  for (const [i, payload] of payloads.entries()) {
+    const [error, fields] = answers[i] ?? [new Error('no answer')];
     if (error) throw error;
-    return held === 0;
-  });
+    const [added, finishedOn] = fields as (string | null)[];
+    if (added === null) wontRun.push(payload);
+    else if (finishedOn !== null) {
+      await queue.remove(job.jobId(payload));
+      wontRun.push(payload);
+    }
+  }
+  return wontRun;
 }
 
 export type Processor<S extends TSchema> = (payload: Static<S>, job: Job, token: string | undefined) => Promise<unknown>;

@@ -1,5 +1,5 @@
 import { unsentMessages } from '@lr/db';
-import { jobsNotHeld, messageJobs } from '@lr/jobs';
+import { jobsThatWillNotRun, messageJobs } from '@lr/jobs';
 import type { Redis } from 'ioredis';
 import { enqueueMessages, type ScanDeps } from './scan';
 
@@ -14,11 +14,12 @@ export interface SweepSummary {
 }
 
 /**
- * Puts back on its queue every message that PostgreSQL says is unsent but Redis does not
- * hold: those a scan committed and then crashed before enqueueing, and those lost when
- * Redis lost its data (design.md: Redis holds work in flight only). A message that is on
- * its queue is left alone, so a sweep costs one look-up per unsent message and adds
- * nothing twice; were a job added twice anyway, the worker's claim would send it once.
+ * Puts back on its queue every message that PostgreSQL says is unsent but whose job will
+ * not run: those a scan committed and then crashed before enqueueing, those lost when
+ * Redis lost its data (design.md: Redis holds work in flight only), and those whose id
+ * a finished job still holds. A message whose job waits is left alone, so a sweep costs
+ * one look-up per unsent message and adds nothing twice; were a job added twice anyway,
+ * the worker's claim would send it once.
  */
 export async function sweepUnsent(deps: Pick<ScanDeps, 'db' | 'queues'> & { redis: Redis }): Promise<SweepSummary> {
   let unsent = 0;
@@ -30,7 +31,7 @@ export async function sweepUnsent(deps: Pick<ScanDeps, 'db' | 'queues'> & { redi
     unsent += page.length;
     const missing = async (channel: 'sms' | 'push') => {
       const payloads = page.filter((m) => m.channel === channel).map((m) => ({ messageId: m.id }));
-      const lost = await jobsNotHeld(deps.redis, deps.queues[channel], messageJobs[channel], payloads);
+      const lost = await jobsThatWillNotRun(deps.redis, deps.queues[channel], messageJobs[channel], payloads);
       return lost.map(({ messageId }) => ({ id: messageId, channel }));
     };
     const lost = [...(await missing('sms')), ...(await missing('push'))];

@@ -12,6 +12,7 @@ import {
   type TestDatabase,
   type TestQueues,
 } from '@lr/testing';
+import { redisConnection, sendSms, startWorker } from '@lr/jobs';
 import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runScan } from '../src/scan';
@@ -102,6 +103,22 @@ describe('the sweeper', () => {
 
   it('does nothing when every unsent message is on its queue', async () => {
     await scan();
+    expect(await sweepUnsent(deps())).toEqual({ unsent: 6, requeued: 0 });
+  });
+
+  it('adds again a message whose job id a finished job holds (ids used again after a database restore), instead of letting BullMQ ignore it', async () => {
+    await scan();
+    const sms = (await redis.queues.sms.getJobs(['waiting'])).map((j) => j.id!).sort();
+    // A worker of another life of the database finishes the jobs of these ids without sending.
+    const connection = redisConnection(redis.url);
+    const stale = startWorker(sendSms, async () => 'done', { connection, prefix: redis.prefix, concurrency: 5 });
+    while ((await redis.queues.sms.getCompletedCount()) < sms.length) await new Promise((r) => setTimeout(r, 50));
+    await stale.close();
+    await connection.quit();
+    expect(await redis.queues.sms.getWaitingCount()).toBe(0);
+
+    expect(await sweepUnsent(deps())).toEqual({ unsent: 6, requeued: 3 });
+    expect((await redis.queues.sms.getJobs(['waiting'])).map((j) => j.id!).sort()).toEqual(sms);
     expect(await sweepUnsent(deps())).toEqual({ unsent: 6, requeued: 0 });
   });
 });
