@@ -40,6 +40,12 @@ export interface Config {
   /** how often the scheduler sweeps lost messages back onto their queues and checks that today's scan ran */
   sweepIntervalSeconds: number;
   quietHours: QuietHours | null;
+  /**
+   * CLAIM_LEASE_SECONDS: how long a worker's claim on an outgoing message holds. A message
+   * still 'sending' after that lost its worker mid-send (killed, cut off) and is sent again.
+   * It must outlast the slowest send (the providers' 10 s time-out and two statements).
+   */
+  claimLeaseSeconds: number;
   demoData: boolean;
   adminApiKey: string | undefined;
   sms: SmsSettings;
@@ -213,6 +219,7 @@ export function loadConfig(service: ServiceName, env: Env = process.env): Config
     scanCron,
     sweepIntervalSeconds: integer(env, 'SWEEP_INTERVAL_SECONDS', 60, 1, 3600),
     quietHours: quietHours(env, 'QUIET_HOURS'),
+    claimLeaseSeconds: integer(env, 'CLAIM_LEASE_SECONDS', 120, 1, 86_400),
     demoData: onOff(env, 'DEMO_DATA', 'on'),
     adminApiKey,
     sms: smsSettings,

@@ -11,5 +11,6 @@ export * from './license.repository';
 export * from './message.repository';
 export * from './reminder.repository';
 export * from './scan.repository';
+export * from './suppression.repository';
 export * from './id-seal';
 export { sealingThread, type SealingThread } from './id-seal.thread';

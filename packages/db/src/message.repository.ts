@@ -1,4 +1,4 @@
-import { sql, type Selectable } from 'kysely';
+import { sql, type RawBuilder, type Selectable } from 'kysely';
 import type { Database } from './db';
 import type { OutgoingMessages } from './schema';
 import { UNFINISHED, UNSENT, type DeliveryStatus } from './statuses';
@@ -6,10 +6,10 @@ import { UNFINISHED, UNSENT, type DeliveryStatus } from './statuses';
 export type OutgoingMessage = Selectable<OutgoingMessages>;
 
 type MessageColumns = Partial<
-  Pick<
-    OutgoingMessage,
-    'title' | 'body' | 'url' | 'providerMessageId' | 'errorCode' | 'errorMessage' | 'sentAt' | 'deliveredAt' | 'lockedBy' | 'lockedAt'
-  >
+  Pick<OutgoingMessage, 'title' | 'body' | 'url' | 'providerMessageId' | 'errorCode' | 'errorMessage' | 'sentAt' | 'deliveredAt' | 'lockedBy'> & {
+    /** the database's clock (`now()`): every worker's claim is timed by one clock */
+    lockedAt: Date | null | RawBuilder<Date>;
+  }
 >;
 
 interface Move {
@@ -18,6 +18,8 @@ interface Move {
   messageIds?: number[];
   providerMessageId?: string;
   from: readonly DeliveryStatus[];
+  /** also a message 'sending' whose claim is older than this: its worker stopped mid-send */
+  orClaimOlderThanSeconds?: number;
   to: DeliveryStatus;
   cause: string;
   /** Only the worker holding the claim may move a message out of 'sending'. */
@@ -64,7 +66,8 @@ export async function moveMessages(db: Database, move: Move): Promise<OutgoingMe
              attempts = attempts + ${move.attempts ?? 0}
              ${assignments.length ? sql`, ${sql.join(assignments)}` : sql``}
        where ${target}
-         and m.status = any(${move.from}::text[])
+         and (m.status = any(${move.from}::text[])
+              ${move.orClaimOlderThanSeconds !== undefined ? sql`or (m.status = 'sending' and m.locked_at < now() - make_interval(secs => ${move.orClaimOlderThanSeconds}))` : sql``})
          ${move.lockedBy !== undefined ? sql`and m.locked_by = ${move.lockedBy}` : sql``}
       returning m.*
     ), followed as (
@@ -86,15 +89,21 @@ async function moveMessage(db: Database, move: Move): Promise<OutgoingMessage | 
 }
 
 
-/** A worker takes a message before calling the provider; a message taken, sent or cancelled is not claimable. */
-export function claimMessage(db: Database, messageId: number, workerId: string) {
+/**
+ * A worker takes a message before calling the provider. A message sent or cancelled is
+ * not claimable, nor one another worker took less than `leaseSeconds` ago; one taken
+ * longer ago lost its worker mid-send (killed, cut off from the database), and is taken
+ * over, to be sent again (README: what a crash may repeat).
+ */
+export function claimMessage(db: Database, messageId: number, workerId: string, leaseSeconds: number) {
   return moveMessage(db, {
     messageId,
     from: UNSENT,
+    orClaimOlderThanSeconds: leaseSeconds,
     to: 'sending',
     cause: 'claimed',
     attempts: 1,
-    set: { lockedBy: workerId, lockedAt: new Date() },
+    set: { lockedBy: workerId, lockedAt: sql<Date>`now()` },
     detail: { worker: workerId },
   });
 }
@@ -163,21 +172,25 @@ export function deferMessage(db: Database, messageId: number, workerId: string, 
 }
 
 /**
- * SMS a phone has had since `since`, counting those other workers are sending now, so
- * that two workers racing for one phone hold back rather than both send.
+ * What decides whether a phone may have an SMS now, in one round trip: the SMS it has had
+ * since `since`, counting those other workers are sending now (so that two workers racing
+ * for one phone hold back rather than both send), and its suppression, if it has one.
  */
-export async function smsCountSince(db: Database, recipient: string, since: Date, exceptMessageId: number): Promise<number> {
+export async function smsRecipientState(db: Database, recipient: string, since: Date, exceptMessageId: number) {
   const row = await db
-    .selectFrom('outgoingMessages')
-    .select((eb) => eb.fn.countAll<number>().as('count'))
-    .where('channel', '=', 'sms')
-    .where('recipient', '=', recipient)
-    .where('id', '<>', exceptMessageId)
-    .where((eb) =>
-      eb.or([eb('sentAt', '>=', since), eb.and([eb('status', '=', 'sending'), eb('lockedAt', '>=', since)])]),
-    )
+    .selectNoFrom((eb) => [
+      eb
+        .selectFrom('outgoingMessages')
+        .select(eb.fn.countAll<string>().as('count'))
+        .where('channel', '=', 'sms')
+        .where('recipient', '=', recipient)
+        .where('id', '<>', exceptMessageId)
+        .where((eb) => eb.or([eb('sentAt', '>=', since), eb.and([eb('status', '=', 'sending'), eb('lockedAt', '>=', since)])]))
+        .as('sentSince'),
+      eb.selectFrom('smsSuppressions').select('errorCode').where('phone', '=', recipient).as('suppressedFor'),
+    ])
     .executeTakeFirstOrThrow();
-  return Number(row.count);
+  return { sentSince: Number(row.sentSince), suppressedFor: row.suppressedFor };
 }
 
 export function cancelMessage(db: Database, messageId: number, cause: string) {
@@ -196,12 +209,21 @@ export function recordReceipt(db: Database, providerMessageId: string, to: 'deli
   });
 }
 
-/** Messages not yet handed to a worker, in id order from `afterId`: what the sweeper compares with the queues. */
-export function unsentMessages(db: Database, afterId: number, limit: number) {
+/**
+ * Messages not yet handed to a worker, and those whose worker stopped mid-send (claimed
+ * more than `leaseSeconds` ago), in id order from `afterId`: what the sweeper compares
+ * with the queues.
+ */
+export function unsentMessages(db: Database, afterId: number, limit: number, leaseSeconds: number) {
   return db
     .selectFrom('outgoingMessages')
     .select(['id', 'channel'])
-    .where('status', 'in', UNSENT)
+    .where((eb) =>
+      eb.or([
+        eb('status', 'in', UNSENT),
+        eb.and([eb('status', '=', 'sending'), eb('lockedAt', '<', sql<Date>`now() - make_interval(secs => ${leaseSeconds})`)]),
+      ]),
+    )
     .where('id', '>', afterId)
     .orderBy('id')
     .limit(limit)

@@ -164,6 +164,14 @@ export interface Scans {
   undeliverable: Generated<number>;
 }
 
+export interface SmsSuppressions {
+  createdAt: Generated<Timestamp>;
+  errorCode: string;
+  messageId: number | null;
+  phone: string;
+  reason: string;
+}
+
 export interface DB {
   apiKeys: ApiKeys;
   auditLog: AuditLog;
@@ -176,4 +184,5 @@ export interface DB {
   reminders: Reminders;
   renewals: Renewals;
   scans: Scans;
+  smsSuppressions: SmsSuppressions;
 }

@@ -3,6 +3,7 @@ import {
   claimMessage,
   deferMessage,
   dropDeliveries,
+  findMessage,
   markFailed,
   markSent,
   messageItems,
@@ -21,20 +22,30 @@ export interface SentContent {
   url?: string | null;
 }
 
+/** Whether a claimed message may go to its provider now. */
+export type Admission =
+  | { action: 'send' }
+  /** not yet (a recipient's daily cap): back to the queue until then, untried */
+  | { action: 'hold'; until: Date; reason: string }
+  /** never (a suppressed phone): the message fails with this code, the provider uncalled */
+  | { action: 'refuse'; code: string; message: string };
+
 /** How one channel turns reminders into a message and hands it to its provider. */
 export interface Channel<Content extends SentContent> {
   name: 'sms' | 'push';
   render(reminders: ReminderFacts[]): Content;
   /** Called with the claim held; returns the provider's id for the message. */
   send(message: OutgoingMessage, content: Content): Promise<{ providerMessageId: string | null }>;
-  /** When the message may not leave yet (a recipient's daily cap): the instant it may. */
-  holdUntil?(message: OutgoingMessage, now: Date): Promise<Date | null>;
+  /** Called with the claim held, before anything is rendered; every message may go when absent. */
+  admit?(message: OutgoingMessage, now: Date): Promise<Admission>;
 }
 
 export interface DeliveryDeps {
   db: Database;
   log: Logger;
   workerId: string;
+  /** CLAIM_LEASE_SECONDS: a claim older than this lost its worker, and is taken over */
+  claimLeaseSeconds: number;
   now?: () => Date;
 }
 
@@ -45,7 +56,7 @@ export type DeliveryResult =
   | { outcome: 'failed' | 'retry'; code: string; message: string };
 
 /**
- * Sends one outgoing message, at most once: the message is claimed in PostgreSQL
+ * Sends one outgoing message, once: the message is claimed in PostgreSQL
  * before the provider is called, and every later move is guarded by that claim, so a
  * job that runs twice finds nothing to claim the second time.
  */
@@ -56,18 +67,21 @@ export async function deliverMessage<Content extends SentContent>(
   lastAttempt: boolean,
 ): Promise<DeliveryResult> {
   const { db, log, workerId } = deps;
-  const message = await claimMessage(db, messageId, workerId);
-  if (!message) {
-    log.info({ messageId, channel: channel.name }, 'message not claimable (sent, cancelled or taken); skipped');
-    return { outcome: 'skipped' };
-  }
+  const message = await claimMessage(db, messageId, workerId, deps.claimLeaseSeconds);
+  if (!message) return notClaimed(deps, channel.name, messageId);
   let prepared: { reminders: number; content: Content } | 'nothing left';
   try {
-    const until = await channel.holdUntil?.(message, deps.now?.() ?? new Date());
-    if (until) {
-      await deferMessage(db, messageId, workerId, 'recipient reached the daily cap');
-      log.info({ messageId, channel: channel.name, recipient: message.recipient, until }, 'held until the next day');
-      return { outcome: 'held', until };
+    const admission = (await channel.admit?.(message, deps.now?.() ?? new Date())) ?? { action: 'send' };
+    if (admission.action === 'hold') {
+      await deferMessage(db, messageId, workerId, admission.reason);
+      log.info({ messageId, channel: channel.name, recipient: message.recipient, until: admission.until }, `held: ${admission.reason}`);
+      return { outcome: 'held', until: admission.until };
+    }
+    if (admission.action === 'refuse') {
+      const detail = { code: admission.code, message: admission.message };
+      await markFailed(db, messageId, workerId, detail);
+      log.warn({ messageId, channel: channel.name, recipient: message.recipient, ...detail }, 'message refused before sending');
+      return { outcome: 'failed', ...detail };
     }
     prepared = await prepare(db, channel, messageId);
   } catch (error) {
@@ -96,12 +110,29 @@ export async function deliverMessage<Content extends SentContent>(
     log.warn({ messageId, channel: channel.name, ...detail }, 'transient provider error; will retry');
     return { outcome: 'retry', ...detail };
   }
-  // Outside the try: should recording fail after the provider took the message, the
-  // claim stays and no retry sends it again (at most once, never twice).
+  // Outside the try: should recording fail after the provider took the message, no retry
+  // sends it at once; the claim holds until its lease ends, and the message is then sent
+  // again, as after a worker killed here (README: what a crash may repeat).
   await markSent(db, messageId, workerId, { providerMessageId, ...prepared.content });
   // The logger masks the recipient's phone.
   log.info({ messageId, channel: channel.name, recipient: message.recipient, providerMessageId, reminders: prepared.reminders }, 'message sent');
   return { outcome: 'sent', providerMessageId };
+}
+
+/**
+ * A message the claim did not get: finished (sent, failed, cancelled), or being sent by
+ * another worker. The job waits for that worker's lease to end: should the worker have
+ * died mid-send, the job then takes the message over; else it finds it finished.
+ */
+async function notClaimed(deps: DeliveryDeps, channel: Channel<SentContent>['name'], messageId: number): Promise<DeliveryResult> {
+  const message = await findMessage(deps.db, messageId);
+  if (message?.status === 'sending' && message.lockedAt) {
+    const until = new Date(message.lockedAt.getTime() + deps.claimLeaseSeconds * 1000 + 1000);
+    deps.log.info({ messageId, channel, claimedBy: message.lockedBy, until }, 'message is being sent by another worker; checking again when its claim ends');
+    return { outcome: 'held', until };
+  }
+  deps.log.info({ messageId, channel, status: message?.status }, 'message not claimable (sent, failed or cancelled); skipped');
+  return { outcome: 'skipped' };
 }
 
 /** Drops the reminders that are no longer due and renders the rest; cancels a message left empty. */

@@ -25,7 +25,7 @@ export function runDeliveryService<Content extends SentContent>(service: Deliver
     const worker = startDeliveryWorker({
       job: service.job,
       channel: service.channel(config, database.db, log),
-      deps: { db: database.db, log, workerId: `${service.name}-${hostname()}-${process.pid}` },
+      deps: { db: database.db, log, workerId: `${service.name}-${hostname()}-${process.pid}`, claimLeaseSeconds: config.claimLeaseSeconds },
       connection,
       prefix: config.queuePrefix,
       concurrency: service.concurrency,

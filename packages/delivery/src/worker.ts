@@ -48,7 +48,16 @@ export function startDeliveryWorker<Content extends SentContent>(options: Delive
       connection: options.connection,
       prefix: options.prefix,
       concurrency: options.concurrency,
+      // A job whose worker died comes back within about half the claim's lease (BullMQ's
+      // default is 30 s to 60 s), and then waits for the rest of it (deliverMessage).
+      ...jobLock(options.deps.claimLeaseSeconds),
       ...(options.ratePerSecond !== undefined && { limiter: { max: options.ratePerSecond, duration: 1000 } }),
     },
   );
+}
+
+/** BullMQ's job lock, renewed while the job runs; a lapsed one marks the job stalled. */
+function jobLock(claimLeaseSeconds: number) {
+  const ms = Math.min(30_000, Math.max(1_000, (claimLeaseSeconds * 1000) / 2));
+  return { lockDuration: ms, stalledInterval: ms };
 }

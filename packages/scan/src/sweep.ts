@@ -6,6 +6,8 @@ import { enqueueMessages, type ScanDeps } from './scan';
 /** Messages compared with the queues per round trip. */
 const PAGE = 5_000;
 
+export type SweepDeps = Pick<ScanDeps, 'db' | 'queues'> & { redis: Redis; claimLeaseSeconds: number };
+
 export interface SweepSummary {
   /** messages that PostgreSQL says are not yet with a worker */
   unsent: number;
@@ -16,16 +18,17 @@ export interface SweepSummary {
 /**
  * Puts back on its queue every message that PostgreSQL says is unsent but whose job will
  * not run: those a scan committed and then crashed before enqueueing, those lost when
- * Redis lost its data (design.md: Redis holds work in flight only), and those whose id
- * a finished job still holds. A message whose job waits is left alone, so a sweep costs
+ * Redis lost its data (design.md: Redis holds work in flight only), those whose id
+ * a finished job still holds, and those whose worker stopped mid-send (claimed longer
+ * than CLAIM_LEASE_SECONDS ago) when their job is gone or finished. A message whose job waits is left alone, so a sweep costs
  * one look-up per unsent message and adds nothing twice; were a job added twice anyway,
  * the worker's claim would send it once.
  */
-export async function sweepUnsent(deps: Pick<ScanDeps, 'db' | 'queues'> & { redis: Redis }): Promise<SweepSummary> {
+export async function sweepUnsent(deps: SweepDeps): Promise<SweepSummary> {
   let unsent = 0;
   let requeued = 0;
   for (let afterId = 0; ; ) {
-    const page = await unsentMessages(deps.db, afterId, PAGE);
+    const page = await unsentMessages(deps.db, afterId, PAGE, deps.claimLeaseSeconds);
     if (page.length === 0) break;
     afterId = page.at(-1)!.id;
     unsent += page.length;

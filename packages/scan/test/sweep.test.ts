@@ -40,7 +40,9 @@ afterEach(async () => {
 });
 
 const db = (): Database => database.db;
-const deps = () => ({ db: db(), queues: redis.queues, redis: redis.connection });
+/** CLAIM_LEASE_SECONDS: a claim older than this lost its worker */
+const LEASE = 60;
+const deps = () => ({ db: db(), queues: redis.queues, redis: redis.connection, claimLeaseSeconds: LEASE });
 const scan = () => runScan({ db: db(), queues: redis.queues, log: createLogger('test', 'silent') }, { asOf: D, trigger: 'command' });
 
 async function jobIds(): Promise<string[]> {
@@ -90,8 +92,8 @@ describe('the sweeper', () => {
   it('leaves alone a message a worker holds or has sent: only unsent messages go back', async () => {
     await scan();
     const [first, second] = await db().selectFrom('outgoingMessages').select('id').orderBy('id').limit(2).execute();
-    await claimMessage(db(), first!.id, 'worker-a');
-    await claimMessage(db(), second!.id, 'worker-b');
+    await claimMessage(db(), first!.id, 'worker-a', LEASE);
+    await claimMessage(db(), second!.id, 'worker-b', LEASE);
     await markSent(db(), second!.id, 'worker-b', { providerMessageId: 'SM1', body: 'sent' });
     await redis.dropKeys();
 
@@ -99,6 +101,20 @@ describe('the sweeper', () => {
     const back = await jobIds();
     expect(back).toHaveLength(4);
     expect(back.some((id) => id.endsWith(`-${first!.id}`) || id.endsWith(`-${second!.id}`))).toBe(false);
+  });
+
+  it('puts back a message whose worker stopped mid-send once its claim is older than the lease, when its job is gone', async () => {
+    await scan();
+    const [first, second] = await db().selectFrom('outgoingMessages').select('id').orderBy('id').limit(2).execute();
+    await claimMessage(db(), first!.id, 'worker-dead', LEASE);
+    await claimMessage(db(), second!.id, 'worker-alive', LEASE);
+    await sql`update outgoing_messages set locked_at = now() - interval '2 minutes' where id = ${first!.id}`.execute(db());
+    await redis.dropKeys();
+
+    expect(await sweepUnsent(deps())).toEqual({ unsent: 5, requeued: 5 });
+    const back = await jobIds();
+    expect(back.some((id) => id.endsWith(`-${first!.id}`))).toBe(true);
+    expect(back.some((id) => id.endsWith(`-${second!.id}`))).toBe(false);
   });
 
   it('does nothing when every unsent message is on its queue', async () => {

@@ -15,7 +15,7 @@ await runService('scheduler', async () => {
   const daily = { timezone: config.timezone, deps, log };
   const dailyScan = scheduleDailyScan({ ...daily, cronExpression: config.scanCron });
   const upkeep = startUpkeep({
-    deps: { ...deps, redis },
+    deps: { ...deps, redis, claimLeaseSeconds: config.claimLeaseSeconds },
     timezone: config.timezone,
     dailyScan: dailyScan.task,
     scanToday: scanForToday(daily),

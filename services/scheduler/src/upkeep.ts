@@ -1,12 +1,12 @@
 import { scanSucceededFor } from '@lr/db';
 import { localDate, localMidnight } from '@lr/domain';
 import type { Logger } from '@lr/log';
-import { sweepUnsent, type ScanDeps } from '@lr/scan';
+import { sweepUnsent, type ScanDeps, type SweepDeps } from '@lr/scan';
 import type { Redis } from 'ioredis';
 import type { ScheduledTask } from 'node-cron';
 
 export interface UpkeepOptions {
-  deps: ScanDeps & { redis: Redis };
+  deps: ScanDeps & SweepDeps;
   timezone: string;
   /** the SCAN_CRON task: when today's scan was due */
   dailyScan: Pick<ScheduledTask, 'match'>;

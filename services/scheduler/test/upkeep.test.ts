@@ -58,7 +58,7 @@ describe('upkeep', () => {
   const options = () => {
     const deps = { db: database.db, queues: redis.queues, log };
     return {
-      deps: { ...deps, redis: redis.connection },
+      deps: { ...deps, redis: redis.connection, claimLeaseSeconds: 60 },
       timezone: TZ,
       dailyScan: daily,
       scanToday: scanForToday({ timezone: TZ, deps, log, now: () => AT }),

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import type { Channel } from '@lr/delivery';
-import { smsCountSince, type Database } from '@lr/db';
+import { ProviderError, type Channel } from '@lr/delivery';
+import { smsRecipientState, suppressPhone, type Database } from '@lr/db';
 import { localMidnight, maskPhone, nextLocalMidnight, renderSms } from '@lr/domain';
 import type { Logger } from '@lr/log';
-import type { SmsSender } from './twilio.sender';
+import { UNSUBSCRIBED, type SmsSender } from './twilio.sender';
 
 export interface SmsLimits {
   db: Database;
@@ -13,14 +13,35 @@ export interface SmsLimits {
 }
 
 export function smsChannel(sender: SmsSender, limits: SmsLimits): Channel<{ body: string }> {
+  const { db } = limits;
   return {
     name: 'sms',
     render: (reminders) => ({ body: renderSms(reminders) }),
-    send: (message, { body }) => sender.send(message.recipient, body),
-    // A phone that had its SMS for the (local) day gets the rest from the next day on.
-    async holdUntil(message, now) {
-      const sentToday = await smsCountSince(limits.db, message.recipient, localMidnight(limits.timezone, now), message.id);
-      return sentToday >= limits.maxPerRecipientPerDay ? nextLocalMidnight(limits.timezone, now) : null;
+    async send(message, { body }) {
+      try {
+        return await sender.send(message.recipient, body);
+      } catch (error) {
+        // The holder replied STOP: no more SMS to the phone until an operator clears it.
+        if (error instanceof ProviderError && error.code === UNSUBSCRIBED) {
+          await suppressPhone(db, { phone: message.recipient, errorCode: error.code, reason: error.message, messageId: message.id });
+        }
+        throw error;
+      }
+    },
+    async admit(message, now) {
+      const state = await smsRecipientState(db, message.recipient, localMidnight(limits.timezone, now), message.id);
+      if (state.suppressedFor !== null) {
+        return {
+          action: 'refuse',
+          code: 'suppressed',
+          message: `SMS to this phone are suppressed (Twilio ${state.suppressedFor}: the recipient unsubscribed) until an operator clears it`,
+        };
+      }
+      // A phone that had its SMS for the (local) day gets the rest from the next day on.
+      if (state.sentSince >= limits.maxPerRecipientPerDay) {
+        return { action: 'hold', until: nextLocalMidnight(limits.timezone, now), reason: 'recipient reached the daily cap' };
+      }
+      return { action: 'send' };
     },
   };
 }

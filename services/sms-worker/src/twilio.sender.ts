@@ -12,8 +12,11 @@ const TWILIO_ORIGIN = 'https://api.twilio.com';
  * in tests). Retries are left to the queue, which knows the delivery's attempts.
  */
 class RebasedRequestClient extends twilio.RequestClient {
-  constructor(private readonly baseUrl: string) {
-    super({ timeout: 10_000, keepAlive: true, autoRetry: false });
+  constructor(
+    private readonly baseUrl: string,
+    timeoutMs: number,
+  ) {
+    super({ timeout: timeoutMs, keepAlive: true, autoRetry: false });
   }
 
   override request<TData>(opts: RequestClient.RequestOptions<TData>) {
@@ -25,6 +28,9 @@ class RebasedRequestClient extends twilio.RequestClient {
 export interface SmsSender {
   send(to: string, body: string): Promise<{ providerMessageId: string | null }>;
 }
+
+/** Twilio's code for a recipient who replied STOP: their phone is suppressed for SMS. */
+export const UNSUBSCRIBED = '21610';
 
 // Twilio error codes worth a name in the ledger; any other 4xx is permanent too.
 const TWILIO_ERRORS: Record<number, string> = {
@@ -46,9 +52,9 @@ function classify(error: unknown): never {
   throw error; // transport error: asProviderError treats it as transient
 }
 
-export function twilioSender(settings: TwilioSettings, statusCallback: string): SmsSender {
+export function twilioSender(settings: TwilioSettings, statusCallback: string, timeoutMs = 10_000): SmsSender {
   const client = twilio(settings.accountSid, settings.authToken, {
-    httpClient: new RebasedRequestClient(settings.apiBaseUrl),
+    httpClient: new RebasedRequestClient(settings.apiBaseUrl, timeoutMs),
   });
   const sender = settings.messagingServiceSid ? { messagingServiceSid: settings.messagingServiceSid } : { from: settings.from! };
   return {

@@ -1,4 +1,4 @@
-import { findMessage, insertCategory, listReminders } from '@lr/db';
+import { clearSuppression, findMessage, findSuppression, insertCategory, listReminders } from '@lr/db';
 import { deliverMessage, startDeliveryWorker } from '@lr/delivery';
 import { localSecondOfDay, nextLocalMidnight, type License, type LicenseInput } from '@lr/domain';
 import { enqueue, redisConnection, sendSms, type MessageQueues } from '@lr/jobs';
@@ -63,10 +63,12 @@ async function upsert(...licences: License[]) {
   return storeLicenses(database.db, licences);
 }
 
-/** Stores the licences and runs a scan on AS_OF; returns the id of the one SMS message it created. */
-async function seed(queues: MessageQueues, ...licences: License[]): Promise<number> {
+/** Stores the licence(s) and runs a scan on asOf (AS_OF); returns the id of the one SMS message it created. */
+async function seed(queues: MessageQueues, ...args: [...License[]] | [...License[], string]): Promise<number> {
+  const asOf = typeof args.at(-1) === 'string' ? (args.pop() as string) : AS_OF;
+  const licences = args as License[];
   await upsert(...licences);
-  const scan = await runScan({ db: database.db, queues, log }, { asOf: AS_OF, trigger: 'command' });
+  const scan = await runScan({ db: database.db, queues, log }, { asOf, trigger: 'command' });
   const messages = await database.db
     .selectFrom('outgoingMessages')
     .select(['id', 'channel', 'status'])
@@ -96,7 +98,7 @@ async function until(what: string, check: () => Promise<boolean> | boolean, time
   }
 }
 
-function realSender(fake: FakeTwilio) {
+function realSender(fake: FakeTwilio, timeoutMs?: number) {
   return twilioSender(
     {
       provider: 'twilio',
@@ -107,6 +109,7 @@ function realSender(fake: FakeTwilio) {
       apiBaseUrl: fake.url,
     },
     STATUS_CALLBACK,
+    timeoutMs,
   );
 }
 
@@ -125,7 +128,7 @@ afterAll(async () => {
 describe('deliverMessage with the Twilio sender', () => {
   let fake: FakeTwilio;
   let channel: ReturnType<typeof smsChannel>;
-  const deps = () => ({ db: database.db, log, workerId: 'w1' });
+  const deps = () => ({ db: database.db, log, workerId: 'w1', claimLeaseSeconds: 60 });
 
   beforeEach(async () => {
     fake = await fakeTwilio();
@@ -190,6 +193,53 @@ describe('deliverMessage with the Twilio sender', () => {
 
     expect(await deliverMessage(deps(), channel, id, false)).toEqual({ outcome: 'skipped' });
     expect(fake.requests).toHaveLength(1);
+  });
+
+  it.each([
+    [21614, '"To" number is not a mobile number'],
+    [21635, '"To" number cannot receive this message'],
+    [21408, 'permission to send to this region is not enabled'],
+    [20003, 'Authenticate'],
+  ])('fails at once on Twilio %i (a 4xx) with the code and its meaning, after exactly one call', async (code, meaning) => {
+    const l = licence();
+    const id = await seed(idleQueues, l);
+    fake.queueReplies({ status: code === 20003 ? 401 : 400, body: { code, message: 'Authenticate', status: 400 } });
+    expect(await deliverMessage(deps(), channel, id, false)).toMatchObject({ outcome: 'failed', code: String(code), message: meaning });
+    expect(fake.requests).toHaveLength(1);
+    expect(await message(id)).toMatchObject({ status: 'failed', errorCode: String(code), errorMessage: meaning });
+    expect(await deliverMessage(deps(), channel, id, false)).toEqual({ outcome: 'skipped' });
+    expect(fake.requests).toHaveLength(1);
+    expect(await findSuppression(database.db, l.phone!)).toBeUndefined();
+  });
+
+  it('on 21610 (unsubscribed) fails the message and suppresses the phone: later SMS to it fail without a call until the suppression is cleared', async () => {
+    const phone = '+8613912345678';
+    const first = licence({ phone, expiresOn: '2026-03-31' });
+    const id = await seed(idleQueues, first);
+    fake.queueReplies({ status: 400, body: { code: 21610, message: 'Attempt to send to unsubscribed recipient', status: 400 } });
+    expect(await deliverMessage(deps(), channel, id, false)).toMatchObject({ outcome: 'failed', code: '21610' });
+    expect(await message(id)).toMatchObject({ status: 'failed', errorCode: '21610', errorMessage: 'recipient has unsubscribed (replied STOP)' });
+    expect(await findSuppression(database.db, phone)).toMatchObject({ errorCode: '21610', messageId: id });
+
+    // The next scan's message to the same phone fails at once, and Twilio is not called.
+    // (Dates past every window of AS_OF, which the other tests scan again.)
+    const second = await seed(idleQueues, licence({ phone, expiresOn: '2026-06-30' }), '2026-05-31');
+    expect(await deliverMessage(deps(), channel, second, false)).toMatchObject({ outcome: 'failed', code: 'suppressed' });
+    expect(await message(second)).toMatchObject({ status: 'failed', errorCode: 'suppressed', attempts: 1 });
+    expect(fake.requests).toHaveLength(1);
+
+    expect(await clearSuppression(database.db, phone)).toMatchObject({ phone });
+    const third = await seed(idleQueues, licence({ phone, expiresOn: '2026-07-31' }), '2026-07-01');
+    expect((await deliverMessage(deps(), channel, third, false)).outcome).toBe('sent');
+    expect(fake.sms().map((s) => s.to)).toEqual([phone]);
+  });
+
+  it('treats a Twilio that does not answer in time as transient', async () => {
+    const id = await seed(idleQueues, licence());
+    fake.queueReplies({ status: 201, body: { sid: 'SMlate' }, delayMs: 1_000 });
+    const result = await deliverMessage(deps(), smsChannel(realSender(fake, 200), limits()), id, false);
+    expect(result).toMatchObject({ outcome: 'retry' });
+    expect(await message(id)).toMatchObject({ status: 'queued', lockedBy: null, providerMessageId: null });
   });
 
   it('gives the message back for a retry on a 500, and sends it on the next attempt: two calls in all', async () => {
@@ -266,21 +316,21 @@ describe('deliverMessage with the Twilio sender', () => {
     expect(await deliveryStatuses(l.licenseNo)).toEqual(['cancelled']);
   });
 
-  it('sends one SMS listing every licence of a holder due in one scan', async () => {
+  it('sends one SMS listing every licence of a holder due in one scan (three), with the link and phone once', async () => {
     const a = licence({ expiresOn: '2026-03-31' });
     const b = licence({ expiresOn: '2026-04-20', phone: a.phone });
-    const id = await seed(idleQueues, a, b);
+    const c = licence({ expiresOn: '2026-03-05', phone: a.phone });
+    const id = await seed(idleQueues, a, b, c);
     expect((await deliverMessage(deps(), channel, id, false)).outcome).toBe('sent');
     expect(fake.sms()).toHaveLength(1);
     const body = fake.sms()[0]!.body;
-    expect(body).toContain(a.licenseNo);
-    expect(body).toContain(b.licenseNo);
-    expect(body).toContain('2026-03-31');
-    expect(body).toContain('2026-04-20');
-    expect(body).toContain(CATEGORY.renewalUrl);
-    expect(body).toContain(CATEGORY.consultPhone);
-    expect(await deliveryStatuses(a.licenseNo)).toEqual(['sent']);
-    expect(await deliveryStatuses(b.licenseNo)).toEqual(['sent']);
+    for (const [l, date] of [[a, '2026-03-31'], [b, '2026-04-20'], [c, '2026-03-05']] as const) {
+      expect(body).toContain(l.licenseNo);
+      expect(body).toContain(date);
+      expect(await deliveryStatuses(l.licenseNo)).toEqual(['sent']);
+    }
+    expect(body.split(CATEGORY.renewalUrl)).toHaveLength(2);
+    expect(body.split(CATEGORY.consultPhone)).toHaveLength(2);
   });
 
   it('leaves a renewed licence out of a shared SMS and still sends the other', async () => {
@@ -323,7 +373,7 @@ describe('the SMS worker on BullMQ', () => {
     worker = startDeliveryWorker({
       job: sendSms,
       channel: smsChannel(realSender(fake), limits()),
-      deps: { db: database.db, log, workerId: 'bull-1' },
+      deps: { db: database.db, log, workerId: 'bull-1', claimLeaseSeconds: 60 },
       connection: workerConnection,
       prefix: queue.prefix,
       concurrency: 1,
