@@ -20,6 +20,7 @@ import { licenseRoutes } from './routes/licenses';
 import { healthRoutes, metricsRoutes, registerQueueDashboard } from './routes/ops';
 import { reminderRoutes } from './routes/reminders';
 import { scanRoutes } from './routes/scans';
+import { suppressionRoutes } from './routes/suppressions';
 import { twilioWebhookRoutes } from './routes/webhooks';
 
 export interface AppDeps {
@@ -86,6 +87,7 @@ export async function buildApp({ config, db, redis, queues, log }: AppDeps) {
   await app.register(scanRoutes({ db, queues, log, timezone: config.timezone }, requireRole));
   await app.register(reminderRoutes(db, requireRole));
   await app.register(auditRoutes(db, requireRole));
+  await app.register(suppressionRoutes(db, requireRole));
   await app.register(inboxRoutes(db, identifyLicensee));
   const twilioAuth =
     config.sms.provider === 'twilio' && config.publicBaseUrl
