@@ -1,0 +1,215 @@
+import { findMessage, insertCategory, type Database } from '@lr/db';
+import { addDays, localDate } from '@lr/domain';
+import { createLogger } from '@lr/log';
+import { runScan } from '@lr/scan';
+import {
+  eventually,
+  fakePushGateway,
+  fakeTwilio,
+  freshDatabase,
+  freshMessageQueues,
+  startService,
+  storeLicenses,
+  TEST_PUSH_SECRET,
+  TEST_TWILIO,
+  testCategory,
+  testLicense,
+  validLicense,
+  type FakeHttpServer,
+  type ServiceProcess,
+  type TestDatabase,
+  type TestQueues,
+} from '@lr/testing';
+import { sql } from 'kysely';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+/**
+ * A delivery worker SIGKILLed mid-send, as real processes on real PostgreSQL and Redis
+ * (issue 5; README "What a crash may repeat"). The claim in PostgreSQL says a worker is
+ * sending; it cannot say whether the provider got the message. Once the claim's lease
+ * (CLAIM_LEASE_SECONDS, 2 s here) has run out, the message is sent again. So:
+ * - killed before the provider call: it is sent once, by the next worker;
+ * - killed after the provider accepted it, before the send was recorded: the provider is
+ *   called again. Twilio has no idempotency key, so the holder may get that SMS twice;
+ *   the push gateway gets the same idempotency key and delivers it once.
+ * The worker's BullMQ job lock is half the lease, so a restarted worker takes the killed
+ * one's job back within a second or two.
+ */
+const LEASE_SECONDS = '2';
+const PHONE = '+8613800138000';
+const USER = 'platform-user-1';
+
+const running: ServiceProcess[] = [];
+let database: TestDatabase;
+let redis: TestQueues;
+let twilio: Awaited<ReturnType<typeof fakeTwilio>>;
+let gateway: Awaited<ReturnType<typeof fakePushGateway>>;
+let messages: { sms: number; push: number };
+
+beforeEach(async () => {
+  [database, redis, twilio, gateway] = await Promise.all([freshDatabase(), freshMessageQueues(), fakeTwilio(), fakePushGateway()]);
+  // One licence due in 30 days, reachable by SMS and by push: one message on each queue.
+  await insertCategory(database.db, testCategory({ code: 'food', channels: ['sms', 'push'] }));
+  const today = localDate('Asia/Shanghai');
+  await storeLicenses(database.db, [
+    validLicense(testLicense({ categoryCode: 'food', licenseNo: 'F-1', phone: PHONE, platformUserId: USER, expiresOn: addDays(today, 30) })),
+  ]);
+  await runScan({ db: database.db, queues: redis.queues, log: createLogger('test', 'silent') }, { asOf: today, trigger: 'command' });
+  const rows = await database.db.selectFrom('outgoingMessages').select(['id', 'channel']).execute();
+  messages = {
+    sms: rows.find((r) => r.channel === 'sms')!.id,
+    push: rows.find((r) => r.channel === 'push')!.id,
+  };
+});
+
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((s) => s.stop('SIGKILL')));
+  await Promise.all([twilio.close(), gateway.close()]);
+  await redis.cleanup();
+  await database.drop();
+});
+
+function worker(name: 'sms-worker' | 'push-worker'): ServiceProcess {
+  const service = startService(name, {
+    DATABASE_URL: database.url,
+    REDIS_URL: redis.url,
+    QUEUE_PREFIX: redis.prefix,
+    QUIET_HOURS: 'off',
+    CLAIM_LEASE_SECONDS: LEASE_SECONDS,
+    LOG_LEVEL: 'info',
+    SMS_PROVIDER: 'twilio',
+    TWILIO_ACCOUNT_SID: TEST_TWILIO.accountSid,
+    TWILIO_AUTH_TOKEN: TEST_TWILIO.authToken,
+    TWILIO_FROM: TEST_TWILIO.from,
+    TWILIO_API_BASE_URL: twilio.url,
+    PUBLIC_BASE_URL: 'https://reminders.example.gov.cn',
+    PUSH_PROVIDER: 'gateway',
+    PUSH_GATEWAY_URL: gateway.url,
+    PUSH_GATEWAY_SECRET: TEST_PUSH_SECRET,
+  });
+  running.push(service);
+  return service;
+}
+
+async function kill(service: ServiceProcess): Promise<void> {
+  await service.stop('SIGKILL');
+  running.splice(running.indexOf(service), 1);
+}
+
+async function messageOf(channel: 'sms' | 'push') {
+  const found = await findMessage(database.db, messages[channel]);
+  if (!found) throw new Error(`${channel} message not found`);
+  return found;
+}
+
+/** Waits until the provider has received `count` requests. */
+async function received(provider: FakeHttpServer, count: number): Promise<void> {
+  await eventually(() => (provider.requests.length >= count ? true : undefined), 30_000, `${count} provider request(s)`);
+}
+
+async function untilSent(channel: 'sms' | 'push') {
+  return eventually(async () => {
+    const message = await messageOf(channel);
+    return message.status === 'sent' ? message : undefined;
+  }, 30_000, `the ${channel} message to be sent`);
+}
+
+/**
+ * Holds a table lock that the worker's next statement after its claim waits for, so that
+ * it can be killed with the claim committed and the provider not yet called.
+ */
+async function holdAfterClaim(lock: string) {
+  const blocker = await database.pool.connect();
+  await blocker.query('begin');
+  await blocker.query(lock);
+  return {
+    async release() {
+      await blocker.query('rollback');
+      blocker.release();
+    },
+  };
+}
+
+/** Waits until a worker's statement waits for a lock: the claim is behind it. */
+async function untilWaitingForLock(db: Database): Promise<void> {
+  await eventually(async () => {
+    const { rows } = await sql<{ n: number }>`
+      select count(*)::int as n from pg_stat_activity
+       where datname = current_database() and wait_event_type = 'Lock' and application_name like '%-worker'`.execute(db);
+    return rows[0]!.n > 0 ? true : undefined;
+  }, 30_000, 'a worker to wait for the held lock');
+}
+
+/** The ledger of a message's delivery: its statuses in order. */
+async function ledger(channel: 'sms' | 'push'): Promise<string[]> {
+  const { rows } = await sql<{ status: string }>`
+    select e.status from delivery_events e join deliveries d on d.id = e.delivery_id
+     where d.message_id = ${messages[channel]} order by e.id`.execute(database.db);
+  return rows.map((r) => r.status);
+}
+
+describe('an SMS worker killed mid-send', () => {
+  it('before it called Twilio: the next worker sends the SMS, once', async () => {
+    const held = await holdAfterClaim('lock table sms_suppressions in access exclusive mode');
+    const first = worker('sms-worker');
+    await untilWaitingForLock(database.db);
+    expect(await messageOf('sms')).toMatchObject({ status: 'sending', attempts: 1 });
+    await kill(first);
+    await held.release();
+
+    worker('sms-worker');
+    const sent = await untilSent('sms');
+    expect(twilio.requests).toHaveLength(1);
+    expect(twilio.sms()).toEqual([expect.objectContaining({ to: PHONE, sid: sent.providerMessageId })]);
+    expect(sent.attempts).toBe(2);
+    expect(await ledger('sms')).toEqual(['pending', 'queued', 'sending', 'sending', 'sent']);
+  });
+
+  it('after Twilio accepted it, before the send was recorded: Twilio is called again, and the holder may get the SMS twice', async () => {
+    twilio.queueReplies({ status: 201, body: { sid: 'SM-accepted-but-never-recorded', status: 'queued' }, delayMs: 60_000 });
+    const first = worker('sms-worker');
+    await received(twilio, 1);
+    await kill(first);
+
+    worker('sms-worker');
+    const sent = await untilSent('sms');
+    const to = twilio.requests.map((r) => new URLSearchParams(r.body).get('To'));
+    expect(to).toEqual([PHONE, PHONE]);
+    expect(new URLSearchParams(twilio.requests[0]!.body).get('Body')).toBe(new URLSearchParams(twilio.requests[1]!.body).get('Body'));
+    // What is recorded is the second send; the first sid never reached PostgreSQL.
+    expect(sent).toMatchObject({ attempts: 2, providerMessageId: twilio.sms()[0]!.sid });
+    expect(await ledger('sms')).toEqual(['pending', 'queued', 'sending', 'sending', 'sent']);
+  });
+});
+
+describe('a push worker killed mid-send', () => {
+  it('before it wrote the inbox and called the gateway: the next worker does both, once', async () => {
+    const held = await holdAfterClaim('lock table inbox_messages in share mode');
+    const first = worker('push-worker');
+    await untilWaitingForLock(database.db);
+    await kill(first);
+    await held.release();
+
+    worker('push-worker');
+    await untilSent('push');
+    expect(gateway.pushes()).toHaveLength(1);
+    const inbox = await database.db.selectFrom('inboxMessages').select(['platformUserId', 'messageId']).execute();
+    expect(inbox).toEqual([{ platformUserId: USER, messageId: messages.push }]);
+  });
+
+  it('after the gateway accepted it: the gateway is called again with the same idempotency key, and the inbox holds it once', async () => {
+    gateway.queueReplies({ status: 202, body: { accepted: true }, delayMs: 60_000 });
+    const first = worker('push-worker');
+    await received(gateway, 1);
+    await kill(first);
+
+    worker('push-worker');
+    await untilSent('push');
+    const pushes = gateway.pushes();
+    expect(pushes).toHaveLength(2);
+    expect(pushes[1]!.idempotencyKey).toBe(pushes[0]!.idempotencyKey);
+    expect(pushes.every((p) => p.signatureValid && p.userId === USER)).toBe(true);
+    const inbox = await database.db.selectFrom('inboxMessages').select('messageId').execute();
+    expect(inbox).toEqual([{ messageId: messages.push }]);
+  });
+});
