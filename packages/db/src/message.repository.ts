@@ -6,7 +6,10 @@ import { UNFINISHED, UNSENT, type DeliveryStatus } from './statuses';
 export type OutgoingMessage = Selectable<OutgoingMessages>;
 
 type MessageColumns = Partial<
-  Pick<OutgoingMessage, 'title' | 'body' | 'url' | 'providerMessageId' | 'errorCode' | 'errorMessage' | 'sentAt' | 'deliveredAt' | 'lockedBy'> & {
+  Pick<
+    OutgoingMessage,
+    'title' | 'body' | 'url' | 'segments' | 'providerMessageId' | 'errorCode' | 'errorMessage' | 'sentAt' | 'deliveredAt' | 'lockedBy'
+  > & {
     /** the database's clock (`now()`): every worker's claim is timed by one clock */
     lockedAt: Date | null | RawBuilder<Date>;
   }
@@ -34,6 +37,7 @@ const COLUMN: Record<keyof MessageColumns, string> = {
   title: 'title',
   body: 'body',
   url: 'url',
+  segments: 'segments',
   providerMessageId: 'provider_message_id',
   errorCode: 'error_code',
   errorMessage: 'error_message',
@@ -117,7 +121,7 @@ export function markSent(
   db: Database,
   messageId: number,
   workerId: string,
-  sent: { providerMessageId: string | null; title?: string | null; body: string; url?: string | null },
+  sent: { providerMessageId: string | null; title?: string | null; body: string; url?: string | null; segments?: number | null },
 ) {
   return moveMessage(db, {
     messageId,

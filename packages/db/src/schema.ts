@@ -122,6 +122,7 @@ export interface OutgoingMessages {
   providerMessageId: string | null;
   recipient: string;
   scanId: number;
+  segments: number | null;
   sentAt: Timestamp | null;
   status: ColumnType<DeliveryStatus, DeliveryStatus | undefined>;
   title: string | null;

@@ -20,6 +20,8 @@ export interface SentContent {
   title?: string | null;
   body: string;
   url?: string | null;
+  /** an SMS's segments, as the carrier bills it */
+  segments?: number | null;
 }
 
 /** Whether a claimed message may go to its provider now. */

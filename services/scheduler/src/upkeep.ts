@@ -2,7 +2,6 @@ import { scanSucceededFor } from '@lr/db';
 import { localDate, localMidnight } from '@lr/domain';
 import type { Logger } from '@lr/log';
 import { sweepUnsent, type ScanDeps, type SweepDeps } from '@lr/scan';
-import type { Redis } from 'ioredis';
 import type { ScheduledTask } from 'node-cron';
 
 export interface UpkeepOptions {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { ProviderError, type Channel } from '@lr/delivery';
 import { smsRecipientState, suppressPhone, type Database } from '@lr/db';
-import { localMidnight, maskPhone, nextLocalMidnight, renderSms } from '@lr/domain';
+import { localMidnight, maskPhone, nextLocalMidnight, renderSms, smsSegments } from '@lr/domain';
 import type { Logger } from '@lr/log';
 import { UNSUBSCRIBED, type SmsSender } from './twilio.sender';
 
@@ -12,11 +12,14 @@ export interface SmsLimits {
   timezone: string;
 }
 
-export function smsChannel(sender: SmsSender, limits: SmsLimits): Channel<{ body: string }> {
+export function smsChannel(sender: SmsSender, limits: SmsLimits): Channel<{ body: string; segments: number }> {
   const { db } = limits;
   return {
     name: 'sms',
-    render: (reminders) => ({ body: renderSms(reminders) }),
+    render(reminders) {
+      const body = renderSms(reminders);
+      return { body, segments: smsSegments(body).segments };
+    },
     async send(message, { body }) {
       try {
         return await sender.send(message.recipient, body);

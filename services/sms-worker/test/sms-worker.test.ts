@@ -166,6 +166,9 @@ describe('deliverMessage with the Twilio sender', () => {
     expect(result).toEqual({ outcome: 'sent', providerMessageId: sms!.sid });
     const stored = await message(id);
     expect(stored).toMatchObject({ status: 'sent', providerMessageId: sms!.sid, attempts: 1, body: sms!.body, errorCode: null });
+    // Chinese text is UCS-2: 67 characters per segment once split.
+    expect(stored.segments).toBe(Math.ceil([...sms!.body].length / 67));
+    expect(stored.segments).toBeGreaterThan(1);
     expect(stored.sentAt).toBeInstanceOf(Date);
     expect(await deliveryStatuses(l.licenseNo)).toEqual(['sent']);
   });
@@ -368,21 +371,47 @@ describe('the SMS worker on BullMQ', () => {
     await fake.close();
   });
 
-  function start(quietHours: { start: number; end: number } | null) {
+  const others: Worker[] = [];
+  afterEach(async () => {
+    await Promise.all(others.splice(0).map((w) => w.close()));
+  });
+
+  function start(quietHours: { start: number; end: number } | null, ratePerSecond?: number) {
     const workerConnection = redisConnection(queue.url);
-    worker = startDeliveryWorker({
+    const started = startDeliveryWorker({
       job: sendSms,
       channel: smsChannel(realSender(fake), limits()),
       deps: { db: database.db, log, workerId: 'bull-1', claimLeaseSeconds: 60 },
       connection: workerConnection,
       prefix: queue.prefix,
-      concurrency: 1,
+      concurrency: ratePerSecond === undefined ? 1 : 4,
       quietHours,
       timezone: 'Asia/Shanghai',
+      ratePerSecond,
     });
-    worker.on('closed', () => void workerConnection.quit().catch(() => {}));
-    return worker;
+    started.on('closed', () => void workerConnection.quit().catch(() => {}));
+    if (worker) others.push(started);
+    else worker = started;
+    return started;
   }
+
+  it('holds SMS_RATE_PER_SEC across workers: two workers at 4 a second send 10 SMS over more than two seconds', async () => {
+    start(null, 4);
+    start(null, 4);
+    const licences = Array.from({ length: 10 }, () => licence({ expiresOn: '2026-04-05' }));
+    await upsert(...licences);
+    const scan = await runScan({ db: database.db, queues, log }, { asOf: AS_OF, trigger: 'command' });
+    expect(scan.messagesQueued).toBe(10);
+    const arrivals: number[] = [];
+    await until('ten SMS at the fake', () => {
+      while (arrivals.length < fake.requests.length) arrivals.push(Date.now());
+      return arrivals.length >= 10;
+    }, 15_000);
+    // 4 in the first second, 4 in the next, 2 in the third: without the limiter, all 10 in a blink.
+    expect(arrivals.at(-1)! - arrivals[0]!).toBeGreaterThan(1_500);
+    expect(arrivals.filter((t) => t - arrivals[0]! < 900)).toHaveLength(4);
+    expect(new Set(fake.sms().map((m) => m.to)).size).toBe(10);
+  });
 
   it('sends what a scan queued, once, even when the job is enqueued again or runs a second time', async () => {
     start(null);

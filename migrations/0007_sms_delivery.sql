@@ -10,3 +10,7 @@ create table sms_suppressions (
   message_id  integer,
   created_at  timestamptz not null default now()
 );
+
+-- The segments an SMS was billed as (70 UCS-2 characters in one, 67 per segment once
+-- split): carriers bill, and filter, by segment. Null for a push.
+alter table outgoing_messages add column segments smallint;
