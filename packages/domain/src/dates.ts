@@ -15,18 +15,25 @@ export function addDays(date: BusinessDate, days: number): BusinessDate {
   return new Date((dayNumber(date) + days) * DAY_MS).toISOString().slice(0, 10);
 }
 
+/** One formatter per zone: making one costs far more than using it (workers ask per message). */
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
 function localParts(timezone: string, instant: Date): Record<string, string> {
-  const parts = new Intl.DateTimeFormat('en-GB', {
-    timeZone: timezone,
-    year: 'numeric',
-    month: '2-digit',
-    day: '2-digit',
-    hour: '2-digit',
-    minute: '2-digit',
-    second: '2-digit',
-    hourCycle: 'h23',
-  }).formatToParts(instant);
-  return Object.fromEntries(parts.map((p) => [p.type, p.value]));
+  let formatter = formatters.get(timezone);
+  if (!formatter) {
+    formatter = new Intl.DateTimeFormat('en-GB', {
+      timeZone: timezone,
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+      hourCycle: 'h23',
+    });
+    formatters.set(timezone, formatter);
+  }
+  return Object.fromEntries(formatter.formatToParts(instant).map((p) => [p.type, p.value]));
 }
 
 /** The business date of `instant` in `timezone`. */
