@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { sql, type RawBuilder } from 'kysely';
 import type { Database } from './db';
 import { UNSENT } from './statuses';
 
@@ -24,39 +24,31 @@ export interface MessageItem {
   };
 }
 
+/**
+ * SQL: the reminders a message carries (`messageId`, an expression), leaving out deliveries
+ * cancelled on their own, as a JSON array of MessageItem, in expiry order.
+ */
+export function messageItemsJson(messageId: RawBuilder<number>) {
+  return sql<MessageItem[]>`(
+    select coalesce(json_agg(json_build_object(
+             'deliveryId', d.id, 'reminderId', r.id, 'licenseId', l.id, 'licenseNo', l.license_no,
+             'holderName', l.holder_name, 'expiresOn', r.expires_on, 'daysLeft', r.days_left,
+             'stillDue', r.outcome = 'open' and l.status = 'active' and l.expires_on = r.expires_on and c.enabled,
+             'category', json_build_object(
+               'code', c.code, 'name', c.name, 'smsTemplate', c.sms_template, 'pushTitle', c.push_title,
+               'pushBody', c.push_body, 'renewalUrl', c.renewal_url, 'consultPhone', c.consult_phone))
+           order by l.expires_on, d.id), '[]')
+      from deliveries d
+      join reminders r on r.id = d.reminder_id
+      join licenses l on l.id = r.license_id
+      join categories c on c.code = l.category_code
+     where d.message_id = ${messageId} and d.status <> 'cancelled')`;
+}
+
 /** The reminders a message carries, leaving out deliveries cancelled on their own. */
 export async function messageItems(db: Database, messageId: number): Promise<MessageItem[]> {
-  const rows = await db
-    .selectFrom('deliveries as d')
-    .innerJoin('reminders as r', 'r.id', 'd.reminderId')
-    .innerJoin('licenses as l', 'l.id', 'r.licenseId')
-    .innerJoin('categories as c', 'c.code', 'l.categoryCode')
-    .where('d.messageId', '=', messageId)
-    .where('d.status', '<>', 'cancelled')
-    .select([
-      'd.id as deliveryId',
-      'r.id as reminderId',
-      'l.id as licenseId',
-      'l.licenseNo',
-      'l.holderName',
-      'r.expiresOn',
-      'r.daysLeft',
-      sql<boolean>`r.outcome = 'open' and l.status = 'active' and l.expires_on = r.expires_on and c.enabled`.as('stillDue'),
-      'c.code',
-      'c.name',
-      'c.smsTemplate',
-      'c.pushTitle',
-      'c.pushBody',
-      'c.renewalUrl',
-      'c.consultPhone',
-    ])
-    .orderBy('l.expiresOn')
-    .orderBy('d.id')
-    .execute();
-  return rows.map(({ code, name, smsTemplate, pushTitle, pushBody, renewalUrl, consultPhone, ...item }) => ({
-    ...item,
-    category: { code, name, smsTemplate, pushTitle, pushBody, renewalUrl, consultPhone },
-  }));
+  const { rows } = await sql<{ items: MessageItem[] }>`select ${messageItemsJson(sql`${messageId}`)} as items`.execute(db);
+  return rows[0]!.items;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { sql, type RawBuilder, type Selectable } from 'kysely';
 import type { Database } from './db';
+import { messageItemsJson, type MessageItem } from './delivery.repository';
 import type { OutgoingMessages } from './schema';
 import { UNFINISHED, UNSENT, type DeliveryStatus } from './statuses';
 
@@ -54,6 +55,15 @@ const COLUMN: Record<keyof MessageColumns, string> = {
  * Returns the messages after the move; none when the guard refused it.
  */
 export async function moveMessages(db: Database, move: Move): Promise<OutgoingMessage[]> {
+  const result = await sql<OutgoingMessage>`${moved(move)} select * from moved`.execute(db);
+  return result.rows;
+}
+
+/**
+ * The statements of a move, as common table expressions; `moved` holds the messages after
+ * it, for the caller's final select.
+ */
+function moved(move: Move) {
   const assignments = Object.entries(move.set ?? {}).map(
     ([key, value]) => sql`${sql.ref(COLUMN[key as keyof MessageColumns])} = ${value}`,
   );
@@ -63,7 +73,7 @@ export async function moveMessages(db: Database, move: Move): Promise<OutgoingMe
       : move.messageIds !== undefined
         ? sql`m.id = any(${move.messageIds}::int[])`
         : sql`m.provider_message_id = ${move.providerMessageId}`;
-  const result = await sql<OutgoingMessage>`
+  return sql`
     with moved as (
       update outgoing_messages m
          set status = ${move.to}, updated_at = now(),
@@ -82,9 +92,7 @@ export async function moveMessages(db: Database, move: Move): Promise<OutgoingMe
     ), logged as (
       insert into delivery_events (delivery_id, status, cause, detail)
       select id, ${move.to}, ${move.cause}, ${move.detail ? JSON.stringify(move.detail) : null}::jsonb from followed
-    )
-    select * from moved`.execute(db);
-  return result.rows;
+    )`;
 }
 
 /** moveMessages for one message: the message after the move, or undefined when refused. */
@@ -94,13 +102,15 @@ async function moveMessage(db: Database, move: Move): Promise<OutgoingMessage | 
 
 
 /**
- * A worker takes a message before calling the provider. A message sent or cancelled is
+ * A worker takes a message before calling the provider, and gets the reminders it carries
+ * (messageItems). A message sent or cancelled is
  * not claimable, nor one another worker took less than `leaseSeconds` ago; one taken
  * longer ago lost its worker mid-send (killed, cut off from the database), and is taken
  * over, to be sent again (README: what a crash may repeat).
  */
-export function claimMessage(db: Database, messageId: number, workerId: string, leaseSeconds: number) {
-  return moveMessage(db, {
+export async function claimMessage(db: Database, messageId: number, workerId: string, leaseSeconds: number) {
+  // The items come with the claim, in one round trip: a worker needs them next.
+  const claim = moved({
     messageId,
     from: UNSENT,
     orClaimOlderThanSeconds: leaseSeconds,
@@ -110,6 +120,12 @@ export function claimMessage(db: Database, messageId: number, workerId: string, 
     set: { lockedBy: workerId, lockedAt: sql<Date>`now()` },
     detail: { worker: workerId },
   });
+  const result = await sql<OutgoingMessage & { items: MessageItem[] }>`
+    ${claim} select moved.*, ${messageItemsJson(sql`moved.id`)} as items from moved`.execute(db);
+  const row = result.rows[0];
+  if (!row) return undefined;
+  const { items, ...message } = row;
+  return { message, items };
 }
 
 /** After the jobs are on their queue; a message a worker already took stays as it is. */

@@ -11,7 +11,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertCategory } from '../src/category.repository';
 import type { Database } from '../src/db';
-import { cancelUnsentDeliveries } from '../src/delivery.repository';
+import { cancelUnsentDeliveries, messageItems } from '../src/delivery.repository';
 import {
   cancelMessage,
   claimMessage,
@@ -99,8 +99,12 @@ describe('claiming a message', () => {
     const { messageId, deliveryIds } = await queuedMessage();
 
     const claimed = await claimMessage(db, messageId, 'worker-a', LEASE);
-    expect(claimed).toMatchObject({ status: 'sending', attempts: 1, lockedBy: 'worker-a' });
-    expect(claimed?.lockedAt).toBeInstanceOf(Date);
+    expect(claimed?.message).toMatchObject({ status: 'sending', attempts: 1, lockedBy: 'worker-a' });
+    expect(claimed?.message.lockedAt).toBeInstanceOf(Date);
+    // The claim brings the reminders the message carries, as messageItems reads them.
+    expect(claimed?.items).toEqual(await messageItems(db, messageId));
+    expect(claimed?.items).toHaveLength(1);
+    expect(claimed?.items[0]).toMatchObject({ deliveryId: deliveryIds[0], stillDue: true, expiresOn: expect.stringMatching(/^\d{4}-\d{2}-\d{2}$/) });
 
     expect(await claimMessage(db, messageId, 'worker-b', LEASE)).toBeUndefined();
     expect(await claimMessage(db, messageId, 'worker-a', LEASE)).toBeUndefined();
@@ -114,7 +118,7 @@ describe('claiming a message', () => {
     const results = await Promise.all([claimMessage(db, messageId, 'worker-a', LEASE), claimMessage(db, messageId, 'worker-b', LEASE)]);
     const winners = results.filter((r) => r !== undefined);
     expect(winners).toHaveLength(1);
-    expect(await findMessage(db, messageId)).toMatchObject({ status: 'sending', attempts: 1, lockedBy: winners[0]!.lockedBy });
+    expect(await findMessage(db, messageId)).toMatchObject({ status: 'sending', attempts: 1, lockedBy: winners[0]!.message.lockedBy });
   });
 
   it('markQueued after a worker took the message leaves it as it is', async () => {
@@ -137,7 +141,7 @@ describe('claiming a message', () => {
 
     await ageClaim(messageId, 10);
     const taken = await claimMessage(db, messageId, 'worker-b', LEASE);
-    expect(taken).toMatchObject({ status: 'sending', attempts: 2, lockedBy: 'worker-b' });
+    expect(taken?.message).toMatchObject({ status: 'sending', attempts: 2, lockedBy: 'worker-b' });
     // The dead worker's claim is void: it can no longer record a send.
     expect(await markSent(db, messageId, 'worker-a', { providerMessageId: 'SM-old', body: 'x' })).toBeUndefined();
     expect(await markSent(db, messageId, 'worker-b', { providerMessageId: 'SM-new', body: 'x' })).toMatchObject({ status: 'sent' });
@@ -208,7 +212,7 @@ describe('retry after a transient error', () => {
     expect(await deliveryStatuses(deliveryIds)).toEqual(['queued']);
 
     const again = await claimMessage(db, messageId, 'worker-b', LEASE);
-    expect(again).toMatchObject({ status: 'sending', attempts: 2, lockedBy: 'worker-b' });
+    expect(again?.message).toMatchObject({ status: 'sending', attempts: 2, lockedBy: 'worker-b' });
 
     // The first worker let go: it can no longer finish the message.
     expect(await markSent(db, messageId, 'worker-a', { providerMessageId: 'SM-stale', body: 'x' })).toBeUndefined();

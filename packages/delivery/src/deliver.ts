@@ -6,9 +6,9 @@ import {
   findMessage,
   markFailed,
   markSent,
-  messageItems,
   releaseForRetry,
   type Database,
+  type MessageItem,
   type OutgoingMessage,
 } from '@lr/db';
 import type { ReminderFacts } from '@lr/domain';
@@ -69,8 +69,9 @@ export async function deliverMessage<Content extends SentContent>(
   lastAttempt: boolean,
 ): Promise<DeliveryResult> {
   const { db, log, workerId } = deps;
-  const message = await claimMessage(db, messageId, workerId, deps.claimLeaseSeconds);
-  if (!message) return notClaimed(deps, channel.name, messageId);
+  const claimed = await claimMessage(db, messageId, workerId, deps.claimLeaseSeconds);
+  if (!claimed) return notClaimed(deps, channel.name, messageId);
+  const { message, items } = claimed;
   let prepared: { reminders: number; content: Content } | 'nothing left';
   try {
     const admission = (await channel.admit?.(message, deps.now?.() ?? new Date())) ?? { action: 'send' };
@@ -85,7 +86,7 @@ export async function deliverMessage<Content extends SentContent>(
       log.warn({ messageId, channel: channel.name, recipient: message.recipient, ...detail }, 'message refused before sending');
       return { outcome: 'failed', ...detail };
     }
-    prepared = await prepare(db, channel, messageId);
+    prepared = await prepare(db, channel, messageId, items);
   } catch (error) {
     // Nothing was sent: give the claim back so that the retry can take it.
     const detail = { code: 'PREPARE', message: error instanceof Error ? error.message : String(error) };
@@ -138,8 +139,7 @@ async function notClaimed(deps: DeliveryDeps, channel: Channel<SentContent>['nam
 }
 
 /** Drops the reminders that are no longer due and renders the rest; cancels a message left empty. */
-async function prepare<Content extends SentContent>(db: Database, channel: Channel<Content>, messageId: number) {
-  const items = await messageItems(db, messageId);
+async function prepare<Content extends SentContent>(db: Database, channel: Channel<Content>, messageId: number, items: MessageItem[]) {
   const due = items.filter((i) => i.stillDue);
   if (due.length === 0) {
     await cancelMessage(db, messageId, 'no reminder left to send');
