@@ -3,14 +3,14 @@
 // - a CSV import of 1,000,000 licences through the API (target >= 30,000 rows/s, API peak RSS < 300 MB)
 // - beside them, the PostgreSQL-only floor: a plain COPY of the same CSV rows
 import { spawn, spawnSync } from 'node:child_process';
-import { createReadStream, createWriteStream, readdirSync, readFileSync, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, readFileSync, statSync } from 'node:fs';
 import { once } from 'node:events';
 import { request } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { addDays, creditCodeCheckChar, residentIdCheckChar } from '@lr/domain';
 import { recreateBenchDatabase } from './bench-database';
-import { cpuSecondsOf, median, seconds } from './measure';
+import { cpuSecondsOf, median, postgresCpuSeconds, seconds } from './measure';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/lr_bench';
@@ -107,23 +107,7 @@ function peakRssMb(pid: number): number {
  * else the machine is doing.
  */
 function cpuSeconds(apiPid: number): { api: number; postgres: number } {
-  // Backends come and go with the API's pool: the server's main process keeps the time of
-  // the ended ones.
-  let postgres = 0;
-  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
-    try {
-      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-      if (!/^Name:\s+postgres$/m.test(status)) continue;
-      const parentIsPostgres = (() => {
-        const ppid = /^PPid:\s+(\d+)$/m.exec(status)![1]!;
-        return /^Name:\s+postgres$/m.test(readFileSync(`/proc/${ppid}/status`, 'utf8'));
-      })();
-      postgres += cpuSecondsOf(pid, !parentIsPostgres);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return { api: cpuSecondsOf(apiPid), postgres };
+  return { api: cpuSecondsOf(apiPid), postgres: postgresCpuSeconds() };
 }
 
 async function post(pathname: string, body: Buffer | NodeJS.ReadableStream, contentType: string) {

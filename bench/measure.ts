@@ -1,5 +1,5 @@
 // Timing helpers of the benchmarks.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 export function seconds(from: bigint): number {
   return Number(process.hrtime.bigint() - from) / 1e9;
@@ -20,6 +20,66 @@ export function cpuSecondsOf(pid: number | string, withEndedChildren = false): n
     // utime, stime; cutime, cstime; in USER_HZ (100 a second on Linux)
     const ticks = Number(fields[11]) + Number(fields[12]) + (withEndedChildren ? Number(fields[13]) + Number(fields[14]) : 0);
     return ticks / 100;
+  } catch {
+    return 0;
+  }
+}
+
+/** cpuSecondsOf split: user time and system (kernel) time, all threads. Zeros when it has gone. */
+export function cpuSplitOf(pid: number | string): { user: number; system: number } {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 };
+  } catch {
+    return { user: 0, system: 0 };
+  }
+}
+
+function processName(pid: number | string): string | undefined {
+  try {
+    return /^Name:\s+(.*)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  } catch {
+    return undefined;
+  }
+}
+
+/** The processes of this machine whose name (the kernel's, 15 characters at most) is `name`. */
+export function pidsNamed(name: string): number[] {
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry) && processName(entry) === name)
+    .map(Number);
+}
+
+/**
+ * CPU seconds used so far by PostgreSQL's processes on this machine (all databases), with
+ * those of the backends that have ended: backends come and go with their clients' pools,
+ * and the server's main process keeps the time of the ended ones.
+ */
+export function postgresCpuSeconds(): number {
+  let total = 0;
+  for (const pid of pidsNamed('postgres')) {
+    try {
+      const ppid = /^PPid:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]!;
+      total += cpuSecondsOf(pid, processName(ppid) !== 'postgres');
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return total;
+}
+
+/** CPU seconds the whole machine has been busy (all cores, anything but idle and I/O wait), from /proc/stat. */
+export function machineBusySeconds(): number {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal; in USER_HZ (100 a second on Linux)
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = fields;
+  return (user + nice + system + irq + softirq + steal) / 100;
+}
+
+/** Nanoseconds a process (its main thread) has run on a CPU, from /proc/<pid>/schedstat: finer than cpuSecondsOf's ticks of 10 ms. 0 when it has gone. */
+export function cpuNanosOf(pid: number | string): number {
+  try {
+    return Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]);
   } catch {
     return 0;
   }
