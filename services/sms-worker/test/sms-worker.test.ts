@@ -1,6 +1,6 @@
 import { clearSuppression, findMessage, findSuppression, insertCategory, listReminders } from '@lr/db';
 import { deliverMessage, startDeliveryWorker } from '@lr/delivery';
-import { localSecondOfDay, nextLocalMidnight, type License, type LicenseInput } from '@lr/domain';
+import { addDays, localDate, localSecondOfDay, nextLocalMidnight, type License, type LicenseInput } from '@lr/domain';
 import { enqueue, redisConnection, sendSms, type MessageQueues } from '@lr/jobs';
 import { createLogger } from '@lr/log';
 import { runScan } from '@lr/scan';
@@ -376,7 +376,7 @@ describe('the SMS worker on BullMQ', () => {
     await Promise.all(others.splice(0).map((w) => w.close()));
   });
 
-  function start(quietHours: { start: number; end: number } | null, ratePerSecond?: number) {
+  function start(quietHours: { start: number; end: number } | null, ratePerSecond?: number, now?: () => Date) {
     const workerConnection = redisConnection(queue.url);
     const started = startDeliveryWorker({
       job: sendSms,
@@ -388,6 +388,7 @@ describe('the SMS worker on BullMQ', () => {
       quietHours,
       timezone: 'Asia/Shanghai',
       ratePerSecond,
+      now,
     });
     started.on('closed', () => void workerConnection.quit().catch(() => {}));
     if (worker) others.push(started);
@@ -477,6 +478,20 @@ describe('the SMS worker on BullMQ', () => {
     // Held untried: no attempt is counted against it.
     expect(await message(held[0]!)).toMatchObject({ status: 'queued', attempts: 0 });
     expect(Math.abs(job!.timestamp + job!.delay - nextLocalMidnight('Asia/Shanghai', new Date()).getTime())).toBeLessThan(1_000);
+  });
+
+  it('at 23:30 Shanghai time with quiet hours 21:00-08:00, holds the job until 08:00 the next morning', async () => {
+    // Tomorrow's 23:30 in Shanghai (15:30 UTC), so that the instant lies ahead of the real clock.
+    const chosen = new Date(`${addDays(localDate('Asia/Shanghai'), 1)}T15:30:00Z`);
+    start({ start: 21 * 60, end: 8 * 60 }, undefined, () => chosen);
+    const id = await seed(queues, licence());
+    const job = async () => (await queues.sms.getJob(`sms-${id}`))!;
+    await until('the job to be delayed', async () => (await (await job()).getState()) === 'delayed');
+    const morning = new Date(chosen.getTime() + 8.5 * 3600_000); // 08:00 Shanghai, 00:00 UTC
+    const delayedUntil = Date.now() + (await job()).delay;
+    expect(Math.abs(delayedUntil - morning.getTime())).toBeLessThan(5_000);
+    expect(fake.requests).toHaveLength(0);
+    expect(await message(id)).toMatchObject({ status: 'queued', attempts: 0 });
   });
 
   it('in quiet hours, delays the job to their end and sends nothing', async () => {
