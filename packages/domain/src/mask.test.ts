@@ -20,4 +20,12 @@ describe('masking personal data', () => {
     expect(masked).toContain('410***********123X');
     expect(masked).toContain('sms-1234567');
   });
+
+  it('masks a phone in a request URL, its + encoded or not', () => {
+    for (const url of ['/v1/suppressions/%2B8613800138000', '/v1/suppressions/%2b8613800138000', '/v1/suppressions/13800138000?x=1']) {
+      const masked = maskText(`{"url":"${url}"}`);
+      expect(masked).not.toContain('13800138000');
+      expect(masked).toContain('138****8000');
+    }
+  });
 });

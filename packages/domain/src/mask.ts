@@ -3,7 +3,7 @@
  * 13800138000 -> 138****8000; 410102199001011234 -> 410***********1234.
  */
 export function maskPhone(phone: string): string {
-  const digits = phone.replace(/^\+?86/, '');
+  const digits = phone.replace(/^(?:\+|%2B)?86/i, '');
   if (digits.length < 7) return '*'.repeat(digits.length);
   return `${digits.slice(0, 3)}${'*'.repeat(digits.length - 7)}${digits.slice(-4)}`;
 }
@@ -13,7 +13,8 @@ export function maskIdNo(idNo: string): string {
   return `${idNo.slice(0, 3)}${'*'.repeat(idNo.length - 7)}${idNo.slice(-4)}`;
 }
 
-const MOBILE_IN_TEXT = /(?<![0-9A-Za-z])(?:\+?86)?1[3-9]\d{9}(?![0-9A-Za-z])/g;
+// The + of +86 may stand URL-encoded, as %2B, in a request's URL.
+const MOBILE_IN_TEXT = /(?<![0-9A-Za-z])(?:(?:\+|%2[Bb])?86)?1[3-9]\d{9}(?![0-9A-Za-z])/g;
 const RESIDENT_ID_IN_TEXT = /(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])/g;
 const CREDIT_CODE_IN_TEXT = /(?<![0-9A-Za-z])[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}(?![0-9A-Za-z])/g;
 
