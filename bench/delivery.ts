@@ -32,6 +32,7 @@ import {
 } from './delivery-common';
 import { startProvider, type BenchProvider } from './delivery-fakes';
 import { cpuSecondsOf, cpuSplitOf, machineBusySeconds, median, postgresCpuSeconds, seconds } from './measure';
+import { runNode } from './child';
 import { dropQueueKeys } from './scan-common';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -431,28 +432,6 @@ async function verify(database: DatabaseHandle, channel: ChannelName, scanId: nu
     if (accepted.some((a) => !a.signatureValid)) problems.push('a push with a bad signature');
   }
   if (problems.length) throw new Error(`${channel}: ${problems.join('; ')}`);
-}
-
-function runNode<T>(script: string, args: string[], env: Record<string, string> = {}): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
-      cwd: ROOT,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
-    child.on('error', reject);
-    // None of them takes more than a minute; a stuck one is ended.
-    const deadline = setTimeout(() => child.kill('SIGKILL'), 300_000);
-    child.on('exit', (code) => {
-      clearTimeout(deadline);
-      if (code !== 0) return reject(new Error(`${script} ${args.join(' ')} exited with ${code}:\n${err.slice(-3000)}`));
-      resolve(JSON.parse(out.trim().split('\n').at(-1)!) as T);
-    });
-  });
 }
 
 /**

@@ -3,7 +3,7 @@
 // - the daily scan (about 16,000 reminders): at most 3 s, the scheduler's peak RSS < 250 MB
 // - a catch-up scan of ten days' due work (about 160,000 reminders): at most 25 s
 // - beside each, the floor: the bare window query plus addBulk of as many jobs
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -25,6 +25,7 @@ import {
   type ScanResult,
 } from './scan-common';
 import { median, seconds } from './measure';
+import { runNode } from './child';
 import { recreateBenchDatabase } from './bench-database';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -105,25 +106,6 @@ async function seed(database: DatabaseHandle) {
   } finally {
     client.release();
   }
-}
-
-function runNode<T>(script: string, args: string[], env: Record<string, string> = {}): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
-      cwd: ROOT,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      if (code !== 0) return reject(new Error(`${script} ${args.join(' ')} exited with ${code}:\n${err.slice(-3000)}`));
-      resolve(JSON.parse(out.trim().split('\n').at(-1)!) as T);
-    });
-  });
 }
 
 type Redis = ReturnType<typeof redisConnection>;
