@@ -3,7 +3,7 @@
  * 13800138000 -> 138****8000; 410102199001011234 -> 410***********1234.
  */
 export function maskPhone(phone: string): string {
-  const digits = phone.replace(/^(?:\+|%2B)?86/i, '');
+  const digits = phone.replace(/%20|[\s-]/g, '').replace(/^(?:\+|%2B|00)?86(?=\d{11}$)/i, '');
   if (digits.length < 7) return '*'.repeat(digits.length);
   return `${digits.slice(0, 3)}${'*'.repeat(digits.length - 7)}${digits.slice(-4)}`;
 }
@@ -13,8 +13,9 @@ export function maskIdNo(idNo: string): string {
   return `${idNo.slice(0, 3)}${'*'.repeat(idNo.length - 7)}${idNo.slice(-4)}`;
 }
 
-// The + of +86 may stand URL-encoded, as %2B, in a request's URL.
-const MOBILE_IN_TEXT = /(?<![0-9A-Za-z])(?:(?:\+|%2[Bb])?86)?1[3-9]\d{9}(?![0-9A-Za-z])/g;
+// As the API takes a phone (normalizeMobile), and as it stands in a request's URL: +86, 0086
+// or nothing before it, the + possibly encoded (%2B), spaces (%20) or hyphens between digits.
+const MOBILE_IN_TEXT = /(?<![0-9A-Za-z])(?:(?:\+|%2[Bb]|00)?86(?:[\s-]|%20)*)?1[3-9]\d(?:(?:[\s-]|%20)*\d){8}(?![0-9A-Za-z])/g;
 const RESIDENT_ID_IN_TEXT = /(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])/g;
 const CREDIT_CODE_IN_TEXT = /(?<![0-9A-Za-z])[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}(?![0-9A-Za-z])/g;
 
