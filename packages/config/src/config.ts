@@ -43,7 +43,8 @@ export interface Config {
   /**
    * CLAIM_LEASE_SECONDS: how long a worker's claim on an outgoing message holds. A message
    * still 'sending' after that lost its worker mid-send (killed, cut off) and is sent again.
-   * It must outlast the slowest send (the providers' 10 s time-out and two statements).
+   * Provider calls time out within a third of it (10 s at most), so a send under way is
+   * never taken for one whose worker died.
    */
   claimLeaseSeconds: number;
   demoData: boolean;

@@ -48,6 +48,11 @@ const COLUMN: Record<keyof MessageColumns, string> = {
   lockedAt: 'locked_at',
 };
 
+/** SQL: the message (`table`, its name or alias) is being sent under a claim older than the lease: its worker stopped. */
+function claimOutlived(table: RawBuilder<unknown>, leaseSeconds: number) {
+  return sql<boolean>`(${table}.status = 'sending' and ${table}.locked_at < now() - make_interval(secs => ${leaseSeconds}))`;
+}
+
 /**
  * The one way a message changes status. Its SQL guards the move (current status,
  * and the claim holder for a message being sent), moves the message's deliveries
@@ -81,7 +86,7 @@ function moved(move: Move) {
              ${assignments.length ? sql`, ${sql.join(assignments)}` : sql``}
        where ${target}
          and (m.status = any(${move.from}::text[])
-              ${move.orClaimOlderThanSeconds !== undefined ? sql`or (m.status = 'sending' and m.locked_at < now() - make_interval(secs => ${move.orClaimOlderThanSeconds}))` : sql``})
+              ${move.orClaimOlderThanSeconds !== undefined ? sql`or ${claimOutlived(sql`m`, move.orClaimOlderThanSeconds)}` : sql``})
          ${move.lockedBy !== undefined ? sql`and m.locked_by = ${move.lockedBy}` : sql``}
       returning m.*
     ), followed as (
@@ -238,12 +243,7 @@ export function unsentMessages(db: Database, afterId: number, limit: number, lea
   return db
     .selectFrom('outgoingMessages')
     .select(['id', 'channel'])
-    .where((eb) =>
-      eb.or([
-        eb('status', 'in', UNSENT),
-        eb.and([eb('status', '=', 'sending'), eb('lockedAt', '<', sql<Date>`now() - make_interval(secs => ${leaseSeconds})`)]),
-      ]),
-    )
+    .where((eb) => eb.or([eb('status', 'in', UNSENT), claimOutlived(sql`outgoing_messages`, leaseSeconds)]))
     .where('id', '>', afterId)
     .orderBy('id')
     .limit(limit)

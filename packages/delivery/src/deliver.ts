@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   cancelMessage,
   claimMessage,
@@ -58,9 +59,11 @@ export type DeliveryResult =
   | { outcome: 'failed' | 'retry'; code: string; message: string };
 
 /**
- * Sends one outgoing message, once: the message is claimed in PostgreSQL
- * before the provider is called, and every later move is guarded by that claim, so a
- * job that runs twice finds nothing to claim the second time.
+ * Sends one outgoing message. The message is claimed in PostgreSQL before the provider is
+ * called, and every later move is guarded by that claim, so a job that runs twice does
+ * not send twice: the second run finds the message sent, or waits out the claim's lease.
+ * Only a claim whose worker stopped between the provider's acceptance and the record is
+ * sent again (README: what a crash may repeat).
  */
 export async function deliverMessage<Content extends SentContent>(
   deps: DeliveryDeps,
@@ -68,7 +71,10 @@ export async function deliverMessage<Content extends SentContent>(
   messageId: number,
   lastAttempt: boolean,
 ): Promise<DeliveryResult> {
-  const { db, log, workerId } = deps;
+  const { db, log } = deps;
+  // A claim of its own for each run, so that a job run again in the same process (BullMQ
+  // thought it stalled) cannot pass for the run that holds the claim.
+  const workerId = `${deps.workerId}/${randomUUID().slice(0, 8)}`;
   const claimed = await claimMessage(db, messageId, workerId, deps.claimLeaseSeconds);
   if (!claimed) return notClaimed(deps, channel.name, messageId);
   const { message, items } = claimed;
@@ -116,7 +122,13 @@ export async function deliverMessage<Content extends SentContent>(
   // Outside the try: should recording fail after the provider took the message, no retry
   // sends it at once; the claim holds until its lease ends, and the message is then sent
   // again, as after a worker killed here (README: what a crash may repeat).
-  await markSent(db, messageId, workerId, { providerMessageId, ...prepared.content });
+  const recorded = await markSent(db, messageId, workerId, { providerMessageId, ...prepared.content });
+  if (!recorded) {
+    // The claim outlived its lease mid-send and another worker took the message over: it
+    // will be sent again.
+    log.warn({ messageId, channel: channel.name, recipient: message.recipient, providerMessageId }, 'sent, but the claim had been taken over: the message goes out twice');
+    return { outcome: 'sent', providerMessageId };
+  }
   // The logger masks the recipient's phone.
   log.info({ messageId, channel: channel.name, recipient: message.recipient, providerMessageId, reminders: prepared.reminders }, 'message sent');
   return { outcome: 'sent', providerMessageId };
@@ -130,7 +142,8 @@ export async function deliverMessage<Content extends SentContent>(
 async function notClaimed(deps: DeliveryDeps, channel: Channel<SentContent>['name'], messageId: number): Promise<DeliveryResult> {
   const message = await findMessage(deps.db, messageId);
   if (message?.status === 'sending' && message.lockedAt) {
-    const until = new Date(message.lockedAt.getTime() + deps.claimLeaseSeconds * 1000 + 1000);
+    // The lease ends by the database's clock; a second at least, should this one run ahead.
+    const until = new Date(Math.max(message.lockedAt.getTime() + deps.claimLeaseSeconds * 1000, Date.now()) + 1000);
     deps.log.info({ messageId, channel, claimedBy: message.lockedBy, until }, 'message is being sent by another worker; checking again when its claim ends');
     return { outcome: 'held', until };
   }

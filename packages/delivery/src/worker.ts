@@ -61,3 +61,11 @@ function jobLock(claimLeaseSeconds: number) {
   const ms = Math.min(30_000, Math.max(1_000, (claimLeaseSeconds * 1000) / 2));
   return { lockDuration: ms, stalledInterval: ms };
 }
+
+/**
+ * How long a provider call may take: within a third of the claim's lease, so that a send
+ * under way is never taken for one whose worker died (10 s unless the lease is short).
+ */
+export function providerTimeoutMs(claimLeaseSeconds: number): number {
+  return Math.min(10_000, Math.floor((claimLeaseSeconds * 1000) / 3));
+}

@@ -6,6 +6,8 @@ export interface Recorded {
   path: string;
   headers: IncomingMessage['headers'];
   body: string;
+  /** Date.now() when the request's body was in */
+  at: number;
 }
 
 export type Reply = { status: number; body?: unknown; delayMs?: number };
@@ -26,7 +28,7 @@ export async function fakeHttpServer(fallback: (request: Recorded) => Reply): Pr
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const recorded = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') };
+      const recorded = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at: Date.now() };
       requests.push(recorded);
       const reply = queued.shift() ?? fallback(recorded);
       setTimeout(() => {

@@ -1,4 +1,4 @@
-import { runDeliveryService } from '@lr/delivery';
+import { providerTimeoutMs, runDeliveryService } from '@lr/delivery';
 import { sendPush } from '@lr/jobs';
 import { gatewaySender } from './gateway.sender';
 import { logSender, pushChannel } from './push.channel';
@@ -7,5 +7,5 @@ await runDeliveryService({
   name: 'push-worker',
   job: sendPush,
   concurrency: 16,
-  channel: (config, db, log) => pushChannel(db, config.push.provider === 'gateway' ? gatewaySender(config.push) : logSender(log)),
+  channel: (config, db, log) => pushChannel(db, config.push.provider === 'gateway' ? gatewaySender(config.push, providerTimeoutMs(config.claimLeaseSeconds)) : logSender(log)),
 });

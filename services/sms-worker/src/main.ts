@@ -1,5 +1,5 @@
 import { TWILIO_STATUS_PATH } from '@lr/config';
-import { runDeliveryService } from '@lr/delivery';
+import { providerTimeoutMs, runDeliveryService } from '@lr/delivery';
 import { sendSms } from '@lr/jobs';
 import { logSender, smsChannel } from './sms.channel';
 import { twilioSender } from './twilio.sender';
@@ -13,7 +13,7 @@ await runDeliveryService({
   channel: (config, db, log) =>
     smsChannel(
       config.sms.provider === 'twilio'
-        ? twilioSender(config.sms, `${config.publicBaseUrl}${TWILIO_STATUS_PATH}`)
+        ? twilioSender(config.sms, `${config.publicBaseUrl}${TWILIO_STATUS_PATH}`, providerTimeoutMs(config.claimLeaseSeconds))
         : logSender(log),
       { db, maxPerRecipientPerDay: config.smsMaxPerRecipientPerDay, timezone: config.timezone },
     ),
