@@ -1,4 +1,4 @@
-import { clearSuppression, findMessage, findSuppression, insertCategory, listReminders } from '@lr/db';
+import { claimMessage, clearSuppression, findMessage, findSuppression, insertCategory, listReminders } from '@lr/db';
 import { deliverMessage, startDeliveryWorker } from '@lr/delivery';
 import { addDays, localDate, localSecondOfDay, nextLocalMidnight, type License, type LicenseInput } from '@lr/domain';
 import { enqueue, redisConnection, sendSms, type MessageQueues } from '@lr/jobs';
@@ -17,6 +17,7 @@ import {
   type TestDatabase,
   type TestQueues,
 } from '@lr/testing';
+import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { smsChannel } from '../src/sms.channel';
 import { twilioSender } from '../src/twilio.sender';
@@ -171,6 +172,22 @@ describe('deliverMessage with the Twilio sender', () => {
     expect(stored.segments).toBeGreaterThan(1);
     expect(stored.sentAt).toBeInstanceOf(Date);
     expect(await deliveryStatuses(l.licenseNo)).toEqual(['sent']);
+  });
+
+  it('waits out the lease of a message another worker is sending, then takes it over and sends it once', async () => {
+    const id = await seed(idleQueues, licence());
+    const other = await claimMessage(database.db, id, 'worker-elsewhere', 60);
+    const result = await deliverMessage(deps(), channel, id, false);
+    expect(result).toMatchObject({ outcome: 'held' });
+    const until = (result as { until: Date }).until.getTime();
+    expect(Math.abs(until - (other!.message.lockedAt!.getTime() + 61_000))).toBeLessThan(1_000);
+    expect(fake.requests).toHaveLength(0);
+
+    // The other worker died: its claim is now older than the lease.
+    await sql`update outgoing_messages set locked_at = locked_at - interval '2 minutes' where id = ${id}`.execute(database.db);
+    expect((await deliverMessage(deps(), channel, id, false)).outcome).toBe('sent');
+    expect(fake.requests).toHaveLength(1);
+    expect(await message(id)).toMatchObject({ status: 'sent', attempts: 2 });
   });
 
   it('does nothing when called again for a message already sent', async () => {
