@@ -22,8 +22,11 @@ interface Move {
   messageIds?: number[];
   providerMessageId?: string;
   from: readonly DeliveryStatus[];
-  /** also a message 'sending' whose claim is older than this: its worker stopped mid-send */
-  orClaimOlderThanSeconds?: number;
+  /**
+   * also a message 'sending' whose claim is older than the lease (its worker stopped
+   * mid-send), if it was claimed fewer than `belowAttempts` times
+   */
+  orOutlivedClaim?: { leaseSeconds: number; belowAttempts?: number };
   to: DeliveryStatus;
   cause: string;
   /** Only the worker holding the claim may move a message out of 'sending'. */
@@ -86,7 +89,7 @@ function moved(move: Move) {
              ${assignments.length ? sql`, ${sql.join(assignments)}` : sql``}
        where ${target}
          and (m.status = any(${move.from}::text[])
-              ${move.orClaimOlderThanSeconds !== undefined ? sql`or ${claimOutlived(sql`m`, move.orClaimOlderThanSeconds)}` : sql``})
+              ${move.orOutlivedClaim ? sql`or (${claimOutlived(sql`m`, move.orOutlivedClaim.leaseSeconds)} and m.attempts < ${move.orOutlivedClaim.belowAttempts ?? 2 ** 31 - 1})` : sql``})
          ${move.lockedBy !== undefined ? sql`and m.locked_by = ${move.lockedBy}` : sql``}
       returning m.*
     ), followed as (
@@ -113,12 +116,12 @@ async function moveMessage(db: Database, move: Move): Promise<OutgoingMessage | 
  * longer ago lost its worker mid-send (killed, cut off from the database), and is taken
  * over, to be sent again (README: what a crash may repeat).
  */
-export async function claimMessage(db: Database, messageId: number, workerId: string, leaseSeconds: number) {
+export async function claimMessage(db: Database, messageId: number, workerId: string, lease: { leaseSeconds: number; maxClaims: number }) {
   // The items come with the claim, in one round trip: a worker needs them next.
   const claim = moved({
     messageId,
     from: UNSENT,
-    orClaimOlderThanSeconds: leaseSeconds,
+    orOutlivedClaim: { leaseSeconds: lease.leaseSeconds, belowAttempts: lease.maxClaims },
     to: 'sending',
     cause: 'claimed',
     attempts: 1,
@@ -136,6 +139,23 @@ export async function claimMessage(db: Database, messageId: number, workerId: st
 /** After the jobs are on their queue; a message a worker already took stays as it is. */
 export function markQueued(db: Database, messageIds: number[]) {
   return moveMessages(db, { messageIds, from: ['pending'], to: 'queued', cause: 'enqueued' });
+}
+
+/**
+ * Gives up a message whose claims all outlived their lease: its workers died mid-send
+ * `maxClaims` times (a message that kills its worker), so it is not taken over again.
+ */
+export function abandonMessage(db: Database, messageId: number, leaseSeconds: number) {
+  const error = { code: 'abandoned', message: 'its workers stopped mid-send on every claim; it may or may not have been sent' };
+  return moveMessage(db, {
+    messageId,
+    from: [],
+    orOutlivedClaim: { leaseSeconds },
+    to: 'failed',
+    cause: 'abandoned',
+    set: { errorCode: error.code, errorMessage: error.message },
+    detail: error,
+  });
 }
 
 export function markSent(

@@ -88,6 +88,7 @@ async function events(deliveryId: number): Promise<[string, string][]> {
 const TRANSIENT = { code: 'timeout', message: 'provider timed out' };
 /** CLAIM_LEASE_SECONDS */
 const LEASE = 60;
+const CLAIM = { leaseSeconds: LEASE, maxClaims: 8 };
 
 /** Moves a claim's start back in time, as if its worker had taken it that long ago. */
 async function ageClaim(messageId: number, seconds: number) {
@@ -98,7 +99,7 @@ describe('claiming a message', () => {
   it('a message is claimed once only; the second claim gets nothing and changes nothing', async () => {
     const { messageId, deliveryIds } = await queuedMessage();
 
-    const claimed = await claimMessage(db, messageId, 'worker-a', LEASE);
+    const claimed = await claimMessage(db, messageId, 'worker-a', CLAIM);
     expect(claimed?.message).toMatchObject({ status: 'sending', attempts: 1, lockedBy: 'worker-a' });
     expect(claimed?.message.lockedAt).toBeInstanceOf(Date);
     // The claim brings the reminders the message carries, as messageItems reads them.
@@ -106,8 +107,8 @@ describe('claiming a message', () => {
     expect(claimed?.items).toHaveLength(1);
     expect(claimed?.items[0]).toMatchObject({ deliveryId: deliveryIds[0], stillDue: true, expiresOn: expect.stringMatching(/^\d{4}-\d{2}-\d{2}$/) });
 
-    expect(await claimMessage(db, messageId, 'worker-b', LEASE)).toBeUndefined();
-    expect(await claimMessage(db, messageId, 'worker-a', LEASE)).toBeUndefined();
+    expect(await claimMessage(db, messageId, 'worker-b', CLAIM)).toBeUndefined();
+    expect(await claimMessage(db, messageId, 'worker-a', CLAIM)).toBeUndefined();
     expect(await findMessage(db, messageId)).toMatchObject({ status: 'sending', attempts: 1, lockedBy: 'worker-a' });
     expect(await deliveryStatuses(deliveryIds)).toEqual(['sending']);
     expect((await events(deliveryIds[0]!)).filter(([status]) => status === 'sending')).toHaveLength(1);
@@ -115,7 +116,7 @@ describe('claiming a message', () => {
 
   it('two workers claiming at the same moment: exactly one gets it', async () => {
     const { messageId } = await queuedMessage();
-    const results = await Promise.all([claimMessage(db, messageId, 'worker-a', LEASE), claimMessage(db, messageId, 'worker-b', LEASE)]);
+    const results = await Promise.all([claimMessage(db, messageId, 'worker-a', CLAIM), claimMessage(db, messageId, 'worker-b', CLAIM)]);
     const winners = results.filter((r) => r !== undefined);
     expect(winners).toHaveLength(1);
     expect(await findMessage(db, messageId)).toMatchObject({ status: 'sending', attempts: 1, lockedBy: winners[0]!.message.lockedBy });
@@ -123,7 +124,7 @@ describe('claiming a message', () => {
 
   it('markQueued after a worker took the message leaves it as it is', async () => {
     const { messageId, deliveryIds } = await queuedMessage();
-    await claimMessage(db, messageId, 'worker-a', LEASE);
+    await claimMessage(db, messageId, 'worker-a', CLAIM);
     expect(await markQueued(db, [messageId])).toEqual([]);
     expect(await findMessage(db, messageId)).toMatchObject({ status: 'sending', lockedBy: 'worker-a' });
     expect(await events(deliveryIds[0]!)).toEqual([
@@ -135,12 +136,12 @@ describe('claiming a message', () => {
 
   it('a claim older than the lease (its worker died mid-send) is taken over, counted as another attempt; a younger one is not', async () => {
     const { messageId, deliveryIds } = await queuedMessage();
-    await claimMessage(db, messageId, 'worker-a', LEASE);
+    await claimMessage(db, messageId, 'worker-a', CLAIM);
     await ageClaim(messageId, LEASE - 5);
-    expect(await claimMessage(db, messageId, 'worker-b', LEASE)).toBeUndefined();
+    expect(await claimMessage(db, messageId, 'worker-b', CLAIM)).toBeUndefined();
 
     await ageClaim(messageId, 10);
-    const taken = await claimMessage(db, messageId, 'worker-b', LEASE);
+    const taken = await claimMessage(db, messageId, 'worker-b', CLAIM);
     expect(taken?.message).toMatchObject({ status: 'sending', attempts: 2, lockedBy: 'worker-b' });
     // The dead worker's claim is void: it can no longer record a send.
     expect(await markSent(db, messageId, 'worker-a', { providerMessageId: 'SM-old', body: 'x' })).toBeUndefined();
@@ -150,16 +151,16 @@ describe('claiming a message', () => {
 
   it('a sent message is never taken over, however old its claim', async () => {
     const { messageId } = await queuedMessage();
-    await claimMessage(db, messageId, 'worker-a', LEASE);
+    await claimMessage(db, messageId, 'worker-a', CLAIM);
     await markSent(db, messageId, 'worker-a', { providerMessageId: 'SM-1', body: 'x' });
     await ageClaim(messageId, 10 * LEASE);
-    expect(await claimMessage(db, messageId, 'worker-b', LEASE)).toBeUndefined();
+    expect(await claimMessage(db, messageId, 'worker-b', CLAIM)).toBeUndefined();
   });
 
   it('a cancelled message cannot be claimed', async () => {
     const { messageId } = await queuedMessage();
     expect(await cancelMessage(db, messageId, 'operator cancelled')).toMatchObject({ status: 'cancelled' });
-    expect(await claimMessage(db, messageId, 'worker-a', LEASE)).toBeUndefined();
+    expect(await claimMessage(db, messageId, 'worker-a', CLAIM)).toBeUndefined();
     expect((await findMessage(db, messageId))?.status).toBe('cancelled');
   });
 });
@@ -167,7 +168,7 @@ describe('claiming a message', () => {
 describe('only the worker holding the claim moves the message on', () => {
   it('markSent by another worker is refused; by the holder it records the send', async () => {
     const { messageId, deliveryIds } = await queuedMessage();
-    await claimMessage(db, messageId, 'worker-a', LEASE);
+    await claimMessage(db, messageId, 'worker-a', CLAIM);
 
     expect(await markSent(db, messageId, 'worker-b', { providerMessageId: 'SM-other', body: 'text' })).toBeUndefined();
     const unchanged = await findMessage(db, messageId);
@@ -188,12 +189,12 @@ describe('only the worker holding the claim moves the message on', () => {
 
   it('markFailed records the provider code; a failed message cannot be claimed again', async () => {
     const { messageId, deliveryIds, licenseNos } = await queuedMessage();
-    await claimMessage(db, messageId, 'worker-a', LEASE);
+    await claimMessage(db, messageId, 'worker-a', CLAIM);
     expect(await markFailed(db, messageId, 'worker-b', { code: '21211', message: 'invalid number' })).toBeUndefined();
 
     const failed = await markFailed(db, messageId, 'worker-a', { code: '21211', message: 'invalid number' });
     expect(failed).toMatchObject({ status: 'failed', errorCode: '21211', errorMessage: 'invalid number' });
-    expect(await claimMessage(db, messageId, 'worker-b', LEASE)).toBeUndefined();
+    expect(await claimMessage(db, messageId, 'worker-b', CLAIM)).toBeUndefined();
     expect(await deliveryStatuses(deliveryIds)).toEqual(['failed']);
     const [reminder] = await listReminders(db, { licenseNo: licenseNos[0]!, limit: 10 });
     expect(reminder?.status).toBe('failed');
@@ -204,14 +205,14 @@ describe('only the worker holding the claim moves the message on', () => {
 describe('retry after a transient error', () => {
   it('releaseForRetry returns the message to queued; it can be claimed again with attempts 2, and the old claim is void', async () => {
     const { messageId, deliveryIds } = await queuedMessage();
-    await claimMessage(db, messageId, 'worker-a', LEASE);
+    await claimMessage(db, messageId, 'worker-a', CLAIM);
 
     expect(await releaseForRetry(db, messageId, 'worker-b', TRANSIENT)).toBeUndefined();
     const released = await releaseForRetry(db, messageId, 'worker-a', TRANSIENT);
     expect(released).toMatchObject({ status: 'queued', lockedBy: null, lockedAt: null, errorCode: 'timeout', attempts: 1 });
     expect(await deliveryStatuses(deliveryIds)).toEqual(['queued']);
 
-    const again = await claimMessage(db, messageId, 'worker-b', LEASE);
+    const again = await claimMessage(db, messageId, 'worker-b', CLAIM);
     expect(again?.message).toMatchObject({ status: 'sending', attempts: 2, lockedBy: 'worker-b' });
 
     // The first worker let go: it can no longer finish the message.
@@ -228,7 +229,7 @@ describe('retry after a transient error', () => {
 describe('delivery receipts', () => {
   async function sentMessage(providerMessageId: string) {
     const made = await queuedMessage();
-    await claimMessage(db, made.messageId, 'worker-a', LEASE);
+    await claimMessage(db, made.messageId, 'worker-a', CLAIM);
     await markSent(db, made.messageId, 'worker-a', { providerMessageId, body: 'text' });
     return made;
   }
@@ -280,11 +281,11 @@ describe('delivery receipts', () => {
 describe('the ledger and the deliveries of a message', () => {
   it('every move writes one event per delivery with its status and cause; refused moves write none', async () => {
     const { messageId, deliveryIds } = await queuedMessage(2);
-    await claimMessage(db, messageId, 'worker-a', LEASE);
+    await claimMessage(db, messageId, 'worker-a', CLAIM);
     await markSent(db, messageId, 'worker-b', { providerMessageId: 'SM-refused', body: 'x' }); // refused
     await releaseForRetry(db, messageId, 'worker-a', TRANSIENT);
-    await claimMessage(db, messageId, 'worker-b', LEASE);
-    await claimMessage(db, messageId, 'worker-c', LEASE); // refused
+    await claimMessage(db, messageId, 'worker-b', CLAIM);
+    await claimMessage(db, messageId, 'worker-c', CLAIM); // refused
     await markSent(db, messageId, 'worker-b', { providerMessageId: 'SM-ledger-1', body: 'x' });
     await recordReceipt(db, 'SM-ledger-1', 'delivered');
     await recordReceipt(db, 'SM-ledger-1', 'delivered'); // duplicate
@@ -316,7 +317,7 @@ describe('the ledger and the deliveries of a message', () => {
     expect(await cancelUnsentDeliveries(db, { deliveryIds: [dropped] }, 'licence renewed')).toBe(1);
     expect((await findMessage(db, messageId))?.status).toBe('queued');
 
-    await claimMessage(db, messageId, 'worker-a', LEASE);
+    await claimMessage(db, messageId, 'worker-a', CLAIM);
     await markSent(db, messageId, 'worker-a', { providerMessageId: 'SM-follow-1', body: 'x' });
     await recordReceipt(db, 'SM-follow-1', 'delivered');
 
@@ -339,6 +340,6 @@ describe('the ledger and the deliveries of a message', () => {
     const { messageId, deliveryIds } = await queuedMessage(2);
     expect(await cancelUnsentDeliveries(db, { deliveryIds }, 'category disabled')).toBe(2);
     expect((await findMessage(db, messageId))?.status).toBe('cancelled');
-    expect(await claimMessage(db, messageId, 'worker-a', LEASE)).toBeUndefined();
+    expect(await claimMessage(db, messageId, 'worker-a', CLAIM)).toBeUndefined();
   });
 });

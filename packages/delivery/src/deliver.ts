@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
+  abandonMessage,
   cancelMessage,
   claimMessage,
   deferMessage,
@@ -49,6 +50,8 @@ export interface DeliveryDeps {
   workerId: string;
   /** CLAIM_LEASE_SECONDS: a claim older than this lost its worker, and is taken over */
   claimLeaseSeconds: number;
+  /** the most claims of one message (the job's attempts): one whose workers died that often is abandoned, not taken over */
+  maxClaims: number;
   now?: () => Date;
 }
 
@@ -75,7 +78,7 @@ export async function deliverMessage<Content extends SentContent>(
   // A claim of its own for each run, so that a job run again in the same process (BullMQ
   // thought it stalled) cannot pass for the run that holds the claim.
   const workerId = `${deps.workerId}/${randomUUID().slice(0, 8)}`;
-  const claimed = await claimMessage(db, messageId, workerId, deps.claimLeaseSeconds);
+  const claimed = await claimMessage(db, messageId, workerId, { leaseSeconds: deps.claimLeaseSeconds, maxClaims: deps.maxClaims });
   if (!claimed) return notClaimed(deps, channel.name, messageId);
   const { message, items } = claimed;
   let prepared: { reminders: number; content: Content } | 'nothing left';
@@ -141,6 +144,14 @@ export async function deliverMessage<Content extends SentContent>(
  */
 async function notClaimed(deps: DeliveryDeps, channel: Channel<SentContent>['name'], messageId: number): Promise<DeliveryResult> {
   const message = await findMessage(deps.db, messageId);
+  if (message?.status === 'sending' && message.attempts >= deps.maxClaims) {
+    // Refused only while the last claim is alive; once it outlives its lease, given up.
+    const abandoned = await abandonMessage(deps.db, messageId, deps.claimLeaseSeconds);
+    if (abandoned) {
+      deps.log.error({ messageId, channel, attempts: message.attempts }, 'message abandoned: its workers stopped mid-send on every claim');
+      return { outcome: 'failed', code: abandoned.errorCode!, message: abandoned.errorMessage! };
+    }
+  }
   if (message?.status === 'sending' && message.lockedAt) {
     // The lease ends by the database's clock; a second at least, should this one run ahead.
     const until = new Date(Math.max(message.lockedAt.getTime() + deps.claimLeaseSeconds * 1000, Date.now()) + 1000);

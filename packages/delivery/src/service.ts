@@ -25,7 +25,13 @@ export function runDeliveryService<Content extends SentContent>(service: Deliver
     const worker = startDeliveryWorker({
       job: service.job,
       channel: service.channel(config, database.db, log),
-      deps: { db: database.db, log, workerId: `${service.name}-${hostname()}-${process.pid}`, claimLeaseSeconds: config.claimLeaseSeconds },
+      deps: {
+        db: database.db,
+        log,
+        workerId: `${service.name}-${hostname()}-${process.pid}`,
+        claimLeaseSeconds: config.claimLeaseSeconds,
+        maxClaims: service.job.options.attempts ?? 1,
+      },
       connection,
       prefix: config.queuePrefix,
       concurrency: service.concurrency,

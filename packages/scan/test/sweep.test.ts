@@ -42,6 +42,7 @@ afterEach(async () => {
 const db = (): Database => database.db;
 /** CLAIM_LEASE_SECONDS: a claim older than this lost its worker */
 const LEASE = 60;
+const CLAIM = { leaseSeconds: LEASE, maxClaims: 8 };
 const deps = () => ({ db: db(), queues: redis.queues, redis: redis.connection, claimLeaseSeconds: LEASE });
 const scan = () => runScan({ db: db(), queues: redis.queues, log: createLogger('test', 'silent') }, { asOf: D, trigger: 'command' });
 
@@ -92,8 +93,8 @@ describe('the sweeper', () => {
   it('leaves alone a message a worker holds or has sent: only unsent messages go back', async () => {
     await scan();
     const [first, second] = await db().selectFrom('outgoingMessages').select('id').orderBy('id').limit(2).execute();
-    await claimMessage(db(), first!.id, 'worker-a', LEASE);
-    await claimMessage(db(), second!.id, 'worker-b', LEASE);
+    await claimMessage(db(), first!.id, 'worker-a', CLAIM);
+    await claimMessage(db(), second!.id, 'worker-b', CLAIM);
     await markSent(db(), second!.id, 'worker-b', { providerMessageId: 'SM1', body: 'sent' });
     await redis.dropKeys();
 
@@ -106,8 +107,8 @@ describe('the sweeper', () => {
   it('puts back a message whose worker stopped mid-send once its claim is older than the lease, when its job is gone', async () => {
     await scan();
     const [first, second] = await db().selectFrom('outgoingMessages').select('id').orderBy('id').limit(2).execute();
-    await claimMessage(db(), first!.id, 'worker-dead', LEASE);
-    await claimMessage(db(), second!.id, 'worker-alive', LEASE);
+    await claimMessage(db(), first!.id, 'worker-dead', CLAIM);
+    await claimMessage(db(), second!.id, 'worker-alive', CLAIM);
     await sql`update outgoing_messages set locked_at = now() - interval '2 minutes' where id = ${first!.id}`.execute(db());
     await redis.dropKeys();
 

@@ -42,7 +42,7 @@ let queue: TestQueues;
 let queues: MessageQueues;
 let gateway: FakePushGateway;
 let channel: ReturnType<typeof pushChannel>;
-const deps = () => ({ db: database.db, log, workerId: 'push-w1', claimLeaseSeconds: 60 });
+const deps = () => ({ db: database.db, log, workerId: 'push-w1', claimLeaseSeconds: 60, maxClaims: 8 });
 
 let seq = 0;
 /** A licence of an app user of its own, with no phone, due in 30 days on AS_OF. */

@@ -129,7 +129,7 @@ afterAll(async () => {
 describe('deliverMessage with the Twilio sender', () => {
   let fake: FakeTwilio;
   let channel: ReturnType<typeof smsChannel>;
-  const deps = () => ({ db: database.db, log, workerId: 'w1', claimLeaseSeconds: 60 });
+  const deps = () => ({ db: database.db, log, workerId: 'w1', claimLeaseSeconds: 60, maxClaims: 8 });
 
   beforeEach(async () => {
     fake = await fakeTwilio();
@@ -176,7 +176,7 @@ describe('deliverMessage with the Twilio sender', () => {
 
   it('waits out the lease of a message another worker is sending, then takes it over and sends it once', async () => {
     const id = await seed(idleQueues, licence());
-    const other = await claimMessage(database.db, id, 'worker-elsewhere', 60);
+    const other = await claimMessage(database.db, id, 'worker-elsewhere', { leaseSeconds: 60, maxClaims: 8 });
     const result = await deliverMessage(deps(), channel, id, false);
     expect(result).toMatchObject({ outcome: 'held' });
     const until = (result as { until: Date }).until.getTime();
@@ -188,6 +188,25 @@ describe('deliverMessage with the Twilio sender', () => {
     expect((await deliverMessage(deps(), channel, id, false)).outcome).toBe('sent');
     expect(fake.requests).toHaveLength(1);
     expect(await message(id)).toMatchObject({ status: 'sent', attempts: 2 });
+  });
+
+  it('gives a message up as abandoned, uncalled, once its workers died mid-send on every one of its claims', async () => {
+    const id = await seed(idleQueues, licence());
+    const twice = { ...deps(), maxClaims: 2 };
+    for (const worker of ['died-1', 'died-2']) {
+      expect(await claimMessage(database.db, id, worker, { leaseSeconds: 60, maxClaims: 2 })).toBeDefined();
+      await sql`update outgoing_messages set locked_at = locked_at - interval '2 minutes' where id = ${id}`.execute(database.db);
+    }
+    expect(await deliverMessage(twice, channel, id, false)).toMatchObject({ outcome: 'failed', code: 'abandoned' });
+    expect(await message(id)).toMatchObject({ status: 'failed', errorCode: 'abandoned', attempts: 2 });
+    expect(fake.requests).toHaveLength(0);
+  });
+
+  it('does not give up a message whose last claim is still alive', async () => {
+    const id = await seed(idleQueues, licence());
+    await claimMessage(database.db, id, 'alive', { leaseSeconds: 60, maxClaims: 1 });
+    expect(await deliverMessage({ ...deps(), maxClaims: 1 }, channel, id, false)).toMatchObject({ outcome: 'held' });
+    expect(await message(id)).toMatchObject({ status: 'sending', lockedBy: 'alive' });
   });
 
   it('does nothing when called again for a message already sent', async () => {
@@ -398,7 +417,7 @@ describe('the SMS worker on BullMQ', () => {
     const started = startDeliveryWorker({
       job: sendSms,
       channel: smsChannel(realSender(fake), limits()),
-      deps: { db: database.db, log, workerId: 'bull-1', claimLeaseSeconds: 60 },
+      deps: { db: database.db, log, workerId: 'bull-1', claimLeaseSeconds: 60, maxClaims: 8 },
       connection: workerConnection,
       prefix: queue.prefix,
       concurrency: ratePerSecond === undefined ? 1 : 4,
