@@ -56,6 +56,10 @@ function claimOutlived(table: RawBuilder<unknown>, leaseSeconds: number) {
   return sql<boolean>`(${table}.status = 'sending' and ${table}.locked_at < now() - make_interval(secs => ${leaseSeconds}))`;
 }
 
+function outlivedClaim({ leaseSeconds, belowAttempts }: NonNullable<Move['orOutlivedClaim']>) {
+  return belowAttempts === undefined ? claimOutlived(sql`m`, leaseSeconds) : sql`(${claimOutlived(sql`m`, leaseSeconds)} and m.attempts < ${belowAttempts})`;
+}
+
 /**
  * The one way a message changes status. Its SQL guards the move (current status,
  * and the claim holder for a message being sent), moves the message's deliveries
@@ -89,7 +93,7 @@ function moved(move: Move) {
              ${assignments.length ? sql`, ${sql.join(assignments)}` : sql``}
        where ${target}
          and (m.status = any(${move.from}::text[])
-              ${move.orOutlivedClaim ? sql`or (${claimOutlived(sql`m`, move.orOutlivedClaim.leaseSeconds)} and m.attempts < ${move.orOutlivedClaim.belowAttempts ?? 2 ** 31 - 1})` : sql``})
+              ${move.orOutlivedClaim ? sql`or ${outlivedClaim(move.orOutlivedClaim)}` : sql``})
          ${move.lockedBy !== undefined ? sql`and m.locked_by = ${move.lockedBy}` : sql``}
       returning m.*
     ), followed as (
@@ -111,10 +115,10 @@ async function moveMessage(db: Database, move: Move): Promise<OutgoingMessage | 
 
 /**
  * A worker takes a message before calling the provider, and gets the reminders it carries
- * (messageItems). A message sent or cancelled is
- * not claimable, nor one another worker took less than `leaseSeconds` ago; one taken
- * longer ago lost its worker mid-send (killed, cut off from the database), and is taken
- * over, to be sent again (README: what a crash may repeat).
+ * (messageItems). A message sent or cancelled is not claimable, nor one another worker
+ * took less than the lease ago; one taken longer ago lost its worker mid-send (killed,
+ * cut off from the database), and is taken over to be sent again (README: what a crash
+ * may repeat), unless it was claimed `maxClaims` times already (abandonMessage).
  */
 export async function claimMessage(db: Database, messageId: number, workerId: string, lease: { leaseSeconds: number; maxClaims: number }) {
   // The items come with the claim, in one round trip: a worker needs them next.
