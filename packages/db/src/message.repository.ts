@@ -9,10 +9,12 @@ export type OutgoingMessage = Selectable<OutgoingMessages>;
 type MessageColumns = Partial<
   Pick<
     OutgoingMessage,
-    'title' | 'body' | 'url' | 'segments' | 'providerMessageId' | 'errorCode' | 'errorMessage' | 'sentAt' | 'deliveredAt' | 'lockedBy'
+    'title' | 'body' | 'url' | 'segments' | 'providerMessageId' | 'errorCode' | 'errorMessage' | 'deliveredAt' | 'lockedBy'
   > & {
-    /** the database's clock (`now()`): every worker's claim is timed by one clock */
+    // The database's clock (`now()`): claims and sends of every worker are timed by one
+    // clock, which the lease and the daily cap compare.
     lockedAt: Date | null | RawBuilder<Date>;
+    sentAt: Date | null | RawBuilder<Date>;
   }
 >;
 
@@ -174,7 +176,7 @@ export function markSent(
     to: 'sent',
     cause: 'provider accepted',
     lockedBy: workerId,
-    set: { ...sent, sentAt: new Date(), errorCode: null, errorMessage: null },
+    set: { ...sent, sentAt: sql<Date>`now()`, errorCode: null, errorMessage: null },
     detail: { providerMessageId: sent.providerMessageId },
   });
 }
