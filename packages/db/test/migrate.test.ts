@@ -1,11 +1,18 @@
 import { execFile } from 'node:child_process';
+import { cp, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { emptyDatabase, freshDatabase } from '@lr/testing';
+import { addDays } from '@lr/domain';
+import { emptyDatabase, freshDatabase, storeLicenses, testCategory, testLicense, validLicense } from '@lr/testing';
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { connect } from '../src/db';
-import { migrate } from '../src/migrate';
+import { insertCategory } from '../src/category.repository';
+import { claimMessage, findMessage, markQueued } from '../src/message.repository';
+import { MIGRATIONS_DIR, migrate } from '../src/migrate';
+import { createDueReminders, startScan } from '../src/scan.repository';
 
 const run = promisify(execFile);
 const DB_PACKAGE = fileURLToPath(new URL('..', import.meta.url));
@@ -41,6 +48,44 @@ describe('migrations', () => {
       expect(result, 'run `npm run db:types` after changing migrations').toBe('in step');
     } finally {
       await database.drop();
+    }
+  });
+
+  it('0007 closes messages that workers left sending for over a day, and leaves younger claims to be taken over', async () => {
+    // The store as it was before 0007: the migrations up to 0006 only.
+    const before = await mkdtemp(path.join(tmpdir(), 'lr-migrations-'));
+    const empty = await emptyDatabase();
+    const database = connect(empty.url, { max: 2 });
+    const { db } = database;
+    try {
+      for (const file of (await readdir(MIGRATIONS_DIR)).filter((f) => f < '0007')) await cp(path.join(MIGRATIONS_DIR, file), path.join(before, file));
+      await migrate(db, before);
+      const asOf = '2026-03-01';
+      await insertCategory(db, testCategory({ code: 'food', leadDays: [10], channels: ['sms'] }));
+      await storeLicenses(db, ['+8613900139001', '+8613900139002'].map((phone, i) =>
+        validLicense(testLicense({ categoryCode: 'food', licenseNo: `M-${i}`, phone, expiresOn: addDays(asOf, 10) })),
+      ));
+      const scanId = await startScan(db, asOf, 'command');
+      const { messages } = await db.transaction().execute((trx) =>
+        createDueReminders(trx, scanId, asOf, [{ categoryCode: 'food', lead: 10, from: asOf, to: addDays(asOf, 10) }]),
+      );
+      const [old, recent] = messages.map((m) => m.id);
+      await markQueued(db, [old!, recent!]);
+      for (const id of [old!, recent!]) await claimMessage(db, id, 'worker-before-0007', { leaseSeconds: 60, maxClaims: 8 });
+      await sql`update outgoing_messages set locked_at = now() - interval '3 days' where id = ${old}`.execute(db);
+      await sql`update outgoing_messages set locked_at = now() - interval '3 hours' where id = ${recent}`.execute(db);
+
+      expect((await migrate(db)).map((r) => r.migrationName)).toEqual(['0007_sms_delivery']);
+      expect(await findMessage(db, old!)).toMatchObject({ status: 'failed', errorCode: 'abandoned' });
+      expect(await findMessage(db, recent!)).toMatchObject({ status: 'sending', errorCode: null });
+      const { rows } = await sql<{ messageId: number; status: string; cause: string }>`
+        select d.message_id, d.status, e.cause from deliveries d join delivery_events e on e.delivery_id = d.id
+         where e.status = 'failed'`.execute(db);
+      expect(rows).toEqual([{ messageId: old, status: 'failed', cause: 'abandoned: claim older than a day at migration 0007' }]);
+    } finally {
+      await database.close();
+      await empty.drop();
+      await rm(before, { recursive: true, force: true });
     }
   });
 });
