@@ -80,6 +80,11 @@ async function seed(queues: MessageQueues, ...args: [...License[]] | [...License
   return messages[0]!.id;
 }
 
+/** Moves a message's claim two minutes back: past the tests' 60 s lease, as if its worker had died. */
+async function outliveClaim(id: number) {
+  await sql`update outgoing_messages set locked_at = locked_at - interval '2 minutes' where id = ${id}`.execute(database.db);
+}
+
 async function message(id: number) {
   const found = await findMessage(database.db, id);
   if (!found) throw new Error(`message ${id} not found`);
@@ -184,7 +189,7 @@ describe('deliverMessage with the Twilio sender', () => {
     expect(fake.requests).toHaveLength(0);
 
     // The other worker died: its claim is now older than the lease.
-    await sql`update outgoing_messages set locked_at = locked_at - interval '2 minutes' where id = ${id}`.execute(database.db);
+    await outliveClaim(id);
     expect((await deliverMessage(deps(), channel, id, false)).outcome).toBe('sent');
     expect(fake.requests).toHaveLength(1);
     expect(await message(id)).toMatchObject({ status: 'sent', attempts: 2 });
@@ -195,7 +200,7 @@ describe('deliverMessage with the Twilio sender', () => {
     const twice = { ...deps(), maxClaims: 2 };
     for (const worker of ['died-1', 'died-2']) {
       expect(await claimMessage(database.db, id, worker, { leaseSeconds: 60, maxClaims: 2 })).toBeDefined();
-      await sql`update outgoing_messages set locked_at = locked_at - interval '2 minutes' where id = ${id}`.execute(database.db);
+      await outliveClaim(id);
     }
     expect(await deliverMessage(twice, channel, id, false)).toMatchObject({ outcome: 'failed', code: 'abandoned' });
     expect(await message(id)).toMatchObject({ status: 'failed', errorCode: 'abandoned', attempts: 2 });
