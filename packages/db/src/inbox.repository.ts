@@ -1,13 +1,18 @@
 import type { Database } from './db';
 
+export interface NewInboxMessage {
+  messageId: number;
+  platformUserId: string;
+  title: string;
+  body: string;
+  url: string;
+}
+
 /** Written once per outgoing push, before the gateway is called (idempotent on the message). */
-export async function writeInboxMessage(
-  db: Database,
-  message: { messageId: number; platformUserId: string; title: string; body: string; url: string },
-): Promise<void> {
+export async function writeInboxMessages(db: Database, messages: NewInboxMessage[]): Promise<void> {
   await db
     .insertInto('inboxMessages')
-    .values(message)
+    .values(messages)
     .onConflict((oc) => oc.column('messageId').doNothing())
     .execute();
 }

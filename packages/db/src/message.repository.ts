@@ -98,14 +98,22 @@ function moved(move: Move) {
               ${move.orOutlivedClaim ? sql`or ${outlivedClaim(move.orOutlivedClaim)}` : sql``})
          ${move.lockedBy !== undefined ? sql`and m.locked_by = ${move.lockedBy}` : sql``}
       returning m.*
-    ), followed as (
-      update deliveries d set status = ${move.to}, updated_at = now()
-        from moved
-       where d.message_id = moved.id and d.status <> 'cancelled'
-      returning d.id
+    ), ${followed(move.to, move.cause, sql`${move.detail ? JSON.stringify(move.detail) : null}::jsonb`)}`;
+}
+
+/**
+ * SQL, after a `moved` expression: the moved messages' deliveries that are not cancelled
+ * move with them, with one ledger event each; `detail` may use the message's `provider_message_id`.
+ */
+function followed(to: DeliveryStatus, cause: string, detail: RawBuilder<unknown>) {
+  return sql`followed as (
+      update deliveries d set status = ${to}, updated_at = now()
+        from moved m
+       where d.message_id = m.id and d.status <> 'cancelled'
+      returning d.id as delivery_id, m.provider_message_id
     ), logged as (
       insert into delivery_events (delivery_id, status, cause, detail)
-      select id, ${move.to}, ${move.cause}, ${move.detail ? JSON.stringify(move.detail) : null}::jsonb from followed
+      select delivery_id, ${to}, ${cause}, ${detail} from followed
     )`;
 }
 
@@ -115,17 +123,29 @@ async function moveMessage(db: Database, move: Move): Promise<OutgoingMessage | 
 }
 
 
+/** A message a worker has claimed, with the reminders it carries (messageItems). */
+export interface ClaimedMessage {
+  message: OutgoingMessage;
+  items: MessageItem[];
+}
+
 /**
- * A worker takes a message before calling the provider, and gets the reminders it carries
- * (messageItems). A message sent or cancelled is not claimable, nor one another worker
- * took less than the lease ago; one taken longer ago lost its worker mid-send (killed,
- * cut off from the database), and is taken over to be sent again (README: what a crash
- * may repeat), unless it was claimed `maxClaims` times already (abandonMessage).
+ * A worker takes messages before calling the provider, and gets the reminders each carries.
+ * A message sent or cancelled is not claimable, nor one another worker took less than the
+ * lease ago; one taken longer ago lost its worker mid-send (killed, cut off from the
+ * database), and is taken over to be sent again (README: what a crash may repeat), unless
+ * it was claimed `maxClaims` times already (abandonMessage). Returns, for each id asked,
+ * its claim or undefined; an id asked twice is claimed once, for its first asker.
  */
-export async function claimMessage(db: Database, messageId: number, workerId: string, lease: { leaseSeconds: number; maxClaims: number }) {
-  // The items come with the claim, in one round trip: a worker needs them next.
+export async function claimMessages(
+  db: Database,
+  messageIds: number[],
+  workerId: string,
+  lease: { leaseSeconds: number; maxClaims: number },
+): Promise<Array<ClaimedMessage | undefined>> {
+  // The items come with the claims, in one round trip: a worker needs them next.
   const claim = moved({
-    messageId,
+    messageIds,
     from: UNSENT,
     orOutlivedClaim: { leaseSeconds: lease.leaseSeconds, belowAttempts: lease.maxClaims },
     to: 'sending',
@@ -135,11 +155,18 @@ export async function claimMessage(db: Database, messageId: number, workerId: st
     detail: { worker: workerId },
   });
   const result = await sql<OutgoingMessage & { items: MessageItem[] }>`
-    ${claim} select moved.*, ${messageItemsJson(sql`moved.id`)} as items from moved`.execute(db);
-  const row = result.rows[0];
-  if (!row) return undefined;
-  const { items, ...message } = row;
-  return { message, items };
+    ${claim} select m.*, ${messageItemsJson(sql`m.id`)} as items from moved m`.execute(db);
+  const claimed = new Map(result.rows.map(({ items, ...message }) => [message.id, { message, items }]));
+  return messageIds.map((id) => {
+    const claim = claimed.get(id);
+    claimed.delete(id);
+    return claim;
+  });
+}
+
+/** claimMessages for one message. */
+export async function claimMessage(db: Database, messageId: number, workerId: string, lease: { leaseSeconds: number; maxClaims: number }) {
+  return (await claimMessages(db, [messageId], workerId, lease))[0];
 }
 
 /** After the jobs are on their queue; a message a worker already took stays as it is. */
@@ -164,21 +191,49 @@ export function abandonMessage(db: Database, messageId: number, leaseSeconds: nu
   });
 }
 
-export function markSent(
-  db: Database,
-  messageId: number,
-  workerId: string,
-  sent: { providerMessageId: string | null; title?: string | null; body: string; url?: string | null; segments?: number | null },
-) {
-  return moveMessage(db, {
-    messageId,
-    from: ['sending'],
-    to: 'sent',
-    cause: 'provider accepted',
-    lockedBy: workerId,
-    set: { ...sent, sentAt: sql<Date>`now()`, errorCode: null, errorMessage: null },
-    detail: { providerMessageId: sent.providerMessageId },
-  });
+/** What a worker records of a message its provider accepted. */
+export interface SentMessage {
+  messageId: number;
+  /** the claim's holder: a message whose claim was taken over is not recorded */
+  workerId: string;
+  providerMessageId: string | null;
+  title?: string | null;
+  body: string;
+  url?: string | null;
+  segments?: number | null;
+}
+
+/**
+ * Records messages as sent, each guarded by its own claim, in one statement. Returns, for
+ * each, the message after the move, or undefined when its claim had been taken over.
+ */
+export async function markSentMany(db: Database, sent: SentMessage[]): Promise<Array<OutgoingMessage | undefined>> {
+  const rows = sent.map((s) => ({
+    id: s.messageId,
+    locked_by: s.workerId,
+    provider_message_id: s.providerMessageId,
+    title: s.title ?? null,
+    body: s.body,
+    url: s.url ?? null,
+    segments: s.segments ?? null,
+  }));
+  const result = await sql<OutgoingMessage>`
+    with moved as (
+      update outgoing_messages m
+         set status = 'sent', updated_at = now(), sent_at = now(), error_code = null, error_message = null,
+             provider_message_id = s.provider_message_id, title = s.title, body = s.body, url = s.url, segments = s.segments
+        from json_to_recordset(${JSON.stringify(rows)}::json)
+             as s(id int, locked_by text, provider_message_id text, title text, body text, url text, segments int)
+       where m.id = s.id and m.status = 'sending' and m.locked_by = s.locked_by
+      returning m.*
+    ), ${followed('sent', 'provider accepted', sql`jsonb_build_object('providerMessageId', provider_message_id)`)}
+    select * from moved`.execute(db);
+  const recorded = new Map(result.rows.map((message) => [message.id, message]));
+  return sent.map((s) => recorded.get(s.messageId));
+}
+
+export async function markSent(db: Database, messageId: number, workerId: string, sent: Omit<SentMessage, 'messageId' | 'workerId'>) {
+  return (await markSentMany(db, [{ messageId, workerId, ...sent }]))[0];
 }
 
 export function markFailed(db: Database, messageId: number, workerId: string, error: { code: string; message: string }) {
@@ -222,26 +277,34 @@ export function deferMessage(db: Database, messageId: number, workerId: string, 
   });
 }
 
+/** Whether a phone may have an SMS now: what smsRecipientStates answers for one message. */
+export interface SmsRecipientState {
+  sentSince: number;
+  /** the suppression's Twilio code, or null when the phone is not suppressed */
+  suppressedFor: string | null;
+}
+
 /**
- * What decides whether a phone may have an SMS now, in one round trip: the SMS it has had
- * since `since`, counting those other workers are sending now (so that two workers racing
- * for one phone hold back rather than both send), and its suppression, if it has one.
+ * What decides whether each message's phone may have an SMS now, in one round trip: the
+ * SMS the phone has had since `since`, counting those being sent now but not the message
+ * itself (so that two workers racing for one phone hold back rather than both send), and
+ * its suppression, if it has one. One answer per question, in order.
  */
-export async function smsRecipientState(db: Database, recipient: string, since: Date, exceptMessageId: number) {
-  const row = await db
-    .selectNoFrom((eb) => [
-      eb
-        .selectFrom('outgoingMessages')
-        .select(eb.fn.countAll<string>().as('count'))
-        .where('channel', '=', 'sms')
-        .where('recipient', '=', recipient)
-        .where('id', '<>', exceptMessageId)
-        .where((eb) => eb.or([eb('sentAt', '>=', since), eb.and([eb('status', '=', 'sending'), eb('lockedAt', '>=', since)])]))
-        .as('sentSince'),
-      eb.selectFrom('smsSuppressions').select('errorCode').where('phone', '=', recipient).as('suppressedFor'),
-    ])
-    .executeTakeFirstOrThrow();
-  return { sentSince: Number(row.sentSince), suppressedFor: row.suppressedFor };
+export async function smsRecipientStates(
+  db: Database,
+  questions: Array<{ recipient: string; since: Date; messageId: number }>,
+): Promise<SmsRecipientState[]> {
+  const rows = questions.map((q, i) => ({ i, recipient: q.recipient, since: q.since.toISOString(), message_id: q.messageId }));
+  const result = await sql<SmsRecipientState & { i: number }>`
+    select q.i,
+           (select count(*)::int from outgoing_messages m
+             where m.channel = 'sms' and m.recipient = q.recipient and m.id <> q.message_id
+               and (m.sent_at >= q.since or (m.status = 'sending' and m.locked_at >= q.since))) as "sentSince",
+           (select s.error_code from sms_suppressions s where s.phone = q.recipient) as "suppressedFor"
+      from json_to_recordset(${JSON.stringify(rows)}::json) as q(i int, recipient text, since timestamptz, message_id int)`.execute(db);
+  const answers: SmsRecipientState[] = [];
+  for (const { i, sentSince, suppressedFor } of result.rows) answers[i] = { sentSince, suppressedFor };
+  return answers;
 }
 
 export function cancelMessage(db: Database, messageId: number, cause: string) {

@@ -15,13 +15,17 @@ import { cancelUnsentDeliveries, messageItems } from '../src/delivery.repository
 import {
   cancelMessage,
   claimMessage,
+  claimMessages,
   findMessage,
   markFailed,
   markQueued,
   markSent,
+  markSentMany,
   recordReceipt,
   releaseForRetry,
+  smsRecipientStates,
 } from '../src/message.repository';
+import { suppressPhone } from '../src/suppression.repository';
 import { listReminders } from '../src/reminder.repository';
 import { createDueReminders, startScan } from '../src/scan.repository';
 
@@ -199,6 +203,74 @@ describe('only the worker holding the claim moves the message on', () => {
     const [reminder] = await listReminders(db, { licenseNo: licenseNos[0]!, limit: 10 });
     expect(reminder?.status).toBe('failed');
     expect(reminder?.deliveries).toMatchObject([{ channel: 'sms', status: 'failed', errorCode: '21211', attempts: 1 }]);
+  });
+});
+
+describe('many messages in one statement (a worker\'s concurrent jobs)', () => {
+  it('claimMessages answers each id asked, in order: a claim with its own items, or nothing for a message not claimable', async () => {
+    const one = await queuedMessage(1);
+    const two = await queuedMessage(2);
+    const sent = await queuedMessage(1);
+    await claimMessage(db, sent.messageId, 'worker-x', CLAIM);
+    await markSent(db, sent.messageId, 'worker-x', { providerMessageId: 'SM-many-0', body: 'x' });
+
+    const claims = await claimMessages(db, [two.messageId, sent.messageId, one.messageId, two.messageId], 'worker-a', CLAIM);
+    expect(claims.map((c) => c?.message.id)).toEqual([two.messageId, undefined, one.messageId, undefined]);
+    expect(claims[0]?.items.map((i) => i.licenseNo)).toEqual(two.licenseNos);
+    expect(claims[2]?.items.map((i) => i.licenseNo)).toEqual(one.licenseNos);
+    // An id asked twice is claimed once: one attempt, one ledger event per delivery.
+    expect(await findMessage(db, two.messageId)).toMatchObject({ status: 'sending', attempts: 1, lockedBy: 'worker-a' });
+    for (const id of two.deliveryIds) expect((await events(id)).filter(([status]) => status === 'sending')).toHaveLength(1);
+    expect(await findMessage(db, sent.messageId)).toMatchObject({ status: 'sent', providerMessageId: 'SM-many-0' });
+  });
+
+  it('markSentMany records each message under its own claim, and refuses only the one whose claim was taken over', async () => {
+    const a = await queuedMessage(1);
+    const b = await queuedMessage(2);
+    await claimMessage(db, a.messageId, 'worker-a', CLAIM);
+    await claimMessage(db, b.messageId, 'worker-b', CLAIM);
+
+    const recorded = await markSentMany(db, [
+      { messageId: a.messageId, workerId: 'worker-a', providerMessageId: 'SM-many-a', body: 'text a', segments: 1 },
+      { messageId: b.messageId, workerId: 'worker-a', providerMessageId: 'SM-many-b', body: 'text b', segments: 2 },
+    ]);
+    expect(recorded.map((m) => m?.id)).toEqual([a.messageId, undefined]);
+    expect(await findMessage(db, a.messageId)).toMatchObject({ status: 'sent', providerMessageId: 'SM-many-a', body: 'text a', segments: 1 });
+    expect(await findMessage(db, b.messageId)).toMatchObject({ status: 'sending', providerMessageId: null, lockedBy: 'worker-b' });
+
+    await markSentMany(db, [{ messageId: b.messageId, workerId: 'worker-b', providerMessageId: 'SM-many-b', title: null, body: 'text b', segments: 2 }]);
+    expect(await deliveryStatuses(b.deliveryIds)).toEqual(['sent', 'sent']);
+    // Each delivery's ledger event names its own message's provider id.
+    const details = await db.selectFrom('deliveryEvents').select(['deliveryId', 'detail']).where('deliveryId', 'in', [...a.deliveryIds, ...b.deliveryIds]).where('status', '=', 'sent').orderBy('deliveryId').execute();
+    expect(details.map((e) => e.detail)).toEqual([{ providerMessageId: 'SM-many-a' }, { providerMessageId: 'SM-many-b' }, { providerMessageId: 'SM-many-b' }]);
+  });
+
+  it("smsRecipientStates answers each question in order: the phone's SMS since the time given, not counting the message itself, and its suppression", async () => {
+    const sent = await queuedMessage(1);
+    const sending = await queuedMessage(1);
+    const sentPhone = (await findMessage(db, sent.messageId))!.recipient;
+    const sendingPhone = (await findMessage(db, sending.messageId))!.recipient;
+    await claimMessage(db, sent.messageId, 'worker-a', CLAIM);
+    await markSent(db, sent.messageId, 'worker-a', { providerMessageId: 'SM-state-1', body: 'x' });
+    await claimMessage(db, sending.messageId, 'worker-a', CLAIM);
+    await suppressPhone(db, { phone: sendingPhone, errorCode: '21610', reason: 'STOP', messageId: null });
+    const hourAgo = new Date(Date.now() - 3_600_000);
+
+    expect(
+      await smsRecipientStates(db, [
+        { recipient: sendingPhone, since: hourAgo, messageId: sending.messageId },
+        { recipient: sentPhone, since: hourAgo, messageId: 0 },
+        { recipient: sendingPhone, since: hourAgo, messageId: 0 },
+        { recipient: sentPhone, since: new Date(Date.now() + 3_600_000), messageId: 0 },
+        { recipient: sentPhone, since: hourAgo, messageId: sent.messageId },
+      ]),
+    ).toEqual([
+      { sentSince: 0, suppressedFor: '21610' },
+      { sentSince: 1, suppressedFor: null },
+      { sentSince: 1, suppressedFor: '21610' },
+      { sentSince: 0, suppressedFor: null },
+      { sentSince: 0, suppressedFor: null },
+    ]);
   });
 });
 

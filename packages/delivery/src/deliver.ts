@@ -2,19 +2,21 @@ import { randomUUID } from 'node:crypto';
 import {
   abandonMessage,
   cancelMessage,
-  claimMessage,
+  claimMessages,
   deferMessage,
   dropDeliveries,
   findMessage,
   markFailed,
-  markSent,
+  markSentMany,
   releaseForRetry,
   type Database,
   type MessageItem,
   type OutgoingMessage,
+  type SentMessage,
 } from '@lr/db';
 import type { ReminderFacts } from '@lr/domain';
 import type { Logger } from '@lr/log';
+import { batched } from './batch';
 import { asProviderError } from './provider-error';
 
 /** What is kept of a sent message: the ledger and the inbox show it. */
@@ -62,25 +64,52 @@ export type DeliveryResult =
   | { outcome: 'failed' | 'retry'; code: string; message: string };
 
 /**
- * Sends one outgoing message. The message is claimed in PostgreSQL before the provider is
- * called, and every later move is guarded by that claim, so a job that runs twice does
- * not send twice: the second run finds the message sent, or waits out the claim's lease.
- * Only a claim whose worker stopped between the provider's acceptance and the record is
- * sent again (README: what a crash may repeat).
+ * Sends outgoing messages, one per call. Each message is claimed in PostgreSQL before the
+ * provider is called, and every later move is guarded by that claim, so a job that runs
+ * twice does not send twice: the second run finds the message sent, or waits out the
+ * claim's lease. Only a claim whose worker stopped between the provider's acceptance and
+ * the record is sent again (README: what a crash may repeat).
+ *
+ * The claims, and the records of what was sent, of the calls under way share statements
+ * (batched): a worker keeps one of these for all its jobs.
  */
-export async function deliverMessage<Content extends SentContent>(
+export function messageDelivery<Content extends SentContent>(deps: DeliveryDeps, channel: Channel<Content>) {
+  const lease = { leaseSeconds: deps.claimLeaseSeconds, maxClaims: deps.maxClaims };
+  // A claim token of its own for each batch, so that a job run again in the same process
+  // (BullMQ thought it stalled) cannot pass for the run that holds the claim.
+  const claim = batched((messageIds: number[]) => claimMessages(deps.db, messageIds, `${deps.workerId}/${randomUUID().slice(0, 8)}`, lease));
+  const recordSent = batched((sent: SentMessage[]) => markSentMany(deps.db, sent));
+  return (messageId: number, lastAttempt: boolean) => deliver(deps, channel, { claim, recordSent }, messageId, lastAttempt);
+}
+
+/** One message on its own (tests, tools); a worker keeps one messageDelivery for all its jobs. */
+export function deliverMessage<Content extends SentContent>(
   deps: DeliveryDeps,
   channel: Channel<Content>,
   messageId: number,
   lastAttempt: boolean,
 ): Promise<DeliveryResult> {
+  return messageDelivery(deps, channel)(messageId, lastAttempt);
+}
+
+interface Statements {
+  claim(messageId: number): Promise<{ message: OutgoingMessage; items: MessageItem[] } | undefined>;
+  recordSent(sent: SentMessage): Promise<OutgoingMessage | undefined>;
+}
+
+async function deliver<Content extends SentContent>(
+  deps: DeliveryDeps,
+  channel: Channel<Content>,
+  statements: Statements,
+  messageId: number,
+  lastAttempt: boolean,
+): Promise<DeliveryResult> {
   const { db, log } = deps;
-  // A claim of its own for each run, so that a job run again in the same process (BullMQ
-  // thought it stalled) cannot pass for the run that holds the claim.
-  const workerId = `${deps.workerId}/${randomUUID().slice(0, 8)}`;
-  const claimed = await claimMessage(db, messageId, workerId, { leaseSeconds: deps.claimLeaseSeconds, maxClaims: deps.maxClaims });
+  const claimed = await statements.claim(messageId);
   if (!claimed) return notClaimed(deps, channel.name, messageId);
   const { message, items } = claimed;
+  // The claim's token: every later move of the message is guarded by it.
+  const workerId = message.lockedBy!;
   let prepared: { reminders: number; content: Content } | 'nothing left';
   try {
     const admission = (await channel.admit?.(message, deps.now?.() ?? new Date())) ?? { action: 'send' };
@@ -125,7 +154,7 @@ export async function deliverMessage<Content extends SentContent>(
   // Outside the try: should recording fail after the provider took the message, no retry
   // sends it at once; the claim holds until its lease ends, and the message is then sent
   // again, as after a worker killed here (README: what a crash may repeat).
-  const recorded = await markSent(db, messageId, workerId, { providerMessageId, ...prepared.content });
+  const recorded = await statements.recordSent({ messageId, workerId, providerMessageId, ...prepared.content });
   if (!recorded) {
     // The claim outlived its lease mid-send and another worker took the message over: it
     // will be sent again.

@@ -1,3 +1,4 @@
+export * from './batch';
 export * from './deliver';
 export * from './provider-error';
 export * from './worker';

@@ -2,7 +2,7 @@ import { quietHoursEnd, type QuietHours } from '@lr/domain';
 import { startWorker, type MessageJob } from '@lr/jobs';
 import { DelayedError, UnrecoverableError, type Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { deliverMessage, type Channel, type DeliveryDeps, type SentContent } from './deliver';
+import { messageDelivery, type Channel, type DeliveryDeps, type SentContent } from './deliver';
 
 export interface DeliveryWorkerOptions<Content extends SentContent> {
   job: MessageJob;
@@ -25,6 +25,7 @@ export interface DeliveryWorkerOptions<Content extends SentContent> {
  */
 export function startDeliveryWorker<Content extends SentContent>(options: DeliveryWorkerOptions<Content>): Worker {
   const now = options.now ?? (() => new Date());
+  const deliver = messageDelivery(options.deps, options.channel);
   return startWorker(
     options.job,
     async (payload, job, token) => {
@@ -35,7 +36,7 @@ export function startDeliveryWorker<Content extends SentContent>(options: Delive
         throw new DelayedError();
       }
       const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-      const result = await deliverMessage(options.deps, options.channel, payload.messageId, lastAttempt);
+      const result = await deliver(payload.messageId, lastAttempt);
       if (result.outcome === 'held') {
         await job.moveToDelayed(result.until.getTime(), token);
         throw new DelayedError();

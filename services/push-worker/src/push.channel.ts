@@ -1,5 +1,5 @@
-import { writeInboxMessage, type Database } from '@lr/db';
-import type { Channel } from '@lr/delivery';
+import { writeInboxMessages, type Database, type NewInboxMessage } from '@lr/db';
+import { batched, type Channel } from '@lr/delivery';
 import { sendPush } from '@lr/jobs';
 import { renderPush, type PushContent } from '@lr/domain';
 import type { Logger } from '@lr/log';
@@ -8,14 +8,19 @@ import type { PushSender } from './gateway.sender';
 /**
  * The inbox message is written before the gateway is called, so the licensee can
  * read it in the app even while the gateway is down; the idempotency key is the
- * same on every retry of one outgoing push.
+ * same on every retry of one outgoing push. Concurrent jobs write their inbox messages in
+ * one statement.
  */
 export function pushChannel(db: Database, sender: PushSender): Channel<PushContent> {
+  const writeInboxMessage = batched(async (messages: NewInboxMessage[]) => {
+    await writeInboxMessages(db, messages);
+    return messages.map(() => undefined);
+  });
   return {
     name: 'push',
     render: renderPush,
     async send(message, content) {
-      await writeInboxMessage(db, { messageId: message.id, platformUserId: message.recipient, ...content });
+      await writeInboxMessage({ messageId: message.id, platformUserId: message.recipient, ...content });
       return sender.send(message.recipient, content, sendPush.jobId({ messageId: message.id }));
     },
   };

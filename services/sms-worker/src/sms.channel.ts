@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { ProviderError, type Channel } from '@lr/delivery';
-import { smsRecipientState, suppressPhone, type Database } from '@lr/db';
+import { batched, ProviderError, type Channel } from '@lr/delivery';
+import { smsRecipientStates, suppressPhone, type Database } from '@lr/db';
 import { localMidnight, maskPhone, nextLocalMidnight, renderSms, smsSegments } from '@lr/domain';
 import type { Logger } from '@lr/log';
 import { UNSUBSCRIBED, type SmsSender } from './twilio.sender';
@@ -14,6 +14,8 @@ export interface SmsLimits {
 
 export function smsChannel(sender: SmsSender, limits: SmsLimits): Channel<{ body: string; segments: number }> {
   const { db } = limits;
+  // Concurrent jobs ask for their phones' state in one statement.
+  const recipientState = batched((questions: Parameters<typeof smsRecipientStates>[1]) => smsRecipientStates(db, questions));
   return {
     name: 'sms',
     render(reminders) {
@@ -32,7 +34,7 @@ export function smsChannel(sender: SmsSender, limits: SmsLimits): Channel<{ body
       }
     },
     async admit(message, now) {
-      const state = await smsRecipientState(db, message.recipient, localMidnight(limits.timezone, now), message.id);
+      const state = await recipientState({ recipient: message.recipient, since: localMidnight(limits.timezone, now), messageId: message.id });
       if (state.suppressedFor !== null) {
         return {
           action: 'refuse',

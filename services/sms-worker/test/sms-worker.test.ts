@@ -417,7 +417,10 @@ describe('the SMS worker on BullMQ', () => {
     await Promise.all(others.splice(0).map((w) => w.close()));
   });
 
-  function start(quietHours: { start: number; end: number } | null, ratePerSecond?: number, now?: () => Date) {
+  function start(
+    quietHours: { start: number; end: number } | null,
+    { ratePerSecond, now, concurrency }: { ratePerSecond?: number; now?: () => Date; concurrency?: number } = {},
+  ) {
     const workerConnection = redisConnection(queue.url);
     const started = startDeliveryWorker({
       job: sendSms,
@@ -425,7 +428,7 @@ describe('the SMS worker on BullMQ', () => {
       deps: { db: database.db, log, workerId: 'bull-1', claimLeaseSeconds: 60, maxClaims: 8 },
       connection: workerConnection,
       prefix: queue.prefix,
-      concurrency: ratePerSecond === undefined ? 1 : 4,
+      concurrency: concurrency ?? (ratePerSecond === undefined ? 1 : 4),
       quietHours,
       timezone: 'Asia/Shanghai',
       ratePerSecond,
@@ -438,8 +441,8 @@ describe('the SMS worker on BullMQ', () => {
   }
 
   it('holds SMS_RATE_PER_SEC across workers: two workers at 4 a second send 10 SMS over more than two seconds', async () => {
-    start(null, 4);
-    start(null, 4);
+    start(null, { ratePerSecond: 4 });
+    start(null, { ratePerSecond: 4 });
     const licences = Array.from({ length: 10 }, () => licence({ expiresOn: '2026-04-05' }));
     await upsert(...licences);
     const scan = await runScan({ db: database.db, queues, log }, { asOf: AS_OF, trigger: 'command' });
@@ -453,6 +456,29 @@ describe('the SMS worker on BullMQ', () => {
     const busiestSecond = Math.max(...arrivals.map((t) => arrivals.filter((u) => u >= t && u < t + 1_000).length));
     expect(busiestSecond).toBeLessThanOrEqual(8);
     expect(new Set(fake.sms().map((m) => m.to)).size).toBe(10);
+  });
+
+  it('concurrent jobs share their statements: 24 SMS at concurrency 8 go out once each, claimed in fewer statements than messages', async () => {
+    start(null, { concurrency: 8 });
+    await upsert(...Array.from({ length: 24 }, () => licence({ expiresOn: '2026-04-05' })));
+    const scan = await runScan({ db: database.db, queues, log }, { asOf: AS_OF, trigger: 'command' });
+    expect(scan.messagesQueued).toBe(24);
+    const ids = (await database.db.selectFrom('outgoingMessages').select('id').where('scanId', '=', scan.id).execute()).map((m) => m.id);
+    await until('24 messages sent', async () => (await Promise.all(ids.map(message))).every((m) => m?.status === 'sent'), 15_000);
+    const messages = await Promise.all(ids.map(message));
+    expect(fake.sms()).toHaveLength(24);
+    expect(new Set(fake.sms().map((m) => m.sid))).toEqual(new Set(messages.map((m) => m!.providerMessageId)));
+    // Each claim statement takes messages under one token of its own (the ledger's claim events).
+    const claims = await database.db
+      .selectFrom('deliveryEvents')
+      .innerJoin('deliveries', 'deliveries.id', 'deliveryEvents.deliveryId')
+      .select('deliveryEvents.detail')
+      .where('deliveries.messageId', 'in', ids)
+      .where('deliveryEvents.cause', '=', 'claimed')
+      .execute();
+    expect(claims).toHaveLength(24);
+    const statements = new Set(claims.map((c) => (c.detail as { worker: string }).worker)).size;
+    expect(statements).toBeLessThan(24);
   });
 
   it('sends what a scan queued, once, even when the job is enqueued again or runs a second time', async () => {
@@ -524,7 +550,7 @@ describe('the SMS worker on BullMQ', () => {
   it('at 23:30 Shanghai time with quiet hours 21:00-08:00, holds the job until 08:00 the next morning', async () => {
     // Tomorrow's 23:30 in Shanghai (15:30 UTC), so that the instant lies ahead of the real clock.
     const chosen = new Date(`${addDays(localDate('Asia/Shanghai'), 1)}T15:30:00Z`);
-    start({ start: 21 * 60, end: 8 * 60 }, undefined, () => chosen);
+    start({ start: 21 * 60, end: 8 * 60 }, { now: () => chosen });
     const id = await seed(queues, licence());
     const job = async () => (await queues.sms.getJob(`sms-${id}`))!;
     await until('the job to be delayed', async () => (await (await job()).getState()) === 'delayed');
