@@ -467,7 +467,7 @@ describe('the SMS worker on BullMQ', () => {
     await until('24 messages sent', async () => (await Promise.all(ids.map(message))).every((m) => m?.status === 'sent'), 15_000);
     const messages = await Promise.all(ids.map(message));
     expect(fake.sms()).toHaveLength(24);
-    expect(new Set(fake.sms().map((m) => m.sid))).toEqual(new Set(messages.map((m) => m!.providerMessageId)));
+    expect(new Set(fake.sms().map((m) => m.sid))).toEqual(new Set(messages.map((m) => m.providerMessageId)));
     // Each claim statement takes messages under one token of its own (the ledger's claim events).
     const claims = await database.db
       .selectFrom('deliveryEvents')
