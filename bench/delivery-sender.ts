@@ -1,5 +1,5 @@
 // The provider client alone, as the workers build it (twilioSender with the `twilio` package,
-// gatewaySender with fetch and its HMAC), against the bench's zero-latency fake, at the
+// gatewaySender with undici and its HMAC), against the bench's zero-latency fake, at the
 // worker's concurrency, with no PostgreSQL and no queue: what one call costs the worker.
 // Run by bench/delivery.ts:
 //   node --import tsx bench/delivery-sender.ts <sms|push> <calls> <concurrency> <fake url>

@@ -9,7 +9,6 @@ import { startDeliveryWorker } from './worker';
 export interface DeliveryService<Content extends SentContent> {
   name: 'sms-worker' | 'push-worker';
   job: MessageJob;
-  concurrency: number;
   /** the channel, built from the configuration once it is read */
   channel(config: Config, db: Database, log: Logger): Channel<Content>;
   ratePerSecond?(config: Config): number;
@@ -34,7 +33,7 @@ export function runDeliveryService<Content extends SentContent>(service: Deliver
       },
       connection,
       prefix: config.queuePrefix,
-      concurrency: service.concurrency,
+      concurrency: config.deliveryConcurrency,
       quietHours: config.quietHours,
       timezone: config.timezone,
       ratePerSecond: service.ratePerSecond?.(config),

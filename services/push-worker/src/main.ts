@@ -6,6 +6,5 @@ import { logSender, pushChannel } from './push.channel';
 await runDeliveryService({
   name: 'push-worker',
   job: sendPush,
-  concurrency: 16,
   channel: (config, db, log) => pushChannel(db, config.push.provider === 'gateway' ? gatewaySender(config.push, providerTimeoutMs(config.claimLeaseSeconds)) : logSender(log)),
 });

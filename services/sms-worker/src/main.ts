@@ -7,7 +7,6 @@ import { twilioSender } from './twilio.sender';
 await runDeliveryService({
   name: 'sms-worker',
   job: sendSms,
-  concurrency: 8,
   // A BullMQ limiter holds across every worker of the queue.
   ratePerSecond: (config) => config.smsRatePerSec,
   channel: (config, db, log) =>
