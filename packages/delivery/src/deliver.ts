@@ -4,6 +4,7 @@ import {
   cancelMessage,
   claimMessages,
   deferMessage,
+  type ClaimedMessage,
   dropDeliveries,
   findMessage,
   markFailed,
@@ -93,7 +94,7 @@ export function deliverMessage<Content extends SentContent>(
 }
 
 interface Statements {
-  claim(messageId: number): Promise<{ message: OutgoingMessage; items: MessageItem[] } | undefined>;
+  claim(messageId: number): Promise<ClaimedMessage | undefined>;
   recordSent(sent: SentMessage): Promise<OutgoingMessage | undefined>;
 }
 
