@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { findMessage, insertCategory, listReminders } from '@lr/db';
 import { deliverMessage } from '@lr/delivery';
 import type { Category, License, LicenseInput } from '@lr/domain';
@@ -192,6 +194,18 @@ describe('deliverMessage with the push gateway sender', () => {
     gateway.queueReplies({ status: 202, body: { accepted: true }, delayMs: 1_000 });
     expect((await deliverMessage(deps(), slow, id, false)).outcome).toBe('retry');
     expect(await message(id)).toMatchObject({ status: 'queued' });
+    expect(await inboxRows(id)).toHaveLength(1);
+  });
+
+  it('treats a gateway it cannot reach as transient, with the connection error as the code', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const { port } = closed.address() as AddressInfo;
+    await new Promise((resolve) => closed.close(resolve));
+    const unreachable = pushChannel(database.db, gatewaySender({ provider: 'gateway', url: `http://127.0.0.1:${port}/push`, secret: TEST_PUSH_SECRET }));
+    const id = await seed(licence());
+    expect(await deliverMessage(deps(), unreachable, id, false)).toMatchObject({ outcome: 'retry', code: 'ECONNREFUSED' });
+    expect(await message(id)).toMatchObject({ status: 'queued', errorCode: 'ECONNREFUSED' });
     expect(await inboxRows(id)).toHaveLength(1);
   });
 
