@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   abandonMessage,
   cancelMessage,
@@ -111,8 +112,15 @@ async function deliver<Content extends SentContent>(
   const { message, items } = claimed;
   // The claim's token: every later move of the message is guarded by it.
   const workerId = message.lockedBy!;
-  let prepared: { reminders: number; content: Content } | 'nothing left';
+  let prepared: { reminders: number; content: Content };
   try {
+    // A message whose licences were all renewed meanwhile is cancelled before it is admitted:
+    // its ledger then says renewed, not held back by a daily cap or a suppression.
+    if (!items.some((i) => i.stillDue)) {
+      await cancelMessage(db, messageId, 'no reminder left to send');
+      log.info({ messageId, channel: channel.name }, 'message cancelled: its licences were renewed, corrected or revoked');
+      return { outcome: 'cancelled' };
+    }
     const admission = (await channel.admit?.(message, deps.now?.() ?? new Date())) ?? { action: 'send' };
     if (admission.action === 'hold') {
       await deferMessage(db, messageId, workerId, admission.reason);
@@ -131,10 +139,6 @@ async function deliver<Content extends SentContent>(
     const detail = { code: 'PREPARE', message: error instanceof Error ? error.message : String(error) };
     await releaseForRetry(db, messageId, workerId, detail).catch(() => {});
     throw error;
-  }
-  if (prepared === 'nothing left') {
-    log.info({ messageId, channel: channel.name }, 'message cancelled: its licences were renewed, corrected or revoked');
-    return { outcome: 'cancelled' };
   }
 
   let providerMessageId: string | null;
@@ -155,7 +159,7 @@ async function deliver<Content extends SentContent>(
   // Outside the try: should recording fail after the provider took the message, no retry
   // sends it at once; the claim holds until its lease ends, and the message is then sent
   // again, as after a worker killed here (README: what a crash may repeat).
-  const recorded = await statements.recordSent({ messageId, workerId, providerMessageId, ...prepared.content });
+  const recorded = await recordSent(deps, statements, { messageId, workerId, providerMessageId, ...prepared.content });
   if (!recorded) {
     // The claim outlived its lease mid-send and another worker took the message over: it
     // will be sent again.
@@ -192,14 +196,30 @@ async function notClaimed(deps: DeliveryDeps, channel: Channel<SentContent>['nam
   return { outcome: 'skipped' };
 }
 
-/** Drops the reminders that are no longer due and renders the rest; cancels a message left empty. */
+/** Drops the reminders that are no longer due and renders the rest. */
 async function prepare<Content extends SentContent>(db: Database, channel: Channel<Content>, messageId: number, items: MessageItem[]) {
   const due = items.filter((i) => i.stillDue);
-  if (due.length === 0) {
-    await cancelMessage(db, messageId, 'no reminder left to send');
-    return 'nothing left' as const;
-  }
   const stale = items.filter((i) => !i.stillDue);
   if (stale.length > 0) await dropDeliveries(db, messageId, stale.map((i) => i.deliveryId), 'no longer due');
   return { reminders: due.length, content: channel.render(due) };
+}
+
+/** Waits between tries to record a send its provider took. */
+const RECORD_RETRY_MS = [250, 1_000, 4_000];
+
+/**
+ * Records a send the provider took, trying again while the database fails (a restart, a
+ * dropped connection): a send left unrecorded goes out a second time once its claim's lease
+ * ends, so a passing error is worth waiting out here.
+ */
+async function recordSent(deps: DeliveryDeps, statements: Statements, sent: SentMessage): Promise<OutgoingMessage | undefined> {
+  for (const waitMs of RECORD_RETRY_MS) {
+    try {
+      return await statements.recordSent(sent);
+    } catch (error) {
+      deps.log.warn({ err: error, messageId: sent.messageId, retryInMs: waitMs }, 'could not record a send the provider took; trying again');
+      await sleep(waitMs);
+    }
+  }
+  return statements.recordSent(sent);
 }

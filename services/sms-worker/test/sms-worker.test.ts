@@ -1,4 +1,4 @@
-import { claimMessage, clearSuppression, findMessage, findSuppression, insertCategory, listReminders } from '@lr/db';
+import { claimMessage, clearSuppression, findMessage, findSuppression, insertCategory, listReminders, suppressPhone } from '@lr/db';
 import { deliverMessage, startDeliveryWorker } from '@lr/delivery';
 import { addDays, localDate, localSecondOfDay, nextLocalMidnight, type License, type LicenseInput } from '@lr/domain';
 import { enqueue, redisConnection, sendSms, type MessageQueues } from '@lr/jobs';
@@ -276,6 +276,41 @@ describe('deliverMessage with the Twilio sender', () => {
     const third = await seed(idleQueues, licence({ phone, expiresOn: '2026-07-31' }), '2026-07-01');
     expect((await deliverMessage(deps(), channel, third, false)).outcome).toBe('sent');
     expect(fake.sms().map((s) => s.to)).toEqual([phone]);
+  });
+
+  it('cancels, without calling Twilio, a message to a suppressed phone whose licence was renewed while a dead worker held it', async () => {
+    const l = licence({ phone: '+8613912340001' });
+    const id = await seed(idleQueues, l);
+    await claimMessage(database.db, id, 'dead-worker', { leaseSeconds: 60, maxClaims: 8 });
+    // Renewed while the message was being sent: its delivery is left to the worker.
+    expect(await upsert({ ...l, expiresOn: '2031-03-31' })).toMatchObject({ renewed: 1 });
+    await suppressPhone(database.db, { phone: l.phone!, errorCode: '21610', reason: 'STOP', messageId: null });
+    await outliveClaim(id);
+    expect(await deliverMessage(deps(), channel, id, false)).toEqual({ outcome: 'cancelled' });
+    expect(fake.requests).toHaveLength(0);
+    expect(await message(id)).toMatchObject({ status: 'cancelled', errorCode: null });
+  });
+
+  it('tries again to record a send Twilio took when the database fails once: sent once, recorded', async () => {
+    const id = await seed(idleQueues, licence());
+    // The first move to 'sent' fails (a sequence is not rolled back with it), the next passes.
+    await sql`create sequence record_fails`.execute(database.db);
+    await sql`create function fail_first_record() returns trigger language plpgsql as $$
+      begin
+        if new.status = 'sent' and nextval('record_fails') = 1 then raise exception 'connection lost (test)'; end if;
+        return new;
+      end $$`.execute(database.db);
+    await sql`create trigger fail_first_record before update on outgoing_messages for each row execute function fail_first_record()`.execute(database.db);
+    try {
+      const result = await deliverMessage(deps(), channel, id, false);
+      expect(result).toMatchObject({ outcome: 'sent', providerMessageId: fake.sms()[0]!.sid });
+      expect(fake.requests).toHaveLength(1);
+      expect(await message(id)).toMatchObject({ status: 'sent', providerMessageId: fake.sms()[0]!.sid });
+      // two moves to 'sent' tried: the one that failed, and the one that passed
+      expect(Number((await sql<{ n: unknown }>`select last_value as n from record_fails`.execute(database.db)).rows[0]!.n)).toBe(2);
+    } finally {
+      await sql`drop trigger fail_first_record on outgoing_messages; drop function fail_first_record(); drop sequence record_fails`.execute(database.db);
+    }
   });
 
   it('treats a Twilio that does not answer in time as transient', async () => {
