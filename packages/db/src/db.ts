@@ -15,11 +15,22 @@ export interface DatabaseHandle {
   close(): Promise<void>;
 }
 
-export function connect(databaseUrl: string, options: { max?: number; applicationName?: string } = {}): DatabaseHandle {
+export interface ConnectOptions {
+  max?: number;
+  applicationName?: string;
+  /** PostgreSQL cancels a statement that runs (or waits for a lock) longer than this */
+  statementTimeoutMs?: number;
+}
+
+export function connect(databaseUrl: string, options: ConnectOptions = {}): DatabaseHandle {
   const pool = new pg.Pool({
     connectionString: databaseUrl,
     max: options.max ?? 10,
     application_name: options.applicationName ?? 'license-reminders',
+    ...(options.statementTimeoutMs !== undefined && { statement_timeout: options.statementTimeoutMs }),
+    // A connection whose peer vanished (a failover) is found out by TCP, not left to hang.
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
   });
   // A connection lost (PostgreSQL restarting) must not crash the process: the pool
   // reports it for idle clients, and a client that is checked out (a scan holds one for

@@ -1,6 +1,7 @@
 export * from './db';
 export * from './migrate';
 export * from './statuses';
+export * from './transaction';
 export type { DB } from './schema';
 export * from './access.repository';
 export * from './audit.repository';

@@ -228,8 +228,10 @@ export async function markSentMany(db: Database, sent: SentMessage[]): Promise<A
       returning m.*
     ), ${followed('sent', 'provider accepted', sql`jsonb_build_object('providerMessageId', provider_message_id)`)}
     select * from moved`.execute(db);
-  const recorded = new Map(result.rows.map((message) => [message.id, message]));
-  return sent.map((s) => recorded.get(s.messageId));
+  // By message and claim: a stale run of a job may share a batch with the run that took its
+  // message over, and only the holder's send was recorded.
+  const recorded = new Map(result.rows.map((message) => [`${message.id}/${message.lockedBy}`, message]));
+  return sent.map((s) => recorded.get(`${s.messageId}/${s.workerId}`));
 }
 
 export async function markSent(db: Database, messageId: number, workerId: string, sent: Omit<SentMessage, 'messageId' | 'workerId'>) {

@@ -245,6 +245,19 @@ describe('many messages in one statement (a worker\'s concurrent jobs)', () => {
     expect(details.map((e) => e.detail)).toEqual([{ providerMessageId: 'SM-many-a' }, { providerMessageId: 'SM-many-b' }, { providerMessageId: 'SM-many-b' }]);
   });
 
+  it('markSentMany with a stale run and the holder of one message in one statement: only the holder is told it was recorded', async () => {
+    const { messageId } = await queuedMessage(1);
+    await claimMessage(db, messageId, 'worker-old', CLAIM);
+    await ageClaim(messageId, LEASE + 1);
+    await claimMessage(db, messageId, 'worker-new', CLAIM);
+    const recorded = await markSentMany(db, [
+      { messageId, workerId: 'worker-old', providerMessageId: 'SM-stale-run', body: 'x' },
+      { messageId, workerId: 'worker-new', providerMessageId: 'SM-holder', body: 'x' },
+    ]);
+    expect(recorded.map((m) => m?.providerMessageId)).toEqual([undefined, 'SM-holder']);
+    expect(await findMessage(db, messageId)).toMatchObject({ status: 'sent', providerMessageId: 'SM-holder', attempts: 2 });
+  });
+
   it("smsRecipientStates answers each question in order: the phone's SMS since the time given, not counting the message itself, and its suppression", async () => {
     const sent = await queuedMessage(1);
     const sending = await queuedMessage(1);

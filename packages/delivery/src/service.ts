@@ -4,7 +4,7 @@ import { connect, type Database } from '@lr/db';
 import { redisConnection, type MessageJob } from '@lr/jobs';
 import { createLogger, runService, type Logger } from '@lr/log';
 import type { Channel, SentContent } from './deliver';
-import { startDeliveryWorker } from './worker';
+import { startDeliveryWorker, statementTimeoutMs } from './worker';
 
 export interface DeliveryService<Content extends SentContent> {
   name: 'sms-worker' | 'push-worker';
@@ -19,7 +19,10 @@ export function runDeliveryService<Content extends SentContent>(service: Deliver
   return runService(service.name, async () => {
     const config = loadConfig(service.name);
     const log = createLogger(service.name, config.logLevel);
-    const database = connect(config.databaseUrl, { applicationName: service.name });
+    const database = connect(config.databaseUrl, {
+      applicationName: service.name,
+      statementTimeoutMs: statementTimeoutMs(config.claimLeaseSeconds),
+    });
     const connection = redisConnection(config.redisUrl);
     const worker = startDeliveryWorker({
       job: service.job,

@@ -64,6 +64,15 @@ function jobLock(claimLeaseSeconds: number) {
 }
 
 /**
+ * How long one of a worker's statements may run or wait for a lock: the jobs under way share
+ * statements, so one stuck would hold them all back. It then fails, and its messages are
+ * tried one at a time (batched). A third of the claim's lease, 5 s at least.
+ */
+export function statementTimeoutMs(claimLeaseSeconds: number): number {
+  return Math.max(5_000, Math.floor((claimLeaseSeconds * 1000) / 3));
+}
+
+/**
  * How long a provider call may take: within a third of the claim's lease, so that a send
  * under way is never taken for one whose worker died (10 s unless the lease is short).
  */

@@ -10,7 +10,7 @@ export interface Recorded {
   at: number;
 }
 
-export type Reply = { status: number; body?: unknown; delayMs?: number };
+export type Reply = { status: number; body?: unknown; delayMs?: number; headers?: Record<string, string> };
 
 export interface FakeHttpServer {
   url: string;
@@ -32,7 +32,7 @@ export async function fakeHttpServer(fallback: (request: Recorded) => Reply): Pr
       requests.push(recorded);
       const reply = queued.shift() ?? fallback(recorded);
       setTimeout(() => {
-        res.writeHead(reply.status, { 'content-type': 'application/json' });
+        res.writeHead(reply.status, { 'content-type': 'application/json', ...reply.headers });
         res.end(reply.body === undefined ? '' : JSON.stringify(reply.body));
       }, reply.delayMs ?? 0);
     });

@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto';
 import type { PushSettings } from '@lr/config';
 import { isPermanentStatus, ProviderError } from '@lr/delivery';
 import type { PushContent } from '@lr/domain';
-import { request } from 'undici';
+import { Agent, interceptors, request } from 'undici';
 
 export interface PushSender {
   send(userId: string, content: PushContent, idempotencyKey: string): Promise<{ providerMessageId: string | null }>;
@@ -19,6 +19,9 @@ export function signPush(secret: string, timestamp: string, body: string): strin
  * 1.1 ms (bench/README.md). Connections are kept between calls.
  */
 export function gatewaySender(settings: Extract<PushSettings, { provider: 'gateway' }>, timeoutMs = 10_000): PushSender {
+  // Redirects are followed, as fetch followed them (a gateway moved to https, say); the
+  // signature covers the body and its timestamp, not the address.
+  const dispatcher = new Agent().compose(interceptors.redirect({ maxRedirections: 3 }));
   return {
     async send(userId, content, idempotencyKey) {
       const body = JSON.stringify({ userId, title: content.title, body: content.body, url: content.url, idempotencyKey });
@@ -27,6 +30,7 @@ export function gatewaySender(settings: Extract<PushSettings, { provider: 'gatew
         method: 'POST',
         headers: { 'content-type': 'application/json', 'x-timestamp': timestamp, 'x-signature': signPush(settings.secret, timestamp, body) },
         body,
+        dispatcher,
         signal: AbortSignal.timeout(timeoutMs),
       });
       const text = await response.body.text();

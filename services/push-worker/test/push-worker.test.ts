@@ -1,8 +1,8 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { findMessage, insertCategory, listReminders } from '@lr/db';
-import { deliverMessage } from '@lr/delivery';
-import type { Category, License, LicenseInput } from '@lr/domain';
+import { deliverMessage, messageDelivery, type Channel } from '@lr/delivery';
+import type { Category, License, LicenseInput, PushContent } from '@lr/domain';
 import type { MessageQueues } from '@lr/jobs';
 import { createLogger } from '@lr/log';
 import { runScan } from '@lr/scan';
@@ -18,6 +18,7 @@ import {
   type TestDatabase,
   type TestQueues,
 } from '@lr/testing';
+import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { gatewaySender } from '../src/gateway.sender';
 import { pushChannel } from '../src/push.channel';
@@ -209,6 +210,17 @@ describe('deliverMessage with the push gateway sender', () => {
     expect(await inboxRows(id)).toHaveLength(1);
   });
 
+  it('follows a redirect of the gateway, as fetch did, and the push is accepted there', async () => {
+    const id = await seed(licence());
+    gateway.queueReplies({ status: 308, headers: { location: `${gateway.url}/v2/push` } });
+    expect((await deliverMessage(deps(), channel, id, false)).outcome).toBe('sent');
+    expect(gateway.requests.map((r) => [r.method, r.path])).toEqual([
+      ['POST', '/'],
+      ['POST', '/v2/push'],
+    ]);
+    expect(gateway.pushes()[1]).toMatchObject({ idempotencyKey: `push-${id}`, signatureValid: true });
+  });
+
   it('retries a 429 and fails it on the last attempt', async () => {
     const id = await seed(licence());
     gateway.queueReplies({ status: 429, body: { error: 'slow down' } }, { status: 429, body: { error: 'slow down' } });
@@ -225,3 +237,71 @@ async function waitFor(check: () => boolean, timeoutMs = 5_000): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
+
+describe('pushes of concurrent jobs, whose statements are shared', () => {
+  /** Four push messages, each to an app user of its own. */
+  async function fourMessages(): Promise<number[]> {
+    const ids: number[] = [];
+    for (let i = 0; i < 4; i++) ids.push(await seed(licence()));
+    return ids;
+  }
+
+  /** The channel, with every send held until all `n` have the gateway's answer: their records then go together. */
+  function togetherAfterSend(n: number): Channel<PushContent> {
+    let arrived = 0;
+    let release!: () => void;
+    const all = new Promise<void>((resolve) => (release = resolve));
+    return {
+      ...channel,
+      async send(message, content) {
+        const sent = await channel.send(message, content);
+        if (++arrived === n) release();
+        await all;
+        return sent;
+      },
+    };
+  }
+
+  it('each message keeps its own inbox row, content and provider id', async () => {
+    const ids = await fourMessages();
+    const deliver = messageDelivery(deps(), togetherAfterSend(4));
+    const results = await Promise.all(ids.map((id) => deliver(id, false)));
+    expect(results.map((r) => r.outcome)).toEqual(['sent', 'sent', 'sent', 'sent']);
+    const messages = await Promise.all(ids.map(message));
+    // one claim statement took all four
+    expect(new Set(messages.map((m) => m.lockedBy)).size).toBe(1);
+    for (const m of messages) {
+      const [inbox] = await inboxRows(m.id);
+      expect(inbox).toMatchObject({ platformUserId: m.recipient, title: m.title, body: m.body, url: m.url });
+      expect(m.body).toContain(CATEGORY.consultPhone);
+      const push = gateway.pushes().find((p) => p.idempotencyKey === `push-${m.id}`);
+      expect(push).toMatchObject({ userId: m.recipient, title: m.title, body: m.body });
+      expect(m.providerMessageId).toBeTruthy();
+    }
+    expect(gateway.requests).toHaveLength(4);
+  });
+
+  it('a record that fails for one message fails none of the others: each is recorded, each push made once', async () => {
+    const ids = await fourMessages();
+    const bad = ids[2]!;
+    // The move to 'sent' of one message fails twice: in the shared statement, then on its own.
+    await sql`create sequence bad_records`.execute(database.db);
+    await sql.raw(`create function fail_bad_record() returns trigger language plpgsql as $$
+      begin
+        if new.id = ${bad} and new.status = 'sent' and nextval('bad_records') <= 2 then raise exception 'bad row (test)'; end if;
+        return new;
+      end $$`).execute(database.db);
+    await sql`create trigger fail_bad_record before update on outgoing_messages for each row execute function fail_bad_record()`.execute(database.db);
+    try {
+      const deliver = messageDelivery(deps(), togetherAfterSend(4));
+      const results = await Promise.all(ids.map((id) => deliver(id, false)));
+      expect(results.map((r) => r.outcome)).toEqual(['sent', 'sent', 'sent', 'sent']);
+      expect((await Promise.all(ids.map(message))).map((m) => m.status)).toEqual(['sent', 'sent', 'sent', 'sent']);
+      expect(gateway.requests).toHaveLength(4);
+      // the shared statement, the bad message's own, and its second try, which passed
+      expect(Number((await sql<{ n: unknown }>`select last_value as n from bad_records`.execute(database.db)).rows[0]!.n)).toBe(3);
+    } finally {
+      await sql`drop trigger fail_bad_record on outgoing_messages; drop function fail_bad_record(); drop sequence bad_records`.execute(database.db);
+    }
+  });
+});

@@ -1,4 +1,4 @@
-import { findCategory, findCategoryForUpdate, insertCategory, listCategories, recordAudit, updateCategory, type Database } from '@lr/db';
+import { findCategory, findCategoryForUpdate, inTransaction, insertCategory, listCategories, recordAudit, updateCategory, type Database } from '@lr/db';
 import { CATEGORY_CODE, unknownPlaceholders, withPreview, type Category } from '@lr/domain';
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
@@ -97,7 +97,7 @@ export function categoryRoutes(db: Database, requireRole: RequireRole): FastifyP
       },
       async (request) => {
         checkTemplates(request.body);
-        const updated = await db.transaction().execute(async (trx) => {
+        const updated = await inTransaction(db, async (trx) => {
           const before = await findCategoryForUpdate(trx, request.params.code);
           if (!before) return undefined;
           const after = await updateCategory(trx, request.params.code, request.body);

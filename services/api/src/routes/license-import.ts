@@ -29,7 +29,7 @@
  *   are skipped; they still count as lines.
  */
 import { sql } from 'kysely';
-import { recordAudit, sealLicenses, upsertSealedLicenses, type Database, type SealingThread, type UpsertCounts } from '@lr/db';
+import { inTransaction, recordAudit, sealLicenses, upsertSealedLicenses, type Database, type SealingThread, type UpsertCounts } from '@lr/db';
 import { LICENSE_FIELDS, ROW_FIELD } from '@lr/domain';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
@@ -275,7 +275,7 @@ async function importCsv(
     // Sealed on the sealing thread while this one reads the next chunk.
     const done = sealLicenses(sealing, licenses)
       .then((sealed) =>
-        db.transaction().execute(async (trx) => {
+        inTransaction(db, async (trx) => {
           // No flush to disk per chunk: the client learns of success only at the end, and a
           // re-sent file is harmless (its rows count as unchanged), so a crash loses nothing.
           await sql`set local synchronous_commit = off`.execute(trx);

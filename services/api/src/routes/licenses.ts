@@ -1,4 +1,4 @@
-import { findLicense, licenseRenewals, listLicenses, listReminders, recordAudit, sealLicenses, upsertSealedLicenses, type Database, type IdSealer } from '@lr/db';
+import { findLicense, inTransaction, licenseRenewals, listLicenses, listReminders, recordAudit, sealLicenses, upsertSealedLicenses, type Database, type IdSealer } from '@lr/db';
 import { isBusinessDate } from '@lr/domain';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
@@ -34,7 +34,7 @@ export function licenseRoutes(db: Database, sealer: IdSealer, requireRole: Requi
         // Sealed before a connection is taken. Here rather than on the import's sealing thread:
         // the request waits for it either way, and the thread's round trip measured slower.
         const sealed = await sealLicenses(sealer, licenses);
-        return db.transaction().execute(async (trx) => {
+        return inTransaction(db, async (trx) => {
           const counts = await upsertSealedLicenses(trx, sealed);
           // Counts only: the rows hold personal data.
           await recordAudit(trx, { ...auditActor(request), action: 'licenses.batch', target: 'licenses', before: null, after: { rows: licenses.length, ...counts } });

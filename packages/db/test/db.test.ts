@@ -1,0 +1,72 @@
+import { freshDatabase, type TestDatabase } from '@lr/testing';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect } from '../src/db';
+import { inTransaction } from '../src/transaction';
+
+let database: TestDatabase;
+
+beforeAll(async () => {
+  database = await freshDatabase();
+  await sql`create table lockable (id int primary key, runs int not null default 0)`.execute(database.db);
+  await sql`insert into lockable (id) values (1), (2)`.execute(database.db);
+});
+
+afterAll(async () => {
+  await database.drop();
+});
+
+describe('inTransaction', () => {
+  it('runs the work again when PostgreSQL stopped it in a deadlock, and commits the second run', async () => {
+    const other = await database.pool.connect();
+    await other.query('begin');
+    await other.query('update lockable set runs = runs where id = 1');
+    let runs = 0;
+    let otherDone: Promise<unknown> | undefined;
+    const result = await inTransaction(database.db, async (trx) => {
+      runs += 1;
+      await sql`update lockable set runs = runs + 1 where id = 2`.execute(trx);
+      const waiting = sql`update lockable set runs = runs + 1 where id = 1`.execute(trx);
+      if (runs === 1) {
+        // The other transaction now waits for row 2, after this one began to wait for row 1:
+        // this one's deadlock check comes first, and PostgreSQL stops it.
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        otherDone = other.query('update lockable set runs = runs where id = 2').then(() => other.query('commit'));
+      }
+      await waiting;
+      return runs;
+    });
+    await otherDone;
+    other.release();
+    expect(result).toBe(2);
+    // Only the second run's writes are kept.
+    const rows = await sql<{ id: number; runs: number }>`select id, runs from lockable order by id`.execute(database.db);
+    expect(rows.rows).toEqual([
+      { id: 1, runs: 1 },
+      { id: 2, runs: 1 },
+    ]);
+  });
+
+  it('does not run the work again for any other error', async () => {
+    let runs = 0;
+    await expect(
+      inTransaction(database.db, async (trx) => {
+        runs += 1;
+        await sql`insert into lockable (id) values (1)`.execute(trx);
+      }),
+    ).rejects.toMatchObject({ code: '23505' });
+    expect(runs).toBe(1);
+  });
+});
+
+describe('connect', () => {
+  it('statementTimeoutMs: PostgreSQL cancels a statement that waits longer, and the connection serves the next one', async () => {
+    const impatient = connect(database.url, { max: 1, statementTimeoutMs: 200 });
+    try {
+      await expect(sql`select pg_sleep(2)`.execute(impatient.db)).rejects.toMatchObject({ code: '57014' });
+      expect((await sql<{ one: number }>`select 1 as one`.execute(impatient.db)).rows).toEqual([{ one: 1 }]);
+    } finally {
+      await impatient.close();
+    }
+  });
+});
