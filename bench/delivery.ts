@@ -1,6 +1,6 @@
 // npm run bench:delivery: the delivery workers' speed targets of issue 5 (see bench/README.md).
-// - N outgoing SMS and N pushes (20,000 each by default, as the issue asks), made by a scan as in production,
-//   each to a recipient of its own
+// - N outgoing SMS and N pushes (20,000 each by default, as the issue asks), made by a scan
+//   as in production, each to a recipient of its own
 // - one SMS worker process (services/sms-worker, the real `twilio` package, rate limit
 //   lifted) against a zero-latency fake Twilio: at least 1,000 messages/s
 // - one push worker process (services/push-worker, inbox write and gateway call) against
