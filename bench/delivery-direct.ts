@@ -24,7 +24,6 @@ function label(text: string, params: unknown): string {
   if (/set status = 'sent'/.test(text)) return 'move to sent (markSentMany)';
   if (/with moved as/.test(text)) return `move to ${String((params as unknown[])[0])}${(params as unknown[])[0] === 'sending' ? ' (claim)' : ''}`;
   if (/sms_suppressions/.test(text)) return 'admit (SMS of the day, suppression)';
-  if (/from "deliveries" as "d"/.test(text)) return 'messageItems';
   if (/insert into "inbox_messages"/.test(text)) return 'inbox write';
   return text.replace(/\s+/g, ' ').trim().slice(0, 50);
 }

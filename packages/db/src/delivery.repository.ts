@@ -45,12 +45,6 @@ export function messageItemsJson(messageId: RawBuilder<number>) {
      where d.message_id = ${messageId} and d.status <> 'cancelled')`;
 }
 
-/** The reminders a message carries, leaving out deliveries cancelled on their own. */
-export async function messageItems(db: Database, messageId: number): Promise<MessageItem[]> {
-  const { rows } = await sql<{ items: MessageItem[] }>`select ${messageItemsJson(sql`${messageId}`)} as items`.execute(db);
-  return rows[0]!.items;
-}
-
 /**
  * Cancels deliveries that were not handed to a provider yet, and the messages left
  * with nothing to carry. `which` picks them by licence (renewed, corrected, revoked)

@@ -123,7 +123,7 @@ async function moveMessage(db: Database, move: Move): Promise<OutgoingMessage | 
 }
 
 
-/** A message a worker has claimed, with the reminders it carries (messageItems). */
+/** A message a worker has claimed, with the reminders it carries (messageItemsJson). */
 export interface ClaimedMessage {
   message: OutgoingMessage;
   items: MessageItem[];

@@ -11,7 +11,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertCategory } from '../src/category.repository';
 import type { Database } from '../src/db';
-import { cancelUnsentDeliveries, messageItems } from '../src/delivery.repository';
+import { cancelUnsentDeliveries } from '../src/delivery.repository';
 import {
   cancelMessage,
   claimMessage,
@@ -101,15 +101,21 @@ async function ageClaim(messageId: number, seconds: number) {
 
 describe('claiming a message', () => {
   it('a message is claimed once only; the second claim gets nothing and changes nothing', async () => {
-    const { messageId, deliveryIds } = await queuedMessage();
+    const { messageId, deliveryIds, licenseNos } = await queuedMessage();
 
     const claimed = await claimMessage(db, messageId, 'worker-a', CLAIM);
     expect(claimed?.message).toMatchObject({ status: 'sending', attempts: 1, lockedBy: 'worker-a' });
     expect(claimed?.message.lockedAt).toBeInstanceOf(Date);
-    // The claim brings the reminders the message carries, as messageItems reads them.
-    expect(claimed?.items).toEqual(await messageItems(db, messageId));
+    // The claim brings the reminders the message carries, with what their text needs.
     expect(claimed?.items).toHaveLength(1);
-    expect(claimed?.items[0]).toMatchObject({ deliveryId: deliveryIds[0], stillDue: true, expiresOn: expect.stringMatching(/^\d{4}-\d{2}-\d{2}$/) });
+    expect(claimed?.items[0]).toMatchObject({
+      deliveryId: deliveryIds[0],
+      licenseNo: licenseNos[0],
+      stillDue: true,
+      expiresOn: addDays(AS_OF, 10),
+      daysLeft: 10,
+      category: { code: CATEGORY },
+    });
 
     expect(await claimMessage(db, messageId, 'worker-b', CLAIM)).toBeUndefined();
     expect(await claimMessage(db, messageId, 'worker-a', CLAIM)).toBeUndefined();
