@@ -279,6 +279,13 @@ export function deferMessage(db: Database, messageId: number, workerId: string, 
   });
 }
 
+/** The SMS a message would send: to whom, and since when its phone's day began. */
+export interface SmsRecipientQuestion {
+  recipient: string;
+  since: Date;
+  messageId: number;
+}
+
 /** Whether a phone may have an SMS now: what smsRecipientStates answers for one message. */
 export interface SmsRecipientState {
   sentSince: number;
@@ -294,7 +301,7 @@ export interface SmsRecipientState {
  */
 export async function smsRecipientStates(
   db: Database,
-  questions: Array<{ recipient: string; since: Date; messageId: number }>,
+  questions: SmsRecipientQuestion[],
 ): Promise<SmsRecipientState[]> {
   const rows = questions.map((q, i) => ({ i, recipient: q.recipient, since: q.since.toISOString(), message_id: q.messageId }));
   const result = await sql<SmsRecipientState & { i: number }>`

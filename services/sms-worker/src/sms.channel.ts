@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { batched, ProviderError, type Channel } from '@lr/delivery';
-import { smsRecipientStates, suppressPhone, type Database } from '@lr/db';
+import { smsRecipientStates, suppressPhone, type Database, type SmsRecipientQuestion } from '@lr/db';
 import { localMidnight, maskPhone, nextLocalMidnight, renderSms, smsSegments } from '@lr/domain';
 import type { Logger } from '@lr/log';
 import { UNSUBSCRIBED, type SmsSender } from './twilio.sender';
@@ -15,7 +15,7 @@ export interface SmsLimits {
 export function smsChannel(sender: SmsSender, limits: SmsLimits): Channel<{ body: string; segments: number }> {
   const { db } = limits;
   // Concurrent jobs ask for their phones' state in one statement.
-  const recipientState = batched((questions: Parameters<typeof smsRecipientStates>[1]) => smsRecipientStates(db, questions));
+  const recipientState = batched((questions: SmsRecipientQuestion[]) => smsRecipientStates(db, questions));
   return {
     name: 'sms',
     render(reminders) {
