@@ -1,5 +1,7 @@
+// The stores every benchmark resets: its PostgreSQL database, one scan's rows, its queues' keys.
 import { connect, ensureDatabase, insertCategory, migrate, type DatabaseHandle } from '@lr/db';
 import { demoCategories } from '@lr/domain';
+import type { Redis } from 'ioredis';
 
 /** Drops the benchmark's database, creates it again, migrates it and loads the four demo categories. */
 export async function recreateBenchDatabase(databaseUrl: string): Promise<DatabaseHandle> {
@@ -14,4 +16,30 @@ export async function recreateBenchDatabase(databaseUrl: string): Promise<Databa
   await migrate(database.db);
   for (const category of demoCategories()) await insertCategory(database.db, category);
   return database;
+}
+
+/**
+ * Undoes one scan: its reminders, deliveries, events, messages and inbox rows, and the
+ * expiries it recorded, so the next run finds the same work.
+ */
+export async function undoScan(database: DatabaseHandle, scanId: number): Promise<void> {
+  const q = (text: string) => database.pool.query(text, [scanId]);
+  await q(`delete from inbox_messages i using outgoing_messages m where i.message_id = m.id and m.scan_id = $1`);
+  await q(`delete from delivery_events e using deliveries d, reminders r where e.delivery_id = d.id and d.reminder_id = r.id and r.scan_id = $1`);
+  await q(`delete from deliveries d using reminders r where d.reminder_id = r.id and r.scan_id = $1`);
+  await q(`delete from outgoing_messages where scan_id = $1`);
+  await q(`delete from reminders where scan_id = $1`);
+  await q(`update reminders set outcome = 'open', outcome_at = null
+            where outcome = 'expired' and outcome_at >= (select started_at from scans where id = $1)`);
+}
+
+/** Deletes the keys that match `pattern` (a bench's queue prefix, `prefix:*`, or one queue's, `prefix:sms:*`). */
+export async function dropQueueKeys(redis: Redis, pattern: string): Promise<number> {
+  let dropped = 0;
+  for await (const keys of redis.scanStream({ match: pattern, count: 1000 }) as AsyncIterable<string[]>) {
+    if (keys.length === 0) continue;
+    await redis.unlink(...keys);
+    dropped += keys.length;
+  }
+  return dropped;
 }

@@ -21,7 +21,7 @@ import { enqueue, messageJobs, openMessageQueues, redisConnection } from '@lr/jo
 import { createLogger } from '@lr/log';
 import { runScan } from '@lr/scan';
 import { TEST_PUSH_SECRET, TEST_TWILIO } from '@lr/testing';
-import { recreateBenchDatabase } from './bench-database';
+import { dropQueueKeys, recreateBenchDatabase, undoScan } from './bench-database';
 import {
   DATABASE_URL,
   QUEUE_PREFIX,
@@ -34,7 +34,6 @@ import {
 import { startProvider, type BenchProvider } from './delivery-fakes';
 import { cpuSecondsOf, cpuSplitOf, machineBusySeconds, median, postgresCpuSeconds, seconds } from './measure';
 import { runNode } from './child';
-import { dropQueueKeys } from './scan-common';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 /**
@@ -126,16 +125,6 @@ async function scan(database: DatabaseHandle, redis: Redis, previous: number | u
   await database.pool.query('vacuum analyze reminders, outgoing_messages, deliveries, delivery_events');
   say(`  scan ${summary.id}: ${n(summary.remindersCreated)} reminders, ${n(summary.messagesQueued)} messages queued in ${took.toFixed(1)} s`);
   return { scanId: summary.id, ids };
-}
-
-/** Deletes one scan's reminders, deliveries, events, messages and inbox rows, so the next scan finds the same work. */
-async function undoScan(database: DatabaseHandle, scanId: number) {
-  const q = (text: string) => database.pool.query(text, [scanId]);
-  await q(`delete from inbox_messages i using outgoing_messages m where i.message_id = m.id and m.scan_id = $1`);
-  await q(`delete from delivery_events e using deliveries d, reminders r where e.delivery_id = d.id and d.reminder_id = r.id and r.scan_id = $1`);
-  await q(`delete from deliveries d using reminders r where d.reminder_id = r.id and r.scan_id = $1`);
-  await q(`delete from outgoing_messages where scan_id = $1`);
-  await q(`delete from reminders where scan_id = $1`);
 }
 
 /** Counters of PostgreSQL (this database's transactions, the server's WAL) and Redis (commands): per message, the round trips. */

@@ -1,25 +1,10 @@
 // What bench/scan.ts and its child processes (scan-child.ts, scan-floor.ts) share.
-import type { Redis } from 'ioredis';
 import type pg from 'pg';
 
 export const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/lr_bench_scan';
 export const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 /** The bench's own queues: their keys are deleted before every scan and at the end. */
 export const QUEUE_PREFIX = 'lr-bench-scan';
-
-/**
- * Deletes every key of the bench's queues, so each scan adds its jobs to empty queues; with
- * `pattern`, the keys of other queues (another bench's prefix, or one queue: `prefix:sms:*`).
- */
-export async function dropQueueKeys(redis: Redis, pattern = `${QUEUE_PREFIX}:*`): Promise<number> {
-  let dropped = 0;
-  for await (const keys of redis.scanStream({ match: pattern, count: 1000 }) as AsyncIterable<string[]>) {
-    if (keys.length === 0) continue;
-    await redis.unlink(...keys);
-    dropped += keys.length;
-  }
-  return dropped;
-}
 
 /** What scan-child.ts prints: one scan, as the scheduler runs it. */
 export interface ScanResult {

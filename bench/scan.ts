@@ -17,7 +17,6 @@ import {
   DATABASE_URL,
   QUEUE_PREFIX,
   REDIS_URL,
-  dropQueueKeys,
   joinedWindowQuery,
   narrowedWindows,
   rangesWindowQuery,
@@ -26,7 +25,7 @@ import {
 } from './scan-common';
 import { median, seconds } from './measure';
 import { runNode } from './child';
-import { recreateBenchDatabase } from './bench-database';
+import { dropQueueKeys, recreateBenchDatabase, undoScan } from './bench-database';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const LICENSES = Number(process.env.BENCH_LICENSES ?? 10_000_000);
@@ -134,14 +133,14 @@ interface Measured {
  * pays, as the daily one does, the full-page images of the first change to each page.
  */
 async function measure(database: DatabaseHandle, redis: Redis, asOf: string, label: string): Promise<Measured> {
-  await dropQueueKeys(redis);
+  await dropQueueKeys(redis, `${QUEUE_PREFIX}:*`);
   await database.pool.query('vacuum analyze scans, reminders, outgoing_messages, deliveries, delivery_events');
   await database.pool.query('checkpoint');
   const load = loadavg()[0]!.toFixed(2);
   const scan = await runNode<ScanResult>('bench/scan-child.ts', [asOf], { ...childEnv, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' });
-  await dropQueueKeys(redis);
+  await dropQueueKeys(redis, `${QUEUE_PREFIX}:*`);
   const floor = await runNode<FloorResult>('bench/scan-floor.ts', [String(scan.scanId), asOf, String(scan.messagesQueued)]);
-  await dropQueueKeys(redis);
+  await dropQueueKeys(redis, `${QUEUE_PREFIX}:*`);
   const floorSeconds = floor.querySeconds + floor.addBulkSeconds;
   if (codeVersion() !== codeAtStart) say('  (the scan code or the migrations changed since the bench started)');
   say(
@@ -188,17 +187,6 @@ function phases(scan: ScanResult): string {
     );
   }
   return parts.join(', ');
-}
-
-/** Undoes one scan (its reminders, deliveries, messages, events and expiries), so the next run finds the same work. */
-async function undoScan(database: DatabaseHandle, scanId: number) {
-  const q = (text: string) => database.pool.query(text, [scanId]);
-  await q(`delete from delivery_events e using deliveries d, reminders r where e.delivery_id = d.id and d.reminder_id = r.id and r.scan_id = $1`);
-  await q(`delete from deliveries d using reminders r where d.reminder_id = r.id and r.scan_id = $1`);
-  await q(`delete from outgoing_messages where scan_id = $1`);
-  await q(`delete from reminders where scan_id = $1`);
-  await q(`update reminders set outcome = 'open', outcome_at = null
-            where outcome = 'expired' and outcome_at >= (select started_at from scans where id = $1)`);
 }
 
 /** The plan of a select, run (EXPLAIN (ANALYZE, BUFFERS)). */
@@ -253,7 +241,7 @@ const codeAtStart = codeVersion();
 const database = again ? connect(DATABASE_URL, { max: 4 }) : await recreateBenchDatabase(DATABASE_URL);
 const redis = redisConnection(REDIS_URL);
 try {
-  await dropQueueKeys(redis);
+  await dropQueueKeys(redis, `${QUEUE_PREFIX}:*`);
   if (again) {
     await migrate(database.db);
     const { rows } = await database.pool.query<{ id: number }>('select id from scans where as_of >= $1 order by id desc', [AS_OF]);
@@ -264,7 +252,7 @@ try {
     // Steady state: yesterday's scan has run, so today's finds only the licences entering a window.
     const yesterday = addDays(AS_OF, -1);
     const first = await runNode<ScanResult>('bench/scan-child.ts', [yesterday], { ...childEnv, LOG_LEVEL: 'warn' });
-    await dropQueueKeys(redis);
+    await dropQueueKeys(redis, `${QUEUE_PREFIX}:*`);
     say(
       `steady state: the scan as of ${yesterday} (D-1) into an empty outbox: ${n(first.remindersCreated)} reminders, ` +
         `${n(first.messagesQueued)} messages in ${first.seconds.toFixed(1)} s, peak RSS ${first.peakRssMb.toFixed(0)} MB (not a target)`,
@@ -328,7 +316,7 @@ try {
   );
   say(`plans: ${PLANS_FILE}`);
 } finally {
-  await dropQueueKeys(redis);
+  await dropQueueKeys(redis, `${QUEUE_PREFIX}:*`);
   await redis.quit();
   await database.close();
   say(`total ${(seconds(total) / 60).toFixed(1)} min (${new URL(DATABASE_URL).pathname.slice(1)} kept for psql)`);
