@@ -31,13 +31,16 @@ export async function fakeHttpServer(fallback: (request: Recorded) => Reply): Pr
       const recorded = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at: Date.now() };
       requests.push(recorded);
       const reply = queued.shift() ?? fallback(recorded);
-      setTimeout(() => {
+      const answer = () => {
         res.writeHead(reply.status, { 'content-type': 'application/json', ...reply.headers });
         res.end(reply.body === undefined ? '' : JSON.stringify(reply.body));
-      }, reply.delayMs ?? 0);
+      };
+      // At once, as a provider answers, unless told to wait; connections are kept alive as
+      // Node's server keeps them (5 s), so clients reuse them as they would a provider's.
+      if (reply.delayMs === undefined) answer();
+      else setTimeout(answer, reply.delayMs);
     });
   });
-  server.keepAliveTimeout = 1000;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {

@@ -21,6 +21,35 @@ export interface FakeTwilio extends FakeHttpServer {
   sms(): SentSms[];
 }
 
+/** What Twilio answers to a message it accepted (the fields of its Message resource). */
+function messageResource(path: string, sid: string, form: URLSearchParams) {
+  const accountSid = /Accounts\/(AC\w+)\//.exec(path)?.[1];
+  const now = new Date().toUTCString().replace('GMT', '+0000');
+  const uri = `/2010-04-01/Accounts/${accountSid}/Messages/${sid}.json`;
+  return {
+    account_sid: accountSid,
+    api_version: '2010-04-01',
+    body: form.get('Body'),
+    date_created: now,
+    date_sent: null,
+    date_updated: now,
+    direction: 'outbound-api',
+    error_code: null,
+    error_message: null,
+    from: form.get('From'),
+    messaging_service_sid: form.get('MessagingServiceSid'),
+    num_media: '0',
+    num_segments: '1',
+    price: null,
+    price_unit: 'USD',
+    sid,
+    status: 'queued',
+    subresource_uris: { media: uri.replace('.json', '/Media.json') },
+    to: form.get('To'),
+    uri,
+  };
+}
+
 /**
  * Speaks the part of Twilio's REST API the SMS worker uses: POST
  * /2010-04-01/Accounts/{sid}/Messages.json, form-encoded, answering 201 with a
@@ -41,7 +70,7 @@ export async function fakeTwilio(): Promise<FakeTwilio> {
       sid: `SM${randomBytes(16).toString('hex')}`,
     };
     accepted.push(sms);
-    return { status: 201, body: { sid: sms.sid, status: 'queued', to: sms.to, from: sms.from, body: sms.body } };
+    return { status: 201, body: messageResource(request.path, sms.sid, form) };
   });
   return { ...server, sms: () => [...accepted] };
 }
