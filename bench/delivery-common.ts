@@ -1,4 +1,4 @@
-// What bench/delivery.ts and its child processes (delivery-floor.ts, delivery-sender.ts) share.
+// What bench/delivery.ts and its child processes (delivery-floor.ts, delivery-sender.ts, delivery-direct.ts) share.
 import { cpuSecondsOf, machineBusySeconds } from './measure';
 
 export const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/lr_bench_delivery';

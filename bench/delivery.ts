@@ -10,7 +10,7 @@
 //   alone, and deliverMessage alone (its SQL, statement by statement)
 // - the CPU time of the worker, PostgreSQL, Redis and the fake, and the SQL transactions,
 //   WAL flushes and Redis commands per message: where the time goes
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import path from 'node:path';
@@ -20,9 +20,10 @@ import { connect, type DatabaseHandle } from '@lr/db';
 import { enqueue, messageJobs, openMessageQueues, redisConnection } from '@lr/jobs';
 import { createLogger } from '@lr/log';
 import { runScan } from '@lr/scan';
-import { TEST_PUSH_SECRET, TEST_TWILIO } from '@lr/testing';
+import { startService, TEST_PUSH_SECRET, TEST_TWILIO, type ServiceProcess } from '@lr/testing';
 import { dropQueueKeys, recreateBenchDatabase, undoScan } from './bench-database';
 import {
+  cpuMark,
   DATABASE_URL,
   QUEUE_PREFIX,
   REDIS_URL,
@@ -32,15 +33,11 @@ import {
   type SenderResult,
 } from './delivery-common';
 import { startProvider, type BenchProvider } from './delivery-fakes';
-import { cpuSecondsOf, cpuSplitOf, machineBusySeconds, median, postgresCpuSeconds, seconds } from './measure';
+import { cpuSecondsOf, cpuSplitOf, median, postgresCpuSeconds, seconds } from './measure';
 import { runNode } from './child';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-/**
- * Outgoing SMS, and as many pushes, per run: one licence each, with a phone and an app
- * account of its own. 20,000 was asked for; at the 200 messages/s measured, six such
- * measurements take ten minutes, so the default keeps the bench within five.
- */
+/** Outgoing SMS, and as many pushes, per run, as the issue asks: one licence each, with a phone and an app account of its own. */
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 20_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 /** The scan's date; the licences expire 11 to 30 days later (the 30-day reminder). */
@@ -63,8 +60,6 @@ const FLOOR_JOBS = Number(process.env.BENCH_FLOOR_JOBS ?? Math.max(MESSAGES, 20_
 const SENDER_CALLS = Number(process.env.BENCH_SENDER_CALLS ?? 5_000);
 /** Messages sent by deliverMessage alone, one at a time, in the first run, per channel (0: none). */
 const DIRECT_MESSAGES = Math.min(MESSAGES, Number(process.env.BENCH_DIRECT_MESSAGES ?? 1_000));
-/** BENCH_FAKE=testing: @lr/testing's fakes, which open a connection per request (see delivery-fakes.ts); else the bench's own. */
-const FAKE = process.env.BENCH_FAKE === 'testing' ? 'testing' : 'bench';
 /** BENCH_PROFILE=on: the workers run under V8's sampling profiler (--cpu-prof), and their CPU time is shown by package. */
 const PROFILE = process.env.BENCH_PROFILE === 'on';
 const PROFILE_DIR = '/tmp/lr-bench-delivery-profiles';
@@ -77,7 +72,6 @@ const say = (line: string) => console.log(line);
 const n = (value: number) => Math.round(value).toLocaleString('en-US');
 const ms = (cpuSeconds: number) => ((cpuSeconds * 1000) / MESSAGES).toFixed(3);
 const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, millis));
-const concurrencyOf = (channel: ChannelName) => CONCURRENCY[channel];
 
 /** N licences of one category (sms and push), each with a phone and a platform user of its own, all due for their 30-day reminder. */
 async function seed(database: DatabaseHandle) {
@@ -152,15 +146,9 @@ async function redisPid(redis: Redis): Promise<number> {
 
 /** CPU seconds so far of the worker, PostgreSQL (all of it), Redis, this process (the fake) and the machine. */
 function cpuMarks(workerPid: number, redis: number) {
-  const own = process.cpuUsage();
-  return {
-    worker: cpuSecondsOf(workerPid),
-    workerSystem: cpuSplitOf(workerPid).system,
-    postgres: postgresCpuSeconds(),
-    redis: redis ? cpuSecondsOf(redis) : 0,
-    fake: (own.user + own.system) / 1e6,
-    machine: machineBusySeconds(),
-  };
+  const { self, ...shared } = cpuMark(redis);
+  const worker = cpuSplitOf(workerPid);
+  return { ...shared, worker: worker.user + worker.system, workerSystem: worker.system, postgres: postgresCpuSeconds(), fake: self };
 }
 
 /** CPU seconds so far of each PostgreSQL backend of the worker's pool (application_name is the service's name). */
@@ -174,7 +162,6 @@ async function backendCpu(database: DatabaseHandle, service: string): Promise<Ma
 
 interface WorkerRun {
   seconds: number;
-  rate: number;
   /** CPU seconds from the first send to the last; workerSystem: the worker's time in the kernel (system calls: sockets) */
   cpu: { worker: number; workerSystem: number; backends: number; postgres: number; redis: number; fake: number; machine: number };
   perMessage: {
@@ -251,11 +238,9 @@ function profileOf(pid: number, from: number, to: number): WorkerRun['profile'] 
   return { byPackage: sorted(byPackage), byFunction: sorted(byFunction) };
 }
 
-function spawnWorker(channel: ChannelName, fakeUrl: string): ChildProcess {
-  const script = `services/${SERVICE[channel]}/src/main.ts`;
-  const env: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
+/** The worker's settings: the bench's database and queues, the fake as its provider, no quiet hours, no rate limit. */
+function workerEnv(channel: ChannelName, fakeUrl: string): NodeJS.ProcessEnv {
+  return {
     DATABASE_URL,
     REDIS_URL,
     QUEUE_PREFIX,
@@ -274,8 +259,6 @@ function spawnWorker(channel: ChannelName, fakeUrl: string): ChildProcess {
         }
       : { PUSH_PROVIDER: 'gateway', PUSH_GATEWAY_URL: fakeUrl, PUSH_GATEWAY_SECRET: TEST_PUSH_SECRET }),
   };
-  const profiler = PROFILE ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR] : [];
-  return spawn(process.execPath, [...profiler, '--import', 'tsx', script], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
 /**
@@ -283,8 +266,8 @@ function spawnWorker(channel: ChannelName, fakeUrl: string): ChildProcess {
  * fake's first request (the worker's start-up, tsx compiling it, is left out) to the moment
  * PostgreSQL holds all N messages as sent.
  */
-async function measureWorker(database: DatabaseHandle, redis: Redis, channel: ChannelName, scanId: number): Promise<WorkerRun> {
-  const fake = await startProvider(channel, FAKE);
+async function measureWorker(database: DatabaseHandle, redis: Redis, redisProcess: number, channel: ChannelName, scanId: number): Promise<WorkerRun> {
+  const fake = await startProvider(channel);
   const sent = async () =>
     (
       await database.pool.query<{ sent: number }>(
@@ -292,40 +275,35 @@ async function measureWorker(database: DatabaseHandle, redis: Redis, channel: Ch
         [scanId, channel],
       )
     ).rows[0]!.sent;
-  let child: ChildProcess | undefined;
+  let worker: ServiceProcess | undefined;
   try {
     await database.pool.query('checkpoint');
     // The scan's backends report their counters within a second of going idle: before
     // that, the worker's figures would take in the scan's rows.
     await sleep(1500);
-    const redisProcess = await redisPid(redis);
     const before = await counters(database, redis);
-    const worker = (child = spawnWorker(channel, fake.url));
-    let output = '';
-    const keep = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-20_000));
-    worker.stdout!.on('data', keep);
-    worker.stderr!.on('data', keep);
-    const exited = new Promise<number | null>((resolve) => worker.once('exit', (code) => resolve(code)));
-    let exitCode: number | null | undefined;
-    void exited.then((code) => (exitCode = code));
-    const fail = (why: string) => new Error(`${SERVICE[channel]}: ${why}\n--- its output ---\n${output.slice(-5000)}`);
+    const service = (worker = startService(SERVICE[channel], workerEnv(channel, fake.url), PROFILE ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR] : []));
+    const { child } = service;
+    const output = () => service.output();
+    const exitCode = () => child.exitCode ?? child.signalCode ?? undefined;
+    const fail = (why: string) => new Error(`${SERVICE[channel]}: ${why}\n--- its output ---\n${output().slice(-5000)}`);
 
     // Start: the fake's first request, polled every 5 ms.
     const spawned = Date.now();
     while (fake.count() === 0) {
-      if (exitCode !== undefined) throw fail(`exited with ${exitCode} before sending`);
+      if (exitCode() !== undefined) throw fail(`exited with ${exitCode()} before sending`);
       if (Date.now() - spawned > 120_000) throw fail('sent nothing in 120 s');
       await sleep(5);
     }
     const started = process.hrtime.bigint();
-    const start = cpuMarks(worker.pid!, redisProcess);
+    const start = cpuMarks(child.pid!, redisProcess);
     const backendsAtStart = await backendCpu(database, SERVICE[channel]);
 
     // Every request at the fake, then every message sent in PostgreSQL.
     let seen = 0;
     let progressAt = Date.now();
     while (fake.count() < MESSAGES) {
-      if (exitCode !== undefined) throw fail(`exited with ${exitCode} after ${fake.count()} sends`);
+      if (exitCode() !== undefined) throw fail(`exited with ${exitCode()} after ${fake.count()} sends`);
       if (fake.count() !== seen) [seen, progressAt] = [fake.count(), Date.now()];
       if (Date.now() - progressAt > STALL_MS) throw fail(`stalled at ${seen} of ${MESSAGES} sends`);
       await sleep(5);
@@ -335,12 +313,10 @@ async function measureWorker(database: DatabaseHandle, redis: Redis, channel: Ch
       await sleep(10);
     }
     const ended = process.hrtime.bigint();
-    const elapsed = seconds(started);
-    const end = cpuMarks(worker.pid!, redisProcess);
+    const end = cpuMarks(child.pid!, redisProcess);
     const backendsAtEnd = await backendCpu(database, SERVICE[channel]);
 
-    worker.kill('SIGTERM');
-    const code = await exited;
+    const code = await service.stop();
     if (code !== 0) throw fail(`exited with ${code} on SIGTERM`);
     // The backends report their counters when they end, or once a second when idle.
     await sleep(1500);
@@ -355,8 +331,7 @@ async function measureWorker(database: DatabaseHandle, redis: Redis, channel: Ch
       [scanId, channel],
     );
     return {
-      seconds: elapsed,
-      rate: MESSAGES / elapsed,
+      seconds: Number(ended - started) / 1e9,
       cpu: {
         worker: end.worker - start.worker,
         workerSystem: end.workerSystem - start.workerSystem,
@@ -376,13 +351,13 @@ async function measureWorker(database: DatabaseHandle, redis: Redis, channel: Ch
         redisCommands: per('redisCommands'),
         redisScripts: per('redisScripts'),
       },
-      warnings: output.split('\n').filter((line) => line.trim() !== ''),
+      warnings: output().split('\n').filter((line) => line.trim() !== ''),
       content: rows[0]!,
-      profile: PROFILE ? profileOf(worker.pid!, Number(started / 1000n), Number(ended / 1000n)) : undefined,
+      profile: PROFILE ? profileOf(child.pid!, Number(started / 1000n), Number(ended / 1000n)) : undefined,
     };
   } finally {
     // A measurement that failed leaves no worker behind.
-    if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await worker?.stop('SIGKILL');
     await fake.close();
   }
 }
@@ -429,16 +404,16 @@ async function verify(database: DatabaseHandle, channel: ChannelName, scanId: nu
  */
 type FloorMeasured = FloorResult & { redisCommands: number; redisScripts: number };
 
-async function measureFloor(redis: Redis, channel: ChannelName, ids: number[]): Promise<FloorMeasured> {
+async function measureFloor(redis: Redis, redisProcess: number, channel: ChannelName): Promise<FloorMeasured> {
   const pattern = `${QUEUE_PREFIX}:${channel}:*`;
   await dropQueueKeys(redis, pattern);
   const queues = openMessageQueues(redis, QUEUE_PREFIX);
-  const payloads = Array.from({ length: FLOOR_JOBS }, (_, i) => ({ messageId: ids[i] ?? ids.at(-1)! + i }));
+  const payloads = Array.from({ length: FLOOR_JOBS }, (_, i) => ({ messageId: i + 1 }));
   await enqueue(queues[channel], messageJobs[channel], payloads);
   await queues.close();
-  const args = [channel, String(FLOOR_JOBS), String(concurrencyOf(channel)), ...(channel === 'sms' ? [String(SMS_RATE)] : [])];
+  const args = [channel, String(FLOOR_JOBS), String(CONCURRENCY[channel]), ...(channel === 'sms' ? [String(SMS_RATE)] : [])];
   const before = await redisCounters(redis);
-  const floor = await runNode<FloorResult>('bench/delivery-floor.ts', args, { BENCH_REDIS_PID: String(await redisPid(redis)) });
+  const floor = await runNode<FloorResult>('bench/delivery-floor.ts', args, { BENCH_REDIS_PID: String(redisProcess) });
   const after = await redisCounters(redis);
   await dropQueueKeys(redis, pattern);
   return { ...floor, redisCommands: after.redisCommands - before.redisCommands, redisScripts: after.redisScripts - before.redisScripts };
@@ -448,16 +423,16 @@ type SenderMeasured = SenderResult & { fakeCpuSeconds: number };
 
 /** The provider client alone, against a fresh fake, at the worker's concurrency. */
 async function measureSender(channel: ChannelName, content: WorkerRun['content']): Promise<SenderMeasured> {
-  const fake = await startProvider(channel, FAKE);
+  const fake = await startProvider(channel);
   try {
     const cpu = process.cpuUsage();
     const result = await runNode<SenderResult>(
       'bench/delivery-sender.ts',
-      [channel, String(SENDER_CALLS), String(concurrencyOf(channel)), fake.url],
+      [channel, String(SENDER_CALLS), String(CONCURRENCY[channel]), fake.url],
       { BENCH_SENDER_CONTENT: JSON.stringify(content) },
     );
     const fakeCpu = process.cpuUsage(cpu);
-    const expected = SENDER_CALLS + concurrencyOf(channel);
+    const expected = SENDER_CALLS + CONCURRENCY[channel];
     if (fake.count() !== expected) throw new Error(`${channel} sender: the fake received ${fake.count()} requests, not ${expected}`);
     return { ...result, fakeCpuSeconds: (fakeCpu.user + fakeCpu.system) / 1e6 };
   } finally {
@@ -496,7 +471,7 @@ function report(channel: ChannelName, run: number, m: Measured) {
   const { worker: w, floor: f } = m;
   const other = w.cpu.machine - w.cpu.worker - w.cpu.postgres - w.cpu.redis - w.cpu.fake;
   say(
-    `${channel} run ${run}: ${n(MESSAGES)} messages in ${w.seconds.toFixed(2)} s = ${n(w.rate)}/s (target ${n(TARGET[channel])}/s); ` +
+    `${channel} run ${run}: ${n(MESSAGES)} messages in ${w.seconds.toFixed(2)} s = ${n(MESSAGES / w.seconds)}/s (target ${n(TARGET[channel])}/s); ` +
       `floor ${n(f.jobs)} jobs in ${f.seconds.toFixed(2)} s = ${n(f.jobs / f.seconds)} jobs/s; real/floor ${ratioOf(m).toFixed(1)}x ` +
       `(load average before: ${m.load.toFixed(2)})`,
   );
@@ -550,14 +525,14 @@ function report(channel: ChannelName, run: number, m: Measured) {
 
 function summary(channel: ChannelName, runs: Measured[]) {
   const list = (values: number[], digits = 0) => values.map((v) => (digits ? v.toFixed(digits) : n(v))).join(', ');
-  const rates = runs.map((m) => m.worker.rate);
+  const rates = runs.map((m) => MESSAGES / m.worker.seconds);
   const floors = runs.map((m) => m.floor.jobs / m.floor.seconds);
   const ratios = runs.map(ratioOf);
   const rate = median(rates);
   const mid = (pick: (m: Measured) => number) => median(runs.map(pick));
   const cpu = (pick: (w: WorkerRun['cpu']) => number) => ms(mid((m) => pick(m.worker.cpu)));
   say(
-    `${channel === 'sms' ? 'SMS worker (twilio)' : 'push worker (inbox + gateway)'}, concurrency ${concurrencyOf(channel)}: ` +
+    `${channel === 'sms' ? 'SMS worker (twilio)' : 'push worker (inbox + gateway)'}, concurrency ${CONCURRENCY[channel]}: ` +
       `median ${n(rate)} messages/s (${list(rates)}), target >= ${n(TARGET[channel])}/s: ${rate >= TARGET[channel] ? 'met' : 'NOT met'}`,
   );
   say(`  floor, BullMQ no-op worker: median ${n(median(floors))} jobs/s (${list(floors)}); real/floor time per message median ${median(ratios).toFixed(1)}x (${list(ratios, 1)})`);
@@ -571,7 +546,7 @@ function summary(channel: ChannelName, runs: Measured[]) {
     `  per message (medians): ${mid((m) => m.worker.perMessage.xacts).toFixed(2)} SQL transactions, ` +
       `${mid((m) => m.worker.perMessage.walSyncs).toFixed(2)} WAL flushes, ${mid((m) => m.worker.perMessage.redisScripts).toFixed(2)} Redis script calls ` +
       `(${mid((m) => m.worker.perMessage.redisCommands).toFixed(1)} commands in all); ` +
-      `a job takes ${((concurrencyOf(channel) / rate) * 1000).toFixed(1)} ms (concurrency / rate)`,
+      `a job takes ${((CONCURRENCY[channel] / rate) * 1000).toFixed(1)} ms (concurrency / rate)`,
   );
   const direct = runs[0]?.direct;
   if (direct) {
@@ -599,7 +574,7 @@ const git = (...args: string[]) => spawnSync('git', args, { cwd: ROOT, encoding:
 const changed = git('status', '--short', '--', 'packages', 'services', 'migrations').split('\n').filter(Boolean);
 say(
   `delivery bench: ${n(MESSAGES)} SMS and ${n(MESSAGES)} pushes per run, ${RUNS} runs, ${channels.join(' and ')}; ` +
-    `floors of ${n(FLOOR_JOBS)} jobs; fakes: ${FAKE === 'testing' ? "@lr/testing's" : "the bench's own (delivery-fakes.ts)"}; concurrency sms ${concurrencyOf('sms')}, push ${concurrencyOf('push')}; worker LOG_LEVEL=${WORKER_LOG_LEVEL}; ` +
+    `floors of ${n(FLOOR_JOBS)} jobs; fakes: @lr/testing's; concurrency sms ${CONCURRENCY.sms}, push ${CONCURRENCY.push}; worker LOG_LEVEL=${WORKER_LOG_LEVEL}; ` +
     `load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`,
 );
 say(`code: ${git('rev-parse', '--short', 'HEAD')}${changed.length ? `, uncommitted: ${changed.map((l) => l.slice(3)).join(' ')}` : ''}`);
@@ -607,14 +582,14 @@ say(
   `reproduce: ${[
     `BENCH_MESSAGES=${MESSAGES}`,
     `BENCH_RUNS=${RUNS}`,
-    ...(CONCURRENCY.sms ? [`BENCH_SMS_CONCURRENCY=${CONCURRENCY.sms}`] : []),
-    ...(CONCURRENCY.push ? [`BENCH_PUSH_CONCURRENCY=${CONCURRENCY.push}`] : []),
+    ...(process.env.BENCH_SMS_CONCURRENCY ? [`BENCH_SMS_CONCURRENCY=${CONCURRENCY.sms}`] : []),
+    ...(process.env.BENCH_PUSH_CONCURRENCY ? [`BENCH_PUSH_CONCURRENCY=${CONCURRENCY.push}`] : []),
+    ...(process.env.BENCH_AS_OF ? [`BENCH_AS_OF=${AS_OF}`] : []),
     ...(WORKER_LOG_LEVEL !== 'warn' ? [`BENCH_WORKER_LOG_LEVEL=${WORKER_LOG_LEVEL}`] : []),
     ...(process.env.BENCH_FLOOR_JOBS ? [`BENCH_FLOOR_JOBS=${FLOOR_JOBS}`] : []),
     ...(process.env.BENCH_SENDER_CALLS ? [`BENCH_SENDER_CALLS=${SENDER_CALLS}`] : []),
     ...(process.env.BENCH_DIRECT_MESSAGES ? [`BENCH_DIRECT_MESSAGES=${DIRECT_MESSAGES}`] : []),
     ...(PROFILE ? ['BENCH_PROFILE=on'] : []),
-    ...(FAKE === 'testing' ? ['BENCH_FAKE=testing'] : []),
   ].join(' ')} npm run bench:delivery${only ? ` -- ${only}` : ''}  (or node --import tsx bench/delivery.ts${only ? ` ${only}` : ''} with the same variables)`,
 );
 
@@ -626,6 +601,7 @@ await seed(creating);
 await creating.close();
 const database = connect(DATABASE_URL, { max: 4 });
 const redis = redisConnection(REDIS_URL);
+const redisProcess = await redisPid(redis);
 const results: Record<ChannelName, Measured[]> = { sms: [], push: [] };
 try {
   let scanId: number | undefined;
@@ -635,8 +611,8 @@ try {
     scanId = made.scanId;
     for (const channel of channels) {
       const load = loadavg()[0]!;
-      const worker = await measureWorker(database, redis, channel, scanId);
-      const floor = await measureFloor(redis, channel, made.ids[channel]);
+      const worker = await measureWorker(database, redis, redisProcess, channel, scanId);
+      const floor = await measureFloor(redis, redisProcess, channel);
       const sender = SENDER_CALLS > 0 && run === 1 ? await measureSender(channel, worker.content) : undefined;
       const direct = DIRECT_MESSAGES > 0 && run === 1 ? await measureDirect(database, channel, made.ids[channel].slice(0, DIRECT_MESSAGES)) : undefined;
       const measured = { worker, floor, sender, direct, load };

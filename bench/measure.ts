@@ -15,39 +15,30 @@ export function median(values: number[]): number {
  * `withEndedChildren`, also those of its children that have ended. 0 when it has gone.
  */
 export function cpuSecondsOf(pid: number | string, withEndedChildren = false): number {
+  const { user, system, endedChildren } = cpuSplitOf(pid);
+  return user + system + (withEndedChildren ? endedChildren : 0);
+}
+
+/** cpuSecondsOf split: user time and system (kernel) time, all threads, and the ended children's. Zeros when it has gone. */
+export function cpuSplitOf(pid: number | string): { user: number; system: number; endedChildren: number } {
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    // utime, stime; cutime, cstime; in USER_HZ (100 a second on Linux)
-    const ticks = Number(fields[11]) + Number(fields[12]) + (withEndedChildren ? Number(fields[13]) + Number(fields[14]) : 0);
-    return ticks / 100;
+    // utime, stime, cutime, cstime; in USER_HZ (100 a second on Linux)
+    const [utime, stime, cutime, cstime] = fields.slice(11, 15).map(Number) as [number, number, number, number];
+    return { user: utime / 100, system: stime / 100, endedChildren: (cutime + cstime) / 100 };
   } catch {
-    return 0;
+    return { user: 0, system: 0, endedChildren: 0 };
   }
 }
 
-/** cpuSecondsOf split: user time and system (kernel) time, all threads. Zeros when it has gone. */
-export function cpuSplitOf(pid: number | string): { user: number; system: number } {
+/** A process's name (the kernel's, 15 characters at most) and its parent's pid, from one read of /proc/<pid>/status. */
+function processStatus(pid: number | string): { name: string; ppid: string } | undefined {
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 };
-  } catch {
-    return { user: 0, system: 0 };
-  }
-}
-
-function processName(pid: number | string): string | undefined {
-  try {
-    return /^Name:\s+(.*)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    return { name: /^Name:\s+(.*)$/m.exec(status)![1]!, ppid: /^PPid:\s+(\d+)$/m.exec(status)![1]! };
   } catch {
     return undefined;
   }
-}
-
-/** The processes of this machine whose name (the kernel's, 15 characters at most) is `name`. */
-export function pidsNamed(name: string): number[] {
-  return readdirSync('/proc')
-    .filter((entry) => /^\d+$/.test(entry) && processName(entry) === name)
-    .map(Number);
 }
 
 /**
@@ -56,15 +47,14 @@ export function pidsNamed(name: string): number[] {
  * and the server's main process keeps the time of the ended ones.
  */
 export function postgresCpuSeconds(): number {
-  let total = 0;
-  for (const pid of pidsNamed('postgres')) {
-    try {
-      const ppid = /^PPid:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]!;
-      total += cpuSecondsOf(pid, processName(ppid) !== 'postgres');
-    } catch {
-      // gone meanwhile
-    }
+  const postgres = new Map<string, string>();
+  for (const entry of readdirSync('/proc')) {
+    const status = /^\d+$/.test(entry) ? processStatus(entry) : undefined;
+    if (status?.name === 'postgres') postgres.set(entry, status.ppid);
   }
+  let total = 0;
+  // The server's main process is the one whose parent is not a postgres process.
+  for (const [pid, ppid] of postgres) total += cpuSecondsOf(pid, !postgres.has(ppid));
   return total;
 }
 

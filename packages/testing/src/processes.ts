@@ -14,9 +14,16 @@ export interface ServiceProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Runs one of services/* as its own process, as in production (`node --import tsx`, no build step). */
-export function startService(name: 'api' | 'scheduler' | 'sms-worker' | 'push-worker', env: NodeJS.ProcessEnv): ServiceProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join('services', name, 'src', 'main.ts')], {
+/**
+ * Runs one of services/* as its own process, as in production (`node --import tsx`, no build
+ * step); `nodeArgs` go to node before them (a benchmark's `--cpu-prof`).
+ */
+export function startService(
+  name: 'api' | 'scheduler' | 'sms-worker' | 'push-worker',
+  env: NodeJS.ProcessEnv,
+  nodeArgs: string[] = [],
+): ServiceProcess {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', path.join('services', name, 'src', 'main.ts')], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
