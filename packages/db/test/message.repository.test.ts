@@ -1,5 +1,6 @@
 import { addDays, type License } from '@lr/domain';
 import {
+  ageClaim,
   freshDatabase,
   storeLicenses,
   testCategory,
@@ -7,7 +8,6 @@ import {
   validLicense,
   type TestDatabase,
 } from '@lr/testing';
-import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertCategory } from '../src/category.repository';
 import type { Database } from '../src/db';
@@ -94,10 +94,6 @@ const TRANSIENT = { code: 'timeout', message: 'provider timed out' };
 const LEASE = 60;
 const CLAIM = { leaseSeconds: LEASE, maxClaims: 8 };
 
-/** Moves a claim's start back in time, as if its worker had taken it that long ago. */
-async function ageClaim(messageId: number, seconds: number) {
-  await sql`update outgoing_messages set locked_at = locked_at - make_interval(secs => ${seconds}) where id = ${messageId}`.execute(db);
-}
 
 describe('claiming a message', () => {
   it('a message is claimed once only; the second claim gets nothing and changes nothing', async () => {
@@ -147,10 +143,10 @@ describe('claiming a message', () => {
   it('a claim older than the lease (its worker died mid-send) is taken over, counted as another attempt; a younger one is not', async () => {
     const { messageId, deliveryIds } = await queuedMessage();
     await claimMessage(db, messageId, 'worker-a', CLAIM);
-    await ageClaim(messageId, LEASE - 5);
+    await ageClaim(db, messageId, LEASE - 5);
     expect(await claimMessage(db, messageId, 'worker-b', CLAIM)).toBeUndefined();
 
-    await ageClaim(messageId, 10);
+    await ageClaim(db, messageId, LEASE + 5);
     const taken = await claimMessage(db, messageId, 'worker-b', CLAIM);
     expect(taken?.message).toMatchObject({ status: 'sending', attempts: 2, lockedBy: 'worker-b' });
     // The dead worker's claim is void: it can no longer record a send.
@@ -163,7 +159,7 @@ describe('claiming a message', () => {
     const { messageId } = await queuedMessage();
     await claimMessage(db, messageId, 'worker-a', CLAIM);
     await markSent(db, messageId, 'worker-a', { providerMessageId: 'SM-1', body: 'x' });
-    await ageClaim(messageId, 10 * LEASE);
+    await ageClaim(db, messageId, 10 * LEASE);
     expect(await claimMessage(db, messageId, 'worker-b', CLAIM)).toBeUndefined();
   });
 
@@ -254,7 +250,7 @@ describe('many messages in one statement (a worker\'s concurrent jobs)', () => {
   it('markSentMany with a stale run and the holder of one message in one statement: only the holder is told it was recorded', async () => {
     const { messageId } = await queuedMessage(1);
     await claimMessage(db, messageId, 'worker-old', CLAIM);
-    await ageClaim(messageId, LEASE + 1);
+    await ageClaim(db, messageId, LEASE + 1);
     await claimMessage(db, messageId, 'worker-new', CLAIM);
     const recorded = await markSentMany(db, [
       { messageId, workerId: 'worker-old', providerMessageId: 'SM-stale-run', body: 'x' },

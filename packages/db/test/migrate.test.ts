@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { addDays } from '@lr/domain';
-import { emptyDatabase, freshDatabase, storeLicenses, testCategory, testLicense, validLicense } from '@lr/testing';
+import { ageClaim, emptyDatabase, freshDatabase, storeLicenses, testCategory, testLicense, validLicense } from '@lr/testing';
 import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { connect } from '../src/db';
@@ -72,8 +72,8 @@ describe('migrations', () => {
       const [old, recent] = messages.map((m) => m.id);
       await markQueued(db, [old!, recent!]);
       for (const id of [old!, recent!]) await claimMessage(db, id, 'worker-before-0007', { leaseSeconds: 60, maxClaims: 8 });
-      await sql`update outgoing_messages set locked_at = now() - interval '3 days' where id = ${old}`.execute(db);
-      await sql`update outgoing_messages set locked_at = now() - interval '3 hours' where id = ${recent}`.execute(db);
+      await ageClaim(db, old!, 3 * 86_400);
+      await ageClaim(db, recent!, 3 * 3_600);
 
       expect((await migrate(db)).map((r) => r.migrationName)).toEqual(['0007_sms_delivery']);
       expect(await findMessage(db, old!)).toMatchObject({ status: 'failed', errorCode: 'abandoned' });

@@ -2,6 +2,7 @@ import { claimMessage, insertCategory, markSent, type Database } from '@lr/db';
 import { addDays } from '@lr/domain';
 import { createLogger } from '@lr/log';
 import {
+  ageClaim,
   freshDatabase,
   freshMessageQueues,
   storeLicenses,
@@ -109,7 +110,7 @@ describe('the sweeper', () => {
     const [first, second] = await db().selectFrom('outgoingMessages').select('id').orderBy('id').limit(2).execute();
     await claimMessage(db(), first!.id, 'worker-dead', CLAIM);
     await claimMessage(db(), second!.id, 'worker-alive', CLAIM);
-    await sql`update outgoing_messages set locked_at = now() - interval '2 minutes' where id = ${first!.id}`.execute(db());
+    await ageClaim(db(), first!.id, 120);
     await redis.dropKeys();
 
     expect(await sweepUnsent(deps())).toEqual({ unsent: 5, requeued: 5 });

@@ -6,4 +6,5 @@ export * from './redis';
 export * from './services';
 export * from './processes';
 export * from './fixtures';
+export * from './messages';
 export * from './servers';

@@ -7,6 +7,8 @@ import type { MessageQueues } from '@lr/jobs';
 import { createLogger } from '@lr/log';
 import { runScan } from '@lr/scan';
 import {
+  eventually,
+  failSentRecords,
   fakePushGateway,
   freshDatabase,
   freshMessageQueues,
@@ -18,7 +20,6 @@ import {
   type TestDatabase,
   type TestQueues,
 } from '@lr/testing';
-import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { gatewaySender } from '../src/gateway.sender';
 import { pushChannel } from '../src/push.channel';
@@ -147,7 +148,7 @@ describe('deliverMessage with the push gateway sender', () => {
     const id = await seed(licence());
     gateway.queueReplies({ status: 202, body: { accepted: true }, delayMs: 400 });
     const delivering = deliverMessage(deps(), channel, id, false);
-    await waitFor(() => gateway.requests.length === 1);
+    await eventually(() => (gateway.requests.length === 1 ? true : undefined), 5_000, 'the push at the gateway');
     // the gateway has the request but has not answered yet
     expect(await inboxRows(id)).toHaveLength(1);
     expect((await delivering).outcome).toBe('sent');
@@ -230,14 +231,6 @@ describe('deliverMessage with the push gateway sender', () => {
   });
 });
 
-async function waitFor(check: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 describe('pushes of concurrent jobs, whose statements are shared', () => {
   /** Four push messages, each to an app user of its own. */
   async function fourMessages(): Promise<number[]> {
@@ -285,13 +278,7 @@ describe('pushes of concurrent jobs, whose statements are shared', () => {
     const ids = await fourMessages();
     const bad = ids[2]!;
     // The move to 'sent' of one message fails twice: in the shared statement, then on its own.
-    await sql`create sequence bad_records`.execute(database.db);
-    await sql.raw(`create function fail_bad_record() returns trigger language plpgsql as $$
-      begin
-        if new.id = ${bad} and new.status = 'sent' and nextval('bad_records') <= 2 then raise exception 'bad row (test)'; end if;
-        return new;
-      end $$`).execute(database.db);
-    await sql`create trigger fail_bad_record before update on outgoing_messages for each row execute function fail_bad_record()`.execute(database.db);
+    const refusing = await failSentRecords(database.db, { times: 2, messageId: bad });
     try {
       const deliver = messageDelivery(deps(), togetherAfterSend(4));
       const results = await Promise.all(ids.map((id) => deliver(id, false)));
@@ -299,9 +286,9 @@ describe('pushes of concurrent jobs, whose statements are shared', () => {
       expect((await Promise.all(ids.map(message))).map((m) => m.status)).toEqual(['sent', 'sent', 'sent', 'sent']);
       expect(gateway.requests).toHaveLength(4);
       // the shared statement, the bad message's own, and its second try, which passed
-      expect(Number((await sql<{ n: unknown }>`select last_value as n from bad_records`.execute(database.db)).rows[0]!.n)).toBe(3);
+      expect(await refusing.tries()).toBe(3);
     } finally {
-      await sql`drop trigger fail_bad_record on outgoing_messages; drop function fail_bad_record(); drop sequence bad_records`.execute(database.db);
+      await refusing.remove();
     }
   });
 });

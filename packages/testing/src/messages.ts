@@ -1,0 +1,39 @@
+import type { Database } from '@lr/db';
+import { sql } from 'kysely';
+
+/** Moves a message's claim back in time, as if its worker had taken it `seconds` ago. */
+export async function ageClaim(db: Database, messageId: number, seconds: number): Promise<void> {
+  await sql`update outgoing_messages set locked_at = now() - make_interval(secs => ${seconds}) where id = ${messageId}`.execute(db);
+}
+
+/**
+ * Makes the database refuse the first `times` moves to 'sent' (of one message, or of any),
+ * as a restart would just after the provider took the message. A sequence counts the tries:
+ * unlike the refused updates, it is not rolled back.
+ */
+export async function failSentRecords(db: Database, { times, messageId }: { times: number; messageId?: number }) {
+  const which = messageId === undefined ? '' : `new.id = ${Math.trunc(messageId)} and `;
+  await sql`create sequence sent_record_tries`.execute(db);
+  await sql
+    .raw(
+      `create function fail_sent_record() returns trigger language plpgsql as $$
+         begin
+           if ${which}new.status = 'sent' and nextval('sent_record_tries') <= ${Math.trunc(times)} then
+             raise exception 'the database refused the record (test)';
+           end if;
+           return new;
+         end $$`,
+    )
+    .execute(db);
+  await sql`create trigger fail_sent_record before update on outgoing_messages for each row execute function fail_sent_record()`.execute(db);
+  return {
+    /** the moves to 'sent' tried so far, refused or not */
+    async tries(): Promise<number> {
+      const { rows } = await sql<{ n: unknown; called: boolean }>`select last_value as n, is_called as called from sent_record_tries`.execute(db);
+      return rows[0]!.called ? Number(rows[0]!.n) : 0;
+    },
+    async remove(): Promise<void> {
+      await sql`drop trigger fail_sent_record on outgoing_messages; drop function fail_sent_record(); drop sequence sent_record_tries`.execute(db);
+    },
+  };
+}
