@@ -187,12 +187,15 @@ describe('a push worker killed mid-send', () => {
     const held = await holdAfterClaim('lock table inbox_messages in share mode');
     const first = worker('push-worker');
     await untilWaitingForLock(database.db);
+    expect(await messageOf('push')).toMatchObject({ status: 'sending', attempts: 1 });
     await kill(first);
     await held.release();
 
     worker('push-worker');
-    await untilSent('push');
+    const sent = await untilSent('push');
     expect(gateway.pushes()).toHaveLength(1);
+    expect(sent.attempts).toBe(2);
+    expect(await ledger('push')).toEqual(['pending', 'queued', 'sending', 'sending', 'sent']);
     const inbox = await database.db.selectFrom('inboxMessages').select(['platformUserId', 'messageId']).execute();
     expect(inbox).toEqual([{ platformUserId: USER, messageId: messages.push }]);
   });

@@ -47,6 +47,18 @@ describe('inTransaction', () => {
     ]);
   });
 
+  it('gives up after three runs, with the last run\'s error', async () => {
+    let runs = 0;
+    const serialization = Object.assign(new Error('could not serialize access'), { code: '40001' });
+    await expect(
+      inTransaction(database.db, async () => {
+        runs += 1;
+        throw serialization;
+      }),
+    ).rejects.toBe(serialization);
+    expect(runs).toBe(3);
+  });
+
   it('does not run the work again for any other error', async () => {
     let runs = 0;
     await expect(

@@ -10,6 +10,7 @@ import { sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { connect } from '../src/db';
 import { insertCategory } from '../src/category.repository';
+import { cancelUnsentDeliveries } from '../src/delivery.repository';
 import { claimMessage, findMessage, markQueued } from '../src/message.repository';
 import { MIGRATIONS_DIR, migrate } from '../src/migrate';
 import { createDueReminders, startScan } from '../src/scan.repository';
@@ -62,7 +63,8 @@ describe('migrations', () => {
       await migrate(db, before);
       const asOf = '2026-03-01';
       await insertCategory(db, testCategory({ code: 'food', leadDays: [10], channels: ['sms'] }));
-      await storeLicenses(db, ['+8613900139001', '+8613900139002'].map((phone, i) =>
+      // The first phone holds two licences: its message carries two deliveries.
+      await storeLicenses(db, ['+8613900139001', '+8613900139002', '+8613900139001'].map((phone, i) =>
         validLicense(testLicense({ categoryCode: 'food', licenseNo: `M-${i}`, phone, expiresOn: addDays(asOf, 10) })),
       ));
       const scanId = await startScan(db, asOf, 'command');
@@ -71,6 +73,9 @@ describe('migrations', () => {
       );
       const [old, recent] = messages.map((m) => m.id);
       await markQueued(db, [old!, recent!]);
+      // One of the old message's deliveries was cancelled on its own before the claim.
+      const [cancelled] = await db.selectFrom('deliveries').select('id').where('messageId', '=', old!).orderBy('id').execute();
+      await cancelUnsentDeliveries(db, { deliveryIds: [cancelled!.id] }, 'licence revoked');
       for (const id of [old!, recent!]) await claimMessage(db, id, 'worker-before-0007', { leaseSeconds: 60, maxClaims: 8 });
       await ageClaim(db, old!, 3 * 86_400);
       await ageClaim(db, recent!, 3 * 3_600);
@@ -82,6 +87,7 @@ describe('migrations', () => {
         select d.message_id, d.status, e.cause from deliveries d join delivery_events e on e.delivery_id = d.id
          where e.status = 'failed'`.execute(db);
       expect(rows).toEqual([{ messageId: old, status: 'failed', cause: 'abandoned: claim older than a day at migration 0007' }]);
+      expect(await db.selectFrom('deliveries').select('status').where('id', '=', cancelled!.id).executeTakeFirst()).toEqual({ status: 'cancelled' });
     } finally {
       await database.close();
       await empty.drop();

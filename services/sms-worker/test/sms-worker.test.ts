@@ -305,6 +305,17 @@ describe('deliverMessage with the Twilio sender', () => {
     }
   });
 
+  it('a send whose claim was taken over while Twilio held the call is not recorded: the new holder owns the message', async () => {
+    const id = await seed(idleQueues, licence());
+    fake.queueReplies({ status: 201, body: { sid: 'SMtakenover', status: 'queued' }, delayMs: 1_000 });
+    const delivering = deliverMessage(deps(), channel, id, false);
+    await until('the SMS at Twilio', () => fake.requests.length === 1);
+    await outliveClaim(id);
+    expect(await claimMessage(database.db, id, 'other-worker', { leaseSeconds: 60, maxClaims: 8 })).toBeDefined();
+    expect(await delivering).toEqual({ outcome: 'sent', providerMessageId: 'SMtakenover' });
+    expect(await message(id)).toMatchObject({ status: 'sending', lockedBy: 'other-worker', providerMessageId: null, attempts: 2 });
+  });
+
   it('treats a Twilio that does not answer in time as transient', async () => {
     const id = await seed(idleQueues, licence());
     fake.queueReplies({ status: 201, body: { sid: 'SMlate' }, delayMs: 1_000 });
