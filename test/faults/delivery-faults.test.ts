@@ -1,4 +1,4 @@
-import { findMessage, insertCategory, type Database } from '@lr/db';
+import { connect, findMessage, insertCategory, migrate, type Database } from '@lr/db';
 import { addDays, localDate } from '@lr/domain';
 import { createLogger } from '@lr/log';
 import { runScan } from '@lr/scan';
@@ -8,6 +8,7 @@ import {
   fakeTwilio,
   freshDatabase,
   freshMessageQueues,
+  privatePostgres,
   startService,
   storeLicenses,
   TEST_PUSH_SECRET,
@@ -69,7 +70,7 @@ afterEach(async () => {
   await database.drop();
 });
 
-function worker(name: 'sms-worker' | 'push-worker'): ServiceProcess {
+function worker(name: 'sms-worker' | 'push-worker', env: NodeJS.ProcessEnv = {}): ServiceProcess {
   const service = startService(name, {
     DATABASE_URL: database.url,
     REDIS_URL: redis.url,
@@ -86,6 +87,7 @@ function worker(name: 'sms-worker' | 'push-worker'): ServiceProcess {
     PUSH_PROVIDER: 'gateway',
     PUSH_GATEWAY_URL: gateway.url,
     PUSH_GATEWAY_SECRET: TEST_PUSH_SECRET,
+    ...env,
   });
   running.push(service);
   return service;
@@ -214,5 +216,51 @@ describe('a push worker killed mid-send', () => {
     expect(pushes.every((p) => p.signatureValid && p.userId === USER)).toBe(true);
     const inbox = await database.db.selectFrom('inboxMessages').select('messageId').execute();
     expect(inbox).toEqual([{ messageId: messages.push }]);
+  });
+});
+
+describe('an SMS worker whose PostgreSQL restarts while Twilio has the message', () => {
+  it('records the send once PostgreSQL is back: Twilio is called once, the message is sent on its first attempt, and the worker logged the refused tries', async () => {
+    // A PostgreSQL of the test's own, to restart; the same licence and scan as above.
+    const postgres = await privatePostgres();
+    try {
+      const url = new URL(postgres.url);
+      const admin = connect(url.toString(), { max: 1 });
+      await sql`create database reminders`.execute(admin.db);
+      await admin.close();
+      url.pathname = '/reminders';
+      const own = connect(url.toString(), { max: 2 });
+      try {
+        await migrate(own.db);
+        await insertCategory(own.db, testCategory({ code: 'food', channels: ['sms'] }));
+        const today = localDate('Asia/Shanghai');
+        await storeLicenses(own.db, [validLicense(testLicense({ categoryCode: 'food', licenseNo: 'F-2', phone: PHONE, expiresOn: addDays(today, 30) }))]);
+        await redis.dropKeys();
+        await runScan({ db: own.db, queues: redis.queues, log: createLogger('test', 'silent') }, { asOf: today, trigger: 'command' });
+        const { id } = await own.db.selectFrom('outgoingMessages').select('id').executeTakeFirstOrThrow();
+
+        // Twilio answers after a second, while PostgreSQL is down (3 s): the send is recorded
+        // by a later try, once PostgreSQL is back. A lease of 30 s gives Twilio 10 s.
+        twilio.queueReplies({ status: 201, body: { sid: 'SM-across-the-restart', status: 'queued' }, delayMs: 1_000 });
+        const sms = worker('sms-worker', { DATABASE_URL: url.toString(), CLAIM_LEASE_SECONDS: '30' });
+        await received(twilio, 1);
+        await postgres.restart(3_000);
+
+        const sent = await eventually(async () => {
+          const message = await findMessage(own.db, id).catch(() => undefined);
+          return message?.status === 'sent' ? message : undefined;
+        }, 30_000, 'the SMS to be recorded as sent').catch((error: Error) => {
+          throw new Error(`${error.message}\n${sms.output().slice(-3000)}`);
+        });
+        expect(sent).toMatchObject({ providerMessageId: 'SM-across-the-restart', attempts: 1 });
+        expect(twilio.requests).toHaveLength(1);
+        expect(sms.output()).toContain('could not record a send the provider took; trying again');
+      } finally {
+        await own.close();
+      }
+    } finally {
+      await Promise.all(running.splice(0).map((s) => s.stop('SIGKILL')));
+      await postgres.stop();
+    }
   });
 });
