@@ -20,7 +20,7 @@ import { connect, type DatabaseHandle } from '@lr/db';
 import { enqueue, messageJobs, openMessageQueues, redisConnection } from '@lr/jobs';
 import { createLogger } from '@lr/log';
 import { runScan } from '@lr/scan';
-import { startService, TEST_PUSH_SECRET, TEST_TWILIO, type ServiceProcess } from '@lr/testing';
+import { providerEnv, startService, type ServiceProcess } from '@lr/testing';
 import { dropQueueKeys, recreateBenchDatabase, undoScan } from './bench-database';
 import {
   cpuMark,
@@ -247,17 +247,8 @@ function workerEnv(channel: ChannelName, fakeUrl: string): NodeJS.ProcessEnv {
     QUIET_HOURS: 'off',
     LOG_LEVEL: WORKER_LOG_LEVEL,
     DELIVERY_CONCURRENCY: String(CONCURRENCY[channel]),
-    ...(channel === 'sms'
-      ? {
-          SMS_PROVIDER: 'twilio',
-          TWILIO_ACCOUNT_SID: TEST_TWILIO.accountSid,
-          TWILIO_AUTH_TOKEN: TEST_TWILIO.authToken,
-          TWILIO_FROM: TEST_TWILIO.from,
-          TWILIO_API_BASE_URL: fakeUrl,
-          PUBLIC_BASE_URL: 'http://127.0.0.1:9',
-          SMS_RATE_PER_SEC: String(SMS_RATE),
-        }
-      : { PUSH_PROVIDER: 'gateway', PUSH_GATEWAY_URL: fakeUrl, PUSH_GATEWAY_SECRET: TEST_PUSH_SECRET }),
+    SMS_RATE_PER_SEC: String(SMS_RATE),
+    ...providerEnv(channel === 'sms' ? { twilio: { url: fakeUrl } } : { gateway: { url: fakeUrl } }),
   };
 }
 

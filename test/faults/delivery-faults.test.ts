@@ -1,4 +1,4 @@
-import { connect, findMessage, insertCategory, migrate, type Database } from '@lr/db';
+import { connect, findMessage, insertCategory, migrate } from '@lr/db';
 import { addDays, localDate } from '@lr/domain';
 import { createLogger } from '@lr/log';
 import { runScan } from '@lr/scan';
@@ -8,11 +8,11 @@ import {
   fakeTwilio,
   freshDatabase,
   freshMessageQueues,
+  holdLock,
   privatePostgres,
+  providerEnv,
   startService,
   storeLicenses,
-  TEST_PUSH_SECRET,
-  TEST_TWILIO,
   testCategory,
   testLicense,
   validLicense,
@@ -20,6 +20,7 @@ import {
   type ServiceProcess,
   type TestDatabase,
   type TestQueues,
+  untilWaitingForLock,
 } from '@lr/testing';
 import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -78,15 +79,7 @@ function worker(name: 'sms-worker' | 'push-worker', env: NodeJS.ProcessEnv = {})
     QUIET_HOURS: 'off',
     CLAIM_LEASE_SECONDS: LEASE_SECONDS,
     LOG_LEVEL: 'info',
-    SMS_PROVIDER: 'twilio',
-    TWILIO_ACCOUNT_SID: TEST_TWILIO.accountSid,
-    TWILIO_AUTH_TOKEN: TEST_TWILIO.authToken,
-    TWILIO_FROM: TEST_TWILIO.from,
-    TWILIO_API_BASE_URL: twilio.url,
-    PUBLIC_BASE_URL: 'https://reminders.example.gov.cn',
-    PUSH_PROVIDER: 'gateway',
-    PUSH_GATEWAY_URL: gateway.url,
-    PUSH_GATEWAY_SECRET: TEST_PUSH_SECRET,
+    ...providerEnv({ twilio, gateway }),
     ...env,
   });
   running.push(service);
@@ -116,32 +109,6 @@ async function untilSent(channel: 'sms' | 'push') {
   }, 30_000, `the ${channel} message to be sent`);
 }
 
-/**
- * Holds a table lock that the worker's next statement after its claim waits for, so that
- * it can be killed with the claim committed and the provider not yet called.
- */
-async function holdAfterClaim(lock: string) {
-  const blocker = await database.pool.connect();
-  await blocker.query('begin');
-  await blocker.query(lock);
-  return {
-    async release() {
-      await blocker.query('rollback');
-      blocker.release();
-    },
-  };
-}
-
-/** Waits until a worker's statement waits for a lock: the claim is behind it. */
-async function untilWaitingForLock(db: Database): Promise<void> {
-  await eventually(async () => {
-    const { rows } = await sql<{ n: number }>`
-      select count(*)::int as n from pg_stat_activity
-       where datname = current_database() and wait_event_type = 'Lock' and application_name like '%-worker'`.execute(db);
-    return rows[0]!.n > 0 ? true : undefined;
-  }, 30_000, 'a worker to wait for the held lock');
-}
-
 /** The ledger of a message's delivery: its statuses in order. */
 async function ledger(channel: 'sms' | 'push'): Promise<string[]> {
   const { rows } = await sql<{ status: string }>`
@@ -152,9 +119,11 @@ async function ledger(channel: 'sms' | 'push'): Promise<string[]> {
 
 describe('an SMS worker killed mid-send', () => {
   it('before it called Twilio: the next worker sends the SMS, once', async () => {
-    const held = await holdAfterClaim('lock table sms_suppressions in access exclusive mode');
+    // The worker's next statement after its claim waits for this lock: killed with the claim
+    // committed and Twilio not yet called.
+    const held = await holdLock(database.pool, 'lock table sms_suppressions in access exclusive mode');
     const first = worker('sms-worker');
-    await untilWaitingForLock(database.db);
+    await untilWaitingForLock(database.db, '%-worker', 'a worker to wait for the held lock');
     expect(await messageOf('sms')).toMatchObject({ status: 'sending', attempts: 1 });
     await kill(first);
     await held.release();
@@ -186,9 +155,9 @@ describe('an SMS worker killed mid-send', () => {
 
 describe('a push worker killed mid-send', () => {
   it('before it wrote the inbox and called the gateway: the next worker does both, once', async () => {
-    const held = await holdAfterClaim('lock table inbox_messages in share mode');
+    const held = await holdLock(database.pool, 'lock table inbox_messages in share mode');
     const first = worker('push-worker');
-    await untilWaitingForLock(database.db);
+    await untilWaitingForLock(database.db, '%-worker', 'a worker to wait for the held lock');
     expect(await messageOf('push')).toMatchObject({ status: 'sending', attempts: 1 });
     await kill(first);
     await held.release();

@@ -7,12 +7,14 @@ import {
   freePort,
   freshDatabase,
   freshQueuePrefix,
+  holdLock,
   privatePostgres,
   privateRedis,
+  providerEnv,
   startService,
   TEST_PII_KEY,
-  TEST_TWILIO,
   testCategory,
+  untilWaitingForLock,
   type ServiceProcess,
 } from '@lr/testing';
 import { sql } from 'kysely';
@@ -130,30 +132,15 @@ async function untilScan(db: Database, status: 'running' | 'succeeded', timeoutM
 
 /**
  * Holds one seeded licence locked, so that a scan stops inside its transaction (at its
- * `for share` of the licences) until release(): a fault then lands mid-scan every time,
- * however fast or slow the machine.
+ * `for share` of the licences) until release(): a fault then lands mid-scan every time.
  */
-async function holdScanMidway(pool: pg.Pool): Promise<{ release(): Promise<void> }> {
-  const blocker = await pool.connect();
-  await blocker.query('begin');
-  await blocker.query(`select 1 from licenses where license_no = 'F-1' for update`);
-  return {
-    async release() {
-      await blocker.query('rollback').catch(() => {}); // gone with a restarted server
-      blocker.release(true);
-    },
-  };
+function holdScanMidway(pool: pg.Pool) {
+  return holdLock(pool, `select 1 from licenses where license_no = 'F-1' for update`);
 }
 
 /** Waits until a scheduler's scan is waiting for the held licence. */
-async function untilScanWaits(db: Database): Promise<void> {
-  const waiting = async () => {
-    const { rows } = await sql<{ n: number }>`
-      select count(*)::int as n from pg_stat_activity
-       where application_name = 'scheduler' and wait_event_type = 'Lock'`.execute(db);
-    return rows[0]!.n > 0 ? true : undefined;
-  };
-  await eventually(waiting, 30_000, 'the scan to reach the held licence');
+function untilScanWaits(db: Database) {
+  return untilWaitingForLock(db, 'scheduler', 'the scan to reach the held licence');
 }
 
 async function sharedWorld(): Promise<World> {
@@ -259,13 +246,8 @@ describe('the scheduler under faults', { timeout: 180_000 }, () => {
     const worker = startService('sms-worker', {
       ...schedulerEnv(world),
       QUIET_HOURS: 'off',
-      SMS_PROVIDER: 'twilio',
       SMS_RATE_PER_SEC: '100000',
-      TWILIO_ACCOUNT_SID: TEST_TWILIO.accountSid,
-      TWILIO_AUTH_TOKEN: TEST_TWILIO.authToken,
-      TWILIO_FROM: TEST_TWILIO.from,
-      TWILIO_API_BASE_URL: twilio.url,
-      PUBLIC_BASE_URL: 'https://reminders.example.gov.cn',
+      ...providerEnv({ twilio }),
     });
     running.push(worker);
     await eventually(

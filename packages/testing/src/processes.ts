@@ -2,6 +2,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Database } from '@lr/db';
+import { sql } from 'kysely';
+import type pg from 'pg';
+import { TEST_PUSH_SECRET } from './fake-push-gateway';
+import { TEST_TWILIO } from './fake-twilio';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 
@@ -63,4 +68,49 @@ export async function eventually<T>(check: () => Promise<T | undefined> | T | un
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/**
+ * The settings that point a service at the fake providers: Twilio (with the public URL its
+ * status callbacks are signed for) and the push gateway, whichever are given.
+ */
+export function providerEnv(fakes: { twilio?: { url: string }; gateway?: { url: string }; publicBaseUrl?: string }): NodeJS.ProcessEnv {
+  return {
+    ...(fakes.twilio && {
+      SMS_PROVIDER: 'twilio',
+      TWILIO_ACCOUNT_SID: TEST_TWILIO.accountSid,
+      TWILIO_AUTH_TOKEN: TEST_TWILIO.authToken,
+      TWILIO_FROM: TEST_TWILIO.from,
+      TWILIO_API_BASE_URL: fakes.twilio.url,
+      PUBLIC_BASE_URL: fakes.publicBaseUrl ?? 'https://reminders.example.gov.cn',
+    }),
+    ...(fakes.gateway && { PUSH_PROVIDER: 'gateway', PUSH_GATEWAY_URL: fakes.gateway.url, PUSH_GATEWAY_SECRET: TEST_PUSH_SECRET }),
+  };
+}
+
+/**
+ * Takes a lock on a connection of its own (`statement`, inside a transaction) until
+ * release(): a service's statement that needs it waits there, so that a fault lands at that
+ * point every time, however fast the machine.
+ */
+export async function holdLock(pool: pg.Pool, statement: string): Promise<{ release(): Promise<void> }> {
+  const blocker = await pool.connect();
+  await blocker.query('begin');
+  await blocker.query(statement);
+  return {
+    async release() {
+      await blocker.query('rollback').catch(() => {}); // gone with a restarted server
+      blocker.release(true);
+    },
+  };
+}
+
+/** Waits until a statement of a service (`application_name like applicationName`) waits for a lock. */
+export async function untilWaitingForLock(db: Database, applicationName: string, what: string): Promise<void> {
+  await eventually(async () => {
+    const { rows } = await sql<{ n: number }>`
+      select count(*)::int as n from pg_stat_activity
+       where datname = current_database() and wait_event_type = 'Lock' and application_name like ${applicationName}`.execute(db);
+    return rows[0]!.n > 0 ? true : undefined;
+  }, 30_000, what);
 }
