@@ -117,23 +117,32 @@ async function ledger(channel: 'sms' | 'push'): Promise<string[]> {
   return rows.map((r) => r.status);
 }
 
+/**
+ * Kills a worker with its claim committed and the provider not yet called (its next
+ * statement after the claim waits for `lock`), starts another, and returns the message once
+ * that one sent it: taken over, on a second attempt.
+ */
+async function killedBeforeTheCall(channel: 'sms' | 'push', lock: string) {
+  const name = channel === 'sms' ? 'sms-worker' : 'push-worker';
+  const held = await holdLock(database.pool, lock);
+  const first = worker(name);
+  await untilWaitingForLock(database.db, '%-worker', 'a worker to wait for the held lock');
+  expect(await messageOf(channel)).toMatchObject({ status: 'sending', attempts: 1 });
+  await kill(first);
+  await held.release();
+
+  worker(name);
+  const sent = await untilSent(channel);
+  expect(sent.attempts).toBe(2);
+  expect(await ledger(channel)).toEqual(['pending', 'queued', 'sending', 'sending', 'sent']);
+  return sent;
+}
+
 describe('an SMS worker killed mid-send', () => {
   it('before it called Twilio: the next worker sends the SMS, once', async () => {
-    // The worker's next statement after its claim waits for this lock: killed with the claim
-    // committed and Twilio not yet called.
-    const held = await holdLock(database.pool, 'lock table sms_suppressions in access exclusive mode');
-    const first = worker('sms-worker');
-    await untilWaitingForLock(database.db, '%-worker', 'a worker to wait for the held lock');
-    expect(await messageOf('sms')).toMatchObject({ status: 'sending', attempts: 1 });
-    await kill(first);
-    await held.release();
-
-    worker('sms-worker');
-    const sent = await untilSent('sms');
+    const sent = await killedBeforeTheCall('sms', 'lock table sms_suppressions in access exclusive mode');
     expect(twilio.requests).toHaveLength(1);
     expect(twilio.sms()).toEqual([expect.objectContaining({ to: PHONE, sid: sent.providerMessageId })]);
-    expect(sent.attempts).toBe(2);
-    expect(await ledger('sms')).toEqual(['pending', 'queued', 'sending', 'sending', 'sent']);
   });
 
   it('after Twilio accepted it, before the send was recorded: Twilio is called again, and the holder may get the SMS twice', async () => {
@@ -155,18 +164,8 @@ describe('an SMS worker killed mid-send', () => {
 
 describe('a push worker killed mid-send', () => {
   it('before it wrote the inbox and called the gateway: the next worker does both, once', async () => {
-    const held = await holdLock(database.pool, 'lock table inbox_messages in share mode');
-    const first = worker('push-worker');
-    await untilWaitingForLock(database.db, '%-worker', 'a worker to wait for the held lock');
-    expect(await messageOf('push')).toMatchObject({ status: 'sending', attempts: 1 });
-    await kill(first);
-    await held.release();
-
-    worker('push-worker');
-    const sent = await untilSent('push');
+    await killedBeforeTheCall('push', 'lock table inbox_messages in share mode');
     expect(gateway.pushes()).toHaveLength(1);
-    expect(sent.attempts).toBe(2);
-    expect(await ledger('push')).toEqual(['pending', 'queued', 'sending', 'sending', 'sent']);
     const inbox = await database.db.selectFrom('inboxMessages').select(['platformUserId', 'messageId']).execute();
     expect(inbox).toEqual([{ platformUserId: USER, messageId: messages.push }]);
   });
