@@ -156,9 +156,9 @@ async function deliver<Content extends SentContent>(
     log.warn({ messageId, channel: channel.name, ...detail }, 'transient provider error; will retry');
     return { outcome: 'retry', ...detail };
   }
-  // Outside the try: should recording fail after the provider took the message, no retry
-  // sends it at once; the claim holds until its lease ends, and the message is then sent
-  // again, as after a worker killed here (README: what a crash may repeat).
+  // Outside the try: should recording still fail after its tries in place, no job retry
+  // sends the message at once; the claim holds until its lease ends, and the message is then
+  // sent again, as after a worker killed here (README: what a crash may repeat).
   const recorded = await recordSent(deps, statements, { messageId, workerId, providerMessageId, ...prepared.content });
   if (!recorded) {
     // The claim outlived its lease mid-send and another worker took the message over: it
