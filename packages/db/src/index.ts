@@ -11,6 +11,7 @@ export * from './inbox.repository';
 export * from './license.repository';
 export * from './message.repository';
 export * from './reminder.repository';
+export * from './report-filter';
 export * from './scan.repository';
 export * from './suppression.repository';
 export * from './id-seal';
