@@ -146,11 +146,7 @@ export async function upsertSealedLicenses(trx: Database, licenses: SealedLicens
       .insertInto('renewals')
       .values(renewed.map((c) => ({ licenseId: c.id, oldExpiresOn: c.oldExpiresOn!, newExpiresOn: c.newExpiresOn })))
       .execute();
-    await sql`
-      update reminders r set outcome = 'renewed', outcome_at = now()
-        from licenses l
-       where r.license_id = l.id and l.id = any(${renewed.map((c) => c.id)}::int[])
-         and r.outcome = 'open' and r.expires_on < l.expires_on`.execute(trx);
+    await closeRenewedCycles(trx, renewed.map((c) => c.id));
   }
   if (redated.length > 0) await cancelUnsentDeliveries(trx, { licenseIds: redated, onlyStaleDates: true }, 'expiry date changed');
   if (revoked.length > 0) await cancelUnsentDeliveries(trx, { licenseIds: revoked }, 'licence revoked');
@@ -162,6 +158,34 @@ export async function upsertSealedLicenses(trx: Database, licenses: SealedLicens
     updated: changed.length - created - renewed.length,
     unchanged: categoryCodes.length - changed.length,
   };
+}
+
+/**
+ * The open cycles of renewed licences (their reminders of an earlier date) end `renewed`,
+ * each credited to its last reminder that has reached the holder by now (a delivery sent or
+ * delivered; the latest scan date, then the latest reminder), with the channels that reached
+ * them with it. A cycle that a scan already found lapsed stays `expired`: its reminders are
+ * no longer open. A cycle that nothing reached gets no credit.
+ */
+async function closeRenewedCycles(trx: Database, licenseIds: number[]): Promise<void> {
+  await sql`
+    with closing as (
+      select r.id, r.license_id, r.expires_on, r.as_of
+        from reminders r join licenses l on l.id = r.license_id
+       where l.id = any(${licenseIds}::int[]) and r.outcome = 'open' and r.expires_on < l.expires_on
+    ), reached as (
+      select c.id, c.license_id, c.expires_on, c.as_of,
+             case when count(distinct d.channel) = 2 then 'both' else min(d.channel) end as channels
+        from closing c join deliveries d on d.reminder_id = c.id and d.status in ('sent', 'delivered')
+       group by c.id, c.license_id, c.expires_on, c.as_of
+    ), credited as (
+      select distinct on (license_id, expires_on) id, channels
+        from reached
+       order by license_id, expires_on, as_of desc, id desc
+    )
+    update reminders r set outcome = 'renewed', outcome_at = now(), credited_channels = credited.channels
+      from closing left join credited on credited.id = closing.id
+     where r.id = closing.id`.execute(trx);
 }
 
 /** Which of these category codes exist. */

@@ -121,13 +121,17 @@ export async function createDueReminders(
  * of a date later corrected to an earlier one is closed too once its date has passed:
  * the licence's real date passed before it, unrenewed.
  */
-export async function expireReminders(trx: Database, asOf: string): Promise<number> {
-  const result = await sql`
-    update reminders r set outcome = 'expired', outcome_at = now()
-      from licenses l
-     where r.license_id = l.id and r.outcome = 'open'
-       and r.expires_on < ${asOf}::date and l.expires_on <= r.expires_on`.execute(trx);
-  return Number(result.numAffectedRows ?? 0);
+export async function expireReminders(trx: Database, asOf: string): Promise<{ reminders: number; cycles: number }> {
+  const { rows } = await sql<{ reminders: number; cycles: number }>`
+    with expired as (
+      update reminders r set outcome = 'expired', outcome_at = now()
+        from licenses l
+       where r.license_id = l.id and r.outcome = 'open'
+         and r.expires_on < ${asOf}::date and l.expires_on <= r.expires_on
+      returning r.license_id, r.expires_on
+    )
+    select count(*)::int as reminders, count(distinct (license_id, expires_on))::int as cycles from expired`.execute(trx);
+  return rows[0]!;
 }
 
 export async function startScan(db: Database, asOf: string, trigger: 'cron' | 'api' | 'command'): Promise<number> {

@@ -133,6 +133,7 @@ export interface OutgoingMessages {
 export interface Reminders {
   asOf: string;
   createdAt: Generated<Timestamp>;
+  creditedChannels: "sms" | "push" | "both" | null;
   daysLeft: number;
   expiresOn: string;
   id: Generated<number>;

@@ -1,5 +1,5 @@
 import { quietHoursEnd, type QuietHours } from '@lr/domain';
-import { startWorker, type MessageJob } from '@lr/jobs';
+import { counters, startWorker, type MessageJob } from '@lr/jobs';
 import { DelayedError, UnrecoverableError, type Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { messageDelivery, type Channel, type DeliveryDeps, type SentContent } from './deliver';
@@ -26,7 +26,9 @@ export interface DeliveryWorkerOptions<Content extends SentContent> {
 export function startDeliveryWorker<Content extends SentContent>(options: DeliveryWorkerOptions<Content>): Worker {
   const now = options.now ?? (() => new Date());
   const deliver = messageDelivery(options.deps, options.channel);
-  return startWorker(
+  const counted = counters(options.connection, options.prefix);
+  const channel = options.channel.name;
+  const worker = startWorker(
     options.job,
     async (payload, job, token) => {
       // Due work waits for the end of quiet hours; it is delayed, not failed or retried in a loop.
@@ -37,6 +39,8 @@ export function startDeliveryWorker<Content extends SentContent>(options: Delive
       }
       const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
       const result = await deliver(payload.messageId, lastAttempt);
+      if (result.outcome === 'sent') counted.add('messagesSent', 1, channel);
+      if (result.outcome === 'failed') counted.add('messagesFailed', 1, channel);
       if (result.outcome === 'held') {
         await job.moveToDelayed(result.until.getTime(), token);
         throw new DelayedError();
@@ -55,6 +59,9 @@ export function startDeliveryWorker<Content extends SentContent>(options: Delive
       ...(options.ratePerSecond !== undefined && { limiter: { max: options.ratePerSecond, duration: 1000 } }),
     },
   );
+  // Before the service quits its Redis connection: close() has let the jobs under way finish.
+  worker.on('closed', () => void counted.flush());
+  return worker;
 }
 
 /** BullMQ's job lock, renewed while the job runs; a lapsed one marks the job stalled. */

@@ -2,6 +2,7 @@ import type { Static, TSchema } from '@sinclair/typebox';
 import { Queue, Worker, type Job, type WorkerOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import { parsePayload, sendPush, sendSms, type JobDefinition } from './catalogue';
+import { counters, type Counters } from './counters';
 
 /** Workers and queues block on Redis; BullMQ needs unlimited retries per request. */
 export function redisConnection(redisUrl: string): Redis {
@@ -15,6 +16,8 @@ export function openQueue(job: JobDefinition<TSchema>, connection: Redis, prefix
 export interface MessageQueues {
   sms: Queue;
   push: Queue;
+  /** what producers count on the same Redis (reminders created, renewals, expiries) */
+  counters: Counters;
   close(): Promise<void>;
 }
 
@@ -22,7 +25,13 @@ export interface MessageQueues {
 export function openMessageQueues(connection: Redis, prefix: string): MessageQueues {
   const sms = openQueue(sendSms, connection, prefix);
   const push = openQueue(sendPush, connection, prefix);
-  return { sms, push, close: async () => void (await Promise.all([sms.close(), push.close()])) };
+  const counted = counters(connection, prefix);
+  return {
+    sms,
+    push,
+    counters: counted,
+    close: async () => void (await Promise.all([sms.close(), push.close(), counted.flush()])),
+  };
 }
 
 const CHUNK = 1000;

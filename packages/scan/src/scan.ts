@@ -11,14 +11,13 @@ import {
   type DueWindow,
 } from '@lr/db';
 import { addDays, isBusinessDate, reminderWindows, type Category } from '@lr/domain';
-import { enqueue, messageJobs } from '@lr/jobs';
+import { enqueue, messageJobs, type MessageQueues } from '@lr/jobs';
 import type { Logger } from '@lr/log';
-import type { Queue } from 'bullmq';
 import { sql } from 'kysely';
 
 export interface ScanDeps {
   db: Database;
-  queues: { sms: Queue; push: Queue };
+  queues: MessageQueues;
   log: Logger;
 }
 
@@ -104,6 +103,8 @@ async function scanUnderLock(deps: ScanDeps, { asOf, trigger }: ScanRequest): Pr
       messagesQueued: created.messages.length,
       undeliverable: created.undeliverable,
     });
+    deps.queues.counters.add('remindersCreated', created.remindersCreated);
+    deps.queues.counters.add('cyclesExpired', expired.cycles);
     log.info({ scanId, asOf, ...created, messages: created.messages.length, expired }, 'scan finished');
     return summary;
   } catch (error) {

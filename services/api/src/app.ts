@@ -78,12 +78,12 @@ export async function buildApp({ config, db, redis, queues, log }: AppDeps) {
 
   const requireRole = apiKeyAuth(identifyCaller);
   await app.register(healthRoutes(db, redis));
-  await app.register(metricsRoutes(db, queues));
+  await app.register(metricsRoutes(queues));
   await app.register(categoryRoutes(db, requireRole));
   const sealing = sealingThread(config.piiKey!);
   app.addHook('onClose', () => sealing.close());
-  await app.register(licenseRoutes(db, idSealer(config.piiKey!), requireRole));
-  await app.register(licenseImportRoutes(db, sealing, requireRole));
+  await app.register(licenseRoutes(db, idSealer(config.piiKey!), queues.counters, requireRole));
+  await app.register(licenseImportRoutes(db, sealing, queues.counters, requireRole));
   await app.register(scanRoutes({ db, queues, log, timezone: config.timezone }, requireRole));
   await app.register(reminderRoutes(db, requireRole));
   await app.register(auditRoutes(db, requireRole));

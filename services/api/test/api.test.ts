@@ -539,13 +539,25 @@ describe('scans and reminders', () => {
     });
   });
 
-  it('/metrics shows queue depth and deliveries by status', async () => {
-    const res = await app.inject({ method: 'GET', url: '/metrics' });
-    expect(res.statusCode).toBe(200);
-    expect(res.body).toMatch(/^lr_queue_jobs\{queue="sms",state="waiting"\} 2$/m);
-    expect(res.body).toMatch(/^lr_queue_jobs\{queue="push",state="waiting"\} 0$/m);
-    expect(res.body).toMatch(/^lr_deliveries\{channel="sms",status="queued"\} 2$/m);
-    expect(res.body).toMatch(/^lr_deliveries\{channel="sms",status="cancelled"\} 1$/m);
+  it('/metrics shows queue depth, and counts reminders created and renewals', async () => {
+    await queues.counters.flush();
+    const created = (await get('/v1/scans')).json().items.reduce((sum: number, scan: { remindersCreated: number }) => sum + scan.remindersCreated, 0);
+    expect(created).toBeGreaterThan(0);
+    const scrape = async () => {
+      const res = await app.inject({ method: 'GET', url: '/metrics' });
+      expect(res.statusCode).toBe(200);
+      return res.body;
+    };
+    const body = await scrape();
+    expect(body).toMatch(/^lr_queue_jobs\{queue="sms",state="waiting"\} 2$/m);
+    expect(body).toMatch(/^lr_queue_jobs\{queue="push",state="waiting"\} 0$/m);
+    expect(body).toMatch(/^# TYPE lr_reminders_created_total counter$/m);
+    expect(body).toMatch(new RegExp(`^lr_reminders_created_total ${created}$`, 'm'));
+    const renewals = await database.db.selectFrom('renewals').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    expect(renewals.n).toBeGreaterThan(0);
+    expect(body).toMatch(new RegExp(`^lr_renewals_total ${renewals.n}$`, 'm'));
+    expect(body).toMatch(/^lr_messages_sent_total\{channel="sms"\} 0$/m);
+
   });
 
   it('disabling a category cancels its unsent deliveries and stops new reminders', async () => {

@@ -31,6 +31,7 @@
 import { sql } from 'kysely';
 import { inTransaction, recordAudit, sealLicenses, upsertSealedLicenses, type Database, type SealingThread, type UpsertCounts } from '@lr/db';
 import { LICENSE_FIELDS, ROW_FIELD } from '@lr/domain';
+import type { Counters } from '@lr/jobs';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { finished, type Readable } from 'node:stream';
@@ -93,7 +94,7 @@ const unsupported = (message: string) => new ApiError(415, 'unsupported_media_ty
 
 const RejectionSchema = Type.Object({ line: Type.Integer(), field: Type.String(), message: Type.String() });
 
-export function licenseImportRoutes(db: Database, sealing: SealingThread, requireRole: RequireRole): FastifyPluginAsyncTypebox {
+export function licenseImportRoutes(db: Database, sealing: SealingThread, counters: Counters, requireRole: RequireRole): FastifyPluginAsyncTypebox {
   return async (app) => {
     // This plugin's routes take text/csv only. The parser does not read the body: it passes
     // the stream on. Fastify applies bodyLimit only where it reads a body itself (parsers
@@ -145,7 +146,7 @@ export function licenseImportRoutes(db: Database, sealing: SealingThread, requir
       async (request) => {
         if (!(request.body instanceof CsvUpload)) throw unsupported('send the file as text/csv (UTF-8)');
         const started = performance.now();
-        const outcome = await importCsv(db, sealing, request.body.stream, auditActor(request));
+        const outcome = await importCsv(db, sealing, counters, request.body.stream, auditActor(request));
         const { broken, cutOffAfterLine, rows, ...result } = outcome;
         const { rejected: _listed, ...counts } = result;
         request.log.info({ rows, ms: Math.round(performance.now() - started), ...counts, broken, cutOffAfterLine }, 'licence import finished');
@@ -199,6 +200,7 @@ interface ImportOutcome extends ImportResult {
 async function importCsv(
   db: Database,
   sealing: SealingThread,
+  counters: Counters,
   source: Readable,
   actor: ReturnType<typeof auditActor>,
 ): Promise<ImportOutcome> {
@@ -291,6 +293,7 @@ async function importCsv(
           totals.updated += counts.updated;
           totals.renewed += counts.renewed;
           totals.unchanged += counts.unchanged;
+          counters.add('renewals', counts.renewed);
         },
         (error: unknown) => {
           writeFailure = { error };

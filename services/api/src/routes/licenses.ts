@@ -1,5 +1,6 @@
 import { findLicense, inTransaction, licenseRenewals, listLicenses, listReminders, recordAudit, sealLicenses, upsertSealedLicenses, type Database, type IdSealer } from '@lr/db';
 import { isBusinessDate } from '@lr/domain';
+import type { Counters } from '@lr/jobs';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { RequireRole } from '../auth';
@@ -11,7 +12,7 @@ import { BusinessDateString } from '../schemas';
 
 export const MAX_BATCH = 10_000;
 
-export function licenseRoutes(db: Database, sealer: IdSealer, requireRole: RequireRole): FastifyPluginAsyncTypebox {
+export function licenseRoutes(db: Database, sealer: IdSealer, counters: Counters, requireRole: RequireRole): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.post(
       '/v1/licenses/batch',
@@ -34,12 +35,14 @@ export function licenseRoutes(db: Database, sealer: IdSealer, requireRole: Requi
         // Sealed before a connection is taken. Here rather than on the import's sealing thread:
         // the request waits for it either way, and the thread's round trip measured slower.
         const sealed = await sealLicenses(sealer, licenses);
-        return inTransaction(db, async (trx) => {
-          const counts = await upsertSealedLicenses(trx, sealed);
+        const counts = await inTransaction(db, async (trx) => {
+          const written = await upsertSealedLicenses(trx, sealed);
           // Counts only: the rows hold personal data.
-          await recordAudit(trx, { ...auditActor(request), action: 'licenses.batch', target: 'licenses', before: null, after: { rows: licenses.length, ...counts } });
-          return counts;
+          await recordAudit(trx, { ...auditActor(request), action: 'licenses.batch', target: 'licenses', before: null, after: { rows: licenses.length, ...written } });
+          return written;
         });
+        counters.add('renewals', counts.renewed);
+        return counts;
       },
     );
 

@@ -2,11 +2,11 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import { recordAudit, type Database } from '@lr/db';
-import type { MessageQueues } from '@lr/jobs';
+import { COUNTERS, type CounterName, type MessageQueues } from '@lr/jobs';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { Redis } from 'ioredis';
 import { sql } from 'kysely';
-import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { RequireRole } from '../auth';
 import { ApiError, errorBody } from '../errors';
 import { auditActor } from './audit';
@@ -28,8 +28,12 @@ export function healthRoutes(db: Database, redis: Redis): FastifyPluginAsync {
   };
 }
 
-/** Prometheus metrics: queue depth per state, deliveries by channel and status, process figures. */
-export function metricsRoutes(db: Database, queues: MessageQueues): FastifyPluginAsync {
+/**
+ * Prometheus metrics: queue depth per state, the service's counters (kept in Redis by every
+ * process: reminders created, messages sent and failed by channel, renewals, expiries) and
+ * process figures. A scrape asks Redis only, never PostgreSQL.
+ */
+export function metricsRoutes(queues: MessageQueues): FastifyPluginAsync {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   new Gauge({
@@ -44,21 +48,25 @@ export function metricsRoutes(db: Database, queues: MessageQueues): FastifyPlugi
       }
     },
   });
-  new Gauge({
-    name: 'lr_deliveries',
-    help: 'Deliveries by channel and status',
-    labelNames: ['channel', 'status'],
-    registers: [registry],
-    async collect() {
-      const rows = await db
-        .selectFrom('deliveries')
-        .select(['channel', 'status', (eb) => eb.fn.countAll<number>().as('count')])
-        .groupBy(['channel', 'status'])
-        .execute();
-      this.reset();
-      for (const row of rows) this.set({ channel: row.channel, status: row.status }, Number(row.count));
-    },
-  });
+  // Counters that other processes add to: read at each scrape, as gauges are, and declared
+  // as counters so that a dashboard charts their rate. One read serves them all.
+  let values: Promise<Map<string, number>> | undefined;
+  const current = () => (values ??= queues.counters.read().finally(() => setImmediate(() => (values = undefined))));
+  for (const [name, { metric, help }] of Object.entries(COUNTERS) as [CounterName, (typeof COUNTERS)[CounterName]][]) {
+    const byChannel = name === 'messagesSent' || name === 'messagesFailed';
+    new Counter({
+      name: metric,
+      help,
+      labelNames: byChannel ? ['channel'] : [],
+      registers: [registry],
+      async collect() {
+        const read = await current();
+        this.reset();
+        if (!byChannel) return void this.inc(read.get(name) ?? 0);
+        for (const channel of ['sms', 'push'] as const) this.inc({ channel }, read.get(`${name}:${channel}`) ?? 0);
+      },
+    });
+  }
   return async (app) => {
     app.get('/metrics', { schema: { hide: true } }, async (_request, reply) =>
       reply.type(registry.contentType).send(await registry.metrics()),
