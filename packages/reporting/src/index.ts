@@ -1,1 +1,3 @@
 export * from './filter';
+export * from './stats';
+export * from './ledger';

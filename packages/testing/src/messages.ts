@@ -1,4 +1,4 @@
-import type { Database } from '@lr/db';
+import { claimMessage, markFailed, markSent, recordReceipt, type Database } from '@lr/db';
 import { sql } from 'kysely';
 
 /** Moves a message's claim back in time, as if its worker had taken it `seconds` ago. */
@@ -36,4 +36,26 @@ export async function failSentRecords(db: Database, { times, messageId }: { time
       await sql`drop trigger fail_sent_record on outgoing_messages; drop function fail_sent_record(); drop sequence sent_record_tries`.execute(db);
     },
   };
+}
+
+/** How a test's message ends: recorded as its worker and a provider's receipt would record it. */
+export type MessageEnd = 'sent' | 'delivered' | 'undelivered' | 'failed';
+
+/**
+ * Takes a queued message through the real state machine, as a worker and its provider would:
+ * claimed, then failed with a provider's code, or sent and, for `delivered`/`undelivered`,
+ * given its receipt. Its deliveries follow it. Returns the provider id it was sent under.
+ */
+export async function finishMessage(db: Database, messageId: number, end: MessageEnd): Promise<string> {
+  const claimed = await claimMessage(db, messageId, 'test-worker', { leaseSeconds: 120, maxClaims: 8 });
+  if (!claimed) throw new Error(`message ${messageId} is not claimable`);
+  const workerId = claimed.message.lockedBy!;
+  const providerMessageId = `SM-test-${messageId}`;
+  if (end === 'failed') {
+    await markFailed(db, messageId, workerId, { code: '21211', message: 'invalid number (test)' });
+    return providerMessageId;
+  }
+  await markSent(db, messageId, workerId, { providerMessageId, body: 'test message' });
+  if (end !== 'sent') await recordReceipt(db, providerMessageId, end, end === 'undelivered' ? { code: '30003', message: 'unreachable (test)' } : undefined);
+  return providerMessageId;
 }

@@ -16,10 +16,12 @@ import { auditRoutes } from './routes/audit';
 import { categoryRoutes } from './routes/categories';
 import { inboxRoutes, platformTokenIdentity } from './routes/inbox';
 import { licenseImportRoutes } from './routes/license-import';
+import { ledgerRoutes } from './routes/ledger';
 import { licenseRoutes } from './routes/licenses';
 import { healthRoutes, metricsRoutes, registerQueueDashboard } from './routes/ops';
 import { reminderRoutes } from './routes/reminders';
 import { scanRoutes } from './routes/scans';
+import { statsRoutes } from './routes/stats';
 import { suppressionRoutes } from './routes/suppressions';
 import { twilioWebhookRoutes } from './routes/webhooks';
 
@@ -69,7 +71,7 @@ export async function buildApp({ config, db, redis, queues, log }: AppDeps) {
   await app.register(formbody);
   await app.register(swagger, {
     openapi: {
-      info: { title: 'Licence-expiry reminder service', version: '1.0.0', description: 'See shared/contract.md' },
+      info: { title: 'Licence-expiry reminder service', version: '1.0.0', description: "Reminders of licences' expiry by SMS and app push. The guide to this API is docs/api.md in the project's repository." },
       components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer' } } },
       security: [{ apiKey: [] }],
     },
@@ -86,6 +88,8 @@ export async function buildApp({ config, db, redis, queues, log }: AppDeps) {
   await app.register(licenseImportRoutes(db, sealing, queues.counters, requireRole));
   await app.register(scanRoutes({ db, queues, log, timezone: config.timezone }, requireRole));
   await app.register(reminderRoutes(db, requireRole));
+  await app.register(ledgerRoutes(db, requireRole, config.timezone));
+  await app.register(statsRoutes(db, requireRole));
   await app.register(auditRoutes(db, requireRole));
   await app.register(suppressionRoutes(db, requireRole));
   await app.register(inboxRoutes(db, identifyLicensee));

@@ -1,0 +1,98 @@
+import { statsCounts, type CreditCounts, type DeliveryBucket, type CycleCounts, type Database, type ReminderCounts, type ReportFilter, type StatsGroupBy } from '@lr/db';
+
+const NO_DELIVERIES = { pending: 0, sent: 0, delivered: 0, undelivered: 0, failed: 0, cancelled: 0 };
+
+/** The leads of the default category (60, 30, 10) are always named, with zeros, so a chart's columns stay put. */
+const USUAL_LEAD_DAYS = [60, 30, 10];
+
+export interface CycleFigures {
+  renewed: number;
+  expired: number;
+  open: number;
+  /** renewed ÷ (renewed + expired); null while none has ended */
+  renewalRate: number | null;
+}
+
+/** The figures of one period or group: the report of design.md's "Outcomes". */
+export interface Figures {
+  reminders: { created: number; reached: number; undeliverable: number; failed: number; inProgress: number; cancelled: number };
+  deliveries: Record<'sms' | 'push', Record<DeliveryBucket, number>>;
+  holdersReached: { enterprise: number; individual: number };
+  cycles: { reached: number } & CycleFigures;
+  unreached: { cycles: number } & CycleFigures;
+  renewalsCredited: { byLeadDays: Record<string, number>; byChannel: { sms: number; push: number; both: number } };
+  links: { opened: number; renewedAfterOpening: number };
+}
+
+export interface Stats extends Figures {
+  from: string | null;
+  to: string | null;
+  groups?: ({ key: string } & Figures)[];
+}
+
+/** renewed ÷ (renewed + expired): open cycles are left out; null when no cycle has ended. */
+export function renewalRate(renewed: number, expired: number): number | null {
+  return renewed + expired === 0 ? null : renewed / (renewed + expired);
+}
+
+function cycleFigures(cycles: CycleCounts[], reached: boolean): { cycles: number } & CycleFigures {
+  const count = (outcome?: CycleCounts['outcome']) =>
+    cycles.filter((c) => c.reached === reached && (outcome === undefined || c.outcome === outcome)).reduce((sum, c) => sum + c.cycles, 0);
+  const renewed = count('renewed');
+  const expired = count('expired');
+  return { cycles: count(), renewed, expired, open: count('open'), renewalRate: renewalRate(renewed, expired) };
+}
+
+function figures(reminders: ReminderCounts | undefined, cycles: CycleCounts[], credits: CreditCounts[]): Figures {
+  const r: Omit<ReminderCounts, 'key'> = reminders ?? {
+    reached: 0,
+    undeliverable: 0,
+    failed: 0,
+    inProgress: 0,
+    cancelled: 0,
+    deliveries: { sms: NO_DELIVERIES, push: NO_DELIVERIES },
+    enterprisesReached: 0,
+    individualsReached: 0,
+  };
+  const { cycles: reachedCycles, ...reachedFigures } = cycleFigures(cycles, true);
+  const byLeadDays: Record<string, number> = Object.fromEntries(USUAL_LEAD_DAYS.map((lead) => [String(lead), 0]));
+  const byChannel = { sms: 0, push: 0, both: 0 };
+  for (const credit of credits) {
+    byLeadDays[String(credit.leadDays)] = (byLeadDays[String(credit.leadDays)] ?? 0) + credit.cycles;
+    byChannel[credit.channels] += credit.cycles;
+  }
+  return {
+    reminders: {
+      created: r.reached + r.undeliverable + r.failed + r.inProgress + r.cancelled,
+      reached: r.reached,
+      undeliverable: r.undeliverable,
+      failed: r.failed,
+      inProgress: r.inProgress,
+      cancelled: r.cancelled,
+    },
+    deliveries: r.deliveries,
+    holdersReached: { enterprise: r.enterprisesReached, individual: r.individualsReached },
+    cycles: { reached: reachedCycles, ...reachedFigures },
+    unreached: cycleFigures(cycles, false),
+    renewalsCredited: { byLeadDays, byChannel },
+    // Renewal links are not sent yet: nobody can have opened one.
+    links: { opened: 0, renewedAfterOpening: 0 },
+  };
+}
+
+/** The figures of a period (reminders by scan date, both ends included), and of each group with `groupBy`. */
+export async function periodStats(db: Database, filter: ReportFilter, groupBy?: StatsGroupBy): Promise<Stats> {
+  const counts = await statsCounts(db, filter, groupBy);
+  const of = (key: string | null) =>
+    figures(
+      counts.reminders.find((r) => r.key === key),
+      counts.cycles.filter((c) => c.key === key),
+      counts.credits.filter((c) => c.key === key),
+    );
+  const stats: Stats = { from: filter.from ?? null, to: filter.to ?? null, ...of(null) };
+  if (groupBy) {
+    const keys = counts.reminders.map((r) => r.key).filter((key): key is string => key !== null);
+    stats.groups = keys.sort().map((key) => ({ key, ...of(key) }));
+  }
+  return stats;
+}

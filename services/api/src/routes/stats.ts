@@ -1,0 +1,32 @@
+import type { Database } from '@lr/db';
+import { periodStats } from '@lr/reporting';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import type { RequireRole } from '../auth';
+import { reportFilter, ReportFilterQuery } from '../report-query';
+
+/** GET /v1/stats: what the reminders of a period achieved (docs/rules.md, "Outcomes"). */
+export function statsRoutes(db: Database, requireRole: RequireRole): FastifyPluginAsyncTypebox {
+  return async (app) => {
+    app.get(
+      '/v1/stats',
+      {
+        preHandler: requireRole('viewer'),
+        schema: {
+          tags: ['reports'],
+          querystring: Type.Object(
+            {
+              ...ReportFilterQuery,
+              groupBy: Type.Optional(Type.Union([Type.Literal('category'), Type.Literal('region'), Type.Literal('month')])),
+            },
+            { additionalProperties: false },
+          ),
+        },
+      },
+      async (request) => {
+        const { groupBy, ...query } = request.query;
+        return periodStats(db, await reportFilter(db, query), groupBy);
+      },
+    );
+  };
+}
