@@ -1,4 +1,4 @@
--- Scans, reminders, outgoing messages and deliveries: the outbox of design.md.
+-- Scans, reminders, outgoing messages and deliveries: the outbox (docs/guarantees.md).
 
 create table scans (
   id                integer generated always as identity primary key,

@@ -2,7 +2,7 @@ import cron from 'node-cron';
 
 /**
  * Every setting of every service, read and validated here and nowhere else.
- * Names and defaults are those of shared/contract.md.
+ * Names, defaults and meanings are documented in docs/configuration.md.
  */
 export type ServiceName = 'api' | 'scheduler' | 'sms-worker' | 'push-worker' | 'migrate' | 'scan';
 

@@ -82,7 +82,7 @@ function jsonArray(items: object[]): Buffer {
 
 /**
  * Upserts licences on (categoryCode, licenseNo), then applies what the changes mean
- * (design.md): a later expiresOn is a renewal (recorded; open reminders of the old
+ * (docs/rules.md): a later expiresOn is a renewal (recorded; open reminders of the old
  * date get the outcome 'renewed'); an earlier one is a correction; either cancels the
  * unsent deliveries of the old date, and a revocation cancels all of them. Run it
  * inside a transaction so that nothing is half written.

@@ -1,4 +1,4 @@
-/** pending -> queued -> sending -> sent -> delivered | undelivered | failed, or cancelled (design.md). */
+/** pending -> queued -> sending -> sent -> delivered | undelivered | failed, or cancelled (docs/rules.md). */
 export const DELIVERY_STATUSES = [
   'pending',
   'queued',

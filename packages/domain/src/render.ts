@@ -61,7 +61,7 @@ function whereToRenew(all: ReminderFacts[]): string {
 }
 
 /**
- * One SMS per recipient and scan (design.md): a single reminder uses its category's
+ * One SMS per recipient and scan (docs/rules.md): a single reminder uses its category's
  * template; several are listed in one message, with each renewal link and
  * consultation phone given once.
  */

@@ -1,4 +1,4 @@
-/** The shapes of shared/contract.md, in the product's words. */
+/** The shapes of the API (docs/api.md), in the product's words. */
 export type Channel = 'sms' | 'push';
 export type HolderType = 'enterprise' | 'individual';
 export type LicenseStatus = 'active' | 'revoked';

@@ -4,7 +4,7 @@ import { dueLead, reminderWindows } from './window';
 
 const DEFAULT = [60, 30, 10];
 
-describe('reminder windows (design.md, reminder rules)', () => {
+describe('reminder windows (docs/rules.md, reminder windows)', () => {
   it('splits 0..max(leadDays) into one consecutive range per lead', () => {
     expect(reminderWindows(DEFAULT)).toEqual([
       { lead: 10, fromDaysLeft: 0, toDaysLeft: 10 },

@@ -12,7 +12,7 @@ export interface ReminderWindow {
 }
 
 /**
- * design.md: a licence with 0 <= daysLeft <= max(leadDays) is in the window
+ * docs/rules.md: a licence with 0 <= daysLeft <= max(leadDays) is in the window
  * L = min{ l in leadDays : l >= daysLeft }. The windows therefore split 0..max into
  * consecutive ranges, one per lead, which lets the scan find each window's
  * licences with a range scan on expires_on.

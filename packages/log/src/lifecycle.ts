@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 
 /**
  * Starts a service. A configuration error stops it with one line naming the variable
- * (shared/contract.md); SIGTERM and SIGINT run `stop` once (stop taking work, finish or
+ * (docs/configuration.md); SIGTERM and SIGINT run `stop` once (stop taking work, finish or
  * hand back in-flight jobs, close pools), with a deadline so a stuck close cannot hang.
  */
 export async function runService(

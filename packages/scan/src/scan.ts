@@ -60,7 +60,7 @@ export function dueWindows(categories: Pick<Category, 'code' | 'leadDays' | 'ena
 }
 
 /**
- * The daily scan (design.md): marks reminders of licences that expired unrenewed,
+ * The daily scan (docs/rules.md): marks reminders of licences that expired unrenewed,
  * writes the reminders now due with their deliveries and messages in one
  * transaction, then puts the messages on their queues. Messages stay 'pending' in
  * PostgreSQL until they are on a queue, so a crash between the two loses nothing: the

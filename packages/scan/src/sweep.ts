@@ -18,7 +18,7 @@ export interface SweepSummary {
 /**
  * Puts back on its queue every message that PostgreSQL says is unsent but whose job will
  * not run: those a scan committed and then crashed before enqueueing, those lost when
- * Redis lost its data (design.md: Redis holds work in flight only), those whose id a
+ * Redis lost its data (docs/guarantees.md: Redis holds work in flight only), those whose id a
  * finished job still holds, and those whose worker stopped mid-send (claimed longer than
  * CLAIM_LEASE_SECONDS ago) when their job is gone or finished. A message whose job waits is
  * left alone, so a sweep costs one look-up per unsent message and adds nothing twice; were

@@ -97,7 +97,7 @@ async function deliveriesOfMessage(messageId: number) {
   return db().selectFrom('deliveries').selectAll().where('messageId', '=', messageId).orderBy('id').execute();
 }
 
-describe('the reminder window (design.md, reminder rules)', () => {
+describe('the reminder window (docs/rules.md, reminder windows)', () => {
   it('creates the reminder of the window a licence is in, and none outside 0..max(leadDays)', async () => {
     const daysLeft = [61, 60, 45, 30, 11, 10, 0, -1];
     await store(...daysLeft.map((n, i) => licence(`W${n}`, addDays(D, n), { phone: phone(i) })));

@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
-/** An error the client can act on: `{ error: { code, message, details? } }` (contract.md). */
+/** An error the client can act on: `{ error: { code, message, details? } }` (docs/api.md). */
 export class ApiError extends Error {
   constructor(
     readonly statusCode: number,

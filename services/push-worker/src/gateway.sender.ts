@@ -8,7 +8,7 @@ export interface PushSender {
   send(userId: string, content: PushContent, idempotencyKey: string): Promise<{ providerMessageId: string | null }>;
 }
 
-/** X-Signature: hex HMAC-SHA256 of `timestamp + "." + body` under the shared secret (contract.md). */
+/** X-Signature: hex HMAC-SHA256 of `timestamp + "." + body` under the shared secret (docs/api.md). */
 export function signPush(secret: string, timestamp: string, body: string): string {
   return createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex');
 }

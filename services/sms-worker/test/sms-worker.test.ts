@@ -565,8 +565,8 @@ describe('the SMS worker on BullMQ', () => {
     expect(fake.sms()).toHaveLength(0);
   });
 
-  // design.md: "No phone gets more than SMS_MAX_PER_RECIPIENT_PER_DAY SMS a day (default 3;
-  // carriers block numbers that receive more); the rest waits for the next day."
+  // docs/rules.md: no phone gets more than SMS_MAX_PER_RECIPIENT_PER_DAY SMS a day (default 3;
+  // carriers block numbers that receive more); the rest waits for the next day.
   it('sends no phone more than 3 SMS a day; the 4th waits for the next day', async () => {
     start(null);
     const phone = '+8613900139000';

@@ -36,7 +36,7 @@ const CategoryChanges = Type.Partial(Type.Object(CategoryFields, { additionalPro
   minProperties: 1,
 });
 
-/** An unknown placeholder is rejected when the category is saved (contract.md). */
+/** An unknown placeholder is rejected when the category is saved (docs/rules.md, message text). */
 function checkTemplates(fields: Partial<Static<typeof CategoryChanges>>): void {
   const details = (['smsTemplate', 'pushTitle', 'pushBody'] as const).flatMap((field) =>
     unknownPlaceholders(fields[field] ?? '').map((name) => ({ field, message: `unknown placeholder {${name}}` })),

@@ -21,7 +21,7 @@ export function licenseRoutes(db: Database, sealer: IdSealer, counters: Counters
         schema: {
           tags: ['licenses'],
           body: Type.Object(
-            { licenses: Type.Array(Type.Unknown(), { maxItems: MAX_BATCH, description: 'licences as in contract.md' }) },
+            { licenses: Type.Array(Type.Unknown(), { maxItems: MAX_BATCH, description: 'licences; their fields are described in docs/api.md' }) },
             { additionalProperties: false },
           ),
         },
