@@ -13,7 +13,7 @@ export interface CycleFigures {
   renewalRate: number | null;
 }
 
-/** The figures of one period or group: the report of design.md's "Outcomes". */
+/** The figures of one period or group: the report of docs/rules.md's "Outcomes". */
 export interface Figures {
   reminders: { created: number; reached: number; undeliverable: number; failed: number; inProgress: number; cancelled: number };
   deliveries: Record<'sms' | 'push', Record<DeliveryBucket, number>>;
