@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { maskIdNo, maskPhone, maskText } from './mask';
+import { maskHolderName, maskIdNo, maskPhone, maskText } from './mask';
 
 describe('masking personal data', () => {
   it('keeps the first three and last four digits of a mobile number', () => {
@@ -41,5 +41,23 @@ describe('masking personal data', () => {
   it('leaves dates, times and other numbers alone', () => {
     const line = '2026-12-02T13:31:06.697Z scan 1 created 16100 reminders, 24118 messages; licence JY14112240000733, sid SM13800138000ab';
     expect(maskText(line)).toBe(line);
+  });
+
+  it("keeps an individual's first character and stars the rest, one star a character", () => {
+    expect(maskHolderName('张三丰', 'individual')).toBe('张**');
+    expect(maskHolderName('张三', 'individual')).toBe('张*');
+    expect(maskHolderName('张', 'individual')).toBe('张');
+    expect(maskHolderName('', 'individual')).toBe('');
+    expect(maskHolderName('Wang, "Li"\nMing', 'individual')).toBe('W' + '*'.repeat(14));
+  });
+
+  it('counts a character outside the BMP (two UTF-16 units) as one', () => {
+    expect(maskHolderName('𠀀三', 'individual')).toBe('𠀀*');
+    expect(maskHolderName('李𠀀𠀁', 'individual')).toBe('李**');
+    expect(maskHolderName('😀', 'individual')).toBe('😀');
+  });
+
+  it("leaves an enterprise's name whole", () => {
+    expect(maskHolderName('卢氏县"豫西"餐饮, 有限公司', 'enterprise')).toBe('卢氏县"豫西"餐饮, 有限公司');
   });
 });

@@ -1,3 +1,5 @@
+import type { HolderType } from './types';
+
 /**
  * Personal data never leaves the service unmasked in logs or reports.
  * 13800138000 -> 138****8000; 410102199001011234 -> 410***********1234.
@@ -25,4 +27,16 @@ export function maskText(text: string): string {
     .replace(MOBILE_IN_TEXT, (m) => maskPhone(m))
     .replace(RESIDENT_ID_IN_TEXT, (m) => maskIdNo(m))
     .replace(CREDIT_CODE_IN_TEXT, (m) => maskIdNo(m));
+}
+
+/**
+ * A holder's name as reports show it: an enterprise's name is public and stays whole; an
+ * individual's keeps its first character and stars the rest, one star a character
+ * (张三丰 -> 张**). Characters are code points, as PostgreSQL counts them, so the reports'
+ * SQL masks the same way.
+ */
+export function maskHolderName(name: string, holderType: HolderType): string {
+  if (holderType === 'enterprise') return name;
+  const [first = '', ...rest] = Array.from(name);
+  return first + '*'.repeat(rest.length);
 }
