@@ -1,0 +1,45 @@
+import { copyLedger, type Database } from '@lr/db';
+import { LEDGER_LANGUAGES, ledgerFilename, ledgerHeader } from '@lr/reporting';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import type { RequireRole } from '../auth';
+import { sendCsv } from '../csv-download';
+import { reportFilter, ReportFilterQuery } from '../report-query';
+
+/** GET /v1/ledger.csv: the work ledger (工作台账), masked, streamed. Operators and admins. */
+export function ledgerRoutes(db: Database, requireRole: RequireRole, timezone: string): FastifyPluginAsyncTypebox {
+  return async (app) => {
+    app.get(
+      '/v1/ledger.csv',
+      {
+        preHandler: requireRole('operator'),
+        schema: {
+          tags: ['reports'],
+          description:
+            'The work ledger as CSV (UTF-8 with BOM): one row per delivery of each reminder whose scan date is in the period, ' +
+            'one with an empty channel and status undeliverable for a reminder without deliveries. Personal data masked.',
+          querystring: Type.Object(
+            {
+              ...ReportFilterQuery,
+              lang: Type.Union(
+                LEDGER_LANGUAGES.map((l) => Type.Literal(l)),
+                { default: 'en', description: 'the language of the header; values stay codes' },
+              ),
+            },
+            { additionalProperties: false },
+          ),
+        },
+      },
+      async (request, reply) => {
+        const { lang, ...query } = request.query;
+        const filter = await reportFilter(db, query);
+        return sendCsv(request, reply, {
+          filename: ledgerFilename(filter, lang),
+          asciiFilename: ledgerFilename(filter, 'en'),
+          header: ledgerHeader(lang),
+          writeRows: (to) => copyLedger(db, filter, to, { timezone }),
+        });
+      },
+    );
+  };
+}
