@@ -18,8 +18,13 @@ export interface ReminderCounts {
   cancelled: number;
   /** deliveries by channel and status, `pending` being pending, queued and sending */
   deliveries: Record<'sms' | 'push', Record<DeliveryBucket, number>>;
-  enterprisesReached: number;
-  individualsReached: number;
+}
+
+/** Distinct holders (by id number) that reminders of a group reached, of one type. */
+export interface HolderCounts {
+  key: string | null;
+  holderType: 'enterprise' | 'individual';
+  holders: number;
 }
 
 /** The cycles a group's reminders belong to, counted whole, by whether they were reached and how they ended. */
@@ -40,6 +45,7 @@ export interface CreditCounts {
 
 export interface StatsCounts {
   reminders: ReminderCounts[];
+  holders: HolderCounts[];
   cycles: CycleCounts[];
   credits: CreditCounts[];
 }
@@ -65,87 +71,86 @@ const GROUP_KEY: Record<StatsGroupBy, RawBuilder<string>> = {
  */
 export async function statsCounts(db: Database, filter: ReportFilter, groupBy?: StatsGroupBy): Promise<StatsCounts> {
   const key = groupBy ? GROUP_KEY[groupBy] : sql<string>`null::text`;
-  // Without groupBy every key is null: one group, the period.
-  const grouping = groupBy ? sql`grouping sets ((), (p.key))` : sql`p.key`;
   const before = filter.from !== undefined ? sql`r.as_of < ${filter.from}::date and r.as_of >= ${filter.from}::date - 366` : sql`false`;
   const after = filter.to !== undefined ? sql`r.as_of > ${filter.to}::date and r.as_of <= ${filter.to}::date + 366` : sql`false`;
-  const { rows } = await sql<StatsCounts>`
-    with period as materialized (
-      select r.id, r.license_id, r.expires_on, r.lead_days, r.outcome, r.credited_channels,
-             l.holder_type, l.holder_id_hash, ${key} as key
-        from reminders r join licenses l on l.id = r.license_id
-       where ${allOf(reminderConditions(filter))}
-    ), cycle_keys as materialized (
-      select distinct license_id, expires_on from period
-    ), cycle_reminders as materialized (
-      select id, license_id, expires_on, lead_days, outcome, credited_channels from period
-      union all
-      select r.id, r.license_id, r.expires_on, r.lead_days, r.outcome, r.credited_channels
-        from reminders r join cycle_keys c using (license_id, expires_on)
-       where (${before}) or (${after})
-    ), reminder_deliveries as materialized (
-      select d.reminder_id,
-             bool_or(d.status in ('sent', 'delivered')) as reached,
-             bool_and(d.status = 'cancelled') as cancelled,
-             bool_or(d.status in ('pending', 'queued', 'sending')) as in_progress,
-             count(*) filter (where d.channel = 'sms' and d.status in ('pending', 'queued', 'sending')) as sms_pending,
-             count(*) filter (where d.channel = 'sms' and d.status = 'sent') as sms_sent,
-             count(*) filter (where d.channel = 'sms' and d.status = 'delivered') as sms_delivered,
-             count(*) filter (where d.channel = 'sms' and d.status = 'undelivered') as sms_undelivered,
-             count(*) filter (where d.channel = 'sms' and d.status = 'failed') as sms_failed,
-             count(*) filter (where d.channel = 'sms' and d.status = 'cancelled') as sms_cancelled,
-             count(*) filter (where d.channel = 'push' and d.status in ('pending', 'queued', 'sending')) as push_pending,
-             count(*) filter (where d.channel = 'push' and d.status = 'sent') as push_sent,
-             count(*) filter (where d.channel = 'push' and d.status = 'delivered') as push_delivered,
-             count(*) filter (where d.channel = 'push' and d.status = 'undelivered') as push_undelivered,
-             count(*) filter (where d.channel = 'push' and d.status = 'failed') as push_failed,
-             count(*) filter (where d.channel = 'push' and d.status = 'cancelled') as push_cancelled
-        from deliveries d join cycle_reminders c on c.id = d.reminder_id
-       group by d.reminder_id
-    ), cycles as materialized (
-      select c.license_id, c.expires_on,
-             coalesce(bool_or(rd.reached), false) as reached,
-             case when bool_or(c.outcome = 'renewed') then 'renewed'
-                  when bool_or(c.outcome = 'expired') then 'expired' else 'open' end as outcome,
-             max(c.lead_days) filter (where c.credited_channels is not null) as credited_lead_days,
-             max(c.credited_channels) as credited_channels
-        from cycle_reminders c left join reminder_deliveries rd on rd.reminder_id = c.id
-       group by c.license_id, c.expires_on
-    ), group_cycles as (
-      select null::text as key, c.* from cycles c
-      ${groupBy ? sql`union all select k.key, c.* from (select distinct key, license_id, expires_on from period) k join cycles c using (license_id, expires_on)` : sql``}
-    )
-    select
-      (select coalesce(json_agg(x), '[]') from (
-         select p.key,
-                count(*) filter (where rd.reached) as reached,
-                count(*) filter (where rd.reminder_id is null) as undeliverable,
-                count(*) filter (where not rd.reached and rd.cancelled) as cancelled,
-                count(*) filter (where not rd.reached and not rd.cancelled and rd.in_progress) as "inProgress",
-                count(*) filter (where not rd.reached and not rd.cancelled and not rd.in_progress) as failed,
-                json_build_object(
-                  'sms', json_build_object(
-                    'pending', coalesce(sum(rd.sms_pending), 0), 'sent', coalesce(sum(rd.sms_sent), 0),
-                    'delivered', coalesce(sum(rd.sms_delivered), 0), 'undelivered', coalesce(sum(rd.sms_undelivered), 0),
-                    'failed', coalesce(sum(rd.sms_failed), 0), 'cancelled', coalesce(sum(rd.sms_cancelled), 0)),
-                  'push', json_build_object(
-                    'pending', coalesce(sum(rd.push_pending), 0), 'sent', coalesce(sum(rd.push_sent), 0),
-                    'delivered', coalesce(sum(rd.push_delivered), 0), 'undelivered', coalesce(sum(rd.push_undelivered), 0),
-                    'failed', coalesce(sum(rd.push_failed), 0), 'cancelled', coalesce(sum(rd.push_cancelled), 0))
-                ) as deliveries,
-                count(distinct p.holder_id_hash) filter (where rd.reached and p.holder_type = 'enterprise') as "enterprisesReached",
-                count(distinct p.holder_id_hash) filter (where rd.reached and p.holder_type = 'individual') as "individualsReached"
-           from period p left join reminder_deliveries rd on rd.reminder_id = p.id
-          group by ${grouping}) x
-      ) as reminders,
-      (select coalesce(json_agg(x), '[]') from (
-         select key, reached, outcome, count(*) as cycles from group_cycles group by key, reached, outcome) x
-      ) as cycles,
-      (select coalesce(json_agg(x), '[]') from (
-         select key, credited_lead_days as "leadDays", credited_channels as channels, count(*) as cycles
-           from group_cycles
-          where reached and outcome = 'renewed' and credited_channels is not null
-          group by key, credited_lead_days, credited_channels) x
-      ) as credits`.execute(db);
-  return rows[0]!;
+  return db.transaction().execute(async (trx) => {
+    // A year of a county's reminders is a million rows to hash a few times: in memory, and
+    // without compiling the statement (JIT takes longer than the statement saves).
+    await sql`set local work_mem = '256MB'`.execute(trx);
+    await sql`set local jit = off`.execute(trx);
+    const { rows } = await sql<StatsCounts>`
+      with period as materialized (
+        -- The period's reminders, each with the status of its delivery on each channel (one at most).
+        select r.license_id, r.expires_on, r.lead_days, r.outcome, r.credited_channels,
+               l.holder_type, l.holder_id_hash, ${key} as key, s.status as sms, p.status as push,
+               coalesce(s.status in ('sent', 'delivered') or p.status in ('sent', 'delivered'), false) as reached
+          from reminders r
+          join licenses l on l.id = r.license_id
+          left join deliveries s on s.reminder_id = r.id and s.channel = 'sms'
+          left join deliveries p on p.reminder_id = r.id and p.channel = 'push'
+         where ${allOf(reminderConditions(filter))}
+      ), outside as (
+        -- The other reminders of the period's cycles: made at most a year before or after it.
+        select r.license_id, r.expires_on, r.lead_days, r.outcome, r.credited_channels,
+               exists (select 1 from deliveries d where d.reminder_id = r.id and d.status in ('sent', 'delivered')) as reached
+          from reminders r
+         where ((${before}) or (${after}))
+           and exists (select 1 from period c where (c.license_id, c.expires_on) = (r.license_id, r.expires_on))
+      ), cycles as materialized (
+        select bool_or(reached) as reached,
+               case when bool_or(outcome = 'renewed') then 'renewed'
+                    when bool_or(outcome = 'expired') then 'expired' else 'open' end as outcome,
+               max(lead_days) filter (where credited_channels is not null) as credited_lead_days,
+               max(credited_channels) as credited_channels,
+               ${groupBy ? sql`array_agg(distinct key) filter (where key is not null)` : sql`null::text[]`} as keys
+          from (select license_id, expires_on, lead_days, outcome, credited_channels, reached, key from period
+                union all
+                select license_id, expires_on, lead_days, outcome, credited_channels, reached, null from outside) x
+         group by license_id, expires_on
+      ), group_cycles as (
+        select null::text as key, reached, outcome, credited_lead_days, credited_channels from cycles
+        ${groupBy ? sql`union all select k.key, reached, outcome, credited_lead_days, credited_channels from cycles cross join unnest(keys) as k(key)` : sql``}
+      ), holders as (
+        -- Distinct holders reached, in the period and in each group.
+        select null::text as key, holder_type from (select distinct holder_type, holder_id_hash from period where reached) h
+        ${groupBy ? sql`union all select key, holder_type from (select distinct key, holder_type, holder_id_hash from period where reached) h` : sql``}
+      )
+      select
+        (select coalesce(json_agg(x), '[]') from (
+           select key,
+                  count(*) filter (where reached) as reached,
+                  count(*) filter (where sms is null and push is null) as undeliverable,
+                  count(*) filter (where not reached and coalesce(sms, 'cancelled') = 'cancelled' and coalesce(push, 'cancelled') = 'cancelled'
+                                   and (sms is not null or push is not null)) as cancelled,
+                  count(*) filter (where not reached and (sms in ('pending', 'queued', 'sending') or push in ('pending', 'queued', 'sending'))
+                                   and not (coalesce(sms, 'cancelled') = 'cancelled' and coalesce(push, 'cancelled') = 'cancelled')) as "inProgress",
+                  count(*) filter (where not reached and coalesce(sms, 'x') not in ('pending', 'queued', 'sending') and coalesce(push, 'x') not in ('pending', 'queued', 'sending')
+                                   and not (coalesce(sms, 'cancelled') = 'cancelled' and coalesce(push, 'cancelled') = 'cancelled')) as failed,
+                  json_build_object(
+                    'sms', json_build_object(
+                      'pending', count(*) filter (where sms in ('pending', 'queued', 'sending')), 'sent', count(*) filter (where sms = 'sent'),
+                      'delivered', count(*) filter (where sms = 'delivered'), 'undelivered', count(*) filter (where sms = 'undelivered'),
+                      'failed', count(*) filter (where sms = 'failed'), 'cancelled', count(*) filter (where sms = 'cancelled')),
+                    'push', json_build_object(
+                      'pending', count(*) filter (where push in ('pending', 'queued', 'sending')), 'sent', count(*) filter (where push = 'sent'),
+                      'delivered', count(*) filter (where push = 'delivered'), 'undelivered', count(*) filter (where push = 'undelivered'),
+                      'failed', count(*) filter (where push = 'failed'), 'cancelled', count(*) filter (where push = 'cancelled'))
+                  ) as deliveries
+             from period
+            group by ${groupBy ? sql`grouping sets ((), (key))` : sql`key`}) x
+        ) as reminders,
+        (select coalesce(json_agg(x), '[]') from (
+           select key, holder_type as "holderType", count(*) as holders from holders group by key, holder_type) x
+        ) as holders,
+        (select coalesce(json_agg(x), '[]') from (
+           select key, reached, outcome, count(*) as cycles from group_cycles group by key, reached, outcome) x
+        ) as cycles,
+        (select coalesce(json_agg(x), '[]') from (
+           select key, credited_lead_days as "leadDays", credited_channels as channels, count(*) as cycles
+             from group_cycles
+            where reached and outcome = 'renewed' and credited_channels is not null
+            group by key, credited_lead_days, credited_channels) x
+        ) as credits`.execute(trx);
+    return rows[0]!;
+  });
 }

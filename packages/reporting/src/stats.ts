@@ -1,4 +1,4 @@
-import { statsCounts, type CreditCounts, type DeliveryBucket, type CycleCounts, type Database, type ReminderCounts, type ReportFilter, type StatsGroupBy } from '@lr/db';
+import { statsCounts, type CreditCounts, type DeliveryBucket, type CycleCounts, type Database, type HolderCounts, type ReminderCounts, type ReportFilter, type StatsGroupBy } from '@lr/db';
 
 const NO_DELIVERIES = { pending: 0, sent: 0, delivered: 0, undelivered: 0, failed: 0, cancelled: 0 };
 
@@ -43,7 +43,7 @@ function cycleFigures(cycles: CycleCounts[], reached: boolean): { cycles: number
   return { cycles: count(), renewed, expired, open: count('open'), renewalRate: renewalRate(renewed, expired) };
 }
 
-function figures(reminders: ReminderCounts | undefined, cycles: CycleCounts[], credits: CreditCounts[]): Figures {
+function figures(reminders: ReminderCounts | undefined, holders: HolderCounts[], cycles: CycleCounts[], credits: CreditCounts[]): Figures {
   const r: Omit<ReminderCounts, 'key'> = reminders ?? {
     reached: 0,
     undeliverable: 0,
@@ -51,9 +51,8 @@ function figures(reminders: ReminderCounts | undefined, cycles: CycleCounts[], c
     inProgress: 0,
     cancelled: 0,
     deliveries: { sms: NO_DELIVERIES, push: NO_DELIVERIES },
-    enterprisesReached: 0,
-    individualsReached: 0,
   };
+  const holdersOf = (type: HolderCounts['holderType']) => holders.find((h) => h.holderType === type)?.holders ?? 0;
   const { cycles: reachedCycles, ...reachedFigures } = cycleFigures(cycles, true);
   const byLeadDays: Record<string, number> = Object.fromEntries(USUAL_LEAD_DAYS.map((lead) => [String(lead), 0]));
   const byChannel = { sms: 0, push: 0, both: 0 };
@@ -71,7 +70,7 @@ function figures(reminders: ReminderCounts | undefined, cycles: CycleCounts[], c
       cancelled: r.cancelled,
     },
     deliveries: r.deliveries,
-    holdersReached: { enterprise: r.enterprisesReached, individual: r.individualsReached },
+    holdersReached: { enterprise: holdersOf('enterprise'), individual: holdersOf('individual') },
     cycles: { reached: reachedCycles, ...reachedFigures },
     unreached: cycleFigures(cycles, false),
     renewalsCredited: { byLeadDays, byChannel },
@@ -86,6 +85,7 @@ export async function periodStats(db: Database, filter: ReportFilter, groupBy?: 
   const of = (key: string | null) =>
     figures(
       counts.reminders.find((r) => r.key === key),
+      counts.holders.filter((h) => h.key === key),
       counts.cycles.filter((c) => c.key === key),
       counts.credits.filter((c) => c.key === key),
     );
