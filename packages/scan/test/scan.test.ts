@@ -400,6 +400,11 @@ describe('renewal, correction and expiry', () => {
     expect(after.remindersCreated).toBe(0);
     expect((await remindersOf('EXP-1')).map((r) => r.outcome)).toEqual(['expired']);
     expect(await remindersOf('EXP-OLD')).toEqual([]);
+
+    // What a dashboard charts: one reminder created, one cycle expired, over the three scans.
+    await world.queues.counters.flush();
+    const counted = await world.queues.counters.read();
+    expect([counted.get('remindersCreated'), counted.get('cyclesExpired')]).toEqual([1, 1]);
   });
 });
 

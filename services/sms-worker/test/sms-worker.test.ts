@@ -542,6 +542,8 @@ describe('the SMS worker on BullMQ', () => {
     expect((await queues.sms.getJob(jobId))?.returnvalue).toEqual({ outcome: 'skipped' });
     expect(fake.requests).toHaveLength(1);
     expect(fake.sms().map((s) => s.to)).toEqual([l.phone]);
+    // The metric counts the send once, too.
+    await until('the send counted', async () => (await queues.counters.read()).get('messagesSent:sms') === 1);
   });
 
   it('leaves a transient error to BullMQ’s backoff with the message given back, and fails a permanent one for good', async () => {
@@ -563,6 +565,9 @@ describe('the SMS worker on BullMQ', () => {
     expect(await message(permanent)).toMatchObject({ status: 'failed', errorCode: '21211' });
     expect(fake.requests).toHaveLength(2);
     expect(fake.sms()).toHaveLength(0);
+    // Counted as failed once: the transient error is not a failure yet.
+    await until('the failure counted', async () => (await queues.counters.read()).get('messagesFailed:sms') === 1);
+    expect((await queues.counters.read()).get('messagesSent:sms')).toBeUndefined();
   });
 
   // docs/rules.md: no phone gets more than SMS_MAX_PER_RECIPIENT_PER_DAY SMS a day (default 3;
