@@ -1,55 +1,24 @@
 // The ledger's speed target of issue 12 (see bench/README.md, "Reports (issue 12): ledger"):
 // - GET /v1/ledger.csv of the whole report store (bench/report-store.ts: 1,000,000 reminders,
-//   about 1.6 million rows), downloaded over HTTP: at least 100,000 rows/s end to end, the
+//   about 1.5 million rows), downloaded over HTTP: at least 100,000 rows/s end to end, the
 //   API's peak RSS under 300 MB;
 // - beside it, the PostgreSQL-only floor: the same COPY (…) TO STDOUT through psql, into /dev/null.
 // Run: flock /tmp/bench.lock node --import tsx bench/ledger.ts [again]
 // (`again` keeps the seeded lr_bench when it holds the store, instead of seeding anew.)
+// Knobs: BENCH_RUNS [3], BENCH_PORT [3902], and report-store.ts's BENCH_REMINDERS,
+// BENCH_DATABASE_URL, BENCH_API_NODE_FLAGS.
 import { spawnSync } from 'node:child_process';
 import { request } from 'node:http';
 import { readFileSync } from 'node:fs';
-import { connect, csvCopyStatement, ledgerQuery, type DatabaseHandle } from '@lr/db';
+import { csvCopyStatement, ledgerQuery } from '@lr/db';
 import { eventually, startService } from '@lr/testing';
-import { sql } from 'kysely';
-import { recreateBenchDatabase } from './bench-database';
 import { cpuSecondsOf, median, postgresCpuSeconds, seconds } from './measure';
-import { seedReportStore } from './report-store';
+import { prepareReportStore, REPORT_BENCH } from './report-store';
 
-const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/lr_bench';
-const REMINDERS = Number(process.env.BENCH_REMINDERS ?? 1_000_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const PORT = Number(process.env.BENCH_PORT ?? 3902);
-const TIMEZONE = 'Asia/Shanghai';
-const ADMIN_KEY = 'bench-admin-key-0123456789abcdef';
-// As the API runs in production (Dockerfile, npm start): see bench/README.md.
-const API_NODE_FLAGS = (process.env.BENCH_API_NODE_FLAGS ?? '--max-old-space-size=256').split(' ').filter(Boolean);
 const say = (line: string) => console.log(line);
 const n = (value: number) => Math.round(value).toLocaleString('en-US');
-
-async function prepareStore(): Promise<{ database: DatabaseHandle; rows: number }> {
-  if (process.argv.includes('again')) {
-    const database = connect(DATABASE_URL, { max: 4 });
-    const { rows } = await sql<{ reminders: number; rows: number }>`
-      select (select count(*) from reminders)::int as reminders,
-             (select count(*) from deliveries)::int
-             + (select count(*) from reminders r where not exists (select 1 from deliveries d where d.reminder_id = r.id))::int as rows`
-      .execute(database.db)
-      .catch(() => ({ rows: [] }));
-    if (rows[0]?.reminders === REMINDERS) {
-      say(`store: kept (${n(REMINDERS)} reminders, ${n(rows[0].rows)} ledger rows)`);
-      return { database, rows: rows[0].rows };
-    }
-    await database.close();
-  }
-  const database = await recreateBenchDatabase(DATABASE_URL);
-  const store = await seedReportStore(database, { reminders: REMINDERS, timezone: TIMEZONE });
-  say(
-    `store: ${n(store.licenses)} licences, ${n(store.reminders)} reminders (${n(store.undeliverable)} undeliverable), ` +
-      `${n(store.deliveries)} deliveries and messages, ${n(store.renewals)} renewals, scans ${store.firstAsOf}..${store.lastAsOf}; ` +
-      `${n(store.ledgerRows)} ledger rows; seeded in ${store.seconds.toFixed(0)} s`,
-  );
-  return { database, rows: store.ledgerRows };
-}
 
 /** Peak resident memory of a process, from the kernel (VmHWM). */
 function peakRssMb(pid: number): number {
@@ -65,7 +34,7 @@ function download(): Promise<{ seconds: number; rows: number; bytes: number }> {
   const started = process.hrtime.bigint();
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: '127.0.0.1', port: PORT, path: '/v1/ledger.csv', headers: { authorization: `Bearer ${ADMIN_KEY}` } },
+      { host: '127.0.0.1', port: PORT, path: '/v1/ledger.csv', headers: { authorization: `Bearer ${REPORT_BENCH.adminKey}` } },
       (res) => {
         if (res.statusCode !== 200) return reject(new Error(`ledger: HTTP ${res.statusCode}`));
         let lines = 0;
@@ -105,28 +74,15 @@ function nextOf(chunk: Buffer, at: number): number {
 
 /** The floor: psql runs the same COPY with copyCsv's settings, writing into /dev/null; PostgreSQL's own time. */
 function copyFloor(statement: string): number {
-  const script = `set timezone = '${TIMEZONE}';\nset datestyle = 'ISO, YMD';\nset jit = off;\n\\timing on\n\\o /dev/null\n${statement};\n`;
-  const run = spawnSync('psql', [DATABASE_URL, '-X', '-q', '-v', 'ON_ERROR_STOP=1'], { input: script, encoding: 'utf8' });
+  const script = `set timezone = '${REPORT_BENCH.timezone}';\nset datestyle = 'ISO, YMD';\nset jit = off;\n\\timing on\n\\o /dev/null\n${statement};\n`;
+  const run = spawnSync('psql', [REPORT_BENCH.databaseUrl, '-X', '-q', '-v', 'ON_ERROR_STOP=1'], { input: script, encoding: 'utf8' });
   if (run.status !== 0) throw new Error(run.stderr);
   return Number(/Time: ([\d.]+) ms/.exec(run.stdout)![1]) / 1000;
 }
 
-const { database, rows: expected } = await prepareStore();
-const api = startService(
-  'api',
-  {
-    DATABASE_URL,
-    PORT: String(PORT),
-    ADMIN_API_KEY: ADMIN_KEY,
-    INBOX_JWT_SECRET: 'bench-inbox-secret-0123456789abcdef01',
-    PII_KEY: 'bench-pii-key-0123456789abcdef0123456789',
-    QUEUE_PREFIX: 'lr-bench',
-    REMINDER_TIMEZONE: TIMEZONE,
-    RATE_LIMIT_PER_MINUTE: '1000000',
-    LOG_LEVEL: 'warn',
-  },
-  API_NODE_FLAGS,
-);
+const { database, store } = await prepareReportStore(process.argv.includes('again'));
+const expected = store.ledgerRows;
+const api = startService('api', { ...REPORT_BENCH.apiEnv, PORT: String(PORT) }, REPORT_BENCH.apiNodeFlags);
 try {
   await eventually(() => fetch(`http://127.0.0.1:${PORT}/readyz`).then((r) => r.ok || undefined, () => undefined), 30_000, 'the API ready');
   const pid = api.child.pid!;

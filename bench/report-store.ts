@@ -1,9 +1,12 @@
 // A realistic store for the report benchmarks (the ledger, the figures): a year of daily
 // scans over the four demo categories, written in SQL (generate_series) in a minute or two.
 //
-//   import { seedReportStore } from './report-store';
-//   const database = await recreateBenchDatabase(url);      // migrated, demo categories loaded
-//   const store = await seedReportStore(database, { reminders: 1_000_000 });
+//   import { prepareReportStore, REPORT_BENCH } from './report-store';
+//   const { database, store } = await prepareReportStore(again);   // lr_bench, seeded or kept
+//   const api = startService('api', { ...REPORT_BENCH.apiEnv, PORT: '3903' }, REPORT_BENCH.apiNodeFlags);
+//   // requests with `authorization: Bearer ${REPORT_BENCH.adminKey}`; store.firstAsOf..lastAsOf is the year
+//
+// or, on a database of one's own: seedReportStore(await recreateBenchDatabase(url), options).
 //
 // What it holds (all deterministic; the "random" choices are hashes of row numbers):
 // - licences of Henan (region codes 41ccxx: 17 cities, 20 counties each), 90% individuals
@@ -26,8 +29,34 @@
 //   to the last reminder that reached the holder), the rest `expired` the day after; later
 //   cycles are `open`.
 import { sql } from 'kysely';
-import type { DatabaseHandle } from '@lr/db';
-import { addDays } from '@lr/domain';
+import { connect, type DatabaseHandle } from '@lr/db';
+import { recreateBenchDatabase } from './bench-database';
+
+const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/lr_bench';
+const ADMIN_KEY = 'bench-admin-key-0123456789abcdef';
+const TIMEZONE = 'Asia/Shanghai';
+
+/** What the report benchmarks share: the store's size and database, and how to run the API on it. */
+export const REPORT_BENCH = {
+  databaseUrl: DATABASE_URL,
+  /** BENCH_REMINDERS [1,000,000] */
+  reminders: Number(process.env.BENCH_REMINDERS ?? 1_000_000),
+  timezone: TIMEZONE,
+  adminKey: ADMIN_KEY,
+  /** the API's environment but for PORT */
+  apiEnv: {
+    DATABASE_URL,
+    ADMIN_API_KEY: ADMIN_KEY,
+    INBOX_JWT_SECRET: 'bench-inbox-secret-0123456789abcdef01',
+    PII_KEY: 'bench-pii-key-0123456789abcdef0123456789',
+    QUEUE_PREFIX: 'lr-bench',
+    REMINDER_TIMEZONE: TIMEZONE,
+    RATE_LIMIT_PER_MINUTE: '1000000',
+    LOG_LEVEL: 'warn',
+  },
+  /** BENCH_API_NODE_FLAGS [--max-old-space-size=256], as docker-compose.yml and npm start run the API */
+  apiNodeFlags: (process.env.BENCH_API_NODE_FLAGS ?? '--max-old-space-size=256').split(' ').filter(Boolean),
+};
 
 export interface ReportStoreOptions {
   /** how many reminders to make [1,000,000] */
@@ -187,17 +216,43 @@ export async function seedReportStore(database: DatabaseHandle, options: ReportS
     }
   });
   await sql`vacuum analyze`.execute(db);
-  const { rows } = await sql<Omit<ReportStore, 'firstAsOf' | 'lastAsOf' | 'seconds'>>`
-    select (select count(*) from licenses)::int as licenses, (select count(*) from reminders)::int as reminders,
+  return { ...(await describeReportStore(database)), seconds: Number(process.hrtime.bigint() - started) / 1e9 };
+}
+
+/** The store as it is in the database: its year of scans and its counts (`seconds` 0). */
+export async function describeReportStore(database: DatabaseHandle): Promise<ReportStore> {
+  const { rows } = await sql<Omit<ReportStore, 'ledgerRows' | 'seconds'>>`
+    select (select min(as_of)::text from scans) as "firstAsOf", (select max(as_of)::text from scans) as "lastAsOf",
+           (select count(*) from licenses)::int as licenses, (select count(*) from reminders)::int as reminders,
            (select count(*) from reminders r where not exists (select 1 from deliveries d where d.reminder_id = r.id))::int as undeliverable,
            (select count(*) from deliveries)::int as deliveries, (select count(*) from outgoing_messages)::int as messages,
-           (select count(*) from renewals)::int as renewals`.execute(db);
-  const counts = rows[0]!;
-  return {
-    firstAsOf: first,
-    lastAsOf: addDays(first, 364),
-    ...counts,
-    ledgerRows: counts.deliveries + counts.undeliverable,
-    seconds: Number(process.hrtime.bigint() - started) / 1e9,
-  };
+           (select count(*) from renewals)::int as renewals`.execute(database.db);
+  const store = rows[0]!;
+  return { ...store, ledgerRows: store.deliveries + store.undeliverable, seconds: 0 };
+}
+
+/**
+ * The shared store in REPORT_BENCH's database: with `again`, the one in place if it has
+ * REPORT_BENCH.reminders reminders; otherwise the database is made anew and seeded.
+ * Prints one line saying which, and what the store holds.
+ */
+export async function prepareReportStore(again: boolean): Promise<{ database: DatabaseHandle; store: ReportStore }> {
+  const n = (value: number) => value.toLocaleString('en-US');
+  if (again) {
+    const database = connect(DATABASE_URL, { max: 4 });
+    const store = await describeReportStore(database).catch(() => undefined);
+    if (store?.reminders === REPORT_BENCH.reminders) {
+      console.log(`store: kept (${n(store.reminders)} reminders, ${n(store.ledgerRows)} ledger rows, scans ${store.firstAsOf}..${store.lastAsOf})`);
+      return { database, store };
+    }
+    await database.close();
+  }
+  const database = await recreateBenchDatabase(DATABASE_URL);
+  const store = await seedReportStore(database, { reminders: REPORT_BENCH.reminders, timezone: TIMEZONE });
+  console.log(
+    `store: ${n(store.licenses)} licences, ${n(store.reminders)} reminders (${n(store.undeliverable)} undeliverable), ` +
+      `${n(store.deliveries)} deliveries and messages, ${n(store.renewals)} renewals, scans ${store.firstAsOf}..${store.lastAsOf}; ` +
+      `${n(store.ledgerRows)} ledger rows; seeded in ${store.seconds.toFixed(0)} s`,
+  );
+  return { database, store };
 }
