@@ -1,25 +1,25 @@
 import { describe, expect, it } from 'vitest';
+import { addDays, daysBetween } from './dates';
 import { demoCategories, demoLicenses } from './demo';
+import { demoHistory } from './demo-history';
 import { isValidCreditCode, isValidResidentId, normalizeMobile } from './identity';
 import { validateLicense } from './license.validate';
+import { renderSms } from './render';
+import { smsSegments } from './sms-segments';
 
 const PLACEHOLDERS = ['holderName', 'licenseName', 'licenseNo', 'expiresOn', 'daysLeft', 'renewalUrl', 'consultPhone'];
 const SANMENXIA = ['411224', '411202', '411203', '411221', '411281', '411282'];
 
-/** Whole days from `from` to `to`, both 'YYYY-MM-DD'. */
-function daysBetween(from: string, to: string): number {
-  return (Date.parse(`${to}T00:00:00Z`) - Date.parse(`${from}T00:00:00Z`)) / 86_400_000;
-}
-
 describe('demo categories', () => {
   const categories = demoCategories();
 
-  it('are the four licences of the Lushi County programme', () => {
+  it("are the four licences of the Lushi County programme and the yearly review of enforcement certificates", () => {
     expect(categories.map((c) => [c.code, c.name])).toEqual([
       ['food-business', '食品经营许可证'],
       ['public-hygiene', '公共场所卫生许可证'],
       ['water-abstraction', '取水许可证'],
       ['road-transport', '道路运输经营许可证'],
+      ['enforcement-cert-review', '行政执法证件年审'],
     ]);
   });
 
@@ -39,9 +39,13 @@ describe('demo categories', () => {
         for (const name of used) expect(PLACEHOLDERS).toContain(name);
       }
       expect(c.smsTemplate.startsWith('【卢氏县政务服务】')).toBe(true);
-      for (const name of ['licenseName', 'licenseNo', 'expiresOn', 'daysLeft', 'renewalUrl', 'consultPhone']) {
+      for (const name of ['licenseNo', 'expiresOn', 'daysLeft', 'renewalUrl', 'consultPhone']) {
         expect(c.smsTemplate).toContain(`{${name}}`);
       }
+      // The certificate's SMS names it in words that read better than the category's name.
+      expect(c.smsTemplate).toContain(c.code === 'enforcement-cert-review' ? '行政执法证' : '{licenseName}');
+      // The holder's name would cost a company's SMS a third segment, and a person's name would reach the log.
+      expect(c.smsTemplate).not.toContain('{holderName}');
       expect(c.pushTitle.length).toBeLessThanOrEqual(20);
       expect(c.pushBody).toContain('{expiresOn}');
     }
@@ -53,7 +57,27 @@ describe('demo categories', () => {
       expect(c.renewalUrl).toMatch(/^https:\/\/www\.hnzwfw\.gov\.cn\//);
       expect(c.consultPhone).toMatch(/^0398-7\d{6}$/);
     }
-    expect(new Set(categories.map((c) => c.consultPhone)).size).toBe(4);
+    expect(new Set(categories.map((c) => c.consultPhone)).size).toBe(5);
+  });
+
+  it('fit an SMS of one reminder into two segments, with the longest holder, licence number and date', () => {
+    const licenses = [...demoLicenses('2025-06-01', 5000), ...demoHistory('2025-06-01').licenses];
+    const longest = (values: string[]) => values.reduce((a, b) => (b.length > a.length ? b : a));
+    for (const category of categories) {
+      const own = licenses.filter((l) => l.categoryCode === category.code);
+      const sms = renderSms([
+        {
+          holderName: longest(licenses.map((l) => l.holderName)),
+          licenseNo: longest(own.map((l) => l.licenseNo)),
+          expiresOn: '2025-12-31',
+          daysLeft: 60,
+          category,
+        },
+      ]);
+      expect(sms).toContain(category.renewalUrl);
+      expect(sms).toContain(category.consultPhone);
+      expect({ code: category.code, segments: smsSegments(sms).segments }).toEqual({ code: category.code, segments: 2 });
+    }
   });
 });
 
@@ -88,10 +112,10 @@ describe('demo licences', () => {
     expect(new Set(more).size).toBe(more.length);
   });
 
-  it('cover all four categories, enterprises and individuals', () => {
+  it('cover all five categories, enterprises and individuals', () => {
     const codes = new Set(demoCategories().map((c) => c.code));
     for (const l of licenses) expect(codes.has(l.categoryCode)).toBe(true);
-    expect(new Set(licenses.map((l) => l.categoryCode)).size).toBe(4);
+    expect(new Set(licenses.map((l) => l.categoryCode)).size).toBe(5);
     const enterprises = licenses.filter((l) => l.holderType === 'enterprise');
     const individuals = licenses.filter((l) => l.holderType === 'individual');
     expect(enterprises.length).toBeGreaterThan(50);
@@ -141,13 +165,32 @@ describe('demo licences', () => {
   });
 
   it('expire between 30 days ago and three years on, a few years after they became valid', () => {
-    for (const l of licenses) {
+    for (const l of licenses.filter((x) => x.categoryCode !== 'enforcement-cert-review')) {
       const daysLeft = daysBetween(today, l.expiresOn);
       expect(daysLeft).toBeGreaterThanOrEqual(-30);
       expect(daysLeft).toBeLessThanOrEqual(3 * 365 + 1);
       const termYears = daysBetween(l.validFrom, l.expiresOn) / 365;
       expect(termYears).toBeGreaterThan(3);
       expect(termYears).toBeLessThan(11);
+    }
+  });
+
+  it("give officers' enforcement certificates a review within the year, issued whole years before it", () => {
+    const certificates = licenses.filter((l) => l.categoryCode === 'enforcement-cert-review');
+    expect(certificates.length).toBeGreaterThan(20);
+    for (const l of certificates) {
+      expect(l.holderType).toBe('individual');
+      expect(l.licenseNo).toMatch(/^\d{14}$/);
+      expect(l.licenseNo.slice(0, 6)).toBe(l.regionCode);
+      const daysLeft = daysBetween(today, l.expiresOn);
+      expect(daysLeft).toBeGreaterThanOrEqual(-30);
+      expect(daysLeft).toBeLessThanOrEqual(365);
+      // Issued the day after the same date one to eight years before: the review falls on its anniversary.
+      const issuedEve = addDays(l.validFrom, -1);
+      expect(issuedEve.slice(5)).toBe(l.expiresOn.slice(5));
+      const years = Number(l.expiresOn.slice(0, 4)) - Number(issuedEve.slice(0, 4));
+      expect(years).toBeGreaterThanOrEqual(1);
+      expect(years).toBeLessThanOrEqual(8);
     }
   });
 

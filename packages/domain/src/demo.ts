@@ -1,68 +1,68 @@
 /**
- * Demo data: the four licence categories of the Lushi County (卢氏县) programme and a
- * deterministic set of realistic licences around a given day. Names, numbers and phones
- * are invented; id numbers and credit codes carry correct check characters.
+ * Demo data: the licence categories of the Lushi County (卢氏县) programme, the yearly review
+ * of administrative law-enforcement certificates that Shaanzhou and Lushan remind of, and a
+ * deterministic set of realistic licences around a given day. Names, numbers and phones are
+ * invented; id numbers and credit codes carry correct check characters.
  */
+import { addDays, daysBetween } from './dates';
 import { creditCodeCheckChar, isBusinessDate, normalizeMobile, residentIdCheckChar } from './identity';
-import type { Category, HolderType, LicenseInput } from './types';
+import type { Category, HolderType, LicenseInput, LicenseStatus } from './types';
 
 // ---- categories --------------------------------------------------------------------------
 
 const SMS_SIGNATURE = '【卢氏县政务服务】';
 
+// The SMS leaves out the holder's name: a company's runs to 25 characters, and with it the
+// longest licence numbers took three segments (billed three times). The phone is the
+// holder's own, and the log provider writes the text to the log, where a person's name has
+// no place. A space ends the link: some phones take the characters after it for part of it.
 function category(code: string, name: string, renewalPath: string, consultPhone: string): Category {
   return {
     code,
     name,
     leadDays: [60, 30, 10],
     channels: ['sms', 'push'],
-    smsTemplate:
-      `${SMS_SIGNATURE}{holderName}您好，您的{licenseName}（编号{licenseNo}）将于{expiresOn}到期，` +
-      '距到期还有{daysLeft}天。请及时登录{renewalUrl}在线办理延续，免跑腿；如需帮助请致电{consultPhone}。',
+    smsTemplate: `${SMS_SIGNATURE}您的{licenseName}（{licenseNo}）将于{expiresOn}到期（剩{daysLeft}天），请登录{renewalUrl} 在线办理，咨询{consultPhone}。`,
     pushTitle: '{licenseName}即将到期',
     pushBody:
       '您的{licenseName}（{licenseNo}）将于{expiresOn}到期，还剩{daysLeft}天，点击即可在线办理延续，咨询电话{consultPhone}。',
-    renewalUrl: `https://www.hnzwfw.gov.cn/portal/smx/lushi/${renewalPath}`,
+    renewalUrl: `https://www.hnzwfw.gov.cn/ls/${renewalPath}`,
     consultPhone,
     enabled: true,
   };
 }
 
-/** The four categories watched by the Lushi County licence-expiry reminder programme. */
+/**
+ * 行政执法证件年审: an officer's law-enforcement certificate is reviewed every year; the
+ * review date is the licence's `expiresOn`, and a review moves it a year on.
+ */
+function enforcementCertificateReview(): Category {
+  return {
+    ...category('enforcement-cert-review', '行政执法证件年审', 'zfzj', '0398-7812148'),
+    smsTemplate: `${SMS_SIGNATURE}您的行政执法证（{licenseNo}）应于{expiresOn}前年审（剩{daysLeft}天），请登录{renewalUrl} 办理，咨询{consultPhone}。`,
+    pushTitle: '行政执法证件年审提醒',
+    pushBody: '您的行政执法证（{licenseNo}）应于{expiresOn}前完成年审，还剩{daysLeft}天，点击即可在线办理，咨询电话{consultPhone}。',
+  };
+}
+
+/** The four categories of the Lushi County programme, and the yearly review of enforcement certificates. */
 export function demoCategories(): Category[] {
   return [
-    category('food-business', '食品经营许可证', 'renew/food-business', '0398-7856315'),
-    category('public-hygiene', '公共场所卫生许可证', 'renew/public-hygiene', '0398-7823062'),
-    category('water-abstraction', '取水许可证', 'renew/water-abstraction', '0398-7868127'),
-    category('road-transport', '道路运输经营许可证', 'renew/road-transport', '0398-7832590'),
+    category('food-business', '食品经营许可证', 'spjy', '0398-7856315'),
+    category('public-hygiene', '公共场所卫生许可证', 'ggws', '0398-7823062'),
+    category('water-abstraction', '取水许可证', 'qsxk', '0398-7868127'),
+    category('road-transport', '道路运输经营许可证', 'dlys', '0398-7832590'),
+    enforcementCertificateReview(),
   ];
 }
 
-// ---- dates (plain UTC arithmetic on 'YYYY-MM-DD') ------------------------------------------
-
-const DAY_MS = 86_400_000;
-
-function parseDate(s: string): number {
-  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(s);
-  if (!m) throw new Error(`not a date: ${s}`);
-  return Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
-}
-
-function formatDate(ms: number): string {
-  return new Date(ms).toISOString().slice(0, 10);
-}
-
-function addDays(date: string, days: number): string {
-  return formatDate(parseDate(date) + days * DAY_MS);
-}
+// ---- dates ---------------------------------------------------------------------------------
 
 /** The same day `years` earlier or later; 29 February becomes 28 February in other years. */
 function addYears(date: string, years: number): string {
-  const d = new Date(parseDate(date));
-  const year = d.getUTCFullYear() + years;
-  const month = d.getUTCMonth();
-  const lastDay = new Date(Date.UTC(year, month + 1, 0)).getUTCDate();
-  return formatDate(Date.UTC(year, month, Math.min(d.getUTCDate(), lastDay)));
+  const [year, month, day] = date.split('-').map(Number) as [number, number, number];
+  const lastDay = new Date(Date.UTC(year + years, month, 0)).getUTCDate();
+  return new Date(Date.UTC(year + years, month - 1, Math.min(day, lastDay))).toISOString().slice(0, 10);
 }
 
 // ---- a seeded random source ---------------------------------------------------------------
@@ -79,7 +79,8 @@ function mulberry32(seed: number): () => number {
   };
 }
 
-class Random {
+/** Random choices that are the same for the same seed. */
+export class SeededRandom {
   private readonly next: () => number;
   constructor(seed: number) {
     this.next = mulberry32(seed);
@@ -144,7 +145,8 @@ const TRADE_WORDS = [
   '宏远', '聚福', '瑞丰', '百合', '绿野', '嘉禾', '永盛', '天成', '众鑫', '和顺',
 ];
 
-type CategoryCode = 'food-business' | 'public-hygiene' | 'water-abstraction' | 'road-transport';
+export type DemoCategoryCode = 'food-business' | 'public-hygiene' | 'water-abstraction' | 'road-transport' | 'enforcement-cert-review';
+type CategoryCode = DemoCategoryCode;
 
 /**
  * The kinds of enterprise that hold each category, with the first two characters of their credit
@@ -179,6 +181,8 @@ const ENTERPRISE_KINDS: Record<CategoryCode, readonly (readonly [kind: string, r
     ['汽车运输有限公司', '91'],
     ['客运有限公司', '91'],
   ],
+  // held by officers, never by an enterprise
+  'enforcement-cert-review': [],
 };
 
 const SURNAMES = [
@@ -205,13 +209,20 @@ const MOBILE_PREFIXES = [
 /** Characters of a credit code's organisation part (GB 32100-2015 alphabet). */
 const CREDIT_CHARS = '0123456789ABCDEFGHJKLMNPQRTUWXY';
 
-/** Term of a licence, in years, by category. */
+/** Term of a licence, in years, by category: an enforcement certificate is reviewed every year. */
 const TERM_YEARS: Record<CategoryCode, readonly number[]> = {
   'food-business': [5],
   'public-hygiene': [4],
   'water-abstraction': [5, 10],
   'road-transport': [4, 6],
+  'enforcement-cert-review': [1],
 };
+
+/** Years since an officer's certificate was issued, reviewed every year since. */
+const CERTIFICATE_AGES = [1, 2, 3, 4, 5, 6, 7, 8];
+
+/** Codes of the county's law-enforcement agencies, which number their officers' certificates. */
+const ENFORCEMENT_AGENCIES = ['003', '005', '011', '012', '016', '021', '024', '031'];
 
 /** How often each category appears, and how often its holder is an individual. */
 const CATEGORY_MIX: readonly (readonly [CategoryCode, number])[] = [
@@ -219,12 +230,14 @@ const CATEGORY_MIX: readonly (readonly [CategoryCode, number])[] = [
   ['public-hygiene', 22],
   ['water-abstraction', 10],
   ['road-transport', 28],
+  ['enforcement-cert-review', 15],
 ];
 const INDIVIDUAL_SHARE: Record<CategoryCode, number> = {
   'food-business': 0.55,
   'public-hygiene': 0.4,
   'water-abstraction': 0.15,
   'road-transport': 0.65,
+  'enforcement-cert-review': 1,
 };
 
 /** Enterprises that serve meals and have rooms or a public space: they hold food and hygiene licences. */
@@ -242,30 +255,82 @@ interface Holder {
   regionCode: string;
 }
 
+/** How a new holder can be reached: `undefined` leaves it to chance (most have a phone, about 60% an app account). */
+export interface DemoContact {
+  phone?: boolean;
+  app?: boolean;
+}
+
 /**
- * `count` realistic licences of the four demo categories, the same for the same arguments.
- * Expiry dates run from `today` - 30 days to `today` + 3 years; every fifth licence is due
- * within 60 days (the first eight exactly 60, 30, 10 and 0 days out), one in twenty has
- * just expired, a few are revoked. Some enterprises hold both a food and a hygiene licence
- * (hotels with a restaurant), so one phone can receive reminders for several licences.
+ * Makes realistic licences one at a time, every holder, id number, phone, app account and
+ * licence number distinct from those made before by the same maker.
  */
-export function demoLicenses(today: string, count = 300): LicenseInput[] {
-  if (!Number.isInteger(count) || count < 0) throw new Error('count must be a whole number >= 0');
-  if (!isBusinessDate(today)) throw new Error(`today must be a date, YYYY-MM-DD: ${today}`);
-  const rnd = new Random(0x4c55_5348); // 'LUSH'
+export class DemoLicenseMaker {
+  readonly rnd: SeededRandom;
+  private readonly usedIds = new Set<string>();
+  private readonly usedPhones = new Set<string>();
+  private readonly usedUserIds = new Set<string>();
+  private readonly usedNames = new Set<string>();
+  private readonly nextSeq: Record<CategoryCode, number>;
+  /**
+   * Hotels and restaurants hold both a food and a hygiene licence: the hospitality enterprises
+   * that so far hold only one of them, by the category they still lack.
+   */
+  private readonly lacking: Record<'food-business' | 'public-hygiene', Holder[]> = { 'food-business': [], 'public-hygiene': [] };
 
-  const usedIds = new Set<string>();
-  const usedPhones = new Set<string>();
-  const usedUserIds = new Set<string>();
-  const usedNames = new Set<string>();
-  const nextSeq: Record<CategoryCode, number> = {
-    'food-business': rnd.int(100, 900),
-    'public-hygiene': rnd.int(10, 90),
-    'water-abstraction': rnd.int(10, 60),
-    'road-transport': rnd.int(100, 900),
-  };
+  constructor(seed = 0x4c55_5348 /* 'LUSH' */) {
+    const rnd = new SeededRandom(seed);
+    this.rnd = rnd;
+    this.nextSeq = {
+      'food-business': rnd.int(100, 900),
+      'public-hygiene': rnd.int(10, 90),
+      'water-abstraction': rnd.int(10, 60),
+      'road-transport': rnd.int(100, 900),
+      'enforcement-cert-review': rnd.int(100, 400),
+    };
+  }
 
-  const unique = (used: Set<string>, make: () => string): string => {
+  /**
+   * A licence of `cat` that expires on `expiresOn`. Its holder is new, or (one time in seven,
+   * hotels and restaurants) an enterprise that holds the other hospitality licence; a new
+   * holder's contact follows `contact`.
+   */
+  license(cat: CategoryCode, expiresOn: string, status: LicenseStatus = 'active', contact: DemoContact = {}): LicenseInput {
+    const { rnd } = this;
+    const validFrom =
+      cat === 'enforcement-cert-review'
+        ? addDays(addYears(expiresOn, -rnd.pick(CERTIFICATE_AGES)), 1) // issued then, reviewed every year since
+        : addDays(addYears(expiresOn, -rnd.pick(TERM_YEARS[cat])), 1);
+    let holder = rnd.float() < 0.15 && contact.phone === undefined && contact.app === undefined ? this.reusableEnterprise(cat) : undefined;
+    if (!holder) {
+      const [regionCode, regionName] = rnd.weighted(REGION_WEIGHTS);
+      holder = rnd.float() < INDIVIDUAL_SHARE[cat] ? this.newIndividual(regionCode, contact) : this.newEnterprise(cat, regionCode, regionName, contact);
+      this.noteHospitality(holder, cat);
+    }
+    return {
+      categoryCode: cat,
+      licenseNo: this.licenseNo(cat, holder.regionCode, validFrom, holder),
+      holderName: holder.holderName,
+      holderType: holder.holderType,
+      holderIdNo: holder.holderIdNo,
+      phone: holder.phone,
+      platformUserId: holder.platformUserId,
+      regionCode: holder.regionCode,
+      validFrom,
+      expiresOn,
+      status,
+    };
+  }
+
+  /** The licence after its renewal: a new term from its old expiry date on; a certificate's next review a year on. */
+  renewed(license: LicenseInput): LicenseInput {
+    const cat = license.categoryCode as CategoryCode;
+    if (cat === 'enforcement-cert-review') return { ...license, expiresOn: addYears(license.expiresOn, 1) };
+    const years = Math.round(daysBetween(license.validFrom, license.expiresOn) / 365);
+    return { ...license, validFrom: addDays(license.expiresOn, 1), expiresOn: addYears(license.expiresOn, years) };
+  }
+
+  private unique(used: Set<string>, make: () => string): string {
     for (let attempt = 0; attempt < 10_000; attempt++) {
       const value = make();
       if (!used.has(value)) {
@@ -274,22 +339,27 @@ export function demoLicenses(today: string, count = 300): LicenseInput[] {
       }
     }
     throw new Error('demo data: ran out of unique values');
-  };
+  }
 
-  const newPhone = (): string | null => {
-    if (rnd.float() < 0.05) return null;
-    return unique(usedPhones, () => {
+  private newPhone(wanted: boolean | undefined): string | null {
+    const { rnd } = this;
+    if (wanted === false || (wanted === undefined && rnd.float() < 0.05)) return null;
+    return this.unique(this.usedPhones, () => {
       for (;;) {
         const phone = rnd.pick(MOBILE_PREFIXES) + rnd.digits(8);
         if (normalizeMobile(phone) !== null) return phone;
       }
     });
-  };
+  }
 
-  const newUserId = (): string | null =>
-    rnd.float() < 0.6 ? unique(usedUserIds, () => `hn-app-${rnd.int(1, 9)}${rnd.digits(9)}`) : null;
+  private newUserId(wanted: boolean | undefined): string | null {
+    const { rnd } = this;
+    if (wanted === false || (wanted === undefined && rnd.float() >= 0.6)) return null;
+    return this.unique(this.usedUserIds, () => `hn-app-${rnd.int(1, 9)}${rnd.digits(9)}`);
+  }
 
-  const newEnterprise = (cat: CategoryCode, regionCode: string, regionName: string): Holder => {
+  private newEnterprise(cat: CategoryCode, regionCode: string, regionName: string, contact: DemoContact): Holder {
+    const { rnd, usedNames } = this;
     const [kind, registration] = rnd.pick(ENTERPRISE_KINDS[cat]);
     // Townships only in Lushi County's own businesses; once the names run out, branches.
     const place = (): string => (regionCode === '411224' ? rnd.pick(PLACES) : rnd.pick(TRADE_WORDS));
@@ -301,7 +371,7 @@ export function demoLicenses(today: string, count = 300): LicenseInput[] {
       holderName = `${regionName}${place()}${rnd.pick(TRADE_WORDS)}${kind}第${branch}分店`;
     }
     usedNames.add(holderName);
-    const holderIdNo = unique(usedIds, () => {
+    const holderIdNo = this.unique(this.usedIds, () => {
       const org =
         rnd.float() < 0.75
           ? `MA${rnd.pick(['40', '44', '45', '46'])}${rnd.chars(CREDIT_CHARS, 5)}` // codes issued since 2015
@@ -313,17 +383,18 @@ export function demoLicenses(today: string, count = 300): LicenseInput[] {
       holderType: 'enterprise',
       holderName,
       holderIdNo,
-      phone: newPhone(),
-      platformUserId: newUserId(),
+      phone: this.newPhone(contact.phone),
+      platformUserId: this.newUserId(contact.app),
       regionCode,
     };
-  };
+  }
 
-  const newIndividual = (regionCode: string): Holder => {
+  private newIndividual(regionCode: string, contact: DemoContact): Holder {
+    const { rnd } = this;
     const male = rnd.float() < 0.55;
     const holderName = rnd.pick(SURNAMES) + rnd.pick(male ? MALE_NAMES : FEMALE_NAMES);
-    const holderIdNo = unique(usedIds, () => {
-      const birth = addDays('1960-01-01', rnd.int(0, (parseDate('2000-12-31') - parseDate('1960-01-01')) / DAY_MS));
+    const holderIdNo = this.unique(this.usedIds, () => {
+      const birth = addDays('1960-01-01', rnd.int(0, daysBetween('1960-01-01', '2000-12-31')));
       const sequence = `${rnd.digits(2)}${2 * rnd.int(0, 4) + (male ? 1 : 0)}`; // odd for men, even for women
       const body = `${regionCode}${birth.replaceAll('-', '')}${sequence}`;
       return body + residentIdCheckChar(body);
@@ -332,34 +403,31 @@ export function demoLicenses(today: string, count = 300): LicenseInput[] {
       holderType: 'individual',
       holderName,
       holderIdNo,
-      phone: newPhone(),
-      platformUserId: newUserId(),
+      phone: this.newPhone(contact.phone),
+      platformUserId: this.newUserId(contact.app),
       regionCode,
     };
-  };
+  }
 
-  /**
-   * Hotels and restaurants hold both a food and a hygiene licence: the hospitality enterprises
-   * that so far hold only one of them, by the category they still lack.
-   */
-  const lacking: Record<'food-business' | 'public-hygiene', Holder[]> = { 'food-business': [], 'public-hygiene': [] };
-  const reusableEnterprise = (cat: CategoryCode): Holder | undefined => {
+  private reusableEnterprise(cat: CategoryCode): Holder | undefined {
     if (cat !== 'food-business' && cat !== 'public-hygiene') return undefined;
-    const candidates = lacking[cat];
+    const candidates = this.lacking[cat];
     if (candidates.length === 0) return undefined;
-    const index = rnd.int(0, candidates.length - 1);
+    const index = this.rnd.int(0, candidates.length - 1);
     const [holder] = candidates.splice(index, 1);
     return holder;
-  };
-  const noteHospitality = (holder: Holder, cat: CategoryCode): void => {
-    if (holder.holderType !== 'enterprise' || !HOSPITALITY.test(holder.holderName)) return;
-    if (cat === 'food-business') lacking['public-hygiene'].push(holder);
-    if (cat === 'public-hygiene') lacking['food-business'].push(holder);
-  };
+  }
 
-  const licenseNo = (cat: CategoryCode, regionCode: string, validFrom: string, holder: Holder): string => {
-    nextSeq[cat] += rnd.int(1, 7);
-    const seq = nextSeq[cat];
+  private noteHospitality(holder: Holder, cat: CategoryCode): void {
+    if (holder.holderType !== 'enterprise' || !HOSPITALITY.test(holder.holderName)) return;
+    if (cat === 'food-business') this.lacking['public-hygiene'].push(holder);
+    if (cat === 'public-hygiene') this.lacking['food-business'].push(holder);
+  }
+
+  private licenseNo(cat: CategoryCode, regionCode: string, validFrom: string, holder: Holder): string {
+    const { rnd } = this;
+    this.nextSeq[cat] += rnd.int(1, 7);
+    const seq = this.nextSeq[cat];
     const year = validFrom.slice(0, 4);
     switch (cat) {
       case 'food-business': {
@@ -373,44 +441,41 @@ export function demoLicenses(today: string, count = 300): LicenseInput[] {
         return `D${regionCode}${rnd.pick(['S', 'G'])}${year}-${String(seq).padStart(4, '0')}`;
       case 'road-transport':
         return `豫交运管许可三字${regionCode}${String(seq).padStart(6, '0')}号`;
+      case 'enforcement-cert-review':
+        // region + issuing agency + 5-digit sequence
+        return `${regionCode}${rnd.pick(ENFORCEMENT_AGENCIES)}${String(seq).padStart(5, '0')}`;
     }
-  };
+  }
+}
 
+/**
+ * `count` realistic licences of the demo categories, made by `maker`: its next `count`.
+ * Expiry dates run from `today` - 30 days to `today` + 3 years (a certificate's review
+ * within the year); every fifth licence is due within 60 days (the first eight exactly 60,
+ * 30, 10 and 0 days out), one in twenty has just expired, a few are revoked. Some
+ * enterprises hold both a food and a hygiene licence (hotels with a restaurant), so one
+ * phone can receive reminders for several licences.
+ */
+export function demoLicensesOf(maker: DemoLicenseMaker, today: string, count = 300): LicenseInput[] {
+  if (!Number.isInteger(count) || count < 0) throw new Error('count must be a whole number >= 0');
+  if (!isBusinessDate(today)) throw new Error(`today must be a date, YYYY-MM-DD: ${today}`);
+  const { rnd } = maker;
   const licenses: LicenseInput[] = [];
   let nearDue = 0;
   for (let i = 0; i < count; i++) {
     const cat = rnd.weighted(CATEGORY_MIX);
-
     // When it expires, as days from today.
     let daysLeft: number;
     if (i % 5 === 0) daysLeft = EXACT_DAYS_LEFT[nearDue++] ?? rnd.int(0, 60);
     else if (i % 20 === 3) daysLeft = -rnd.int(1, 30);
-    else daysLeft = rnd.int(61, 3 * 365);
-    const expiresOn = addDays(today, daysLeft);
-    const validFrom = addDays(addYears(expiresOn, -rnd.pick(TERM_YEARS[cat])), 1);
-
-    let holder = rnd.float() < 0.15 ? reusableEnterprise(cat) : undefined;
-    if (!holder) {
-      const [regionCode, regionName] = rnd.weighted(REGION_WEIGHTS);
-      holder =
-        rnd.float() < INDIVIDUAL_SHARE[cat] ? newIndividual(regionCode) : newEnterprise(cat, regionCode, regionName);
-      noteHospitality(holder, cat);
-    }
-
-    const license: LicenseInput = {
-      categoryCode: cat,
-      licenseNo: licenseNo(cat, holder.regionCode, validFrom, holder),
-      holderName: holder.holderName,
-      holderType: holder.holderType,
-      holderIdNo: holder.holderIdNo,
-      phone: holder.phone,
-      platformUserId: holder.platformUserId,
-      regionCode: holder.regionCode,
-      validFrom,
-      expiresOn,
-      status: i % 50 === 7 || i % 100 === 55 ? 'revoked' : 'active',
-    };
-    licenses.push(license);
+    else daysLeft = rnd.int(61, cat === 'enforcement-cert-review' ? 365 : 3 * 365);
+    const status = i % 50 === 7 || i % 100 === 55 ? 'revoked' : 'active';
+    licenses.push(maker.license(cat, addDays(today, daysLeft), status));
   }
   return licenses;
+}
+
+/** `count` realistic licences around `today` (demoLicensesOf), the same for the same arguments. */
+export function demoLicenses(today: string, count = 300): LicenseInput[] {
+  return demoLicensesOf(new DemoLicenseMaker(), today, count);
 }

@@ -9,3 +9,4 @@ export * from './mask';
 export * from './identity';
 export * from './license.validate';
 export * from './demo';
+export * from './demo-history';
