@@ -30,6 +30,7 @@ COPY packages/delivery/package.json packages/delivery/
 COPY packages/domain/package.json packages/domain/
 COPY packages/jobs/package.json packages/jobs/
 COPY packages/log/package.json packages/log/
+COPY packages/reporting/package.json packages/reporting/
 COPY packages/scan/package.json packages/scan/
 COPY packages/testing/package.json packages/testing/
 COPY services/api/package.json services/api/

@@ -8,7 +8,10 @@ export type DeliveryBucket = 'pending' | 'sent' | 'delivered' | 'undelivered' | 
 /** What the figures of a period may be split by: the licence's category or region, or the reminder's month. */
 export type StatsGroupBy = 'category' | 'region' | 'month';
 
-/** The counts of one group's reminders and their deliveries (`key` null: the whole period). */
+/**
+ * The counts of one group's reminders and their deliveries (`key` null: the whole period,
+ * given only without groupBy: a reminder is in one group, so the period's are their sums).
+ */
 export interface ReminderCounts {
   key: string | null;
   reached: number;
@@ -102,14 +105,15 @@ export async function statsCounts(db: Database, filter: ReportFilter, groupBy?: 
                     when bool_or(outcome = 'expired') then 'expired' else 'open' end as outcome,
                max(lead_days) filter (where credited_channels is not null) as credited_lead_days,
                max(credited_channels) as credited_channels,
-               ${groupBy ? sql`array_agg(distinct key) filter (where key is not null)` : sql`null::text[]`} as keys
+               ${groupBy ? sql`array_agg(key) filter (where key is not null)` : sql`null::text[]`} as keys
           from (select license_id, expires_on, lead_days, outcome, credited_channels, reached, key from period
                 union all
                 select license_id, expires_on, lead_days, outcome, credited_channels, reached, null from outside) x
          group by license_id, expires_on
       ), group_cycles as (
         select null::text as key, reached, outcome, credited_lead_days, credited_channels from cycles
-        ${groupBy ? sql`union all select k.key, reached, outcome, credited_lead_days, credited_channels from cycles cross join unnest(keys) as k(key)` : sql``}
+        -- A cycle's keys hold one per reminder of the period (up to three a cycle): each counts once.
+        ${groupBy ? sql`union all select k.key, reached, outcome, credited_lead_days, credited_channels from cycles cross join lateral (select distinct key from unnest(keys) as u(key)) k` : sql``}
       ), holders as (
         -- Distinct holders reached, in the period and in each group.
         select null::text as key, holder_type from (select distinct holder_type, holder_id_hash from period where reached) h
@@ -137,7 +141,7 @@ export async function statsCounts(db: Database, filter: ReportFilter, groupBy?: 
                       'failed', count(*) filter (where push = 'failed'), 'cancelled', count(*) filter (where push = 'cancelled'))
                   ) as deliveries
              from period
-            group by ${groupBy ? sql`grouping sets ((), (key))` : sql`key`}) x
+            group by key) x
         ) as reminders,
         (select coalesce(json_agg(x), '[]') from (
            select key, holder_type as "holderType", count(*) as holders from holders group by key, holder_type) x

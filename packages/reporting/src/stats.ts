@@ -43,15 +43,34 @@ function cycleFigures(cycles: CycleCounts[], reached: boolean): { cycles: number
   return { cycles: count(), renewed, expired, open: count('open'), renewalRate: renewalRate(renewed, expired) };
 }
 
-function figures(reminders: ReminderCounts | undefined, holders: HolderCounts[], cycles: CycleCounts[], credits: CreditCounts[]): Figures {
-  const r: Omit<ReminderCounts, 'key'> = reminders ?? {
-    reached: 0,
-    undeliverable: 0,
-    failed: 0,
-    inProgress: 0,
-    cancelled: 0,
-    deliveries: { sms: NO_DELIVERIES, push: NO_DELIVERIES },
-  };
+const NO_REMINDERS: ReminderCounts = {
+  key: null,
+  reached: 0,
+  undeliverable: 0,
+  failed: 0,
+  inProgress: 0,
+  cancelled: 0,
+  deliveries: { sms: NO_DELIVERIES, push: NO_DELIVERIES },
+};
+
+/** Reminder counts added up: each reminder is in one group, so a period's are its groups' sums. */
+function sumOf(groups: ReminderCounts[]): ReminderCounts {
+  const add = <T extends Record<string, number>>(a: T, b: T) => Object.fromEntries(Object.entries(a).map(([k, v]) => [k, v + b[k]!])) as T;
+  return groups.reduce(
+    (sum, g) => ({
+      key: null,
+      reached: sum.reached + g.reached,
+      undeliverable: sum.undeliverable + g.undeliverable,
+      failed: sum.failed + g.failed,
+      inProgress: sum.inProgress + g.inProgress,
+      cancelled: sum.cancelled + g.cancelled,
+      deliveries: { sms: add(sum.deliveries.sms, g.deliveries.sms), push: add(sum.deliveries.push, g.deliveries.push) },
+    }),
+    NO_REMINDERS,
+  );
+}
+
+function figures(r: ReminderCounts, holders: HolderCounts[], cycles: CycleCounts[], credits: CreditCounts[]): Figures {
   const holdersOf = (type: HolderCounts['holderType']) => holders.find((h) => h.holderType === type)?.holders ?? 0;
   const { cycles: reachedCycles, ...reachedFigures } = cycleFigures(cycles, true);
   const byLeadDays: Record<string, number> = Object.fromEntries(USUAL_LEAD_DAYS.map((lead) => [String(lead), 0]));
@@ -84,7 +103,7 @@ export async function periodStats(db: Database, filter: ReportFilter, groupBy?: 
   const counts = await statsCounts(db, filter, groupBy);
   const of = (key: string | null) =>
     figures(
-      counts.reminders.find((r) => r.key === key),
+      key === null ? sumOf(counts.reminders) : (counts.reminders.find((r) => r.key === key) ?? NO_REMINDERS),
       counts.holders.filter((h) => h.key === key),
       counts.cycles.filter((c) => c.key === key),
       counts.credits.filter((c) => c.key === key),
