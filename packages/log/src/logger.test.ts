@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from './logger';
 
-function capture() {
+function capture(options: { terminal?: boolean } = {}) {
   const lines: string[] = [];
   const stream = new Writable({
     write(chunk, _enc, done) {
@@ -10,7 +10,15 @@ function capture() {
       done();
     },
   });
+  // What Node's tty.WriteStream says of itself when stdout is a terminal.
+  if (options.terminal) Object.assign(stream, { isTTY: true });
   return { lines, logger: createLogger('test', 'info', stream) };
+}
+
+/** The text without terminal colours. */
+function plain(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/\u001b\[[0-9;]*m/g, '');
 }
 
 describe('logger', () => {
@@ -31,5 +39,27 @@ describe('logger', () => {
     logger.error({ err: new Error('invalid number +8613800138000') }, 'send failed');
     expect(lines[0]).not.toContain('13800138000');
     expect(JSON.parse(lines[0]!).err.message).toBe('invalid number 138****8000');
+  });
+
+  it('writes readable lines to a terminal, masked the same way', () => {
+    const { lines, logger } = capture({ terminal: true });
+    logger.info({ phone: '+8613800138000', license: { holderIdNo: '41010219900101123X' } }, 'sms to 13912345678');
+    logger.warn({ err: new Error('invalid number +8613800138000') }, 'send failed');
+    expect(lines).toHaveLength(2);
+    const [info, warn] = lines.map(plain) as [string, string];
+    expect(() => void JSON.parse(info)).toThrow();
+    expect(info).toMatch(/^\[\d{2}:\d{2}:\d{2}\.\d{3}\] INFO \(test\): sms to 139\*\*\*\*5678 /);
+    expect(info).toContain('"phone":"138****8000"');
+    expect(info).toContain('"holderIdNo":"410***********123X"');
+    expect(info.trimEnd().split('\n')).toHaveLength(1);
+    expect(warn).toMatch(/WARN \(test\): send failed/);
+    expect(warn).toContain('invalid number 138****8000');
+    expect(lines.join('')).not.toMatch(/13800138000|41010219900101123X|13912345678/);
+  });
+
+  it('stays JSON where the output is not a terminal', () => {
+    const { lines, logger } = capture({ terminal: false });
+    logger.info('started');
+    expect(JSON.parse(lines[0]!)).toMatchObject({ level: 30, service: 'test', msg: 'started' });
   });
 });
