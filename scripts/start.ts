@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig } from '@lr/config';
 import { connect, ensureDatabase, idSealer, migrate } from '@lr/db';
 import { localDate } from '@lr/domain';
+import { createLogger } from '@lr/log';
 import { loadDemoData } from './demo-data';
 import { ensurePostgres, ensureRedis, type Running } from './local-services';
 
@@ -43,13 +44,30 @@ async function main() {
   env.DATABASE_URL = postgres.url;
 
   if (await ensureDatabase(postgres.url)) say('database created');
-  const database = connect(postgres.url, { max: 2 });
+  const database = connect(postgres.url, { max: 4 });
   try {
     const applied = await migrate(database.db);
     say(applied.length ? `applied migrations: ${applied.map((m) => m.migrationName).join(', ')}` : 'schema is up to date');
     if (config.demoData) {
-      const loaded = await loadDemoData(database.db, idSealer(config.piiKey!), localDate(config.timezone));
-      if (loaded) say(`loaded demo data: ${loaded.categories} categories, ${loaded.licenses} licences`);
+      const loaded = await loadDemoData(
+        {
+          db: database.db,
+          sealer: idSealer(config.piiKey!),
+          redisUrl: config.redisUrl,
+          queuePrefix: config.queuePrefix,
+          timezone: config.timezone,
+          smsMaxPerRecipientPerDay: config.smsMaxPerRecipientPerDay,
+          // The history's thousands of scans and sends would bury the start's own lines; its errors still show.
+          log: createLogger('demo-history', 'error'),
+        },
+        localDate(config.timezone),
+      );
+      if (loaded) {
+        say(
+          `loaded demo data: ${loaded.categories} categories, ${loaded.licenses} licences, ` +
+            `${loaded.days} days of history (scans, SMS and pushes by the log providers, ${loaded.renewals} renewals) in ${loaded.seconds.toFixed(1)} s`,
+        );
+      }
     }
   } finally {
     await database.close();
