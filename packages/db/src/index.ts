@@ -20,3 +20,4 @@ export { sealingThread, type SealingThread } from './id-seal.thread';
 export * from './csv-copy';
 export * from './masking';
 export * from './ledger.repository';
+export * from './forecast.repository';

@@ -1,3 +1,4 @@
 export * from './filter';
 export * from './stats';
 export * from './ledger';
+export * from './forecast';

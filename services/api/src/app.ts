@@ -14,6 +14,7 @@ import { frameworkErrors, installErrorHandling } from './errors';
 import { registerProtection } from './protection';
 import { auditRoutes } from './routes/audit';
 import { categoryRoutes } from './routes/categories';
+import { forecastRoutes } from './routes/forecast';
 import { inboxRoutes, platformTokenIdentity } from './routes/inbox';
 import { licenseImportRoutes } from './routes/license-import';
 import { ledgerRoutes } from './routes/ledger';
@@ -90,6 +91,7 @@ export async function buildApp({ config, db, redis, queues, log }: AppDeps) {
   await app.register(reminderRoutes(db, requireRole));
   await app.register(ledgerRoutes(db, requireRole, config.timezone));
   await app.register(statsRoutes(db, requireRole));
+  await app.register(forecastRoutes(db, requireRole, config.timezone));
   await app.register(auditRoutes(db, requireRole));
   await app.register(suppressionRoutes(db, requireRole));
   await app.register(inboxRoutes(db, identifyLicensee));

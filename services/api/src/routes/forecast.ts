@@ -1,0 +1,33 @@
+import type { Database } from '@lr/db';
+import { localDate } from '@lr/domain';
+import { forecastPeriod, licenseForecast } from '@lr/reporting';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import type { RequireRole } from '../auth';
+import { ApiError } from '../errors';
+import { reportFilter, ReportFilterQuery } from '../report-query';
+
+/** GET /v1/forecast: the reminders, SMS and pushes each day's scan would create (docs/api.md). */
+export function forecastRoutes(db: Database, requireRole: RequireRole, timezone: string): FastifyPluginAsyncTypebox {
+  return async (app) => {
+    app.get(
+      '/v1/forecast',
+      {
+        preHandler: requireRole('viewer'),
+        schema: {
+          tags: ['reports'],
+          description:
+            'Per day from `from` (default today) to `to` (default from + 89 days; at most 366 days): the reminders, SMS and pushes ' +
+            'that day\'s scan would create if a scan ran every day from `from` and no licence changed; messages joined per recipient.',
+          querystring: Type.Object(ReportFilterQuery, { additionalProperties: false }),
+        },
+      },
+      async (request) => {
+        const filter = await reportFilter(db, request.query);
+        const period = forecastPeriod(filter, localDate(timezone));
+        if ('field' in period) throw new ApiError(400, 'invalid_request', `${period.field} ${period.message}`, [period]);
+        return licenseForecast(db, period, filter);
+      },
+    );
+  };
+}
