@@ -100,20 +100,22 @@ export async function statsCounts(db: Database, filter: ReportFilter, groupBy?: 
          where ((${before}) or (${after}))
            and exists (select 1 from period c where (c.license_id, c.expires_on) = (r.license_id, r.expires_on))
       ), cycles as materialized (
-        select bool_or(reached) as reached,
+        select license_id, expires_on, bool_or(reached) as reached,
                case when bool_or(outcome = 'renewed') then 'renewed'
                     when bool_or(outcome = 'expired') then 'expired' else 'open' end as outcome,
                max(lead_days) filter (where credited_channels is not null) as credited_lead_days,
                max(credited_channels) as credited_channels,
-               ${groupBy ? sql`array_agg(key) filter (where key is not null)` : sql`null::text[]`} as keys
+               -- A licence's category and region are its cycle's: one key (a month can hold one or several).
+               max(key) as key
           from (select license_id, expires_on, lead_days, outcome, credited_channels, reached, key from period
                 union all
                 select license_id, expires_on, lead_days, outcome, credited_channels, reached, null from outside) x
          group by license_id, expires_on
       ), group_cycles as (
         select null::text as key, reached, outcome, credited_lead_days, credited_channels from cycles
-        -- A cycle's keys hold one per reminder of the period (up to three a cycle): each counts once.
-        ${groupBy ? sql`union all select k.key, reached, outcome, credited_lead_days, credited_channels from cycles cross join lateral (select distinct key from unnest(keys) as u(key)) k` : sql``}
+        ${groupBy && groupBy !== 'month' ? sql`union all select key, reached, outcome, credited_lead_days, credited_channels from cycles` : sql``}
+        -- A cycle counts once in each month that holds a reminder of it.
+        ${groupBy === 'month' ? sql`union all select k.key, reached, outcome, credited_lead_days, credited_channels from (select distinct key, license_id, expires_on from period) k join cycles c using (license_id, expires_on)` : sql``}
       ), holders as (
         -- Distinct holders reached, in the period and in each group.
         select null::text as key, holder_type from (select distinct holder_type, holder_id_hash from period where reached) h
