@@ -30,11 +30,11 @@ export interface DemoHistory {
 
 /** Categories of the cycles that came up, by weight: most holders are individuals, officers above all. */
 const HISTORY_MIX: readonly (readonly [DemoCategoryCode, number])[] = [
-  ['enforcement-cert-review', 35],
-  ['food-business', 25],
-  ['road-transport', 20],
-  ['public-hygiene', 12],
-  ['water-abstraction', 8],
+  ['enforcement-cert-review', 45],
+  ['food-business', 22],
+  ['road-transport', 18],
+  ['public-hygiene', 9],
+  ['water-abstraction', 6],
 ];
 
 interface ContactKind extends DemoContact {
