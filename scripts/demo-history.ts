@@ -26,6 +26,8 @@ export interface HistoryDeps {
   timezone: string;
   smsMaxPerRecipientPerDay: number;
   log: Logger;
+  /** stops the replay before its next day (Ctrl-C during the load) */
+  signal?: AbortSignal;
 }
 
 /** When each part of a simulated day happens, local time: the scan, the sends (after quiet hours), the renewals. */
@@ -137,6 +139,7 @@ export async function replayDemoHistory(deps: HistoryDeps, history: DemoHistory,
   let days = 0;
   try {
     for (let day = history.firstDay; day < today; day = addDays(day, 1), days++) {
+      deps.signal?.throwIfAborted();
       const times = [SCAN_AT, SENDS_AT, RENEWALS_AT].map((hours) => localTime(deps.timezone, day, hours));
       // The first day's scan also takes the categories and licences stored before it.
       const marks = [days === 0 ? storedAt : await databaseNow(db)];

@@ -49,6 +49,10 @@ async function main() {
     const applied = await migrate(database.db);
     say(applied.length ? `applied migrations: ${applied.map((m) => m.migrationName).join(', ')}` : 'schema is up to date');
     if (config.demoData) {
+      // Ctrl-C during the load stops it between two days; the store is then emptied, and loaded anew next time.
+      const interrupt = new AbortController();
+      const stopLoading = () => interrupt.abort(new Error('demo data load interrupted; the store was left empty'));
+      process.once('SIGINT', stopLoading).once('SIGTERM', stopLoading);
       const loaded = await loadDemoData(
         {
           db: database.db,
@@ -59,9 +63,10 @@ async function main() {
           smsMaxPerRecipientPerDay: config.smsMaxPerRecipientPerDay,
           // The history's thousands of scans and sends would bury the start's own lines; its errors still show.
           log: createLogger('demo-history', 'error'),
+          signal: interrupt.signal,
         },
         localDate(config.timezone),
-      );
+      ).finally(() => process.off('SIGINT', stopLoading).off('SIGTERM', stopLoading));
       if (loaded) {
         say(
           `loaded demo data: ${loaded.categories} categories, ${loaded.licenses} licences, ` +

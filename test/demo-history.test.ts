@@ -204,3 +204,43 @@ describe('demo history', () => {
     for (const d of days) expect([60, 30, 10]).toContain(d.daysLeft);
   });
 });
+
+describe('demo history interrupted', () => {
+  it('leaves the store empty, nothing queued, so that the next start loads it anew', async () => {
+    const [store, queues] = await Promise.all([freshDatabase(), freshMessageQueues()]);
+    try {
+      const interrupt = new AbortController();
+      const deps = {
+        db: store.db,
+        sealer: TEST_SEALER,
+        redisUrl: queues.url,
+        queuePrefix: queues.prefix,
+        timezone: TIMEZONE,
+        smsMaxPerRecipientPerDay: 3,
+        log: createLogger('demo-history', 'silent'),
+        signal: interrupt.signal,
+      };
+      // Ctrl-C once some days have been replayed.
+      const scans = setInterval(() => {
+        void store.db
+          .selectFrom('scans')
+          .select('id')
+          .where('id', '>', 20)
+          .execute()
+          .then((rows) => rows.length > 0 && interrupt.abort(new Error('interrupted')));
+      }, 20);
+      await expect(loadDemoData(deps, TODAY)).rejects.toThrow('interrupted');
+      clearInterval(scans);
+      for (const table of ['categories', 'licenses', 'scans', 'reminders', 'outgoing_messages', 'renewals'] as const) {
+        const { rows } = await sql<{ n: number }>`select count(*)::int as n from ${sql.table(table)}`.execute(store.db);
+        expect({ table, rows: rows[0]!.n }).toEqual({ table, rows: 0 });
+      }
+      expect(await queues.client.keys(`${queues.prefix}-*`)).toEqual([]);
+      // Not taken for a loaded store: the load starts again (and stops again at once).
+      await expect(loadDemoData(deps, TODAY)).rejects.toThrow('interrupted');
+    } finally {
+      await queues.cleanup();
+      await store.drop();
+    }
+  });
+});
