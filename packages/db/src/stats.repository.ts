@@ -30,19 +30,16 @@ export interface HolderCounts {
   holders: number;
 }
 
-/** The cycles a group's reminders belong to, counted whole, by whether they were reached and how they ended. */
+/**
+ * The cycles a group's reminders belong to, counted whole: by whether they were reached, how
+ * they ended, and, for a renewed one, the lead days and channels of the reminder credited.
+ */
 export interface CycleCounts {
   key: string | null;
   reached: boolean;
   outcome: 'renewed' | 'expired' | 'open';
-  cycles: number;
-}
-
-/** Renewed, reached cycles by the lead days and channels of the reminder credited with the renewal. */
-export interface CreditCounts {
-  key: string | null;
-  leadDays: number;
-  channels: 'sms' | 'push' | 'both';
+  creditedLeadDays: number | null;
+  creditedChannels: 'sms' | 'push' | 'both' | null;
   cycles: number;
 }
 
@@ -50,7 +47,6 @@ export interface StatsCounts {
   reminders: ReminderCounts[];
   holders: HolderCounts[];
   cycles: CycleCounts[];
-  credits: CreditCounts[];
 }
 
 const GROUP_KEY: Record<StatsGroupBy, RawBuilder<string>> = {
@@ -149,14 +145,10 @@ export async function statsCounts(db: Database, filter: ReportFilter, groupBy?: 
            select key, holder_type as "holderType", count(*) as holders from holders group by key, holder_type) x
         ) as holders,
         (select coalesce(json_agg(x), '[]') from (
-           select key, reached, outcome, count(*) as cycles from group_cycles group by key, reached, outcome) x
-        ) as cycles,
-        (select coalesce(json_agg(x), '[]') from (
-           select key, credited_lead_days as "leadDays", credited_channels as channels, count(*) as cycles
+           select key, reached, outcome, credited_lead_days as "creditedLeadDays", credited_channels as "creditedChannels", count(*) as cycles
              from group_cycles
-            where reached and outcome = 'renewed' and credited_channels is not null
-            group by key, credited_lead_days, credited_channels) x
-        ) as credits`.execute(trx);
+            group by key, reached, outcome, credited_lead_days, credited_channels) x
+        ) as cycles`.execute(trx);
     return rows[0]!;
   });
 }

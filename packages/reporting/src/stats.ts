@@ -1,4 +1,4 @@
-import { statsCounts, type CreditCounts, type DeliveryBucket, type CycleCounts, type Database, type HolderCounts, type ReminderCounts, type ReportFilter, type StatsGroupBy } from '@lr/db';
+import { statsCounts, type DeliveryBucket, type CycleCounts, type Database, type HolderCounts, type ReminderCounts, type ReportFilter, type StatsGroupBy } from '@lr/db';
 
 const NO_DELIVERIES = { pending: 0, sent: 0, delivered: 0, undelivered: 0, failed: 0, cancelled: 0 };
 
@@ -70,14 +70,16 @@ function sumOf(groups: ReminderCounts[]): ReminderCounts {
   );
 }
 
-function figures(r: ReminderCounts, holders: HolderCounts[], cycles: CycleCounts[], credits: CreditCounts[]): Figures {
+function figures(r: ReminderCounts, holders: HolderCounts[], cycles: CycleCounts[]): Figures {
   const holdersOf = (type: HolderCounts['holderType']) => holders.find((h) => h.holderType === type)?.holders ?? 0;
   const { cycles: reachedCycles, ...reachedFigures } = cycleFigures(cycles, true);
   const byLeadDays: Record<string, number> = Object.fromEntries(USUAL_LEAD_DAYS.map((lead) => [String(lead), 0]));
   const byChannel = { sms: 0, push: 0, both: 0 };
-  for (const credit of credits) {
-    byLeadDays[String(credit.leadDays)] = (byLeadDays[String(credit.leadDays)] ?? 0) + credit.cycles;
-    byChannel[credit.channels] += credit.cycles;
+  // Credit is only given to a renewed, reached cycle's reminder.
+  for (const c of cycles) {
+    if (!c.reached || c.outcome !== 'renewed' || c.creditedLeadDays === null || c.creditedChannels === null) continue;
+    byLeadDays[String(c.creditedLeadDays)] = (byLeadDays[String(c.creditedLeadDays)] ?? 0) + c.cycles;
+    byChannel[c.creditedChannels] += c.cycles;
   }
   return {
     reminders: {
@@ -106,7 +108,6 @@ export async function periodStats(db: Database, filter: ReportFilter, groupBy?: 
       key === null ? sumOf(counts.reminders) : (counts.reminders.find((r) => r.key === key) ?? NO_REMINDERS),
       counts.holders.filter((h) => h.key === key),
       counts.cycles.filter((c) => c.key === key),
-      counts.credits.filter((c) => c.key === key),
     );
   const stats: Stats = { from: filter.from ?? null, to: filter.to ?? null, ...of(null) };
   if (groupBy) {
