@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { sql, type RawBuilder } from 'kysely';
 import type { Database } from './db';
 import { allOf, licenseConditions, type ReportFilter } from './report-filter';
 
@@ -38,7 +38,7 @@ export function forecastCategories(db: Database, categoryCode?: string): Promise
     .where('enabled', '=', true)
     .$if(categoryCode !== undefined, (q) => q.where('code', '=', categoryCode!))
     .orderBy('code')
-    .execute() as Promise<ForecastCategory[]>;
+    .execute();
 }
 
 /**
@@ -53,6 +53,52 @@ export function forecastCategories(db: Database, categoryCode?: string): Promise
  * in), and only while the window lasts. Existing reminders, whatever their outcome, are
  * made already (the unique key holds them once ever).
  */
+export function forecastQuery(
+  period: { from: string; to: string },
+  windows: ForecastWindow[],
+  filter: Pick<ReportFilter, 'categoryCode' | 'regionCode'>,
+): RawBuilder<ForecastDayCounts> {
+  const from = sql`${period.from}::date`;
+  const to = sql`${period.to}::date`;
+  const lastExpiry = sql`${period.to}::date + ${Math.max(0, ...windows.map((w) => w.toDaysLeft))}::int`;
+  const windowRows = sql`
+    unnest(${windows.map((w) => w.categoryCode)}::text[], ${windows.map((w) => w.lead)}::int[],
+           ${windows.map((w) => w.fromDaysLeft)}::int[], ${windows.map((w) => w.toDaysLeft)}::int[],
+           ${windows.map((w) => w.sms)}::bool[], ${windows.map((w) => w.push)}::bool[])
+      as w(category_code, lead, from_days_left, to_days_left, sms, push)`;
+  // The day a licence expiring on e gets the reminder of window w, if it gets it in the period.
+  const day = (e: RawBuilder<unknown>) => sql`greatest(${e} - w.to_days_left, ${from})`;
+  const inWindow = (e: RawBuilder<unknown>) => sql`${day(e)} <= least(${to}, ${e} - w.from_days_left)`;
+  return sql<ForecastDayCounts>`
+    with reminded as (
+      -- The leads whose reminder each licence has already for an expiry date (any outcome:
+      -- the unique key makes each once ever).
+      select r.license_id, r.expires_on, array_agg(r.lead_days) as leads
+        from reminders r
+       where r.expires_on between ${from} and ${lastExpiry}
+       group by 1, 2
+    ), due as (
+      -- Each reminder the period's scans would make: its day and the recipients its channels reach.
+      -- Phones are '+861' and 10 digits (the table's check): as numbers they sort faster than text.
+      select ${day(sql`l.expires_on`)} as day,
+             case when w.sms then substr(l.phone, 4)::bigint end as phone,
+             case when w.push then l.platform_user_id collate "C" end as app_user
+        from licenses l
+        join ${windowRows} on w.category_code = l.category_code
+        left join reminded r on (r.license_id, r.expires_on) = (l.id, l.expires_on)
+       where l.status = 'active' and l.expires_on between ${from} and ${lastExpiry}
+         and ${allOf(licenseConditions(filter))}
+         and ${inWindow(sql`l.expires_on`)}
+         and (r.leads is null or w.lead <> all(r.leads))
+    )
+    select to_char(day, 'YYYY-MM-DD') as date, count(*)::int as reminders,
+           count(distinct phone)::int as sms, count(distinct app_user)::int as push
+      from due
+     group by day
+     order by day`;
+}
+
+/** forecastQuery's rows. */
 export async function forecastCounts(
   db: Database,
   period: { from: string; to: string },
@@ -60,33 +106,10 @@ export async function forecastCounts(
   filter: Pick<ReportFilter, 'categoryCode' | 'regionCode'>,
 ): Promise<ForecastDayCounts[]> {
   if (windows.length === 0) return [];
-  const longest = Math.max(...windows.map((w) => w.toDaysLeft));
-  const windowRows = sql`
-    unnest(${windows.map((w) => w.categoryCode)}::text[], ${windows.map((w) => w.lead)}::int[],
-           ${windows.map((w) => w.fromDaysLeft)}::int[], ${windows.map((w) => w.toDaysLeft)}::int[],
-           ${windows.map((w) => w.sms)}::bool[], ${windows.map((w) => w.push)}::bool[])
-      as w(category_code, lead, from_days_left, to_days_left, sms, push)`;
   return db.transaction().execute(async (trx) => {
     await sql`set local jit = off`.execute(trx);
     await sql`set local work_mem = '256MB'`.execute(trx);
-    const { rows } = await sql<ForecastDayCounts>`
-      with due as (
-        select greatest(l.expires_on - w.to_days_left, ${period.from}::date) as day, w.lead,
-               case when w.sms then l.phone end as phone,
-               case when w.push then l.platform_user_id end as platform_user_id
-          from licenses l
-          join ${windowRows} on w.category_code = l.category_code
-         where l.status = 'active'
-           and l.expires_on between ${period.from}::date and ${period.to}::date + ${longest}::int
-           and ${allOf(licenseConditions(filter))}
-           and greatest(l.expires_on - w.to_days_left, ${period.from}::date) <= least(${period.to}::date, l.expires_on - w.from_days_left)
-           and not exists (select 1 from reminders r where (r.license_id, r.expires_on, r.lead_days) = (l.id, l.expires_on, w.lead))
-      )
-      select to_char(day, 'YYYY-MM-DD') as date, count(*)::int as reminders,
-             count(distinct phone)::int as sms, count(distinct platform_user_id)::int as push
-        from due
-       group by day
-       order by day`.execute(trx);
+    const { rows } = await forecastQuery(period, windows, filter).execute(trx);
     return rows;
   });
 }
