@@ -1,3 +1,4 @@
+import { MAX_LEAD_DAYS } from '@lr/domain';
 import { sql, type RawBuilder } from 'kysely';
 import type { Database } from './db';
 import { allOf, reminderConditions, type ReportFilter } from './report-filter';
@@ -60,7 +61,7 @@ const GROUP_KEY: Record<StatsGroupBy, RawBuilder<string>> = {
  *
  * A period selects reminders by scan date; the cycles (licence, expiry date) they belong to
  * are counted whole, so the other reminders of those cycles are read too. Those can only have
- * been made up to 366 days (the longest lead) before the period or after it, which bounds that
+ * been made up to MAX_LEAD_DAYS (366, the longest lead) before the period or after it, which bounds that
  * read by scan date. A cycle's outcome is its reminders' (renewed before expired before open,
  * should they differ: a licence corrected back to a date it had been renewed from), and its
  * credit is the one written when the renewal was recorded (reminders.credited_channels).
@@ -70,8 +71,8 @@ const GROUP_KEY: Record<StatsGroupBy, RawBuilder<string>> = {
  */
 export async function statsCounts(db: Database, filter: ReportFilter, groupBy?: StatsGroupBy): Promise<StatsCounts> {
   const key = groupBy ? GROUP_KEY[groupBy] : sql<string>`null::text`;
-  const before = filter.from !== undefined ? sql`r.as_of < ${filter.from}::date and r.as_of >= ${filter.from}::date - 366` : sql`false`;
-  const after = filter.to !== undefined ? sql`r.as_of > ${filter.to}::date and r.as_of <= ${filter.to}::date + 366` : sql`false`;
+  const before = filter.from !== undefined ? sql`r.as_of < ${filter.from}::date and r.as_of >= ${filter.from}::date - ${MAX_LEAD_DAYS}::int` : sql`false`;
+  const after = filter.to !== undefined ? sql`r.as_of > ${filter.to}::date and r.as_of <= ${filter.to}::date + ${MAX_LEAD_DAYS}::int` : sql`false`;
   return db.transaction().execute(async (trx) => {
     // A year of a county's reminders is a million rows to hash a few times: in memory, and
     // without compiling the statement (JIT takes longer than the statement saves).
@@ -96,11 +97,16 @@ export async function statsCounts(db: Database, filter: ReportFilter, groupBy?: 
          where ((${before}) or (${after}))
            and exists (select 1 from period c where (c.license_id, c.expires_on) = (r.license_id, r.expires_on))
       ), cycles as materialized (
-        select license_id, expires_on, bool_or(reached) as reached,
+        -- A credited cycle was reached when it was renewed: a receipt that came later and said
+        -- undelivered does not take that back.
+        select license_id, expires_on, bool_or(reached) or bool_or(credited_channels is not null) as reached,
                case when bool_or(outcome = 'renewed') then 'renewed'
                     when bool_or(outcome = 'expired') then 'expired' else 'open' end as outcome,
-               max(lead_days) filter (where credited_channels is not null) as credited_lead_days,
-               max(credited_channels) as credited_channels,
+               -- The credit is one reminder's lead and channels, taken as one pair: the last credited
+               -- (the shortest lead), should a corrected cycle have been renewed twice. An ordered
+               -- aggregate would cost a sort of every reminder; min over [lead, channels] does not.
+               min(array[lead_days, array_position(array['sms', 'push', 'both'], credited_channels)])
+                 filter (where credited_channels is not null) as credit,
                -- A licence's category and region are its cycle's: one key (a month can hold one or several).
                max(key) as key
           from (select license_id, expires_on, lead_days, outcome, credited_channels, reached, key from period
@@ -108,10 +114,10 @@ export async function statsCounts(db: Database, filter: ReportFilter, groupBy?: 
                 select license_id, expires_on, lead_days, outcome, credited_channels, reached, null from outside) x
          group by license_id, expires_on
       ), group_cycles as (
-        select null::text as key, reached, outcome, credited_lead_days, credited_channels from cycles
-        ${groupBy && groupBy !== 'month' ? sql`union all select key, reached, outcome, credited_lead_days, credited_channels from cycles` : sql``}
+        select null::text as key, reached, outcome, credit from cycles
+        ${groupBy && groupBy !== 'month' ? sql`union all select key, reached, outcome, credit from cycles` : sql``}
         -- A cycle counts once in each month that holds a reminder of it.
-        ${groupBy === 'month' ? sql`union all select k.key, reached, outcome, credited_lead_days, credited_channels from (select distinct key, license_id, expires_on from period) k join cycles c using (license_id, expires_on)` : sql``}
+        ${groupBy === 'month' ? sql`union all select k.key, reached, outcome, credit from (select distinct key, license_id, expires_on from period) k join cycles c using (license_id, expires_on)` : sql``}
       ), holders as (
         -- Distinct holders reached, in the period and in each group.
         select null::text as key, holder_type from (select distinct holder_type, holder_id_hash from period where reached) h
@@ -145,9 +151,10 @@ export async function statsCounts(db: Database, filter: ReportFilter, groupBy?: 
            select key, holder_type as "holderType", count(*) as holders from holders group by key, holder_type) x
         ) as holders,
         (select coalesce(json_agg(x), '[]') from (
-           select key, reached, outcome, credited_lead_days as "creditedLeadDays", credited_channels as "creditedChannels", count(*) as cycles
+           select key, reached, outcome, credit[1] as "creditedLeadDays", (array['sms', 'push', 'both'])[credit[2]] as "creditedChannels",
+                  count(*) as cycles
              from group_cycles
-            group by key, reached, outcome, credited_lead_days, credited_channels) x
+            group by key, reached, outcome, credit) x
         ) as cycles`.execute(trx);
     return rows[0]!;
   });

@@ -102,7 +102,8 @@ async function stats(query = '', key?: string) {
   return res.json<Stats>();
 }
 
-let l3TenDayPush: string;
+/** L3's three push messages, the only deliveries that reached L3's cycle, the 10-day one credited. */
+const l3Pushes: string[] = [];
 
 beforeAll(async () => {
   t = await startTestApp();
@@ -118,7 +119,7 @@ beforeAll(async () => {
   await end('L1', SCAN_60, 'sms', 'delivered');
   await end('L1', SCAN_60, 'push', 'sent');
   await end('L2', SCAN_60, 'sms', 'failed');
-  await end('L3', SCAN_60, 'push', 'sent');
+  l3Pushes.push(await end('L3', SCAN_60, 'push', 'sent'));
   await end('L4', SCAN_60, 'sms', 'undelivered');
   await end('L4', SCAN_60, 'push', 'failed');
   await end('L5', SCAN_60, 'sms', 'delivered');
@@ -129,13 +130,13 @@ beforeAll(async () => {
 
   await scan(SCAN_30);
   await end('L2', SCAN_30, 'sms', 'delivered');
-  await end('L3', SCAN_30, 'push', 'sent');
+  l3Pushes.push(await end('L3', SCAN_30, 'push', 'sent'));
   await end('L4', SCAN_30, 'sms', 'failed');
   await end('L4', SCAN_30, 'push', 'failed');
   expect(await write('L2', { expiresOn: '2032-03-31' })).toMatchObject({ renewed: 1 });
 
   await scan(SCAN_10);
-  l3TenDayPush = await end('L3', SCAN_10, 'push', 'sent');
+  l3Pushes.push(await end('L3', SCAN_10, 'push', 'sent'));
   await end('L4', SCAN_10, 'sms', 'failed');
   await end('L4', SCAN_10, 'push', 'failed');
   await end('L9', SCAN_10, 'sms', 'delivered');
@@ -253,14 +254,20 @@ describe('GET /v1/stats', () => {
     expect(byRegion.groups![0]).toMatchObject({ key: '411202', cycles: { reached: 2, renewed: 1 }, links: { opened: 0 } });
   });
 
-  it('keeps a renewal credited where it was when a later receipt says that reminder did not reach the holder', async () => {
+  it('keeps a renewed cycle reached and credited where it was when later receipts say its reminders did not reach the holder', async () => {
     const before = await stats();
-    // L3's 10-day push, credited with L3's renewal, turns out undelivered.
-    await recordReceipt(t.database.db, l3TenDayPush, 'undelivered', { code: 'gone', message: 'device gone' });
+    // All three of L3's pushes turn out undelivered, the credited 10-day one among them.
+    for (const id of l3Pushes) await recordReceipt(t.database.db, id, 'undelivered', { code: 'gone', message: 'device gone' });
     const after = await stats();
-    expect(after.renewalsCredited).toEqual(before.renewalsCredited);
-    expect(after.deliveries.push).toMatchObject({ sent: 3, undelivered: 1 });
+    // The reminders stand where the receipts put them: three fewer reached, and now failed.
+    expect(after.reminders).toEqual({ ...before.reminders, reached: 5, failed: 7 });
+    expect(after.deliveries.push).toEqual({ ...ZERO_PUSH, sent: 1, undelivered: 3, failed: 3 });
+    // E1 is still reached by L6's SMS.
+    expect(after.holdersReached).toEqual(before.holdersReached);
+    // But the renewal was recorded when L3's cycle had been reached: it stays reached, renewed, credited.
     expect(after.cycles).toEqual(before.cycles);
+    expect(after.unreached).toEqual(before.unreached);
+    expect(after.renewalsCredited).toEqual(before.renewalsCredited);
   });
 
   it('is open to viewers and refuses bad filters with 400 invalid_request', async () => {
@@ -278,5 +285,15 @@ describe('GET /v1/stats', () => {
     ]) {
       expectError(await t.app.inject({ method: 'GET', url: `/v1/stats${query}`, headers: admin }), 400, 'invalid_request');
     }
+  });
+
+  it('names in byLeadDays the lead days of the categories reported on', async () => {
+    const res = await t.app.inject({ method: 'POST', url: '/v1/categories', headers: admin, payload: categoryBody('fire', { leadDays: [90, 15] }) });
+    expect(res.statusCode, res.body).toBe(201);
+    expect((await stats()).renewalsCredited.byLeadDays).toEqual({ 90: 0, 60: 1, 30: 1, 15: 0, 10: 1 });
+    expect((await stats('?categoryCode=fire')).renewalsCredited.byLeadDays).toEqual({ 90: 0, 15: 0 });
+    expect((await stats('?categoryCode=food')).renewalsCredited.byLeadDays).toEqual({ 60: 1, 30: 1, 10: 1 });
+    const food = (await stats('?groupBy=category')).groups!.find((g) => g.key === 'food')!;
+    expect(food.renewalsCredited.byLeadDays).toEqual({ 60: 1, 30: 1, 10: 1 });
   });
 });
