@@ -48,6 +48,12 @@ export function findCategory(db: Database, code: string): Promise<StoredCategory
   return db.selectFrom('categories').select(COLUMNS).where('code', '=', code).executeTakeFirst();
 }
 
+/** Each category's lead days, longest first, by category code. */
+export async function leadDaysByCategory(db: Database): Promise<Map<string, number[]>> {
+  const rows = await db.selectFrom('categories').select(['code', 'leadDays']).execute();
+  return new Map(rows.map((r) => [r.code, sortedLeads(r.leadDays)]));
+}
+
 /** The category, locked until the transaction ends: the state an update starts from (for its audit entry). */
 export function findCategoryForUpdate(trx: Database, code: string): Promise<StoredCategory | undefined> {
   return trx.selectFrom('categories').select(COLUMNS).where('code', '=', code).forUpdate().executeTakeFirst();

@@ -1,6 +1,12 @@
 import { daysBetween } from './dates';
 import type { BusinessDate } from './types';
 
+/** docs/rules.md: a category's lead days unless it names its own. */
+export const DEFAULT_LEAD_DAYS: readonly number[] = [60, 30, 10];
+
+/** The longest lead a category may have: a reminder is made at most this many days before its expiry date. */
+export const MAX_LEAD_DAYS = 366;
+
 /**
  * The reminder window of one lead day: the licences whose daysLeft lies in
  * [fromDaysLeft, toDaysLeft] are due for the reminder of that lead.

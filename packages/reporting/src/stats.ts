@@ -1,9 +1,6 @@
-import { statsCounts, type DeliveryBucket, type CycleCounts, type Database, type HolderCounts, type ReminderCounts, type ReportFilter, type StatsGroupBy } from '@lr/db';
+import { leadDaysByCategory, statsCounts, type DeliveryBucket, type CycleCounts, type Database, type HolderCounts, type ReminderCounts, type ReportFilter, type StatsGroupBy } from '@lr/db';
 
 const NO_DELIVERIES = { pending: 0, sent: 0, delivered: 0, undelivered: 0, failed: 0, cancelled: 0 };
-
-/** The leads of the default category (60, 30, 10) are always named, with zeros, so a chart's columns stay put. */
-const USUAL_LEAD_DAYS = [60, 30, 10];
 
 export interface CycleFigures {
   renewed: number;
@@ -70,10 +67,15 @@ function sumOf(groups: ReminderCounts[]): ReminderCounts {
   );
 }
 
-function figures(r: ReminderCounts, holders: HolderCounts[], cycles: CycleCounts[]): Figures {
+/**
+ * The figures of one period or group. `leadDays` are the leads that renewalsCredited.byLeadDays
+ * names even with no credit (those of the categories reported on), so a chart's columns stay put;
+ * a lead credited that a category has since dropped is named too.
+ */
+function figures(r: ReminderCounts, holders: HolderCounts[], cycles: CycleCounts[], leadDays: number[]): Figures {
   const holdersOf = (type: HolderCounts['holderType']) => holders.find((h) => h.holderType === type)?.holders ?? 0;
   const { cycles: reachedCycles, ...reachedFigures } = cycleFigures(cycles, true);
-  const byLeadDays: Record<string, number> = Object.fromEntries(USUAL_LEAD_DAYS.map((lead) => [String(lead), 0]));
+  const byLeadDays: Record<string, number> = Object.fromEntries(leadDays.map((lead) => [String(lead), 0]));
   const byChannel = { sms: 0, push: 0, both: 0 };
   // Credit is only given to a renewed, reached cycle's reminder.
   for (const c of cycles) {
@@ -102,12 +104,15 @@ function figures(r: ReminderCounts, holders: HolderCounts[], cycles: CycleCounts
 
 /** The figures of a period (reminders by scan date, both ends included), and of each group with `groupBy`. */
 export async function periodStats(db: Database, filter: ReportFilter, groupBy?: StatsGroupBy): Promise<Stats> {
-  const counts = await statsCounts(db, filter, groupBy);
+  const [counts, categoryLeads] = await Promise.all([statsCounts(db, filter, groupBy), leadDaysByCategory(db)]);
+  const leadsOf = (codes: string[]) => [...new Set(codes.flatMap((code) => categoryLeads.get(code) ?? []))];
+  const reported = leadsOf(filter.categoryCode !== undefined ? [filter.categoryCode] : [...categoryLeads.keys()]);
   const of = (key: string | null) =>
     figures(
       key === null ? sumOf(counts.reminders) : (counts.reminders.find((r) => r.key === key) ?? NO_REMINDERS),
       counts.holders.filter((h) => h.key === key),
       counts.cycles.filter((c) => c.key === key),
+      groupBy === 'category' && key !== null ? leadsOf([key]) : reported,
     );
   const stats: Stats = { from: filter.from ?? null, to: filter.to ?? null, ...of(null) };
   if (groupBy) {

@@ -1,5 +1,5 @@
 import { findCategory, findCategoryForUpdate, inTransaction, insertCategory, listCategories, recordAudit, updateCategory, type Database } from '@lr/db';
-import { CATEGORY_CODE, unknownPlaceholders, withPreview, type Category } from '@lr/domain';
+import { CATEGORY_CODE, DEFAULT_LEAD_DAYS, MAX_LEAD_DAYS, unknownPlaceholders, withPreview, type Category } from '@lr/domain';
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { RequireRole } from '../auth';
@@ -12,7 +12,7 @@ const Text = (maxLength: number) => Type.String({ minLength: 1, maxLength });
 
 const CategoryFields = {
   name: Text(100),
-  leadDays: Type.Array(Type.Integer({ minimum: 1, maximum: 366 }), { minItems: 1, maxItems: 366, uniqueItems: true }),
+  leadDays: Type.Array(Type.Integer({ minimum: 1, maximum: MAX_LEAD_DAYS }), { minItems: 1, maxItems: MAX_LEAD_DAYS, uniqueItems: true }),
   channels: Type.Array(Type.Union([Type.Literal('sms'), Type.Literal('push')]), { minItems: 1, maxItems: 2, uniqueItems: true }),
   smsTemplate: Text(1000),
   pushTitle: Text(100),
@@ -76,7 +76,7 @@ export function categoryRoutes(db: Database, requireRole: RequireRole): FastifyP
       { preHandler: requireRole('admin'), schema: { tags: ['categories'], body: NewCategory } },
       async (request, reply) => {
         checkTemplates(request.body);
-        const category: Category = { leadDays: [60, 30, 10], enabled: true, ...request.body };
+        const category: Category = { leadDays: [...DEFAULT_LEAD_DAYS], enabled: true, ...request.body };
         const created = await db.transaction().execute(async (trx) => {
           const stored = await insertCategory(trx, category);
           if (stored) {
