@@ -1,10 +1,10 @@
 // npm run migrate: creates the database when missing and applies pending migrations.
 import { loadConfig } from '@lr/config';
 import { connect, ensureDatabase, migrate } from '@lr/db';
-import { createLogger } from '@lr/log';
+import { serviceLogger } from '@lr/log';
 
 const config = loadConfig('migrate');
-const log = createLogger('migrate', config.logLevel);
+const log = serviceLogger('migrate', config);
 try {
   if (await ensureDatabase(config.databaseUrl)) log.info('database created');
   const database = connect(config.databaseUrl, { max: 1, applicationName: 'migrate' });

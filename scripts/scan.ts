@@ -45,7 +45,7 @@ async function main(): Promise<number> {
   }
   const config = loadConfig('scan');
   // The log goes to stderr, so that stdout carries only the scan's record.
-  const log = createLogger('scan', config.logLevel, process.stderr);
+  const log = createLogger('scan', config.logLevel, process.stderr, config.logFormat);
   const database = connect(config.databaseUrl, { max: 2, applicationName: 'scan' });
   const redis = redisConnection(config.redisUrl);
   const queues = openMessageQueues(redis, config.queuePrefix);

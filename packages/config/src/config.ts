@@ -62,6 +62,14 @@ export interface Config {
   /** PII_KEY: seals holders' id numbers at rest (at least 32 characters) */
   piiKey: Buffer | undefined;
   logLevel: string;
+  /** LOG_FORMAT: createLogger's `auto`, `json` or `pretty` */
+  logFormat: 'auto' | 'json' | 'pretty';
+  /**
+   * REPORT_CONCURRENCY: reports (figures, forecast, CSV downloads) the API runs at once; more
+   * are answered 429. Each holds a database connection and up to 256 MB of PostgreSQL's memory;
+   * at most 8 of the API's 10 connections, so the rest always serve the other requests.
+   */
+  reportConcurrency: number;
 }
 
 export class ConfigError extends Error {
@@ -236,6 +244,8 @@ export function loadConfig(service: ServiceName, env: Env = process.env): Config
     inboxJwtSecret,
     piiKey: piiKey === undefined ? undefined : Buffer.from(piiKey, 'utf8'),
     logLevel: oneOf(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
+    logFormat: oneOf(env, 'LOG_FORMAT', ['auto', 'json', 'pretty'], 'auto'),
+    reportConcurrency: integer(env, 'REPORT_CONCURRENCY', 2, 1, 8),
   };
 }
 

@@ -2,11 +2,13 @@ import { CompiledQuery, sql, type RawBuilder } from 'kysely';
 import pg from 'pg';
 import { to as copyTo, type CopyToStreamQuery } from 'pg-copy-streams';
 import type { Writable } from 'node:stream';
-import type { Database } from './db';
+import type { CancelBackend, Database } from './db';
 
 export interface CsvCopySettings {
   /** REMINDER_TIMEZONE: timestamps the query formats with `TZH:TZM` carry its offset */
   timezone: string;
+  /** the database handle's: stops the COPY of a destination that closed */
+  cancelBackend: CancelBackend;
 }
 
 /**
@@ -51,7 +53,7 @@ export async function copyCsv(db: Database, query: RawBuilder<unknown>, to: Writ
                set_config('DateStyle', 'ISO, YMD', true), set_config('jit', 'off', true)`.execute(trx);
       const copy = copyTo(statement);
       await trx.executeQuery(submitted(copy));
-      return forward(copy, to, () => cancelBackend(db, rows[0]!.pid));
+      return forward(copy, to, () => settings.cancelBackend(rows[0]!.pid));
     });
 }
 
@@ -65,14 +67,11 @@ function submitted(copy: CopyToStreamQuery): CompiledQuery {
 }
 
 /**
- * A cancel reaches the backend that runs the COPY (by its pid, on another connection). It is
- * only asked while the COPY runs, and awaited before the transaction ends: a backend idle in
- * its transaction ignores a cancel, so it cannot hit the next user of the connection.
+ * Pipes the COPY into `to`. When `to` closes first, the COPY is cancelled (by its backend's
+ * pid, on another connection). The cancel is only asked while the COPY runs, and awaited
+ * before the transaction ends: a backend idle in its transaction ignores a cancel, so it
+ * cannot hit the next user of the connection.
  */
-async function cancelBackend(db: Database, pid: number): Promise<void> {
-  await sql`select pg_cancel_backend(${pid})`.execute(db);
-}
-
 function forward(copy: CopyToStreamQuery, to: Writable, cancel: () => Promise<void>): Promise<boolean> {
   return new Promise((resolve, reject) => {
     let settled = false;

@@ -12,8 +12,15 @@ export type Database = Kysely<DB>;
 export interface DatabaseHandle {
   db: Database;
   pool: pg.Pool;
+  /** Cancels what a backend runs (copyCsv's COPY of a client that went away), from a connection outside the pool. */
+  cancelBackend: CancelBackend;
   close(): Promise<void>;
 }
+
+export type CancelBackend = (pid: number) => Promise<void>;
+
+/** How long a cancel may take to connect and be answered before it is given up. */
+const CANCEL_TIMEOUT_MS = 5_000;
 
 export interface ConnectOptions {
   max?: number;
@@ -40,5 +47,25 @@ export function connect(databaseUrl: string, options: ConnectOptions = {}): Data
   pool.on('connect', (client) => client.on('error', () => {}));
   // Columns are snake_case in SQL and camelCase in TypeScript, as in the contract.
   const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }), plugins: [new CamelCasePlugin()] });
-  return { db, pool, close: () => db.destroy() };
+  return { db, pool, cancelBackend: (pid) => cancelBackend(databaseUrl, pid), close: () => db.destroy() };
+}
+
+/**
+ * Asks PostgreSQL to cancel the statement backend `pid` runs, on a connection of its own:
+ * every connection of the pool may be held by the very statements waiting to be cancelled.
+ */
+async function cancelBackend(databaseUrl: string, pid: number): Promise<void> {
+  const client = new pg.Client({
+    connectionString: databaseUrl,
+    application_name: 'license-reminders cancel',
+    connectionTimeoutMillis: CANCEL_TIMEOUT_MS,
+    statement_timeout: CANCEL_TIMEOUT_MS,
+  });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    await client.query('select pg_cancel_backend($1)', [pid]);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
 }

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { loadConfig, type Config } from '@lr/config';
 import { connect, type Database } from '@lr/db';
 import { redisConnection, type MessageJob } from '@lr/jobs';
-import { createLogger, runService, type Logger } from '@lr/log';
+import { runService, serviceLogger, type Logger } from '@lr/log';
 import type { Channel, SentContent } from './deliver';
 import { startDeliveryWorker, statementTimeoutMs } from './worker';
 
@@ -18,7 +18,7 @@ export interface DeliveryService<Content extends SentContent> {
 export function runDeliveryService<Content extends SentContent>(service: DeliveryService<Content>): Promise<void> {
   return runService(service.name, async () => {
     const config = loadConfig(service.name);
-    const log = createLogger(service.name, config.logLevel);
+    const log = serviceLogger(service.name, config);
     const database = connect(config.databaseUrl, {
       applicationName: service.name,
       statementTimeoutMs: statementTimeoutMs(config.claimLeaseSeconds),

@@ -1,8 +1,8 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger } from './logger';
+import { createLogger, type LogFormat } from './logger';
 
-function capture(options: { terminal?: boolean } = {}) {
+function capture(options: { terminal?: boolean; format?: LogFormat } = {}) {
   const lines: string[] = [];
   const stream = new Writable({
     write(chunk, _enc, done) {
@@ -12,7 +12,7 @@ function capture(options: { terminal?: boolean } = {}) {
   });
   // What Node's tty.WriteStream says of itself when stdout is a terminal.
   if (options.terminal) Object.assign(stream, { isTTY: true });
-  return { lines, logger: createLogger('test', 'info', stream) };
+  return { lines, logger: createLogger('test', 'info', stream, options.format) };
 }
 
 /** The text without terminal colours. */
@@ -61,5 +61,14 @@ describe('logger', () => {
     const { lines, logger } = capture({ terminal: false });
     logger.info('started');
     expect(JSON.parse(lines[0]!)).toMatchObject({ level: 30, service: 'test', msg: 'started' });
+  });
+
+  it('writes what LOG_FORMAT asks for, terminal or not', () => {
+    const json = capture({ terminal: true, format: 'json' });
+    json.logger.info({ phone: '+8613800138000' }, 'started');
+    expect(JSON.parse(json.lines[0]!)).toMatchObject({ msg: 'started', phone: '138****8000' });
+    const pretty = capture({ terminal: false, format: 'pretty' });
+    pretty.logger.info({ phone: '+8613800138000' }, 'started');
+    expect(plain(pretty.lines[0]!)).toMatch(/INFO \(test\): started .*"phone":"138\*\*\*\*8000"/);
   });
 });

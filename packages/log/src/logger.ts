@@ -25,14 +25,20 @@ function prettyLines(): (json: string) => string {
 }
 
 /**
- * One JSON line per event; in a terminal, one readable line (pino-pretty) instead. Every line
- * is masked as it is written, whatever field or message a phone or id number hides in
- * (request URLs, errors, provider replies): personal data never reaches the log unmasked.
- * Without a `destination` the log goes to stdout.
+ * LOG_FORMAT: `json`, one JSON line per event; `pretty`, one readable line; `auto`, pretty when
+ * written to a terminal and JSON otherwise (a terminal attached to a container, `docker run
+ * -t`, is a terminal too: a deployment that collects logs says `json`).
  */
-export function createLogger(name: string, level = 'info', destination?: DestinationStream): Logger {
+export type LogFormat = 'auto' | 'json' | 'pretty';
+
+/**
+ * A log in `format`. Every line is masked as it is written, whatever field or message a phone
+ * or id number hides in (request URLs, errors, provider replies): personal data never reaches
+ * the log unmasked. Without a `destination` the log goes to stdout.
+ */
+export function createLogger(name: string, level = 'info', destination?: DestinationStream, format: LogFormat = 'auto'): Logger {
   const out = destination ?? pino.destination({ dest: 1, sync: true });
-  const pretty = isTerminal(destination ?? process.stdout) ? prettyLines() : undefined;
+  const pretty = format === 'pretty' || (format === 'auto' && isTerminal(destination ?? process.stdout)) ? prettyLines() : undefined;
   return pino(
     {
       name,
@@ -42,4 +48,9 @@ export function createLogger(name: string, level = 'info', destination?: Destina
     },
     { write: (line: string) => out.write(pretty ? pretty(maskText(line)) : maskText(line)) },
   );
+}
+
+/** A service's log on stdout, as its configuration says: LOG_LEVEL and LOG_FORMAT. */
+export function serviceLogger(name: string, config: { logLevel: string; logFormat: LogFormat }): Logger {
+  return createLogger(name, config.logLevel, undefined, config.logFormat);
 }

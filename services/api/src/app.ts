@@ -3,7 +3,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Config } from '@lr/config';
-import { idSealer, sealingThread, type Database } from '@lr/db';
+import { idSealer, sealingThread, type CancelBackend, type Database } from '@lr/db';
 import type { MessageQueues } from '@lr/jobs';
 import type { Logger } from '@lr/log';
 import Fastify, { type FastifyBaseLogger, type FastifyRequest } from 'fastify';
@@ -12,6 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { apiKeyAuth, apiKeyIdentity } from './auth';
 import { frameworkErrors, installErrorHandling } from './errors';
 import { registerProtection } from './protection';
+import { createReportGate } from './report-gate';
 import { auditRoutes } from './routes/audit';
 import { categoryRoutes } from './routes/categories';
 import { forecastRoutes } from './routes/forecast';
@@ -29,6 +30,8 @@ import { twilioWebhookRoutes } from './routes/webhooks';
 export interface AppDeps {
   config: Config;
   db: Database;
+  /** the database handle's: stops the COPY of a CSV download whose client went away */
+  cancelBackend: CancelBackend;
   redis: Redis;
   queues: MessageQueues;
   log: Logger;
@@ -37,7 +40,7 @@ export interface AppDeps {
 /** 10,000 licences of about 400 bytes each, with room to spare. */
 const BODY_LIMIT = 8 * 1024 * 1024;
 
-export async function buildApp({ config, db, redis, queues, log }: AppDeps) {
+export async function buildApp({ config, db, cancelBackend, redis, queues, log }: AppDeps) {
   // Typed as Fastify's logger so the instance keeps Fastify's default logger type.
   const logger: FastifyBaseLogger = log;
   const app = Fastify({
@@ -89,9 +92,10 @@ export async function buildApp({ config, db, redis, queues, log }: AppDeps) {
   await app.register(licenseImportRoutes(db, sealing, queues.counters, requireRole));
   await app.register(scanRoutes({ db, queues, log, timezone: config.timezone }, requireRole));
   await app.register(reminderRoutes(db, requireRole));
-  await app.register(ledgerRoutes(db, requireRole, config.timezone));
-  await app.register(statsRoutes(db, requireRole));
-  await app.register(forecastRoutes(db, requireRole, config.timezone));
+  const reports = createReportGate(config.reportConcurrency);
+  await app.register(ledgerRoutes(db, reports, requireRole, { timezone: config.timezone, cancelBackend }));
+  await app.register(statsRoutes(db, reports, requireRole));
+  await app.register(forecastRoutes(db, reports, requireRole, config.timezone));
   await app.register(auditRoutes(db, requireRole));
   await app.register(suppressionRoutes(db, requireRole));
   await app.register(inboxRoutes(db, identifyLicensee));

@@ -60,7 +60,7 @@ export async function startTestApp(extraEnv: Record<string, string> = {}): Promi
       QUIET_HOURS: 'off',
       ...extraEnv,
     });
-    const app = await buildApp({ config, db: database.db, redis, queues, log: createLogger('test', 'silent') });
+    const app = await buildApp({ config, db: database.db, cancelBackend: database.cancelBackend, redis, queues, log: createLogger('test', 'silent') });
     opened.push(() => app.close());
     await app.ready();
     return { app, database, queueRedis, redis, queues, close };

@@ -338,6 +338,24 @@ describe('GET /v1/ledger.csv over a socket', () => {
     expect((await ledger(`?from=${FIRST_SCAN}&to=${FIRST_SCAN}`)).length).toBeGreaterThan(0);
   });
 
+  it('runs two reports at once (REPORT_CONCURRENCY): one more is answered 429 until a place comes free, and the rest of the API is not held up', async () => {
+    const lock = await holdLock(testApp!.database.pool, 'lock table outgoing_messages in access exclusive mode');
+    const downloads = [await openDownload(`?from=${BIG_SCAN}`), await openDownload(`?from=${BIG_SCAN}`)];
+    await eventually(async () => (await runningCopies()) === 2 || undefined, 15_000, 'both COPYs run');
+    for (const url of ['/v1/stats', '/v1/forecast', `/v1/ledger.csv?from=${FIRST_SCAN}`]) {
+      const busy = await app.inject({ method: 'GET', url, headers: admin });
+      expectError(busy, 429, 'rate_limited');
+      expect(busy.headers['retry-after'], url).toBe('5');
+    }
+    expect((await app.inject({ method: 'GET', url: '/v1/categories', headers: admin })).statusCode).toBe(200);
+    downloads[0]!.res.destroy();
+    await eventually(async () => (await app.inject({ method: 'GET', url: '/v1/stats', headers: admin })).statusCode === 200 || undefined, 15_000, 'a place came free');
+    downloads[1]!.res.destroy();
+    await lock.release();
+    await eventually(async () => (await runningCopies()) === 0 || undefined, 15_000, 'the COPYs stopped');
+    await eventually(() => checkedOut() === 0 || undefined, 15_000, 'their connections came back');
+  });
+
   it('a database failure midway cuts the response off: never a complete-looking 200', async () => {
     const lock = await holdLock(testApp!.database.pool, 'lock table outgoing_messages in access exclusive mode');
     const { res, first } = await openDownload(`?from=${BIG_SCAN}`);

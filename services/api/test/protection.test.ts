@@ -183,7 +183,7 @@ describe('rate limit without Redis', () => {
         ADMIN_API_KEY: ADMIN_KEY,
         RATE_LIMIT_PER_MINUTE: '1',
       });
-      const app = await buildApp({ config, db: database.db, redis, queues, log: createLogger('test', 'silent') });
+      const app = await buildApp({ config, db: database.db, cancelBackend: database.cancelBackend, redis, queues, log: createLogger('test', 'silent') });
       try {
         await app.ready();
         for (let i = 0; i < 50 && redis.status !== 'reconnecting'; i++) await new Promise((resolve) => setTimeout(resolve, 20));

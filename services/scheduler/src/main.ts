@@ -1,13 +1,13 @@
 import { loadConfig } from '@lr/config';
 import { connect } from '@lr/db';
 import { openMessageQueues, redisConnection } from '@lr/jobs';
-import { createLogger, runService } from '@lr/log';
+import { runService, serviceLogger } from '@lr/log';
 import { scanForToday, scheduleDailyScan } from './cron';
 import { startUpkeep } from './upkeep';
 
 await runService('scheduler', async () => {
   const config = loadConfig('scheduler');
-  const log = createLogger('scheduler', config.logLevel);
+  const log = serviceLogger('scheduler', config);
   const database = connect(config.databaseUrl, { max: 4, applicationName: 'scheduler' });
   const redis = redisConnection(config.redisUrl);
   const queues = openMessageQueues(redis, config.queuePrefix);

@@ -5,10 +5,11 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { RequireRole } from '../auth';
 import { ApiError } from '../errors';
+import type { ReportGate } from '../report-gate';
 import { reportFilter, ReportFilterQuery } from '../report-query';
 
 /** GET /v1/forecast: the reminders, SMS and pushes each day's scan would create (docs/api.md). */
-export function forecastRoutes(db: Database, requireRole: RequireRole, timezone: string): FastifyPluginAsyncTypebox {
+export function forecastRoutes(db: Database, reports: ReportGate, requireRole: RequireRole, timezone: string): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.get(
       '/v1/forecast',
@@ -22,11 +23,11 @@ export function forecastRoutes(db: Database, requireRole: RequireRole, timezone:
           querystring: Type.Object(ReportFilterQuery, { additionalProperties: false }),
         },
       },
-      async (request) => {
+      async (request, reply) => {
         const filter = await reportFilter(db, request.query);
         const period = forecastPeriod(filter, localDate(timezone));
         if ('field' in period) throw new ApiError(400, 'invalid_request', `${period.field} ${period.message}`, [period]);
-        return licenseForecast(db, period, filter);
+        return reports.run(reply, () => licenseForecast(db, period, filter));
       },
     );
   };

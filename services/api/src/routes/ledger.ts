@@ -1,13 +1,14 @@
-import { copyLedger, type Database } from '@lr/db';
+import { copyLedger, type CsvCopySettings, type Database } from '@lr/db';
 import { LEDGER_LANGUAGES, ledgerFilename, ledgerHeader } from '@lr/reporting';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { RequireRole } from '../auth';
 import { sendCsv } from '../csv-download';
+import type { ReportGate } from '../report-gate';
 import { reportFilter, ReportFilterQuery } from '../report-query';
 
 /** GET /v1/ledger.csv: the work ledger (工作台账), masked, streamed. Operators and admins. */
-export function ledgerRoutes(db: Database, requireRole: RequireRole, timezone: string): FastifyPluginAsyncTypebox {
+export function ledgerRoutes(db: Database, reports: ReportGate, requireRole: RequireRole, copy: CsvCopySettings): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.get(
       '/v1/ledger.csv',
@@ -33,12 +34,10 @@ export function ledgerRoutes(db: Database, requireRole: RequireRole, timezone: s
       async (request, reply) => {
         const { lang, ...query } = request.query;
         const filter = await reportFilter(db, query);
-        return sendCsv(request, reply, {
-          filename: ledgerFilename(filter, lang),
-          asciiFilename: ledgerFilename(filter, 'en'),
-          header: ledgerHeader(lang),
-          writeRows: (to) => copyLedger(db, filter, to, { timezone }),
-        });
+        const names = { filename: ledgerFilename(filter, lang), asciiFilename: ledgerFilename(filter, 'en'), header: ledgerHeader(lang) };
+        // The place is held until the last row is written, the client goes away, or the copy fails.
+        const leave = reports.enter(reply);
+        return sendCsv(request, reply, { ...names, writeRows: (to) => copyLedger(db, filter, to, copy).finally(leave) });
       },
     );
   };

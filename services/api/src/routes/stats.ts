@@ -3,10 +3,11 @@ import { periodStats } from '@lr/reporting';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { RequireRole } from '../auth';
+import type { ReportGate } from '../report-gate';
 import { reportFilter, ReportFilterQuery } from '../report-query';
 
 /** GET /v1/stats: what the reminders of a period achieved (docs/rules.md, "Outcomes"). */
-export function statsRoutes(db: Database, requireRole: RequireRole): FastifyPluginAsyncTypebox {
+export function statsRoutes(db: Database, reports: ReportGate, requireRole: RequireRole): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.get(
       '/v1/stats',
@@ -23,9 +24,10 @@ export function statsRoutes(db: Database, requireRole: RequireRole): FastifyPlug
           ),
         },
       },
-      async (request) => {
+      async (request, reply) => {
         const { groupBy, ...query } = request.query;
-        return periodStats(db, await reportFilter(db, query), groupBy);
+        const filter = await reportFilter(db, query);
+        return reports.run(reply, () => periodStats(db, filter, groupBy));
       },
     );
   };
