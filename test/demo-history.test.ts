@@ -4,6 +4,7 @@ import { Writable } from 'node:stream';
 import { demoHistory, HISTORY_DAYS, addDays, localDate, maskPhone, normalizeMobile } from '@lr/domain';
 import { createLogger } from '@lr/log';
 import { runScan } from '@lr/scan';
+import { connect } from '@lr/db';
 import { freshDatabase, freshMessageQueues, TEST_SEALER, type TestDatabase, type TestQueues } from '@lr/testing';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -243,4 +244,48 @@ describe('demo history interrupted', () => {
       await store.drop();
     }
   });
+
+  it('a load cut off where it could not empty the store (its PostgreSQL stopped with it) is emptied and loaded anew at the next start', async () => {
+    const [store, queues] = await Promise.all([freshDatabase(), freshMessageQueues()]);
+    const cutOff = connect(store.url, { max: 2 });
+    try {
+      const deps = {
+        sealer: TEST_SEALER,
+        redisUrl: queues.url,
+        queuePrefix: queues.prefix,
+        timezone: TIMEZONE,
+        smsMaxPerRecipientPerDay: 3,
+        log: createLogger('demo-history', 'silent'),
+      };
+      // Once some days are replayed, the load's connections go: it can neither go on nor clean up.
+      const scans = setInterval(() => {
+        void store.db
+          .selectFrom('scans')
+          .select('id')
+          .where('id', '>', 20)
+          .execute()
+          .then((rows) => rows.length > 0 && !cutOff.pool.ending && void cutOff.pool.end());
+      }, 20);
+      await expect(loadDemoData({ ...deps, db: cutOff.db }, TODAY)).rejects.toThrow();
+      clearInterval(scans);
+      const count = async (table: string) => (await sql<{ n: number }>`select count(*)::int as n from ${sql.table(table)}`.execute(store.db)).rows[0]!.n;
+      expect(await count('categories')).toBeGreaterThan(0);
+      const halfLoaded = await count('scans');
+      expect(halfLoaded).toBeGreaterThan(20);
+      expect(halfLoaded).toBeLessThan(HISTORY_DAYS);
+
+      const again = await loadDemoData({ ...deps, db: store.db }, TODAY);
+      expect(again).toMatchObject({ days: loaded!.days, licenses: loaded!.licenses });
+      expect(await count('scans')).toBe(loaded!.days);
+      // The same history as the whole load above (whose store has had today's scan since).
+      const history = sql<{ n: number }>`select count(*)::int as n from reminders where as_of < ${TODAY}`;
+      expect((await history.execute(store.db)).rows[0]!.n).toBe((await history.execute(db())).rows[0]!.n);
+      // Loaded now: the next start leaves it alone.
+      expect(await loadDemoData({ ...deps, db: store.db }, TODAY)).toBeNull();
+    } finally {
+      await cutOff.close().catch(() => undefined);
+      await queues.cleanup();
+      await store.drop();
+    }
+  }, 120_000);
 });
