@@ -1,7 +1,7 @@
 import { sql, type RawBuilder } from 'kysely';
 
 // The masks of @lr/domain's mask.ts, in SQL, for reports that PostgreSQL writes out itself
-// (COPY … TO STDOUT): a row never reaches Node unmasked. test/masking.test.ts holds each
+// (COPY … TO STDOUT): a row never reaches Node unmasked. test/csv-copy.test.ts holds each
 // to its domain function.
 
 /** maskPhone of a stored mobile (`+86` and 11 digits: licenses.phone's check): 138****5678; null stays null. */

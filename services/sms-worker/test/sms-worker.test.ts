@@ -24,6 +24,9 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { smsChannel } from '../src/sms.channel';
 import { twilioSender } from '../src/twilio.sender';
 
+/** Longer than a worker keeps its counts before it writes them to Redis (counters.ts: 1 s). */
+const COUNTERS_FLUSHED_MS = 1_200;
+
 const PUBLIC_BASE_URL = 'https://reminders.example.gov.cn';
 const STATUS_CALLBACK = `${PUBLIC_BASE_URL}/webhooks/twilio/status`;
 const AS_OF = '2026-03-01';
@@ -542,8 +545,10 @@ describe('the SMS worker on BullMQ', () => {
     expect((await queues.sms.getJob(jobId))?.returnvalue).toEqual({ outcome: 'skipped' });
     expect(fake.requests).toHaveLength(1);
     expect(fake.sms().map((s) => s.to)).toEqual([l.phone]);
-    // The metric counts the send once, too.
+    // The metric counts the send once, too: still once after the counters' next flush.
     await until('the send counted', async () => (await queues.counters.read()).get('messagesSent:sms') === 1);
+    await new Promise((resolve) => setTimeout(resolve, COUNTERS_FLUSHED_MS));
+    expect((await queues.counters.read()).get('messagesSent:sms')).toBe(1);
   });
 
   it('leaves a transient error to BullMQ’s backoff with the message given back, and fails a permanent one for good', async () => {
@@ -567,6 +572,8 @@ describe('the SMS worker on BullMQ', () => {
     expect(fake.sms()).toHaveLength(0);
     // Counted as failed once: the transient error is not a failure yet.
     await until('the failure counted', async () => (await queues.counters.read()).get('messagesFailed:sms') === 1);
+    await new Promise((resolve) => setTimeout(resolve, COUNTERS_FLUSHED_MS));
+    expect((await queues.counters.read()).get('messagesFailed:sms')).toBe(1);
     expect((await queues.counters.read()).get('messagesSent:sms')).toBeUndefined();
   });
 
