@@ -5,7 +5,7 @@
 //   category and expiry date: licences, phones, app accounts), run in psql.
 // Run: flock /tmp/bench.lock node --import tsx bench/forecast.ts
 // The store is bench/scan.ts's (lr_bench_scan, seeded in SQL, with that bench's scans): when it
-// is missing, run `flock /tmp/bench.lock npm run bench:scan` first. This bench only migrates it
+// is missing, run `flock /tmp/bench.lock npm run bench:scan` first (`npm run bench:reports` does). This bench only migrates it
 // (migration 0009's index, the first time: about 20 s) and reads it.
 // Knobs: BENCH_RUNS [5], BENCH_PORT [3904], BENCH_AS_OF [2027-03-01, the scan bench's D: the
 // forecast's first day], BENCH_DATABASE_URL, BENCH_API_NODE_FLAGS [--max-old-space-size=256].
