@@ -78,6 +78,28 @@ export interface DeliveryEvents {
   status: DeliveryStatus;
 }
 
+export interface FollowUpActions {
+  actor: string;
+  apiKeyId: number | null;
+  createdAt: Generated<Timestamp>;
+  followUpId: number;
+  id: Generated<number>;
+  kind: string;
+  note: string | null;
+  result: string;
+}
+
+export interface FollowUps {
+  closedAt: Timestamp | null;
+  expiresOn: string;
+  id: Generated<number>;
+  licenseId: number;
+  openedAt: Generated<Timestamp>;
+  reason: string;
+  resolution: string | null;
+  status: Generated<string>;
+}
+
 export interface InboxMessages {
   body: string;
   createdAt: Generated<Timestamp>;
@@ -108,6 +130,12 @@ export interface Licenses {
   validFrom: string;
 }
 
+export interface LinkOpenings {
+  id: Generated<number>;
+  messageId: number;
+  openedAt: Generated<Timestamp>;
+}
+
 export interface OutgoingMessages {
   attempts: Generated<number>;
   body: string | null;
@@ -117,6 +145,7 @@ export interface OutgoingMessages {
   errorCode: string | null;
   errorMessage: string | null;
   id: Generated<number>;
+  linkToken: Generated<string | null>;
   lockedAt: Timestamp | null;
   lockedBy: string | null;
   providerMessageId: string | null;
@@ -180,8 +209,11 @@ export interface DB {
   categories: Categories;
   deliveries: Deliveries;
   deliveryEvents: DeliveryEvents;
+  followUpActions: FollowUpActions;
+  followUps: FollowUps;
   inboxMessages: InboxMessages;
   licenses: Licenses;
+  linkOpenings: LinkOpenings;
   outgoingMessages: OutgoingMessages;
   reminders: Reminders;
   renewals: Renewals;
