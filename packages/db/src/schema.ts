@@ -145,7 +145,7 @@ export interface OutgoingMessages {
   errorCode: string | null;
   errorMessage: string | null;
   id: Generated<number>;
-  linkToken: Generated<string | null>;
+  linkToken: Generated<string>;
   lockedAt: Timestamp | null;
   lockedBy: string | null;
   providerMessageId: string | null;
