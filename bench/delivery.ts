@@ -20,7 +20,7 @@ import { connect, type DatabaseHandle } from '@lr/db';
 import { enqueue, messageJobs, openMessageQueues, redisConnection } from '@lr/jobs';
 import { createLogger } from '@lr/log';
 import { runScan } from '@lr/scan';
-import { providerEnv, startService, type ServiceProcess } from '@lr/testing';
+import { providerEnv, startService, type ServiceProcess, FOLLOW_UP_DAYS } from '@lr/testing';
 import { dropQueueKeys, recreateBenchDatabase, undoScan } from './bench-database';
 import {
   cpuMark,
@@ -103,7 +103,7 @@ async function scan(database: DatabaseHandle, redis: Redis, previous: number | u
   // once, where an idle one may hold them for seconds, into the worker's figures.
   const scanner = connect(DATABASE_URL, { max: 4, applicationName: 'bench-scan' });
   const started = process.hrtime.bigint();
-  const summary = await runScan({ db: scanner.db, queues, log: createLogger('scan', 'warn') }, { asOf: AS_OF, trigger: 'command' });
+  const summary = await runScan({ db: scanner.db, queues, log: createLogger('scan', 'warn'), followUpDays: FOLLOW_UP_DAYS }, { asOf: AS_OF, trigger: 'command' });
   const took = seconds(started);
   await scanner.close();
   await queues.close();

@@ -90,7 +90,7 @@ for (const queue of [queues.sms, queues.push]) {
 await connection.ping();
 const cpuBefore = process.cpuUsage();
 origin = process.hrtime.bigint();
-const summary = await runScan({ db: database.db, queues, log }, { asOf, trigger: 'command' });
+const summary = await runScan({ db: database.db, queues, log, followUpDays: config.followUpDays }, { asOf, trigger: 'command' });
 const elapsed = now() / 1000;
 if (captureFile) writeFileSync(captureFile, JSON.stringify({ statements: captured, scanId: summary.id }));
 const cpu = process.cpuUsage(cpuBefore);

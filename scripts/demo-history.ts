@@ -25,6 +25,8 @@ export interface HistoryDeps {
   queuePrefix: string;
   timezone: string;
   smsMaxPerRecipientPerDay: number;
+  /** FOLLOW_UP_DAYS: the history's scans open follow-ups as the service's do */
+  followUpDays: number;
   log: Logger;
   /** stops the replay before its next day (Ctrl-C during the load) */
   signal?: AbortSignal;
@@ -143,7 +145,7 @@ export async function replayDemoHistory(deps: HistoryDeps, history: DemoHistory,
       const times = [SCAN_AT, SENDS_AT, RENEWALS_AT].map((hours) => localTime(deps.timezone, day, hours));
       // The first day's scan also takes the categories and licences stored before it.
       const marks = [days === 0 ? storedAt : await databaseNow(db)];
-      const scan = await runScan({ db, queues, log }, { asOf: day, trigger: 'cron' });
+      const scan = await runScan({ db, queues, log, followUpDays: deps.followUpDays }, { asOf: day, trigger: 'cron' });
 
       marks.push(await databaseNow(db));
       simulated = times[1]!;

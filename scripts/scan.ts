@@ -50,7 +50,7 @@ async function main(): Promise<number> {
   const redis = redisConnection(config.redisUrl);
   const queues = openMessageQueues(redis, config.queuePrefix);
   try {
-    const summary = await runScan({ db: database.db, queues, log }, { asOf: args.asOf ?? localDate(config.timezone), trigger: 'command' });
+    const summary = await runScan({ db: database.db, queues, log, followUpDays: config.followUpDays }, { asOf: args.asOf ?? localDate(config.timezone), trigger: 'command' });
     process.stdout.write(`${JSON.stringify(summary)}\n`);
     return 0;
   } catch (error) {

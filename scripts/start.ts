@@ -61,6 +61,7 @@ async function main() {
           queuePrefix: config.queuePrefix,
           timezone: config.timezone,
           smsMaxPerRecipientPerDay: config.smsMaxPerRecipientPerDay,
+          followUpDays: config.followUpDays,
           // The history's thousands of scans and sends would bury the start's own lines; its errors still show.
           log: createLogger('demo-history', 'error'),
           signal: interrupt.signal,

@@ -5,7 +5,7 @@ import { demoHistory, HISTORY_DAYS, addDays, localDate, maskPhone, normalizeMobi
 import { createLogger } from '@lr/log';
 import { runScan } from '@lr/scan';
 import { connect } from '@lr/db';
-import { freshDatabase, freshMessageQueues, TEST_SEALER, type TestDatabase, type TestQueues } from '@lr/testing';
+import { freshDatabase, freshMessageQueues, TEST_SEALER, type TestDatabase, type TestQueues, FOLLOW_UP_DAYS } from '@lr/testing';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDemoData, type DemoLoad } from '../scripts/demo-data';
@@ -33,7 +33,7 @@ beforeAll(async () => {
   );
   loadStartedAt = new Date();
   loaded = await loadDemoData(
-    { db: database.db, sealer: TEST_SEALER, redisUrl: redis.url, queuePrefix: redis.prefix, timezone: TIMEZONE, smsMaxPerRecipientPerDay: 3, log },
+    { db: database.db, sealer: TEST_SEALER, redisUrl: redis.url, queuePrefix: redis.prefix, timezone: TIMEZONE, smsMaxPerRecipientPerDay: 3, followUpDays: FOLLOW_UP_DAYS, log },
     TODAY,
   );
 }, 120_000);
@@ -69,7 +69,7 @@ describe('demo history', () => {
     expect(loaded).toMatchObject({ categories: 5, days: HISTORY_DAYS });
     expect(loaded!.licenses).toBeGreaterThan(600);
     const again = await loadDemoData(
-      { db: db(), sealer: TEST_SEALER, redisUrl: redis.url, queuePrefix: redis.prefix, timezone: TIMEZONE, smsMaxPerRecipientPerDay: 3, log: createLogger('x', 'silent') },
+      { db: db(), sealer: TEST_SEALER, redisUrl: redis.url, queuePrefix: redis.prefix, timezone: TIMEZONE, smsMaxPerRecipientPerDay: 3, followUpDays: FOLLOW_UP_DAYS, log: createLogger('x', 'silent') },
       TODAY,
     );
     expect(again).toBeNull();
@@ -196,7 +196,7 @@ describe('demo history', () => {
   });
 
   it("leaves today's reminders to today's scan, which queues them for the workers", async () => {
-    const scan = await runScan({ db: db(), queues: redis.queues, log: createLogger('scan', 'silent') }, { asOf: TODAY, trigger: 'cron' });
+    const scan = await runScan({ db: db(), queues: redis.queues, log: createLogger('scan', 'silent'), followUpDays: FOLLOW_UP_DAYS }, { asOf: TODAY, trigger: 'cron' });
     expect(scan.remindersCreated).toBeGreaterThanOrEqual(6); // the licences exactly 60, 30 and 10 days out, at least
     expect(scan.messagesQueued).toBeGreaterThan(0);
     const waiting = await redis.queues.sms.getJobCounts('wait', 'delayed');
@@ -218,6 +218,7 @@ describe('demo history interrupted', () => {
         queuePrefix: queues.prefix,
         timezone: TIMEZONE,
         smsMaxPerRecipientPerDay: 3,
+        followUpDays: FOLLOW_UP_DAYS,
         log: createLogger('demo-history', 'silent'),
         signal: interrupt.signal,
       };
@@ -255,6 +256,7 @@ describe('demo history interrupted', () => {
         queuePrefix: queues.prefix,
         timezone: TIMEZONE,
         smsMaxPerRecipientPerDay: 3,
+        followUpDays: FOLLOW_UP_DAYS,
         log: createLogger('demo-history', 'silent'),
       };
       // Once some days are replayed, the load's connections go: it can neither go on nor clean up.

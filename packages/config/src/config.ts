@@ -1,4 +1,5 @@
 import cron from 'node-cron';
+import { MAX_LEAD_DAYS } from '@lr/domain';
 
 /**
  * Every setting of every service, read and validated here and nowhere else.
@@ -70,6 +71,8 @@ export interface Config {
    * at most 8 of the API's 10 connections, so the rest always serve the other requests.
    */
   reportConcurrency: number;
+  /** FOLLOW_UP_DAYS: a reached cycle still open with this many days left or fewer gets a `not_renewed` follow-up */
+  followUpDays: number;
 }
 
 export class ConfigError extends Error {
@@ -246,6 +249,7 @@ export function loadConfig(service: ServiceName, env: Env = process.env): Config
     logLevel: oneOf(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
     logFormat: oneOf(env, 'LOG_FORMAT', ['auto', 'json', 'pretty'], 'auto'),
     reportConcurrency: integer(env, 'REPORT_CONCURRENCY', 2, 1, 8),
+    followUpDays: integer(env, 'FOLLOW_UP_DAYS', 3, 0, MAX_LEAD_DAYS),
   };
 }
 

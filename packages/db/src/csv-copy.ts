@@ -4,6 +4,9 @@ import { to as copyTo, type CopyToStreamQuery } from 'pg-copy-streams';
 import type { Writable } from 'node:stream';
 import type { CancelBackend, Database } from './db';
 
+/** to_char's ISO 8601 instant with the session's offset (copyCsv sets the time zone): the CSVs' timestamps. */
+export const ISO_INSTANT = 'YYYY-MM-DD"T"HH24:MI:SSTZH:TZM';
+
 export interface CsvCopySettings {
   /** REMINDER_TIMEZONE: timestamps the query formats with `TZH:TZM` carry its offset */
   timezone: string;

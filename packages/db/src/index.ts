@@ -21,3 +21,4 @@ export * from './csv-copy';
 export * from './masking';
 export * from './ledger.repository';
 export * from './forecast.repository';
+export * from './follow-up.repository';

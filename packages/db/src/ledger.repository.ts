@@ -1,11 +1,10 @@
 import { sql, type RawBuilder } from 'kysely';
 import type { Writable } from 'node:stream';
-import { copyCsv, type CsvCopySettings } from './csv-copy';
+import { copyCsv, ISO_INSTANT, type CsvCopySettings } from './csv-copy';
 import type { Database } from './db';
 import { maskedHolderName, maskedPhone } from './masking';
 import { allOf, reminderConditions, type ReportFilter } from './report-filter';
 
-const ISO_INSTANT = 'YYYY-MM-DD"T"HH24:MI:SSTZH:TZM';
 
 /**
  * The work ledger (工作台账): one row per delivery of each reminder of the filter, and one

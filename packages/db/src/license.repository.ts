@@ -1,4 +1,5 @@
 import { LICENSE_FIELDS, maskIdNo, type License } from '@lr/domain';
+import { closeEndedFollowUps } from './follow-up.repository';
 import { sql } from 'kysely';
 import { cancelUnsentDeliveries } from './delivery.repository';
 import type { Database } from './db';
@@ -84,8 +85,9 @@ function jsonArray(items: object[]): Buffer {
  * Upserts licences on (categoryCode, licenseNo), then applies what the changes mean
  * (docs/rules.md): a later expiresOn is a renewal (recorded; open reminders of the old
  * date get the outcome 'renewed'); an earlier one is a correction; either cancels the
- * unsent deliveries of the old date, and a revocation cancels all of them. Run it
- * inside a transaction so that nothing is half written.
+ * unsent deliveries of the old date, and a revocation cancels all of them; the follow-ups of
+ * renewed cycles and revoked licences close. Run it inside a transaction so that nothing is
+ * half written.
  */
 export async function upsertLicenses(trx: Database, sealer: IdSealer, licenses: License[]): Promise<UpsertCounts> {
   return upsertSealedLicenses(trx, await sealLicenses(sealer, licenses));
@@ -150,6 +152,7 @@ export async function upsertSealedLicenses(trx: Database, licenses: SealedLicens
   }
   if (redated.length > 0) await cancelUnsentDeliveries(trx, { licenseIds: redated, onlyStaleDates: true }, 'expiry date changed');
   if (revoked.length > 0) await cancelUnsentDeliveries(trx, { licenseIds: revoked }, 'licence revoked');
+  if (renewed.length > 0 || revoked.length > 0) await closeEndedFollowUps(trx, [...renewed.map((c) => c.id), ...revoked]);
 
   const created = changed.filter((c) => c.created).length;
   return {
@@ -229,6 +232,11 @@ export function listLicenses(db: Database, filter: LicenseFilter) {
 
 export function findLicense(db: Database, id: number) {
   return db.selectFrom('licenses').select(LICENSE_VIEW).where('id', '=', id).executeTakeFirst();
+}
+
+/** A licence's contact as stored: the phone in E.164 and the platform user id; undefined when there is no such licence. */
+export function licenseContact(db: Database, id: number) {
+  return db.selectFrom('licenses').select(['phone', 'platformUserId']).where('id', '=', id).executeTakeFirst();
 }
 
 export function licenseRenewals(db: Database, licenseId: number) {

@@ -2,6 +2,7 @@ import { sql, type RawBuilder, type Selectable } from 'kysely';
 import type { Database } from './db';
 import { messageItemsJson, type MessageItem } from './delivery.repository';
 import type { OutgoingMessages } from './schema';
+import { followUpsOpenedByFailure } from './follow-up.repository';
 import { UNFINISHED, UNSENT, type DeliveryStatus } from './statuses';
 
 export type OutgoingMessage = Selectable<OutgoingMessages>;
@@ -104,17 +105,18 @@ function moved(move: Move) {
 /**
  * SQL, after a `moved` expression: the moved messages' deliveries that are not cancelled
  * move with them, with one ledger event each; `detail` may use the message's `provider_message_id`.
+ * A move to failed or undelivered also opens the follow-ups it causes (follow-up.repository).
  */
 function followed(to: DeliveryStatus, cause: string, detail: RawBuilder<unknown>) {
   return sql`followed as (
       update deliveries d set status = ${to}, updated_at = now()
         from moved m
        where d.message_id = m.id and d.status <> 'cancelled'
-      returning d.id as delivery_id, m.provider_message_id
+      returning d.id as delivery_id, d.reminder_id, m.provider_message_id
     ), logged as (
       insert into delivery_events (delivery_id, status, cause, detail)
       select delivery_id, ${to}, ${cause}, ${detail} from followed
-    )`;
+    )${to === 'failed' || to === 'undelivered' ? sql`, ${followUpsOpenedByFailure(sql`followed`)}` : sql``}`;
 }
 
 /** moveMessages for one message: the message after the move, or undefined when refused. */

@@ -1,11 +1,14 @@
 import {
   abandonInterruptedScans,
   categoriesForScan,
+  closeEndedFollowUps,
   createDueReminders,
   expireReminders,
   failScan,
   finishScan,
   markQueued,
+  openFollowUpsForUndeliverable,
+  openNotRenewedFollowUps,
   startScan,
   type Database,
   type DueWindow,
@@ -19,6 +22,8 @@ export interface ScanDeps {
   db: Database;
   queues: MessageQueues;
   log: Logger;
+  /** FOLLOW_UP_DAYS: how close to its expiry date a reached, unrenewed cycle gets a follow-up */
+  followUpDays: number;
 }
 
 export interface ScanRequest {
@@ -60,9 +65,10 @@ export function dueWindows(categories: Pick<Category, 'code' | 'leadDays' | 'ena
 }
 
 /**
- * The daily scan (docs/rules.md): marks reminders of licences that expired unrenewed,
- * writes the reminders now due with their deliveries and messages in one
- * transaction, then puts the messages on their queues. Messages stay 'pending' in
+ * The daily scan (docs/rules.md): marks reminders of licences that expired unrenewed (and
+ * closes their follow-ups), writes the reminders now due with their deliveries and messages,
+ * and opens the follow-ups it finds (reminders with no usable channel; reached cycles close
+ * to their date and not renewed), in one transaction, then puts the messages on their queues. Messages stay 'pending' in
  * PostgreSQL until they are on a queue, so a crash between the two loses nothing: the
  * scheduler's sweeper (sweep.ts) enqueues them.
  */
@@ -85,16 +91,19 @@ async function scanUnderLock(deps: ScanDeps, { asOf, trigger }: ScanRequest): Pr
   const scanId = await startScan(db, asOf, trigger);
   log.info({ scanId, asOf, trigger }, 'scan started');
   try {
-    const { created, expired } = await db.transaction().execute(async (trx) => {
+    const { created, expired, followUps } = await db.transaction().execute(async (trx) => {
       // The scan's statements are planned as costly (millions of licences), so PostgreSQL
       // would compile them (JIT: over a second, for statements that then run in less) and
       // sort the windows' licences on disk in its default 4 MB.
       await sql`set local jit = off`.execute(trx);
       await sql`set local work_mem = '64MB'`.execute(trx);
       const expired = await expireReminders(trx, asOf);
+      await closeEndedFollowUps(trx);
       const windows = dueWindows(await categoriesForScan(trx), asOf);
       const created = await createDueReminders(trx, scanId, asOf, windows);
-      return { created, expired };
+      const followUps =
+        (await openFollowUpsForUndeliverable(trx, scanId)) + (await openNotRenewedFollowUps(trx, asOf, deps.followUpDays));
+      return { created, expired, followUps };
     });
     await enqueueMessages(deps, created.messages);
     const summary = await finishScan(db, scanId, {
@@ -105,7 +114,7 @@ async function scanUnderLock(deps: ScanDeps, { asOf, trigger }: ScanRequest): Pr
     });
     deps.queues.counters.add('remindersCreated', created.remindersCreated);
     deps.queues.counters.add('cyclesExpired', expired.cycles);
-    log.info({ scanId, asOf, ...created, messages: created.messages.length, expired }, 'scan finished');
+    log.info({ scanId, asOf, ...created, messages: created.messages.length, expired, followUpsOpened: followUps }, 'scan finished');
     return summary;
   } catch (error) {
     log.error({ scanId, asOf, err: error }, 'scan failed');

@@ -13,6 +13,7 @@ import {
   validLicense,
   type TestDatabase,
   type TestQueues,
+  FOLLOW_UP_DAYS,
 } from '@lr/testing';
 import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -65,7 +66,7 @@ function store(...licences: License[]): Promise<UpsertCounts> {
 }
 
 function scan(asOf: string) {
-  return runScan({ db: db(), queues: world.queues, log: createLogger('test', 'silent') }, { asOf, trigger: 'command' });
+  return runScan({ db: db(), queues: world.queues, log: createLogger('test', 'silent'), followUpDays: FOLLOW_UP_DAYS }, { asOf, trigger: 'command' });
 }
 
 /** Every reminder, by scan, then licence number and date. */

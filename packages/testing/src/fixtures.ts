@@ -13,6 +13,9 @@ import {
   type LicenseInput,
 } from '@lr/domain';
 
+/** FOLLOW_UP_DAYS as the services run by default: the scans of tests open `not_renewed` follow-ups 3 days out. */
+export const FOLLOW_UP_DAYS = 3;
+
 /** A resident id number of Lushi County (411224), born 1990-01-01, with its check character. */
 export const TEST_RESIDENT_ID = withCheckChar('41122419900101123', residentIdCheckChar);
 

@@ -284,6 +284,8 @@ describe('POST /v1/licenses/batch', () => {
 
     const stored = await get(`/v1/licenses?licenseNo=${rows[0]!.licenseNo}`);
     expect(stored.json().items).toEqual([expect.objectContaining({ phone: '+8613800138001', expiresOn: '2031-12-31' })]);
+    const contact = await get(`/v1/licenses/${stored.json().items[0].id}/contact`);
+    expect(contact.json()).toEqual({ phone: '+8613800138001', platformUserId: null });
   });
 });
 

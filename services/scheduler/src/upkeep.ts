@@ -1,4 +1,4 @@
-import { scanSucceededFor } from '@lr/db';
+import { scanSucceededFor, sweepFollowUps } from '@lr/db';
 import { localDate, localMidnight } from '@lr/domain';
 import type { Logger } from '@lr/log';
 import { sweepUnsent, type ScanDeps, type SweepDeps } from '@lr/scan';
@@ -35,7 +35,7 @@ export async function owesTodaysScan(options: Pick<UpkeepOptions, 'deps' | 'time
   return !(await scanSucceededFor(options.deps.db, localDate(options.timezone, now)));
 }
 
-/** One round of upkeep: today's scan if it is owed, then the sweep of lost messages. */
+/** One round of upkeep: today's scan if it is owed, the sweep of lost messages, then the follow-ups' (follow-up.repository). */
 export async function upkeep(options: UpkeepOptions): Promise<void> {
   const { deps, log } = options;
   const now = options.now?.() ?? new Date();
@@ -52,6 +52,12 @@ export async function upkeep(options: UpkeepOptions): Promise<void> {
     if (requeued > 0) log.warn({ unsent, requeued }, 'messages missing from their queues were put back');
   } catch (error) {
     log.error({ err: error }, 'sweep failed; the next one will try again');
+  }
+  try {
+    const { opened, closed } = await sweepFollowUps(deps.db, localDate(options.timezone, now), deps.followUpDays);
+    if (opened > 0 || closed > 0) log.info({ opened, closed }, 'follow-ups opened and closed by the sweep');
+  } catch (error) {
+    log.error({ err: error }, 'follow-up sweep failed; the next one will try again');
   }
 }
 

@@ -1,7 +1,7 @@
 import type { MessageQueues } from '@lr/jobs';
 import { createLogger } from '@lr/log';
 import { SCAN_LOCK } from '@lr/scan';
-import { freshDatabase, freshMessageQueues, type TestDatabase, type TestQueues } from '@lr/testing';
+import { FOLLOW_UP_DAYS, freshDatabase, freshMessageQueues, type TestDatabase, type TestQueues } from '@lr/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scanForToday, scheduleDailyScan } from '../src/cron';
 
@@ -22,7 +22,7 @@ afterAll(async () => {
 
 describe('the daily scan of the scheduler', () => {
   it('scans for the business date of the reminder time zone, not of the server', async () => {
-    const deps = { db: database.db, queues, log };
+    const deps = { db: database.db, queues, log, followUpDays: FOLLOW_UP_DAYS };
     // 16:30 UTC on 1 March is already 00:30 on 2 March in Shanghai.
     const tick = scanForToday({ timezone: 'Asia/Shanghai', deps, log, now: () => new Date('2026-03-01T16:30:00Z') });
     expect(await tick()).toMatchObject({ asOf: '2026-03-02', trigger: 'cron', status: 'succeeded' });
@@ -35,13 +35,13 @@ describe('the daily scan of the scheduler', () => {
     ['2026-02-28T16:00:00Z', '2026-03-01'], // local midnight: the next business date
     ['2028-02-28T16:00:00Z', '2028-02-29'], // a leap day
   ])('at %s the scan is for %s', async (instant, asOf) => {
-    const deps = { db: database.db, queues, log };
+    const deps = { db: database.db, queues, log, followUpDays: FOLLOW_UP_DAYS };
     const tick = scanForToday({ timezone: 'Asia/Shanghai', deps, log, now: () => new Date(instant) });
     expect(await tick()).toMatchObject({ asOf, status: 'succeeded' });
   });
 
   it('steps aside while another replica scans, without failing or recording a scan', async () => {
-    const deps = { db: database.db, queues, log };
+    const deps = { db: database.db, queues, log, followUpDays: FOLLOW_UP_DAYS };
     const other = await database.pool.connect();
     try {
       await other.query('select pg_advisory_lock($1)', [SCAN_LOCK]);
@@ -56,7 +56,7 @@ describe('the daily scan of the scheduler', () => {
   });
 
   it('stopped while a tick’s scan runs, waits for that scan to finish', async () => {
-    const deps = { db: database.db, queues, log };
+    const deps = { db: database.db, queues, log, followUpDays: FOLLOW_UP_DAYS };
     const blocker = await database.pool.connect();
     try {
       // The scan will wait at its read of the categories until this transaction ends.

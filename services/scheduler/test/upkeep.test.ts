@@ -2,6 +2,7 @@ import { insertCategory } from '@lr/db';
 import { addDays } from '@lr/domain';
 import { createLogger } from '@lr/log';
 import {
+  FOLLOW_UP_DAYS,
   freshDatabase,
   freshMessageQueues,
   storeLicenses,
@@ -56,7 +57,7 @@ describe('upkeep', () => {
   });
 
   const options = () => {
-    const deps = { db: database.db, queues: redis.queues, log };
+    const deps = { db: database.db, queues: redis.queues, log, followUpDays: FOLLOW_UP_DAYS };
     return {
       deps: { ...deps, redis: redis.connection, claimLeaseSeconds: 60 },
       timezone: TZ,
