@@ -1,4 +1,4 @@
-import { CATEGORY_CODE } from '@lr/domain';
+import { CATEGORY_CODE, isBusinessDate } from '@lr/domain';
 import { Type } from '@sinclair/typebox';
 import { ApiError } from './errors';
 
@@ -27,6 +27,14 @@ export function decodeCodeCursor(cursor: string | undefined): string | undefined
   const code = Buffer.from(cursor, 'base64url').toString('utf8');
   if (!CATEGORY_CODE.test(code)) throw invalidCursor();
   return code;
+}
+
+/** A cursor of a list ordered by a date, then id: `YYYY-MM-DD/id`. */
+export function decodeDateIdCursor(cursor: string | undefined): { date: string; id: number } | undefined {
+  if (cursor === undefined) return undefined;
+  const match = /^(\d{4}-\d{2}-\d{2})\/(\d{1,10})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  if (!match || !isBusinessDate(match[1]!) || Number(match[2]) > MAX_ID) throw invalidCursor();
+  return { date: match[1]!, id: Number(match[2]) };
 }
 
 /**

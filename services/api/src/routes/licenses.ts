@@ -1,4 +1,4 @@
-import { findLicense, inTransaction, licenseRenewals, listLicenses, listReminders, recordAudit, sealLicenses, upsertSealedLicenses, type Database, type IdSealer } from '@lr/db';
+import { findLicense, inTransaction, licenseContact, licenseRenewals, listLicenses, listReminders, recordAudit, sealLicenses, upsertSealedLicenses, type Database, type IdSealer } from '@lr/db';
 import { isBusinessDate } from '@lr/domain';
 import type { Counters } from '@lr/jobs';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
@@ -91,6 +91,31 @@ export function licenseRoutes(db: Database, sealer: IdSealer, counters: Counters
           licenseRenewals(db, license.id),
         ]);
         return { ...license, reminders, renewals };
+      },
+    );
+
+    app.get(
+      '/v1/licenses/:id/contact',
+      {
+        preHandler: requireRole('operator'),
+        schema: {
+          tags: ['licenses'],
+          description:
+            "The licence's phone (E.164) and platform user id, unmasked, for staff who call or message the holder. " +
+            'Every read is written to the audit log (licenses.contact.read), with the key that read it.',
+          params: Type.Object({ id: Type.Integer({ minimum: 1, maximum: MAX_ID }) }),
+        },
+      },
+      async (request) => {
+        const { id } = request.params;
+        // The read and its audit entry commit together: no phone is shown without its record.
+        const contact = await db.transaction().execute(async (trx) => {
+          const found = await licenseContact(trx, id);
+          if (found) await recordAudit(trx, { ...auditActor(request), action: 'licenses.contact.read', target: `license:${id}`, before: null, after: null });
+          return found;
+        });
+        if (!contact) throw notFound('licence');
+        return contact;
       },
     );
   };

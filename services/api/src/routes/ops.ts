@@ -1,7 +1,7 @@
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
-import { recordAudit, type Database } from '@lr/db';
+import { openFollowUpCounts, recordAudit, type Database } from '@lr/db';
 import { COUNTERS, type CounterName, type MessageQueues } from '@lr/jobs';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { Redis } from 'ioredis';
@@ -33,7 +33,7 @@ export function healthRoutes(db: Database, redis: Redis): FastifyPluginAsync {
  * process: reminders created, messages sent and failed by channel, renewals, expiries) and
  * process figures. A scrape asks Redis only, never PostgreSQL.
  */
-export function metricsRoutes(queues: MessageQueues): FastifyPluginAsync {
+export function metricsRoutes(db: Database, queues: MessageQueues): FastifyPluginAsync {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   new Gauge({
@@ -46,6 +46,16 @@ export function metricsRoutes(queues: MessageQueues): FastifyPluginAsync {
         const counts = await queue.getJobCounts(...JOB_STATES);
         for (const state of JOB_STATES) this.set({ queue: queue.name, state }, counts[state] ?? 0);
       }
+    },
+  });
+  new Gauge({
+    name: 'lr_follow_ups_open',
+    help: 'Open follow-ups (the staff work list), by reason',
+    labelNames: ['reason'],
+    registers: [registry],
+    async collect() {
+      const counts = await openFollowUpCounts(db);
+      for (const [reason, open] of Object.entries(counts)) this.set({ reason }, open);
     },
   });
   // Counters that other processes add to: read at each scrape, as gauges are, and declared
