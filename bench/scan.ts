@@ -161,6 +161,11 @@ async function measure(database: DatabaseHandle, redis: Redis, asOf: string, lab
   return { scan, floor };
 }
 
+/** The time of the scan's follow-up statements (follow-up.repository): those that write follow_ups. */
+function followUpMs(scan: ScanResult): number {
+  return scan.statements.filter((st) => st.what.endsWith('follow_ups')).reduce((t, st) => t + st.end - st.start, 0);
+}
+
 /**
  * The scan's time by phase: before the window; createDueReminders' statements; the commit;
  * enqueue and markQueued (which may overlap) up to finishScan; the end.
@@ -175,6 +180,8 @@ function phases(scan: ScanResult): string {
   const finish = scan.statements.find((st) => st.what === 'finishScan');
   const marks = scan.statements.filter((st) => st.what === 'markQueued');
   const parts = [
+    // Issue 13's target: opening and closing follow-ups adds at most 10% to the scan.
+    `follow-ups ${s(followUpMs(scan))} (${((100 * followUpMs(scan)) / (scan.seconds * 1000)).toFixed(1)}% of the scan)`,
     `before the window ${s(due[0]!.start)} (expireReminders ${s(sum('expireReminders'))})`,
     `createDueReminders ${s(due.at(-1)!.end - due[0]!.start)} (${due.map((st) => `${st.what} ${s(took(st))}`).join(', ')})`,
     `commit ${s(sum('commit'))}`,
@@ -308,6 +315,11 @@ try {
       `floor ${list(daily.map((m) => m.floor.querySeconds + m.floor.addBulkSeconds))} s; ` +
       `ratio median ${median(daily.map(ratio)).toFixed(1)}x (${list(daily.map(ratio), 1)}); ` +
       `peak RSS ${list(daily.map((m) => m.scan.peakRssMb), 0)} MB, target < 250 MB`,
+  );
+  const share = (m: Measured) => followUpMs(m.scan) / (m.scan.seconds * 1000);
+  say(
+    `follow-ups in the daily scan: ${list(daily.map((m) => followUpMs(m.scan) / 1000))} s, ` +
+      `median ${(100 * median(daily.map(share))).toFixed(1)}% of the scan (target <= 10%)`,
   );
   say(
     `catch-up scan (${n(catchUp.scan.remindersCreated)} reminders, ${n(catchUp.scan.messagesQueued)} messages): ` +
