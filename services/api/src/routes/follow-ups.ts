@@ -9,7 +9,7 @@ import {
   type FollowUpFilter,
 } from '@lr/db';
 import { localDate } from '@lr/domain';
-import { followUpFilename, followUpHeader, LEDGER_LANGUAGES } from '@lr/reporting';
+import { followUpFilename, followUpHeader } from '@lr/reporting';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { RequireRole } from '../auth';
@@ -17,7 +17,7 @@ import { sendCsv } from '../csv-download';
 import { ApiError, notFound } from '../errors';
 import { decodeDateIdCursor, MAX_ID, page, PageQuery } from '../pagination';
 import type { ReportGate } from '../report-gate';
-import { reportFilter } from '../report-query';
+import { CsvLanguageQuery, reportFilter } from '../report-query';
 import { auditActor } from './audit';
 
 const FollowUpQuery = {
@@ -91,10 +91,7 @@ export function followUpRoutes({ db, reports, timezone, copy }: FollowUpRouteDep
           querystring: Type.Object(
             {
               ...FollowUpQuery,
-              lang: Type.Union(
-                LEDGER_LANGUAGES.map((l) => Type.Literal(l)),
-                { default: 'en', description: 'the language of the header; values stay codes' },
-              ),
+              ...CsvLanguageQuery,
             },
             { additionalProperties: false },
           ),

@@ -1,11 +1,11 @@
 import { copyLedger, type CsvCopySettings, type Database } from '@lr/db';
-import { LEDGER_LANGUAGES, ledgerFilename, ledgerHeader } from '@lr/reporting';
+import { ledgerFilename, ledgerHeader } from '@lr/reporting';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { RequireRole } from '../auth';
 import { sendCsv } from '../csv-download';
 import type { ReportGate } from '../report-gate';
-import { reportFilter, ReportFilterQuery } from '../report-query';
+import { CsvLanguageQuery, reportFilter, ReportFilterQuery } from '../report-query';
 
 /** GET /v1/ledger.csv: the work ledger (工作台账), masked, streamed. Operators and admins. */
 export function ledgerRoutes(db: Database, reports: ReportGate, requireRole: RequireRole, copy: CsvCopySettings): FastifyPluginAsyncTypebox {
@@ -22,10 +22,7 @@ export function ledgerRoutes(db: Database, reports: ReportGate, requireRole: Req
           querystring: Type.Object(
             {
               ...ReportFilterQuery,
-              lang: Type.Union(
-                LEDGER_LANGUAGES.map((l) => Type.Literal(l)),
-                { default: 'en', description: 'the language of the header; values stay codes' },
-              ),
+              ...CsvLanguageQuery,
             },
             { additionalProperties: false },
           ),
