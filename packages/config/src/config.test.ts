@@ -30,6 +30,9 @@ describe('configuration', () => {
       quietHours: { start: 21 * 60, end: 8 * 60 },
       claimLeaseSeconds: 120,
       deliveryConcurrency: 256,
+      followUpDays: 3,
+      reportConcurrency: 2,
+      logFormat: 'auto',
       demoData: true,
       sms: { provider: 'log' },
       push: { provider: 'log' },
@@ -52,6 +55,10 @@ describe('configuration', () => {
     [{ REDIS_URL: 'not a url' }, /^REDIS_URL: must be a URL/],
     [{ QUEUE_PREFIX: 'a:b' }, /^QUEUE_PREFIX:/],
     [{ DEMO_DATA: 'yes' }, /^DEMO_DATA: must be one of on, off/],
+    [{ FOLLOW_UP_DAYS: '-1' }, /^FOLLOW_UP_DAYS: must be a whole number from 0 to 366/],
+    [{ FOLLOW_UP_DAYS: '367' }, /^FOLLOW_UP_DAYS: must be a whole number from 0 to 366/],
+    [{ REPORT_CONCURRENCY: '9' }, /^REPORT_CONCURRENCY: must be a whole number from 1 to 8/],
+    [{ LOG_FORMAT: 'xml' }, /^LOG_FORMAT: must be one of auto, json, pretty/],
     [{ SMS_PROVIDER: 'aliyun' }, /^SMS_PROVIDER: must be one of log, twilio/],
   ])('stops at %o with one line naming the variable', (env, message) => {
     const text = problem('scheduler', env);
@@ -94,6 +101,23 @@ describe('configuration', () => {
     expect(problem('push-worker', { PUSH_PROVIDER: 'gateway', PUSH_GATEWAY_URL: 'https://push.example' })).toMatch(
       /^PUSH_GATEWAY_SECRET: is required/,
     );
+    // A push opens the holder's renewal link: a real push needs the address the public reaches.
+    const gateway = { PUSH_PROVIDER: 'gateway', PUSH_GATEWAY_URL: 'https://push.example', PUSH_GATEWAY_SECRET: 'secret' };
+    expect(problem('push-worker', gateway)).toMatch(/^PUBLIC_BASE_URL: is required when PUSH_PROVIDER=gateway/);
+    expect(loadConfig('push-worker', { ...gateway, PUBLIC_BASE_URL: 'https://x.gov.cn/' }).linkBaseUrl).toBe('https://x.gov.cn');
+  });
+
+  it('points renewal links at PUBLIC_BASE_URL, or without it at the API’s own address, in every service', () => {
+    for (const service of ['api', 'sms-worker', 'push-worker', 'scheduler'] as const) {
+      const env = service === 'api' ? API_ENV : {};
+      expect(loadConfig(service, { ...env, PUBLIC_BASE_URL: 'https://reminders.example.gov.cn/' }).linkBaseUrl).toBe('https://reminders.example.gov.cn');
+      expect(loadConfig(service, env).linkBaseUrl).toBe('http://127.0.0.1:3000');
+      expect(loadConfig(service, { ...env, HOST: 'localhost', PORT: '8080' }).linkBaseUrl).toBe('http://localhost:8080');
+    }
+    // An API listening on every address is reached, from this machine, at the loopback one.
+    expect(loadConfig('push-worker', { HOST: '0.0.0.0' }).linkBaseUrl).toBe('http://127.0.0.1:3000');
+    expect(loadConfig('push-worker', { HOST: '::' }).linkBaseUrl).toBe('http://[::1]:3000');
+    expect(loadConfig('push-worker', { HOST: 'fd00::5', PORT: '80' }).linkBaseUrl).toBe('http://[fd00::5]:80');
   });
 
   it('asks the API for the inbox token secret, of a useful length', () => {
