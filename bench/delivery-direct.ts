@@ -59,7 +59,7 @@ database.pool.on('connect', (client) => {
 
 const log = createLogger('bench-direct', 'warn');
 const provider = { send: async (to: string) => ({ providerMessageId: `direct-${to}-${process.hrtime.bigint()}` }) };
-const deps = { db: database.db, log, workerId: `bench-direct-${process.pid}`, claimLeaseSeconds: 120, maxClaims: 8 };
+const deps = { db: database.db, log, workerId: `bench-direct-${process.pid}`, claimLeaseSeconds: 120, maxClaims: 8, linkBaseUrl: 'https://reminders.example.gov.cn' };
 const sms = smsChannel(provider, { db: database.db, maxPerRecipientPerDay: 3, timezone: 'Asia/Shanghai' });
 const push = pushChannel(database.db, { send: async (userId) => provider.send(userId) });
 const deliver = (id: number) => (channel === 'sms' ? deliverMessage(deps, sms, id, false) : deliverMessage(deps, push, id, false));

@@ -65,7 +65,7 @@ const MUST_BE_GUARDED: Record<(typeof APP_SERVICES)[number], string[]> = {
   api: ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'TWILIO_FROM', 'PUBLIC_BASE_URL', 'INBOX_JWT_SECRET', 'PII_KEY', 'ADMIN_API_KEY'],
   scheduler: [],
   'sms-worker': ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'TWILIO_FROM', 'PUBLIC_BASE_URL'],
-  'push-worker': ['PUSH_GATEWAY_URL', 'PUSH_GATEWAY_SECRET'],
+  'push-worker': ['PUSH_GATEWAY_URL', 'PUSH_GATEWAY_SECRET', 'PUBLIC_BASE_URL'],
 };
 
 class ComposeRefusal extends Error {
@@ -277,6 +277,10 @@ describe('docker-compose.yml', () => {
     expect(sms.publicBaseUrl).toBe(HOST_ENV.PUBLIC_BASE_URL);
     const push = loadConfig('push-worker', containerEnv('push-worker'));
     expect(push.push).toEqual({ provider: 'gateway', url: HOST_ENV.PUSH_GATEWAY_URL, secret: HOST_ENV.PUSH_GATEWAY_SECRET });
+    // The renewal links of both workers' messages, and the API that answers them, share one address.
+    for (const name of ['api', 'sms-worker', 'push-worker'] as const) {
+      expect(loadConfig(name, containerEnv(name)).linkBaseUrl, name).toBe(HOST_ENV.PUBLIC_BASE_URL);
+    }
     const api = loadConfig('api', containerEnv('api'));
     expect(api.sms.provider).toBe('twilio');
     expect(api.inboxJwtSecret).toBe(HOST_ENV.INBOX_JWT_SECRET);

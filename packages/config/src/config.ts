@@ -59,6 +59,12 @@ export interface Config {
   sms: SmsSettings;
   push: PushSettings;
   publicBaseUrl: string | undefined;
+  /**
+   * Where renewal links point (PUBLIC_BASE_URL/r/{token}): PUBLIC_BASE_URL, or when it is
+   * unset (log providers, `npm start`) the API's own address from HOST and PORT, so that
+   * the links of a local demo open.
+   */
+  linkBaseUrl: string;
   inboxJwtSecret: string | undefined;
   /** PII_KEY: seals holders' id numbers at rest (at least 32 characters) */
   piiKey: Buffer | undefined;
@@ -202,6 +208,12 @@ export function loadConfig(service: ServiceName, env: Env = process.env): Config
   if (smsSettings.provider === 'twilio' && publicBaseUrl === undefined) {
     required(env, 'PUBLIC_BASE_URL', 'when SMS_PROVIDER=twilio (status callbacks and their signatures)');
   }
+  const pushSettings = push(env, service === 'push-worker');
+  if (pushSettings.provider === 'gateway' && publicBaseUrl === undefined) {
+    required(env, 'PUBLIC_BASE_URL', "when PUSH_PROVIDER=gateway (each push opens the holder's renewal link there)");
+  }
+  const host = text(env, 'HOST', '127.0.0.1')!;
+  const port = integer(env, 'PORT', 3000, 0, 65535);
   const inboxJwtSecret = text(env, 'INBOX_JWT_SECRET');
   if (service === 'api' && inboxJwtSecret === undefined) {
     required(env, 'INBOX_JWT_SECRET', 'by the API (licensee tokens of the in-app inbox)');
@@ -231,8 +243,8 @@ export function loadConfig(service: ServiceName, env: Env = process.env): Config
     smsRatePerSec: integer(env, 'SMS_RATE_PER_SEC', 20, 1, 100_000),
     smsMaxPerRecipientPerDay: integer(env, 'SMS_MAX_PER_RECIPIENT_PER_DAY', 3, 1, 1000),
     rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', 600, 1, 1_000_000),
-    host: text(env, 'HOST', '127.0.0.1')!,
-    port: integer(env, 'PORT', 3000, 0, 65535),
+    host,
+    port,
     timezone: timezone(env, 'REMINDER_TIMEZONE', 'Asia/Shanghai'),
     scanCron,
     sweepIntervalSeconds: integer(env, 'SWEEP_INTERVAL_SECONDS', 60, 1, 3600),
@@ -242,8 +254,9 @@ export function loadConfig(service: ServiceName, env: Env = process.env): Config
     demoData: onOff(env, 'DEMO_DATA', 'on'),
     adminApiKey,
     sms: smsSettings,
-    push: push(env, service === 'push-worker'),
+    push: pushSettings,
     publicBaseUrl,
+    linkBaseUrl: publicBaseUrl ?? localAddress(host, port),
     inboxJwtSecret,
     piiKey: piiKey === undefined ? undefined : Buffer.from(piiKey, 'utf8'),
     logLevel: oneOf(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
@@ -251,6 +264,15 @@ export function loadConfig(service: ServiceName, env: Env = process.env): Config
     reportConcurrency: integer(env, 'REPORT_CONCURRENCY', 2, 1, 8),
     followUpDays: integer(env, 'FOLLOW_UP_DAYS', 3, 0, MAX_LEAD_DAYS),
   };
+}
+
+/**
+ * The API's address as a browser on this machine reaches it: a wildcard listening address
+ * (0.0.0.0, ::) is reached at the loopback one.
+ */
+function localAddress(host: string, port: number): string {
+  const reachable = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
+  return `http://${reachable.includes(':') ? `[${reachable}]` : reachable}:${port}`;
 }
 
 /** Where Twilio posts status callbacks: the SMS worker sends PUBLIC_BASE_URL + this, the API serves it. */

@@ -16,7 +16,7 @@ import {
   type OutgoingMessage,
   type SentMessage,
 } from '@lr/db';
-import type { ReminderFacts } from '@lr/domain';
+import { renewalLink, type ReminderFacts, type RenewalLink } from '@lr/domain';
 import type { Logger } from '@lr/log';
 import { batched } from './batch';
 import { asProviderError } from './provider-error';
@@ -41,7 +41,8 @@ export type Admission =
 /** How one channel turns reminders into a message and hands it to its provider. */
 export interface Channel<Content extends SentContent> {
   name: 'sms' | 'push';
-  render(reminders: ReminderFacts[]): Content;
+  /** `link` is the message's own renewal link, the same on every try. */
+  render(reminders: ReminderFacts[], link: RenewalLink): Content;
   /** Called with the claim held; returns the provider's id for the message. */
   send(message: OutgoingMessage, content: Content): Promise<{ providerMessageId: string | null }>;
   /** Called with the claim held, before anything is rendered; every message may go when absent. */
@@ -56,6 +57,8 @@ export interface DeliveryDeps {
   claimLeaseSeconds: number;
   /** the most claims of one message (the job's attempts): one whose workers died that often is abandoned, not taken over */
   maxClaims: number;
+  /** where renewal links point: the API's public address (Config.linkBaseUrl) */
+  linkBaseUrl: string;
   now?: () => Date;
 }
 
@@ -133,7 +136,7 @@ async function deliver<Content extends SentContent>(
       log.warn({ messageId, channel: channel.name, recipient: message.recipient, ...detail }, 'message refused before sending');
       return { outcome: 'failed', ...detail };
     }
-    prepared = await prepare(db, channel, messageId, items);
+    prepared = await prepare(db, channel, message, items, renewalLink(deps.linkBaseUrl, message.linkToken));
   } catch (error) {
     // Nothing was sent: give the claim back so that the retry can take it.
     const detail = { code: 'PREPARE', message: error instanceof Error ? error.message : String(error) };
@@ -197,11 +200,17 @@ async function notClaimed(deps: DeliveryDeps, channel: Channel<SentContent>['nam
 }
 
 /** Drops the reminders that are no longer due and renders the rest. */
-async function prepare<Content extends SentContent>(db: Database, channel: Channel<Content>, messageId: number, items: MessageItem[]) {
+async function prepare<Content extends SentContent>(
+  db: Database,
+  channel: Channel<Content>,
+  message: OutgoingMessage,
+  items: MessageItem[],
+  link: RenewalLink,
+) {
   const due = items.filter((i) => i.stillDue);
   const stale = items.filter((i) => !i.stillDue);
-  if (stale.length > 0) await dropDeliveries(db, messageId, stale.map((i) => i.deliveryId), 'no longer due');
-  return { reminders: due.length, content: channel.render(due) };
+  if (stale.length > 0) await dropDeliveries(db, message.id, stale.map((i) => i.deliveryId), 'no longer due');
+  return { reminders: due.length, content: channel.render(due, link) };
 }
 
 /** Waits between tries to record a send its provider took. */

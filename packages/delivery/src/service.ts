@@ -33,6 +33,7 @@ export function runDeliveryService<Content extends SentContent>(service: Deliver
         workerId: `${service.name}-${hostname()}-${process.pid}`,
         claimLeaseSeconds: config.claimLeaseSeconds,
         maxClaims: service.job.options.attempts ?? 1,
+        linkBaseUrl: config.linkBaseUrl,
       },
       connection,
       prefix: config.queuePrefix,

@@ -73,6 +73,19 @@ describe('category preview', () => {
     expect(categoryPreview({ ...food, smsTemplate: '{expiresOn}' }).sms.text).toBe(expected);
   });
 
+  it('renders {renewalLink} and {renewalToken} as a real link of the service’s address, counted at its full length', () => {
+    const linked = { ...food, smsTemplate: '【卢氏县政务服务】{licenseName}将于{expiresOn}到期，办理：{renewalLink} 码{renewalToken}', pushBody: '{renewalLink}' };
+    const preview = categoryPreview(linked, { today, linkBaseUrl: 'https://reminders.example.gov.cn' });
+    expect(preview.sms.text).toBe(
+      '【卢氏县政务服务】食品经营许可证将于2026-04-30到期，办理：https://reminders.example.gov.cn/r/Xq3vT8kLm2Rw9ZpA 码Xq3vT8kLm2Rw9ZpA',
+    );
+    // 9 + 7 + 2 + 10 + 6 + 51 (32 + 3 + 16) + 2 + 16 units
+    expect(preview.sms).toMatchObject({ characters: 103, segments: 2 });
+    expect(preview.push.body).toBe('https://reminders.example.gov.cn/r/Xq3vT8kLm2Rw9ZpA');
+    // Without the service's address, a sample one.
+    expect(categoryPreview(linked, { today }).push.body).toBe('https://zwfw.example.gov.cn/r/Xq3vT8kLm2Rw9ZpA');
+  });
+
   it('adds the preview to the category', () => {
     const shown = withPreview(food, { today });
     expect(shown).toMatchObject(food);

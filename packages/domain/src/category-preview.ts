@@ -5,6 +5,7 @@
  */
 import { addDays, localDate } from './dates';
 import { renderPush, renderSms, type ReminderFacts } from './render';
+import { renewalLink, type RenewalLink } from './renewal-link';
 import { smsSegments, type SmsEncoding } from './sms-segments';
 import type { BusinessDate, Category } from './types';
 
@@ -12,6 +13,10 @@ import type { BusinessDate, Category } from './types';
 export const SAMPLE_HOLDER_NAME = '卢氏县示例餐饮有限公司';
 export const SAMPLE_LICENSE_NO = 'JY14112240012345';
 export const SAMPLE_DAYS_LEFT = 30;
+/** A token as long as every real one (16 characters), so that `{renewalLink}` counts as it will. */
+export const SAMPLE_LINK_TOKEN = 'Xq3vT8kLm2Rw9ZpA';
+/** The link's address when the caller does not give the service's own. */
+export const SAMPLE_LINK_BASE = 'https://zwfw.example.gov.cn';
 /** More segments than this draws a warning. */
 export const MAX_SMS_SEGMENTS_WITHOUT_WARNING = 2;
 
@@ -32,6 +37,13 @@ export interface PreviewOptions {
   today?: BusinessDate;
   /** [Asia/Shanghai] */
   timezone?: string;
+  /** the address renewal links start with (the API's PUBLIC_BASE_URL) [SAMPLE_LINK_BASE] */
+  linkBaseUrl?: string;
+}
+
+/** The sample message's renewal link. */
+export function sampleLink(options: PreviewOptions = {}): RenewalLink {
+  return renewalLink(options.linkBaseUrl ?? SAMPLE_LINK_BASE, SAMPLE_LINK_TOKEN);
 }
 
 /** The facts of the sample reminder for `category`. */
@@ -48,9 +60,10 @@ export function sampleFacts(category: ReminderFacts['category'], options: Previe
 
 export function categoryPreview(category: ReminderFacts['category'], options: PreviewOptions = {}): CategoryPreview {
   const facts = sampleFacts(category, options);
-  const text = renderSms([facts]);
+  const link = sampleLink(options);
+  const text = renderSms([facts], link);
   const length = smsSegments(text);
-  const { title, body } = renderPush([facts]);
+  const { title, body } = renderPush([facts], link);
   const warnings: string[] = [];
   if (length.segments > MAX_SMS_SEGMENTS_WITHOUT_WARNING) {
     warnings.push(

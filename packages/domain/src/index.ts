@@ -3,6 +3,7 @@ export * from './dates';
 export * from './window';
 export * from './quiet-hours';
 export * from './render';
+export * from './renewal-link';
 export * from './sms-segments';
 export * from './category-preview';
 export * from './mask';

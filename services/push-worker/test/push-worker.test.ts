@@ -47,7 +47,8 @@ let queue: TestQueues;
 let queues: MessageQueues;
 let gateway: FakePushGateway;
 let channel: ReturnType<typeof pushChannel>;
-const deps = () => ({ db: database.db, log, workerId: 'push-w1', claimLeaseSeconds: 60, maxClaims: 8 });
+const LINK_BASE = 'https://reminders.example.gov.cn';
+const deps = () => ({ db: database.db, log, workerId: 'push-w1', claimLeaseSeconds: 60, maxClaims: 8, linkBaseUrl: LINK_BASE });
 
 let seq = 0;
 /** A licence of an app user of its own, with no phone, due in 30 days on AS_OF. */
@@ -111,6 +112,9 @@ describe('deliverMessage with the push gateway sender', () => {
     const id = await seed(l);
     const result = await deliverMessage(deps(), channel, id, false);
     expect(result.outcome).toBe('sent');
+    // The message's personal renewal link, not the category's.
+    const link = `${LINK_BASE}/r/${(await message(id)).linkToken}`;
+    expect(link).toMatch(/\/r\/[A-Za-z0-9_-]{16}$/);
 
     const pushes = gateway.pushes();
     expect(pushes).toHaveLength(1);
@@ -119,7 +123,7 @@ describe('deliverMessage with the push gateway sender', () => {
       userId: l.platformUserId,
       title: '公共场所卫生许可证即将到期',
       body: `您的公共场所卫生许可证（${l.licenseNo}）将于2026-03-31到期，还剩30天，咨询电话0398-7823062。`,
-      url: CATEGORY.renewalUrl,
+      url: link,
       idempotencyKey: `push-${id}`,
       signatureValid: true,
     });
@@ -128,13 +132,13 @@ describe('deliverMessage with the push gateway sender', () => {
     expect(request!.headers['content-type']).toMatch(/application\/json/);
     expect(Math.abs(Number(request!.headers['x-timestamp']) - Date.now() / 1000)).toBeLessThan(60);
 
-    expect(await message(id)).toMatchObject({ status: 'sent', attempts: 1, title: push!.title, body: push!.body, url: CATEGORY.renewalUrl });
+    expect(await message(id)).toMatchObject({ status: 'sent', attempts: 1, title: push!.title, body: push!.body, url: link });
     const [reminder] = await listReminders(database.db, { licenseNo: l.licenseNo, limit: 10 });
     expect(reminder?.deliveries).toEqual([expect.objectContaining({ channel: 'push', status: 'sent' })]);
 
     const inbox = await inboxRows(id);
     expect(inbox).toEqual([
-      expect.objectContaining({ platformUserId: l.platformUserId, title: push!.title, body: push!.body, url: CATEGORY.renewalUrl, readAt: null }),
+      expect.objectContaining({ platformUserId: l.platformUserId, title: push!.title, body: push!.body, url: link, readAt: null }),
     ]);
   });
 
@@ -163,14 +167,17 @@ describe('deliverMessage with the push gateway sender', () => {
     const first = await deliverMessage(deps(), channel, id, false);
     expect(first).toMatchObject({ outcome: 'retry', code: 'HTTP 503' });
     expect(await message(id)).toMatchObject({ status: 'queued', errorCode: 'HTTP 503' });
-    expect(await inboxRows(id)).toEqual([expect.objectContaining({ platformUserId: l.platformUserId, url: CATEGORY.renewalUrl })]);
+    const link = `${LINK_BASE}/r/${(await message(id)).linkToken}`;
+    expect(await inboxRows(id)).toEqual([expect.objectContaining({ platformUserId: l.platformUserId, url: link })]);
 
     const second = await deliverMessage(deps(), channel, id, false);
     expect(second.outcome).toBe('sent');
     const pushes = gateway.pushes();
     expect(pushes).toHaveLength(2);
     expect(pushes.map((p) => p.idempotencyKey)).toEqual([`push-${id}`, `push-${id}`]);
+    // the same push, its renewal link included, on the retry
     expect(pushes[1]).toEqual(pushes[0]);
+    expect(pushes[0]!.url).toBe(link);
     expect(await inboxRows(id)).toHaveLength(1);
     expect(await message(id)).toMatchObject({ status: 'sent', attempts: 2, errorCode: null });
   });

@@ -18,8 +18,8 @@ export function smsChannel(sender: SmsSender, limits: SmsLimits): Channel<{ body
   const recipientState = batched((questions: SmsRecipientQuestion[]) => smsRecipientStates(db, questions));
   return {
     name: 'sms',
-    render(reminders) {
-      const body = renderSms(reminders);
+    render(reminders, link) {
+      const body = renderSms(reminders, link);
       return { body, segments: smsSegments(body).segments };
     },
     async send(message, { body }) {

@@ -21,6 +21,7 @@ import {
   type TestQueues,
   FOLLOW_UP_DAYS,
 } from '@lr/testing';
+import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { smsChannel } from '../src/sms.channel';
 import { twilioSender } from '../src/twilio.sender';
@@ -137,7 +138,7 @@ afterAll(async () => {
 describe('deliverMessage with the Twilio sender', () => {
   let fake: FakeTwilio;
   let channel: ReturnType<typeof smsChannel>;
-  const deps = () => ({ db: database.db, log, workerId: 'w1', claimLeaseSeconds: 60, maxClaims: 8 });
+  const deps = () => ({ db: database.db, log, workerId: 'w1', claimLeaseSeconds: 60, maxClaims: 8, linkBaseUrl: PUBLIC_BASE_URL });
 
   beforeEach(async () => {
     fake = await fakeTwilio();
@@ -415,8 +416,30 @@ describe('deliverMessage with the Twilio sender', () => {
       expect(body).toContain(date);
       expect(await deliveryStatuses(l.licenseNo)).toEqual(['sent']);
     }
-    expect(body.split(CATEGORY.renewalUrl)).toHaveLength(2);
+    // The message's one renewal link, whose page lists the three, instead of the category's.
+    const { linkToken } = await message(id);
+    expect(body).toContain(`续证办理：${PUBLIC_BASE_URL}/r/${linkToken} `);
+    expect(body).not.toContain(CATEGORY.renewalUrl);
     expect(body.split(CATEGORY.consultPhone)).toHaveLength(2);
+  });
+
+  it('fills {renewalLink} and {renewalToken} from the message’s own token, the same on a retry', async () => {
+    const category = testCategory({
+      code: 'link-sms',
+      channels: ['sms'],
+      smsTemplate: '【卢氏县政务服务】您的{licenseName}将于{expiresOn}到期，点击 {renewalLink} 办理（码{renewalToken}）',
+    });
+    await insertCategory(database.db, category);
+    const id = await seed(idleQueues, licence({ categoryCode: category.code }));
+    const { linkToken } = await message(id);
+    expect(linkToken).toMatch(/^[A-Za-z0-9_-]{16}$/);
+    fake.queueReplies({ status: 500, body: { code: 20500, message: 'Internal Server Error', status: 500 } });
+    expect((await deliverMessage(deps(), channel, id, false)).outcome).toBe('retry');
+    expect((await deliverMessage(deps(), channel, id, false)).outcome).toBe('sent');
+    const bodies = fake.requests.map((r) => new URLSearchParams(r.body).get('Body'));
+    const expected = `【卢氏县政务服务】您的${category.name}将于2026-03-31到期，点击 ${PUBLIC_BASE_URL}/r/${linkToken} 办理（码${linkToken}）`;
+    expect(bodies).toEqual([expected, expected]);
+    expect(await message(id)).toMatchObject({ status: 'sent', body: expected, linkToken });
   });
 
   it('leaves a renewed licence out of a shared SMS and still sends the other', async () => {
@@ -467,7 +490,7 @@ describe('the SMS worker on BullMQ', () => {
     const started = startDeliveryWorker({
       job: sendSms,
       channel: smsChannel(realSender(fake), limits()),
-      deps: { db: database.db, log, workerId: 'bull-1', claimLeaseSeconds: 60, maxClaims: 8 },
+      deps: { db: database.db, log, workerId: 'bull-1', claimLeaseSeconds: 60, maxClaims: 8, linkBaseUrl: PUBLIC_BASE_URL },
       connection: workerConnection,
       prefix: queue.prefix,
       concurrency: concurrency ?? (ratePerSecond === undefined ? 1 : 4),
@@ -569,6 +592,11 @@ describe('the SMS worker on BullMQ', () => {
     expect(failed!.attemptsMade).toBe(1);
     expect(failed!.failedReason).toContain('21211');
     expect(await message(permanent)).toMatchObject({ status: 'failed', errorCode: '21211' });
+    // The worker's record of the failure opened the holder's follow-up; the retried one has none yet.
+    const { rows: followUps } = await sql<{ reason: string }>`
+      select f.reason from follow_ups f join reminders r on (r.license_id, r.expires_on) = (f.license_id, f.expires_on)
+        join deliveries d on d.reminder_id = r.id where d.message_id in (${permanent}, ${transient})`.execute(database.db);
+    expect(followUps).toEqual([{ reason: 'unreached' }]);
     expect(fake.requests).toHaveLength(2);
     expect(fake.sms()).toHaveLength(0);
     // Counted as failed once: the transient error is not a failure yet.
