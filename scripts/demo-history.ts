@@ -27,6 +27,8 @@ export interface HistoryDeps {
   smsMaxPerRecipientPerDay: number;
   /** FOLLOW_UP_DAYS: the history's scans open follow-ups as the service's do */
   followUpDays: number;
+  /** where the messages' renewal links point (Config.linkBaseUrl): the links of the demo's past messages open */
+  linkBaseUrl: string;
   log: Logger;
   /** stops the replay before its next day (Ctrl-C during the load) */
   signal?: AbortSignal;
@@ -129,6 +131,7 @@ export async function replayDemoHistory(deps: HistoryDeps, history: DemoHistory,
     workerId: 'demo-history',
     claimLeaseSeconds: 120,
     maxClaims: 1,
+    linkBaseUrl: deps.linkBaseUrl,
     // The daily cap counts the SMS of the simulated day.
     now: () => simulated,
   };

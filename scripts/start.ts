@@ -62,6 +62,7 @@ async function main() {
           timezone: config.timezone,
           smsMaxPerRecipientPerDay: config.smsMaxPerRecipientPerDay,
           followUpDays: config.followUpDays,
+          linkBaseUrl: config.linkBaseUrl,
           // The history's thousands of scans and sends would bury the start's own lines; its errors still show.
           log: createLogger('demo-history', 'error'),
           signal: interrupt.signal,

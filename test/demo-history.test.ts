@@ -12,6 +12,7 @@ import { loadDemoData, type DemoLoad } from '../scripts/demo-data';
 
 const TODAY = '2026-03-02';
 const TIMEZONE = 'Asia/Shanghai';
+const LINK_BASE = 'http://127.0.0.1:3000';
 
 let database: TestDatabase;
 let redis: TestQueues;
@@ -33,7 +34,7 @@ beforeAll(async () => {
   );
   loadStartedAt = new Date();
   loaded = await loadDemoData(
-    { db: database.db, sealer: TEST_SEALER, redisUrl: redis.url, queuePrefix: redis.prefix, timezone: TIMEZONE, smsMaxPerRecipientPerDay: 3, followUpDays: FOLLOW_UP_DAYS, log },
+    { db: database.db, sealer: TEST_SEALER, redisUrl: redis.url, queuePrefix: redis.prefix, timezone: TIMEZONE, smsMaxPerRecipientPerDay: 3, followUpDays: FOLLOW_UP_DAYS, linkBaseUrl: LINK_BASE, log },
     TODAY,
   );
 }, 120_000);
@@ -69,7 +70,7 @@ describe('demo history', () => {
     expect(loaded).toMatchObject({ categories: 5, days: HISTORY_DAYS });
     expect(loaded!.licenses).toBeGreaterThan(600);
     const again = await loadDemoData(
-      { db: db(), sealer: TEST_SEALER, redisUrl: redis.url, queuePrefix: redis.prefix, timezone: TIMEZONE, smsMaxPerRecipientPerDay: 3, followUpDays: FOLLOW_UP_DAYS, log: createLogger('x', 'silent') },
+      { db: db(), sealer: TEST_SEALER, redisUrl: redis.url, queuePrefix: redis.prefix, timezone: TIMEZONE, smsMaxPerRecipientPerDay: 3, followUpDays: FOLLOW_UP_DAYS, linkBaseUrl: LINK_BASE, log: createLogger('x', 'silent') },
       TODAY,
     );
     expect(again).toBeNull();
@@ -124,6 +125,18 @@ describe('demo history', () => {
        where m.channel = 'sms' and (select count(*) from deliveries d where d.message_id = m.id) = 1`.execute(db());
     expect(rows[0]!.segments).toBe(2);
     expect(longest.segments).toBeGreaterThanOrEqual(2);
+  });
+
+  it("gives every SMS and push its own message's renewal link", async () => {
+    const { rows } = await sql<{ channel: string; body: string; url: string | null; linkToken: string }>`
+      select channel, body, url, link_token from outgoing_messages where status in ('sent', 'delivered', 'undelivered')`.execute(db());
+    expect(rows.length).toBeGreaterThan(800);
+    for (const m of rows) {
+      const link = `${LINK_BASE}/r/${m.linkToken}`;
+      if (m.channel === 'sms') expect(m.body).toContain(`${link} `);
+      else expect(m.url).toBe(link);
+    }
+    expect(new Set(rows.map((m) => m.linkToken)).size).toBe(rows.length);
   });
 
   it('ends most reached cycles renewed, fewer of those not reached; some expired, some still open', async () => {
@@ -219,6 +232,7 @@ describe('demo history interrupted', () => {
         timezone: TIMEZONE,
         smsMaxPerRecipientPerDay: 3,
         followUpDays: FOLLOW_UP_DAYS,
+        linkBaseUrl: LINK_BASE,
         log: createLogger('demo-history', 'silent'),
         signal: interrupt.signal,
       };
@@ -257,6 +271,7 @@ describe('demo history interrupted', () => {
         timezone: TIMEZONE,
         smsMaxPerRecipientPerDay: 3,
         followUpDays: FOLLOW_UP_DAYS,
+        linkBaseUrl: LINK_BASE,
         log: createLogger('demo-history', 'silent'),
       };
       // Once some days are replayed, the load's connections go: it can neither go on nor clean up.

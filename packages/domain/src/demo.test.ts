@@ -4,10 +4,12 @@ import { demoCategories, demoLicenses } from './demo';
 import { demoHistory } from './demo-history';
 import { isValidCreditCode, isValidResidentId, normalizeMobile } from './identity';
 import { validateLicense } from './license.validate';
-import { renderSms } from './render';
+import { PLACEHOLDERS, renderSms } from './render';
+import { renewalLink } from './renewal-link';
 import { smsSegments } from './sms-segments';
 
-const PLACEHOLDERS = ['holderName', 'licenseName', 'licenseNo', 'expiresOn', 'daysLeft', 'renewalUrl', 'consultPhone'];
+/** A public address as long as most a county would have: the longest the demo's SMS are made to fit. */
+const PUBLIC_BASE_URL = 'https://reminders.example.gov.cn';
 const SANMENXIA = ['411224', '411202', '411203', '411221', '411281', '411282'];
 
 describe('demo categories', () => {
@@ -36,12 +38,14 @@ describe('demo categories', () => {
     for (const c of categories) {
       for (const template of [c.smsTemplate, c.pushTitle, c.pushBody]) {
         const used = [...template.matchAll(/\{([^}]*)\}/g)].map((m) => m[1]);
-        for (const name of used) expect(PLACEHOLDERS).toContain(name);
+        for (const name of used) expect(PLACEHOLDERS as readonly (string | undefined)[]).toContain(name);
       }
       expect(c.smsTemplate.startsWith('【卢氏县政务服务】')).toBe(true);
-      for (const name of ['licenseNo', 'expiresOn', 'daysLeft', 'renewalUrl', 'consultPhone']) {
+      for (const name of ['licenseNo', 'expiresOn', 'daysLeft', 'renewalLink', 'consultPhone']) {
         expect(c.smsTemplate).toContain(`{${name}}`);
       }
+      // The personal link, which records the opening, rather than the category's.
+      expect(c.smsTemplate).not.toContain('{renewalUrl}');
       // The certificate's SMS names it in words that read better than the category's name.
       expect(c.smsTemplate).toContain(c.code === 'enforcement-cert-review' ? '行政执法证' : '{licenseName}');
       // The holder's name would cost a company's SMS a third segment, and a person's name would reach the log.
@@ -60,7 +64,7 @@ describe('demo categories', () => {
     expect(new Set(categories.map((c) => c.consultPhone)).size).toBe(5);
   });
 
-  it('fit an SMS of one reminder into two segments, with the longest holder, licence number and date', () => {
+  it('fit an SMS of one reminder into two segments, with the longest holder, licence number and date, and a 32-character public address', () => {
     const licenses = [...demoLicenses('2025-06-01', 5000), ...demoHistory('2025-06-01').licenses];
     const longest = (values: string[]) => values.reduce((a, b) => (b.length > a.length ? b : a));
     for (const category of categories) {
@@ -73,8 +77,8 @@ describe('demo categories', () => {
           daysLeft: 60,
           category,
         },
-      ]);
-      expect(sms).toContain(category.renewalUrl);
+      ], renewalLink(PUBLIC_BASE_URL, 'Xq3vT8kLm2Rw9ZpA'));
+      expect(sms).toContain(`：${PUBLIC_BASE_URL}/r/Xq3vT8kLm2Rw9ZpA `);
       expect(sms).toContain(category.consultPhone);
       expect({ code: category.code, segments: smsSegments(sms).segments }).toEqual({ code: category.code, segments: 2 });
     }

@@ -15,14 +15,17 @@ const SMS_SIGNATURE = '【卢氏县政务服务】';
 // The SMS leaves out the holder's name: a company's runs to 25 characters, and with it the
 // longest licence numbers took three segments (billed three times). The phone is the
 // holder's own, and the log provider writes the text to the log, where a person's name has
-// no place. A space ends the link: some phones take the characters after it for part of it.
+// no place. It carries the holder's personal renewal link (51 characters with a public
+// address of 32), which records the opening and leads on to the renewal: the words around it
+// are few, so that the longest licence number still fits two segments. A space ends the
+// link: some phones take the characters after it for part of it.
 function category(code: string, name: string, renewalPath: string, consultPhone: string): Category {
   return {
     code,
     name,
     leadDays: [60, 30, 10],
     channels: ['sms', 'push'],
-    smsTemplate: `${SMS_SIGNATURE}您的{licenseName}（{licenseNo}）将于{expiresOn}到期（剩{daysLeft}天），请登录{renewalUrl} 在线办理，咨询{consultPhone}。`,
+    smsTemplate: `${SMS_SIGNATURE}{licenseName}（{licenseNo}）于{expiresOn}到期，剩{daysLeft}天。办理：{renewalLink} 咨询{consultPhone}`,
     pushTitle: '{licenseName}即将到期',
     pushBody:
       '您的{licenseName}（{licenseNo}）将于{expiresOn}到期，还剩{daysLeft}天，点击即可在线办理延续，咨询电话{consultPhone}。',
@@ -39,7 +42,7 @@ function category(code: string, name: string, renewalPath: string, consultPhone:
 function enforcementCertificateReview(): Category {
   return {
     ...category('enforcement-cert-review', '行政执法证件年审', 'zfzj', '0398-7812148'),
-    smsTemplate: `${SMS_SIGNATURE}您的行政执法证（{licenseNo}）应于{expiresOn}前年审（剩{daysLeft}天），请登录{renewalUrl} 办理，咨询{consultPhone}。`,
+    smsTemplate: `${SMS_SIGNATURE}行政执法证（{licenseNo}）应于{expiresOn}前年审，剩{daysLeft}天。办理：{renewalLink} 咨询{consultPhone}`,
     pushTitle: '行政执法证件年审提醒',
     pushBody: '您的行政执法证（{licenseNo}）应于{expiresOn}前完成年审，还剩{daysLeft}天，点击即可在线办理，咨询电话{consultPhone}。',
   };
