@@ -22,3 +22,4 @@ export * from './masking';
 export * from './ledger.repository';
 export * from './forecast.repository';
 export * from './follow-up.repository';
+export * from './link.repository';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isLinkToken, LINK_DAYS_AFTER_EXPIRY, linkWorks, oldestWorkingExpiry, renewalLink, renewalTarget, withLicenseNo } from './renewal-link';
+import { isLinkToken, LINK_DAYS_AFTER_EXPIRY, linkAnswer, oldestWorkingExpiry, renewalLink, renewalTarget, withLicenseNo } from './renewal-link';
 
 describe('renewal links', () => {
   it('are the public address, /r/ and the message’s token', () => {
@@ -18,11 +18,10 @@ describe('renewal links', () => {
   });
 
   it(`work until ${LINK_DAYS_AFTER_EXPIRY} days after the latest expiry date, that day included`, () => {
+    // A message naming 2026-03-31 at the latest works through 2026-06-29 (90 days on).
     expect(oldestWorkingExpiry('2026-06-29')).toBe('2026-03-31');
-    expect(linkWorks('2026-03-31', '2026-03-01')).toBe(true);
-    expect(linkWorks('2026-03-31', '2026-06-29')).toBe(true);
-    expect(linkWorks('2026-03-31', '2026-06-30')).toBe(false);
-    expect(linkWorks('2027-01-01', '2026-06-30')).toBe(true);
+    expect(oldestWorkingExpiry('2026-06-30')).toBe('2026-04-01');
+    expect(oldestWorkingExpiry('2024-05-29')).toBe('2024-02-29');
   });
 });
 
@@ -46,5 +45,27 @@ describe('renewal targets', () => {
     expect(renewalTarget('https://exa mple.gov.cn/', 'x')).toBeNull();
     expect(renewalTarget('javascript:alert(1)', 'x')).toBeNull();
     expect(renewalTarget('not a url', 'x')).toBeNull();
+  });
+});
+
+describe('what a working link answers', () => {
+  const food = { categoryName: '食品经营许可证', licenseNo: 'JY 1/2', expiresOn: '2026-03-31', renewalUrl: 'https://a.gov.cn/renew?no={licenseNo}', consultPhone: '0398-7856315' };
+  const water = { ...food, categoryName: '取水许可证', licenseNo: 'D4112', expiresOn: '2026-04-10', renewalUrl: 'https://a.gov.cn/water' };
+
+  it('sends a message of one licence straight to its renewal', () => {
+    expect(linkAnswer([food])).toEqual({ redirect: 'https://a.gov.cn/renew?no=JY%201%2F2' });
+  });
+
+  it('lists the licences of a message of several, each with its own renewal address', () => {
+    expect(linkAnswer([food, water])).toEqual({
+      page: [
+        { ...food, target: 'https://a.gov.cn/renew?no=JY%201%2F2' },
+        { ...water, target: 'https://a.gov.cn/water' },
+      ],
+    });
+  });
+
+  it('shows the page, with the consultation phone, for a single licence whose category has no usable address', () => {
+    expect(linkAnswer([{ ...food, renewalUrl: 'https://bad host/' }])).toEqual({ page: [{ ...food, renewalUrl: 'https://bad host/', target: null }] });
   });
 });

@@ -32,14 +32,10 @@ export function isLinkToken(value: string): boolean {
 
 /**
  * The oldest "latest expiry date" of a link that still works on `today`: a link whose message
- * names no later date than this is lapsed.
+ * names only earlier dates is lapsed.
  */
 export function oldestWorkingExpiry(today: BusinessDate): BusinessDate {
   return addDays(today, -LINK_DAYS_AFTER_EXPIRY);
-}
-
-export function linkWorks(latestExpiresOn: BusinessDate, today: BusinessDate): boolean {
-  return latestExpiresOn >= oldestWorkingExpiry(today);
 }
 
 /** A category's renewal URL for one licence: `{licenseNo}`, where the URL has it, becomes the number, URL-encoded. */
@@ -60,4 +56,28 @@ export function renewalTarget(renewalUrl: string, licenseNo: string): string | n
   } catch {
     return null;
   }
+}
+
+/** One licence a link's message names: what its page shows. */
+export interface LinkedLicense {
+  categoryName: string;
+  licenseNo: string;
+  /** the expiry date the message named */
+  expiresOn: BusinessDate;
+  /** the category's renewal URL, `{licenseNo}` not filled in */
+  renewalUrl: string;
+  consultPhone: string;
+}
+
+/**
+ * What a working link answers: a message of one licence goes straight to its renewal; one of
+ * several (or whose one renewal address is unusable) gets a page listing each licence with
+ * its own renewal address (`target`, null when there is none to give).
+ */
+export type LinkAnswer = { redirect: string } | { page: (LinkedLicense & { target: string | null })[] };
+
+export function linkAnswer(licenses: LinkedLicense[]): LinkAnswer {
+  const listed = licenses.map((license) => ({ ...license, target: renewalTarget(license.renewalUrl, license.licenseNo) }));
+  const only = listed.length === 1 ? listed[0]!.target : null;
+  return only !== null ? { redirect: only } : { page: listed };
 }

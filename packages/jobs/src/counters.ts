@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 /**
  * Prometheus counters of what the service did, for a dashboard to chart. Every process adds
  * to one Redis hash under the queue prefix (the scan in the scheduler or the API, the sends
- * in the workers, renewals in the API), so the API's /metrics reads them all with one HGETALL,
+ * in the workers, renewals and renewal-link openings in the API), so the API's /metrics reads them all with one HGETALL,
  * whatever the size of the store. Like a process's own counters they start again from zero
  * when Redis loses its data; Prometheus' rate() takes that as a counter reset.
  */
@@ -13,6 +13,7 @@ export const COUNTERS = {
   messagesFailed: { metric: 'lr_messages_failed_total', help: 'Outgoing messages that failed for good, by channel' },
   renewals: { metric: 'lr_renewals_total', help: 'Licence renewals recorded (a later expiry date)' },
   cyclesExpired: { metric: 'lr_cycles_expired_total', help: 'Licence cycles a scan found past their date, unrenewed' },
+  linkOpenings: { metric: 'lr_link_openings_total', help: 'Renewal links opened (GET /r/{token}) while they worked' },
 } as const;
 
 export type CounterName = keyof typeof COUNTERS;

@@ -21,6 +21,7 @@ import { inboxRoutes, platformTokenIdentity } from './routes/inbox';
 import { licenseImportRoutes } from './routes/license-import';
 import { ledgerRoutes } from './routes/ledger';
 import { licenseRoutes } from './routes/licenses';
+import { linkRoutes } from './routes/links';
 import { healthRoutes, metricsRoutes, registerQueueDashboard } from './routes/ops';
 import { reminderRoutes } from './routes/reminders';
 import { scanRoutes } from './routes/scans';
@@ -86,7 +87,7 @@ export async function buildApp({ config, db, cancelBackend, redis, queues, log }
   const requireRole = apiKeyAuth(identifyCaller);
   await app.register(healthRoutes(db, redis));
   await app.register(metricsRoutes(db, queues));
-  await app.register(categoryRoutes(db, requireRole));
+  await app.register(categoryRoutes(db, requireRole, { linkBaseUrl: config.linkBaseUrl }));
   const sealing = sealingThread(config.piiKey!);
   app.addHook('onClose', () => sealing.close());
   await app.register(licenseRoutes(db, idSealer(config.piiKey!), queues.counters, requireRole));
@@ -101,6 +102,7 @@ export async function buildApp({ config, db, cancelBackend, redis, queues, log }
   await app.register(auditRoutes(db, requireRole));
   await app.register(suppressionRoutes(db, requireRole));
   await app.register(inboxRoutes(db, identifyLicensee));
+  await app.register(linkRoutes(db, queues.counters, config.timezone));
   const twilioAuth =
     config.sms.provider === 'twilio' && config.publicBaseUrl
       ? { authToken: config.sms.authToken, publicBaseUrl: config.publicBaseUrl }

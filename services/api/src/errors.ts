@@ -1,4 +1,6 @@
+import { LINK_PATH } from '@lr/domain';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { LINK_NOT_FOUND_PAGE, LINK_PAGE_TYPE } from './link-pages';
 
 /** An error the client can act on: `{ error: { code, message, details? } }` (docs/api.md). */
 export class ApiError extends Error {
@@ -43,9 +45,12 @@ function nonFiniteNumberAt(value: unknown, path = '', depth = 0): string | undef
 
 /**
  * Fastify's `frameworkErrors`: a URL that does not decode (`/%`) or a path parameter over
- * the router's length limit is answered before any route or hook, in the contract's shape.
+ * the router's length limit is answered before any route or hook, in the contract's shape
+ * (under /r/, the renewal link's 404 page).
  */
-export function frameworkErrors(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+export function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  // A renewal link mangled on its way (cut, or copied with a stray %): the holder gets the link's page.
+  if (request.url.startsWith(LINK_PATH)) return void reply.code(404).type(LINK_PAGE_TYPE).header('cache-control', 'no-store').send(LINK_NOT_FOUND_PAGE);
   const status = error.statusCode ?? 400;
   void reply.code(status).send(errorBody(error.code === 'FST_ERR_BAD_URL' ? 'bad_url' : codeForStatus(status), error.message));
 }
@@ -81,6 +86,11 @@ function reshapedErrorBody(status: number, payload: string): string {
  */
 const MAX_VALIDATION_DETAILS = 100;
 
+/** A renewal link's HTML page (the holder's browser opened it), which is its answer as it is. */
+function isLinkPage(request: FastifyRequest, reply: FastifyReply): boolean {
+  return request.url.startsWith(LINK_PATH) && String(reply.getHeader('content-type')).startsWith('text/html');
+}
+
 /** Every error leaves in the contract's shape; only our own faults are 5xx. */
 export function installErrorHandling(app: FastifyInstance): void {
   // Fastify's own message, but of the first few errors only.
@@ -88,16 +98,20 @@ export function installErrorHandling(app: FastifyInstance): void {
     const shown = errors.slice(0, 10).map((e) => `${dataVar}${e.instancePath || ''} ${e.message}`);
     return new Error(shown.join(', ') + (errors.length > shown.length ? ` (and ${errors.length - shown.length} more)` : ''));
   });
-  // Whatever wrote an error body, it leaves in the contract's shape.
-  app.addHook('onSend', async (_request, reply, payload) => {
+  // Whatever wrote an error body, it leaves in the contract's shape; but for the 404 page of a
+  // renewal link, meant for the holder's browser.
+  app.addHook('onSend', async (request, reply, payload) => {
     if (reply.statusCode < 400 || (typeof payload !== 'string' && !Buffer.isBuffer(payload))) return payload;
+    if (isLinkPage(request, reply)) return payload;
     const text = payload.toString();
     if (text.startsWith(CONTRACT_SHAPE_START)) return payload;
     void reply.type('application/json; charset=utf-8');
     return reshapedErrorBody(reply.statusCode, text);
   });
-  // PostgreSQL cannot store a NUL character: refuse it at the door, in any field.
+  // PostgreSQL cannot store a NUL character: refuse it at the door, in any field. (A renewal
+  // link's token is checked for its shape before the database sees it: a bad one is the link's 404 page.)
   app.addHook('preValidation', async (request) => {
+    if (request.url.startsWith(LINK_PATH)) return;
     if (containsNul(request.params) || containsNul(request.query) || containsNul(request.body)) {
       throw new ApiError(400, 'invalid_request', 'text may not contain NUL characters');
     }

@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { ApiError, errorBody } from './errors';
 import { MAX_BATCH } from './routes/licenses';
 import { TWILIO_STATUS_PATH } from '@lr/config';
+import { LINK_PATH } from '@lr/domain';
 
 export interface ProtectionOptions {
   redis: Redis;
@@ -30,6 +31,15 @@ export const UI_PREFIXES = ['/docs', '/admin/queues'] as const;
  * them, and they are signed).
  */
 export const RATE_LIMIT_EXEMPT: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/metrics', TWILIO_STATUS_PATH]);
+
+/**
+ * Holders' renewal links (GET /r/{token}) are limited per address on a count of their own,
+ * never below this many a minute whatever RATE_LIMIT_PER_MINUTE says: a shop or a family
+ * behind one address opens several, and a holder must never be turned away from renewing.
+ */
+export const MIN_LINK_OPENINGS_PER_MINUTE = 60;
+
+const isLinkRequest = (request: FastifyRequest) => request.routeOptions.url?.startsWith(LINK_PATH) === true;
 
 /** JSON needs no sources at all; a strict policy costs nothing and stops the response from being framed or run. */
 const API_CSP = {
@@ -124,9 +134,10 @@ export async function registerProtection(app: FastifyInstance, { redis, queuePre
     global: false,
     redis,
     nameSpace: `${queuePrefix}:rate:`,
-    max: perMinute,
+    max: (request) => (isLinkRequest(request) ? Math.max(perMinute, MIN_LINK_OPENINGS_PER_MINUTE) : perMinute),
     timeWindow: 60_000,
-    keyGenerator: (request) => rateLimitKey(request, knownSender),
+    // A link is opened without a key: counted by address alone, apart from the address's other requests.
+    keyGenerator: (request) => (isLinkRequest(request) ? `link-ip:${normalizeIP(request.ip)}` : rateLimitKey(request, knownSender)),
   });
   // Without options: the plugin's own settings and store (options would make a per-route child store).
   const limiter = app.createRateLimit();

@@ -1,5 +1,5 @@
 import { findCategory, findCategoryForUpdate, inTransaction, insertCategory, listCategories, recordAudit, updateCategory, type Database } from '@lr/db';
-import { CATEGORY_CODE, DEFAULT_LEAD_DAYS, MAX_LEAD_DAYS, unknownPlaceholders, withPreview, type Category } from '@lr/domain';
+import { CATEGORY_CODE, DEFAULT_LEAD_DAYS, MAX_LEAD_DAYS, unknownPlaceholders, withPreview, type Category, type PreviewOptions } from '@lr/domain';
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { RequireRole } from '../auth';
@@ -47,7 +47,8 @@ function checkTemplates(fields: Partial<Static<typeof CategoryChanges>>): void {
   }
 }
 
-export function categoryRoutes(db: Database, requireRole: RequireRole): FastifyPluginAsyncTypebox {
+/** `preview.linkBaseUrl`: the address of the service's renewal links, so that the preview counts `{renewalLink}` as sent. */
+export function categoryRoutes(db: Database, requireRole: RequireRole, preview: Pick<PreviewOptions, 'linkBaseUrl'>): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.get(
       '/v1/categories',
@@ -67,7 +68,7 @@ export function categoryRoutes(db: Database, requireRole: RequireRole): FastifyP
       { preHandler: requireRole('viewer'), schema: { tags: ['categories'], params: Type.Object({ code: Type.String() }) } },
       async (request) => {
         const category = await findCategory(db, request.params.code);
-        return category ? withPreview(category) : Promise.reject(notFound('category'));
+        return category ? withPreview(category, preview) : Promise.reject(notFound('category'));
       },
     );
 
@@ -85,7 +86,7 @@ export function categoryRoutes(db: Database, requireRole: RequireRole): FastifyP
           return stored;
         });
         if (!created) throw new ApiError(409, 'category_exists', `category ${category.code} exists already`);
-        return reply.code(201).send(withPreview(created));
+        return reply.code(201).send(withPreview(created, preview));
       },
     );
 
@@ -104,7 +105,7 @@ export function categoryRoutes(db: Database, requireRole: RequireRole): FastifyP
           await recordAudit(trx, { ...auditActor(request), action: 'category.update', target: `category:${before.code}`, before, after });
           return after;
         });
-        return updated ? withPreview(updated) : Promise.reject(notFound('category'));
+        return updated ? withPreview(updated, preview) : Promise.reject(notFound('category'));
       },
     );
   };
