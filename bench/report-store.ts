@@ -27,7 +27,9 @@
 //   their last reminder: a `renewals` row, the licence's expiry three years on, the
 //   reminders' outcome `renewed`, and, where the schema has it (migration 0008), the credit
 //   to the last reminder that reached the holder), the rest `expired` the day after; later
-//   cycles are `open`.
+//   cycles are `open`;
+// - where the schema has them (migration 0011), renewal-link openings: a third of the messages
+//   sent or delivered, one in ten of those opened twice.
 import { sql } from 'kysely';
 import { connect, type DatabaseHandle } from '@lr/db';
 import { recreateBenchDatabase } from './bench-database';
@@ -203,6 +205,17 @@ export async function seedReportStore(database: DatabaseHandle, options: ReportS
            order by r.license_id, r.as_of desc, r.id desc
         )
         update reminders r set credited_channels = reached.channels from reached where r.id = reached.id`.execute(c);
+    }
+    const { rows: links } = await sql<{ present: boolean }>`select to_regclass('link_openings') is not null as present`.execute(c);
+    if (links[0]!.present) {
+      // A third of the messages that reached their holder had their renewal link opened, one in
+      // ten of those twice: more than a county will see, so the figures' link count is not flattered.
+      await sql`
+        insert into link_openings (message_id, opened_at)
+        select m.id, m.sent_at + make_interval(mins => 5 + n * 60 + pg_temp.pick(m.id, 17, 600))
+          from outgoing_messages m cross join generate_series(0, 1) n
+         where m.status in ('sent', 'delivered') and pg_temp.pick(m.id, 16, 100) < 33
+           and (n = 0 or pg_temp.pick(m.id, 18, 10) = 0)`.execute(c);
     }
     await sql`
       update scans s set reminders_created = n.reminders, undeliverable = n.bare, messages_queued = n.messages

@@ -41,6 +41,8 @@ export interface CycleCounts {
   outcome: 'renewed' | 'expired' | 'open';
   creditedLeadDays: number | null;
   creditedChannels: 'sms' | 'push' | 'both' | null;
+  /** the holder opened a renewal link of the cycle: of a message that carries a delivery of one of its reminders */
+  opened: boolean;
   cycles: number;
 }
 
@@ -64,7 +66,9 @@ const GROUP_KEY: Record<StatsGroupBy, RawBuilder<string>> = {
  * been made up to MAX_LEAD_DAYS (366, the longest lead) before the period or after it, which bounds that
  * read by scan date. A cycle's outcome is its reminders' (renewed before expired before open,
  * should they differ: a licence corrected back to a date it had been renewed from), and its
- * credit is the one written when the renewal was recorded (reminders.credited_channels).
+ * credit is the one written when the renewal was recorded (reminders.credited_channels). A
+ * cycle was opened when a link opening (link_openings) is of a message that carries (not
+ * cancelled) a delivery of one of its reminders.
  *
  * Cycles are counted apart for the period and for each group: a cycle with reminders in two
  * months counts once in each month and once in the period.
@@ -79,11 +83,16 @@ export async function statsCounts(db: Database, filter: ReportFilter, groupBy?: 
     await sql`set local work_mem = '256MB'`.execute(trx);
     await sql`set local jit = off`.execute(trx);
     const { rows } = await sql<StatsCounts>`
-      with period as materialized (
+      with opened_reminders as materialized (
+        -- Reminders whose message's link was opened: few (openings are of sent messages), looked up by hash below.
+        select d.reminder_id from deliveries d
+         where d.message_id in (select message_id from link_openings) and d.status <> 'cancelled'
+      ), period as materialized (
         -- The period's reminders, each with the status of its delivery on each channel (one at most).
         select r.license_id, r.expires_on, r.lead_days, r.outcome, r.credited_channels,
                l.holder_type, l.holder_id_hash, ${key} as key, s.status as sms, p.status as push,
-               coalesce(s.status in ('sent', 'delivered') or p.status in ('sent', 'delivered'), false) as reached
+               coalesce(s.status in ('sent', 'delivered') or p.status in ('sent', 'delivered'), false) as reached,
+               r.id in (select reminder_id from opened_reminders) as opened
           from reminders r
           join licenses l on l.id = r.license_id
           left join deliveries s on s.reminder_id = r.id and s.channel = 'sms'
@@ -92,7 +101,8 @@ export async function statsCounts(db: Database, filter: ReportFilter, groupBy?: 
       ), outside as (
         -- The other reminders of the period's cycles: made at most a year before or after it.
         select r.license_id, r.expires_on, r.lead_days, r.outcome, r.credited_channels,
-               exists (select 1 from deliveries d where d.reminder_id = r.id and d.status in ('sent', 'delivered')) as reached
+               exists (select 1 from deliveries d where d.reminder_id = r.id and d.status in ('sent', 'delivered')) as reached,
+               r.id in (select reminder_id from opened_reminders) as opened
           from reminders r
          where ((${before}) or (${after}))
            and exists (select 1 from period c where (c.license_id, c.expires_on) = (r.license_id, r.expires_on))
@@ -108,16 +118,17 @@ export async function statsCounts(db: Database, filter: ReportFilter, groupBy?: 
                min(array[lead_days, array_position(array['sms', 'push', 'both'], credited_channels)])
                  filter (where credited_channels is not null) as credit,
                -- A licence's category and region are its cycle's: one key (a month can hold one or several).
-               max(key) as key
-          from (select license_id, expires_on, lead_days, outcome, credited_channels, reached, key from period
+               max(key) as key,
+               bool_or(opened) as opened
+          from (select license_id, expires_on, lead_days, outcome, credited_channels, reached, key, opened from period
                 union all
-                select license_id, expires_on, lead_days, outcome, credited_channels, reached, null from outside) x
+                select license_id, expires_on, lead_days, outcome, credited_channels, reached, null, opened from outside) x
          group by license_id, expires_on
       ), group_cycles as (
-        select null::text as key, reached, outcome, credit from cycles
-        ${groupBy && groupBy !== 'month' ? sql`union all select key, reached, outcome, credit from cycles` : sql``}
+        select null::text as key, reached, outcome, credit, opened from cycles
+        ${groupBy && groupBy !== 'month' ? sql`union all select key, reached, outcome, credit, opened from cycles` : sql``}
         -- A cycle counts once in each month that holds a reminder of it.
-        ${groupBy === 'month' ? sql`union all select k.key, reached, outcome, credit from (select distinct key, license_id, expires_on from period) k join cycles c using (license_id, expires_on)` : sql``}
+        ${groupBy === 'month' ? sql`union all select k.key, reached, outcome, credit, opened from (select distinct key, license_id, expires_on from period) k join cycles c using (license_id, expires_on)` : sql``}
       ), holders as (
         -- Distinct holders reached, in the period and in each group.
         select null::text as key, holder_type from (select distinct holder_type, holder_id_hash from period where reached) h
@@ -152,9 +163,9 @@ export async function statsCounts(db: Database, filter: ReportFilter, groupBy?: 
         ) as holders,
         (select coalesce(json_agg(x), '[]') from (
            select key, reached, outcome, credit[1] as "creditedLeadDays", (array['sms', 'push', 'both'])[credit[2]] as "creditedChannels",
-                  count(*) as cycles
+                  opened, count(*) as cycles
              from group_cycles
-            group by key, reached, outcome, credit) x
+            group by key, reached, outcome, credit, opened) x
         ) as cycles`.execute(trx);
     return rows[0]!;
   });

@@ -40,6 +40,13 @@ function cycleFigures(cycles: CycleCounts[], reached: boolean): { cycles: number
   return { cycles: count(), renewed, expired, open: count('open'), renewalRate: renewalRate(renewed, expired) };
 }
 
+/** Reached cycles whose holder opened a renewal link of the cycle, and of those the renewed (docs/rules.md). */
+function linkFigures(cycles: CycleCounts[]): Figures['links'] {
+  const opened = cycles.filter((c) => c.reached && c.opened);
+  const sum = (of: CycleCounts[]) => of.reduce((total, c) => total + c.cycles, 0);
+  return { opened: sum(opened), renewedAfterOpening: sum(opened.filter((c) => c.outcome === 'renewed')) };
+}
+
 const NO_REMINDERS: ReminderCounts = {
   key: null,
   reached: 0,
@@ -97,8 +104,7 @@ function figures(r: ReminderCounts, holders: HolderCounts[], cycles: CycleCounts
     cycles: { reached: reachedCycles, ...reachedFigures },
     unreached: cycleFigures(cycles, false),
     renewalsCredited: { byLeadDays, byChannel },
-    // Renewal links are not sent yet: nobody can have opened one.
-    links: { opened: 0, renewedAfterOpening: 0 },
+    links: linkFigures(cycles),
   };
 }
 
