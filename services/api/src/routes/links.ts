@@ -9,11 +9,26 @@ function notFound(reply: FastifyReply) {
 }
 
 /**
+ * Today's date in `timezone`, worked out at most once a second (formatting a date costs as much
+ * as a tenth of an opening's work): a link lapses within a second of midnight.
+ */
+function today(timezone: string): () => string {
+  let second = -1;
+  let date = '';
+  return () => {
+    const now = Math.floor(Date.now() / 1000);
+    if (now !== second) [second, date] = [now, localDate(timezone)];
+    return date;
+  };
+}
+
+/**
  * GET /r/{token}: a holder opens the personal renewal link of a message (docs/rules.md,
  * "Renewal links"). No key: the token is the holder's. Anything under /r/ that is not a working
  * link, malformed or not, is the same 404 page.
  */
 export function linkRoutes(db: Database, counters: Counters, timezone: string): FastifyPluginAsync {
+  const businessDay = today(timezone);
   const options: RouteShorthandOptions = {
     // The token names the holder's message and the request carries the holder's address: neither
     // is logged for an ordinary opening (errors still are).
@@ -30,7 +45,7 @@ export function linkRoutes(db: Database, counters: Counters, timezone: string): 
         // Every answer is personal or may change (a link lapses): kept by no cache.
         void reply.header('cache-control', 'no-store');
         const { token } = request.params;
-        const opened = isLinkToken(token) ? await openLink(db, token, oldestWorkingExpiry(localDate(timezone))) : undefined;
+        const opened = isLinkToken(token) ? await openLink(db, token, oldestWorkingExpiry(businessDay())) : undefined;
         if (!opened?.works) return notFound(reply);
         counters.add('linkOpenings', 1);
         const answer = linkAnswer(opened.licenses);
