@@ -1,4 +1,4 @@
-import { addDays } from '@lr/domain';
+import { addDays, localDate } from '@lr/domain';
 import {
   eventually,
   fakePushGateway,
@@ -24,7 +24,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
  * the real twilio package talking to a fake Twilio, and a fake push gateway.
  */
 const ADMIN_KEY = 'e2e-admin-key-0123456789abcdef';
-const AS_OF = '2026-03-01';
+// Today: the messages' renewal links work until 90 days after the expiry date they name.
+const AS_OF = localDate('Asia/Shanghai');
 const PUBLIC_BASE_URL = 'https://reminders.example.gov.cn';
 
 let database: TestDatabase;
@@ -125,10 +126,14 @@ describe('a licence due in 30 days, end to end', () => {
     expect(push).toMatchObject({
       userId: 'hn-app-10086',
       title: '食品经营许可证即将到期',
-      url: 'https://www.hnzwfw.gov.cn/renew/food',
       signatureValid: true,
     });
     expect(push!.idempotencyKey).toMatch(/^push-\d+$/);
+    // The push opens the message's personal renewal link, which the API sends on to the renewal.
+    expect(push!.url).toMatch(new RegExp(`^${PUBLIC_BASE_URL}/r/[A-Za-z0-9_-]{16}$`));
+    const opened = await fetch(`${api}${new URL(push!.url).pathname}`, { redirect: 'manual' });
+    expect(opened.status).toBe(302);
+    expect(opened.headers.get('location')).toBe('https://www.hnzwfw.gov.cn/renew/food');
 
     const sent = await eventually(async () => {
       const [reminder] = await reminders('JY14112240012345');

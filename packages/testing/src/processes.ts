@@ -71,8 +71,9 @@ export async function eventually<T>(check: () => Promise<T | undefined> | T | un
 }
 
 /**
- * The settings that point a service at the fake providers: Twilio (with the public URL its
- * status callbacks are signed for) and the push gateway, whichever are given.
+ * The settings that point a service at the fake providers: Twilio and the push gateway,
+ * whichever are given, and with either the public URL (of Twilio's signed status callbacks
+ * and of the messages' renewal links).
  */
 export function providerEnv(fakes: { twilio?: { url: string }; gateway?: { url: string }; publicBaseUrl?: string }): NodeJS.ProcessEnv {
   return {
@@ -82,9 +83,9 @@ export function providerEnv(fakes: { twilio?: { url: string }; gateway?: { url: 
       TWILIO_AUTH_TOKEN: TEST_TWILIO.authToken,
       TWILIO_FROM: TEST_TWILIO.from,
       TWILIO_API_BASE_URL: fakes.twilio.url,
-      PUBLIC_BASE_URL: fakes.publicBaseUrl ?? 'https://reminders.example.gov.cn',
     }),
     ...(fakes.gateway && { PUSH_PROVIDER: 'gateway', PUSH_GATEWAY_URL: fakes.gateway.url, PUSH_GATEWAY_SECRET: TEST_PUSH_SECRET }),
+    ...((fakes.twilio || fakes.gateway) && { PUBLIC_BASE_URL: fakes.publicBaseUrl ?? 'https://reminders.example.gov.cn' }),
   };
 }
 
