@@ -83,16 +83,15 @@ export async function statsCounts(db: Database, filter: ReportFilter, groupBy?: 
     await sql`set local work_mem = '256MB'`.execute(trx);
     await sql`set local jit = off`.execute(trx);
     const { rows } = await sql<StatsCounts>`
-      with opened_reminders as materialized (
-        -- Reminders whose message's link was opened: few (openings are of sent messages), looked up by hash below.
-        select d.reminder_id from deliveries d
-         where d.message_id in (select message_id from link_openings) and d.status <> 'cancelled'
-      ), period as materialized (
+      with period as materialized (
         -- The period's reminders, each with the status of its delivery on each channel (one at most).
         select r.license_id, r.expires_on, r.lead_days, r.outcome, r.credited_channels,
                l.holder_type, l.holder_id_hash, ${key} as key, s.status as sms, p.status as push,
                coalesce(s.status in ('sent', 'delivered') or p.status in ('sent', 'delivered'), false) as reached,
-               r.id in (select reminder_id from opened_reminders) as opened
+               -- The deliveries' messages are at hand: looked up among the openings (by index, or by
+               -- hash when there are many, as the planner finds cheaper).
+               coalesce((s.status <> 'cancelled' and exists (select 1 from link_openings o where o.message_id = s.message_id))
+                        or (p.status <> 'cancelled' and exists (select 1 from link_openings o where o.message_id = p.message_id)), false) as opened
           from reminders r
           join licenses l on l.id = r.license_id
           left join deliveries s on s.reminder_id = r.id and s.channel = 'sms'
@@ -102,7 +101,8 @@ export async function statsCounts(db: Database, filter: ReportFilter, groupBy?: 
         -- The other reminders of the period's cycles: made at most a year before or after it.
         select r.license_id, r.expires_on, r.lead_days, r.outcome, r.credited_channels,
                exists (select 1 from deliveries d where d.reminder_id = r.id and d.status in ('sent', 'delivered')) as reached,
-               r.id in (select reminder_id from opened_reminders) as opened
+               exists (select 1 from deliveries d join link_openings o on o.message_id = d.message_id
+                        where d.reminder_id = r.id and d.status <> 'cancelled') as opened
           from reminders r
          where ((${before}) or (${after}))
            and exists (select 1 from period c where (c.license_id, c.expires_on) = (r.license_id, r.expires_on))
