@@ -219,23 +219,26 @@ describe('demo history', () => {
   });
 });
 
+/** What a load of the demo needs besides its database, on a queue prefix of its own, logging nothing. */
+function loadDeps(queues: TestQueues) {
+  return {
+    sealer: TEST_SEALER,
+    redisUrl: queues.url,
+    queuePrefix: queues.prefix,
+    timezone: TIMEZONE,
+    smsMaxPerRecipientPerDay: 3,
+    followUpDays: FOLLOW_UP_DAYS,
+    linkBaseUrl: LINK_BASE,
+    log: createLogger('demo-history', 'silent'),
+  };
+}
+
 describe('demo history interrupted', () => {
   it('leaves the store empty, nothing queued, so that the next start loads it anew', async () => {
     const [store, queues] = await Promise.all([freshDatabase(), freshMessageQueues()]);
     try {
       const interrupt = new AbortController();
-      const deps = {
-        db: store.db,
-        sealer: TEST_SEALER,
-        redisUrl: queues.url,
-        queuePrefix: queues.prefix,
-        timezone: TIMEZONE,
-        smsMaxPerRecipientPerDay: 3,
-        followUpDays: FOLLOW_UP_DAYS,
-        linkBaseUrl: LINK_BASE,
-        log: createLogger('demo-history', 'silent'),
-        signal: interrupt.signal,
-      };
+      const deps = { ...loadDeps(queues), db: store.db, signal: interrupt.signal };
       // Ctrl-C once some days have been replayed.
       const scans = setInterval(() => {
         void store.db
@@ -264,16 +267,7 @@ describe('demo history interrupted', () => {
     const [store, queues] = await Promise.all([freshDatabase(), freshMessageQueues()]);
     const cutOff = connect(store.url, { max: 2 });
     try {
-      const deps = {
-        sealer: TEST_SEALER,
-        redisUrl: queues.url,
-        queuePrefix: queues.prefix,
-        timezone: TIMEZONE,
-        smsMaxPerRecipientPerDay: 3,
-        followUpDays: FOLLOW_UP_DAYS,
-        linkBaseUrl: LINK_BASE,
-        log: createLogger('demo-history', 'silent'),
-      };
+      const deps = loadDeps(queues);
       // Once some days are replayed, the load's connections go: it can neither go on nor clean up.
       const scans = setInterval(() => {
         void store.db
