@@ -4,7 +4,7 @@ import { Writable } from 'node:stream';
 import { demoHistory, HISTORY_DAYS, addDays, localDate, maskPhone, normalizeMobile } from '@lr/domain';
 import { createLogger } from '@lr/log';
 import { runScan } from '@lr/scan';
-import { connect } from '@lr/db';
+import { connect, type Database } from '@lr/db';
 import { freshDatabase, freshMessageQueues, TEST_SEALER, type TestDatabase, type TestQueues, FOLLOW_UP_DAYS } from '@lr/testing';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -233,6 +233,25 @@ function loadDeps(queues: TestQueues) {
   };
 }
 
+/** Calls `act` once, as soon as the load has replayed more than 20 days (scans), watching every 20 ms. */
+function onceDaysReplayed(db: Database, act: () => void): { stop(): void } {
+  let done = false;
+  const timer = setInterval(() => {
+    void db
+      .selectFrom('scans')
+      .select('id')
+      .where('id', '>', 20)
+      .execute()
+      .then((rows) => {
+        if (rows.length > 0 && !done) {
+          done = true;
+          act();
+        }
+      });
+  }, 20);
+  return { stop: () => clearInterval(timer) };
+}
+
 describe('demo history interrupted', () => {
   it('leaves the store empty, nothing queued, so that the next start loads it anew', async () => {
     const [store, queues] = await Promise.all([freshDatabase(), freshMessageQueues()]);
@@ -240,16 +259,9 @@ describe('demo history interrupted', () => {
       const interrupt = new AbortController();
       const deps = { ...loadDeps(queues), db: store.db, signal: interrupt.signal };
       // Ctrl-C once some days have been replayed.
-      const scans = setInterval(() => {
-        void store.db
-          .selectFrom('scans')
-          .select('id')
-          .where('id', '>', 20)
-          .execute()
-          .then((rows) => rows.length > 0 && interrupt.abort(new Error('interrupted')));
-      }, 20);
+      const watching = onceDaysReplayed(store.db, () => interrupt.abort(new Error('interrupted')));
       await expect(loadDemoData(deps, TODAY)).rejects.toThrow('interrupted');
-      clearInterval(scans);
+      watching.stop();
       for (const table of ['categories', 'licenses', 'scans', 'reminders', 'outgoing_messages', 'renewals'] as const) {
         const { rows } = await sql<{ n: number }>`select count(*)::int as n from ${sql.table(table)}`.execute(store.db);
         expect({ table, rows: rows[0]!.n }).toEqual({ table, rows: 0 });
@@ -269,16 +281,9 @@ describe('demo history interrupted', () => {
     try {
       const deps = loadDeps(queues);
       // Once some days are replayed, the load's connections go: it can neither go on nor clean up.
-      const scans = setInterval(() => {
-        void store.db
-          .selectFrom('scans')
-          .select('id')
-          .where('id', '>', 20)
-          .execute()
-          .then((rows) => rows.length > 0 && !cutOff.pool.ending && void cutOff.pool.end());
-      }, 20);
+      const watching = onceDaysReplayed(store.db, () => void cutOff.pool.end());
       await expect(loadDemoData({ ...deps, db: cutOff.db }, TODAY)).rejects.toThrow();
-      clearInterval(scans);
+      watching.stop();
       const count = async (table: string) => (await sql<{ n: number }>`select count(*)::int as n from ${sql.table(table)}`.execute(store.db)).rows[0]!.n;
       expect(await count('categories')).toBeGreaterThan(0);
       const halfLoaded = await count('scans');
