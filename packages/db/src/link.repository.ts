@@ -1,22 +1,12 @@
+import type { LinkedLicense } from '@lr/domain';
 import { sql } from 'kysely';
 import type { Database } from './db';
 import { executePrepared } from './prepared';
 
-/** One licence a renewal link leads to: what its page shows, and where it is renewed. */
-export interface LinkLicense {
-  categoryName: string;
-  licenseNo: string;
-  /** the expiry date the message named (its reminder's) */
-  expiresOn: string;
-  /** the category's renewal URL, `{licenseNo}` not yet filled in */
-  renewalUrl: string;
-  consultPhone: string;
-}
-
 /** What a link's message carries, and whether the link still worked (and the opening was recorded). */
 export interface OpenedLink {
   messageId: number;
-  licenses: LinkLicense[];
+  licenses: LinkedLicense[];
   /** false: lapsed, nothing recorded */
   works: boolean;
 }
