@@ -17,14 +17,14 @@ import { sendCsv } from '../csv-download';
 import { ApiError, notFound } from '../errors';
 import { decodeDateIdCursor, MAX_ID, page, PageQuery } from '../pagination';
 import type { ReportGate } from '../report-gate';
-import { CsvLanguageQuery, reportFilter } from '../report-query';
+import { CsvLanguageQuery, reportFilter, ReportFilterQuery } from '../report-query';
 import { auditActor } from './audit';
 
 const FollowUpQuery = {
   status: Type.Optional(Type.Union([Type.Literal('open'), Type.Literal('closed')])),
   reason: Type.Optional(Type.Union([Type.Literal('unreached'), Type.Literal('not_renewed')])),
-  categoryCode: Type.Optional(Type.String({ maxLength: 40 })),
-  regionCode: Type.Optional(Type.String({ maxLength: 6, description: '6-digit division code, or a 2- or 4-digit prefix' })),
+  categoryCode: ReportFilterQuery.categoryCode,
+  regionCode: ReportFilterQuery.regionCode,
 };
 
 const NewAction = Type.Object(
