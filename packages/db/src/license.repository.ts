@@ -104,6 +104,8 @@ export async function upsertSealedLicenses(trx: Database, licenses: SealedLicens
       from licenses l
       join unnest(${categoryCodes}::text[], ${licenseNos}::text[])
            as k(category_code, license_no) using (category_code, license_no)
+     -- In id order, as the follow-up openers lock licences, so that the two cannot wait for each other.
+     order by l.id
        for update of l`.execute(trx);
   const old = new Map(before.map((row) => [row.id, row]));
 
