@@ -4,7 +4,7 @@ import { Writable } from 'node:stream';
 import { demoHistory, HISTORY_DAYS, addDays, localDate, maskPhone, normalizeMobile } from '@lr/domain';
 import { createLogger } from '@lr/log';
 import { runScan } from '@lr/scan';
-import { connect, type Database } from '@lr/db';
+import type { Database } from '@lr/db';
 import { freshDatabase, freshMessageQueues, TEST_SEALER, type TestDatabase, type TestQueues, FOLLOW_UP_DAYS } from '@lr/testing';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -277,13 +277,16 @@ describe('demo history interrupted', () => {
 
   it('a load cut off where it could not empty the store (its PostgreSQL stopped with it) is emptied and loaded anew at the next start', async () => {
     const [store, queues] = await Promise.all([freshDatabase(), freshMessageQueues()]);
-    const cutOff = connect(store.url, { max: 2 });
     try {
+      const interrupt = new AbortController();
       const deps = loadDeps(queues);
-      // Once some days are replayed, the load's connections go: it can neither go on nor clean up.
-      const watching = onceDaysReplayed(store.db, () => void cutOff.pool.end());
-      await expect(loadDemoData({ ...deps, db: cutOff.db }, TODAY)).rejects.toThrow();
+      // The store refuses to be emptied, as a PostgreSQL that stopped with the load would; then Ctrl-C.
+      await sql`create function refuse_truncate() returns trigger language plpgsql as $$ begin raise exception 'the database is gone (test)'; end $$`.execute(store.db);
+      await sql`create trigger refuse_truncate before truncate on categories execute function refuse_truncate()`.execute(store.db);
+      const watching = onceDaysReplayed(store.db, () => interrupt.abort(new Error('interrupted')));
+      await expect(loadDemoData({ ...deps, db: store.db, signal: interrupt.signal }, TODAY)).rejects.toThrow('the database is gone');
       watching.stop();
+      await sql`drop trigger refuse_truncate on categories`.execute(store.db);
       const count = async (table: string) => (await sql<{ n: number }>`select count(*)::int as n from ${sql.table(table)}`.execute(store.db)).rows[0]!.n;
       expect(await count('categories')).toBeGreaterThan(0);
       const halfLoaded = await count('scans');
@@ -299,7 +302,6 @@ describe('demo history interrupted', () => {
       // Loaded now: the next start leaves it alone.
       expect(await loadDemoData({ ...deps, db: store.db }, TODAY)).toBeNull();
     } finally {
-      await cutOff.close().catch(() => undefined);
       await queues.cleanup();
       await store.drop();
     }
