@@ -21,7 +21,7 @@ export function auditRoutes(db: Database, requireRole: RequireRole): FastifyPlug
     app.get(
       '/v1/audit',
       {
-        preHandler: requireRole('admin'),
+        onRequest: requireRole('admin'),
         schema: {
           tags: ['audit'],
           description: 'The audit log, newest first: who (the key name) did what to which target, with the state before and after.',

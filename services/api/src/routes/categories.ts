@@ -53,7 +53,7 @@ export function categoryRoutes(db: Database, requireRole: RequireRole, preview: 
     app.get(
       '/v1/categories',
       {
-        preHandler: requireRole('viewer'),
+        onRequest: requireRole('viewer'),
         schema: { tags: ['categories'], querystring: Type.Object(PageQuery, { additionalProperties: false }) },
       },
       async (request) => {
@@ -65,7 +65,7 @@ export function categoryRoutes(db: Database, requireRole: RequireRole, preview: 
 
     app.get(
       '/v1/categories/:code',
-      { preHandler: requireRole('viewer'), schema: { tags: ['categories'], params: Type.Object({ code: Type.String() }) } },
+      { onRequest: requireRole('viewer'), schema: { tags: ['categories'], params: Type.Object({ code: Type.String() }) } },
       async (request) => {
         const category = await findCategory(db, request.params.code);
         return category ? withPreview(category, preview) : Promise.reject(notFound('category'));
@@ -74,7 +74,7 @@ export function categoryRoutes(db: Database, requireRole: RequireRole, preview: 
 
     app.post(
       '/v1/categories',
-      { preHandler: requireRole('admin'), schema: { tags: ['categories'], body: NewCategory } },
+      { onRequest: requireRole('admin'), schema: { tags: ['categories'], body: NewCategory } },
       async (request, reply) => {
         checkTemplates(request.body);
         const category: Category = { leadDays: [...DEFAULT_LEAD_DAYS], enabled: true, ...request.body };
@@ -93,7 +93,7 @@ export function categoryRoutes(db: Database, requireRole: RequireRole, preview: 
     app.patch(
       '/v1/categories/:code',
       {
-        preHandler: requireRole('admin'),
+        onRequest: requireRole('admin'),
         schema: { tags: ['categories'], params: Type.Object({ code: Type.String() }), body: CategoryChanges },
       },
       async (request) => {

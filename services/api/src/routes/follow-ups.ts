@@ -63,7 +63,7 @@ export function followUpRoutes({ db, reports, timezone, copy }: FollowUpRouteDep
     app.get(
       '/v1/follow-ups',
       {
-        preHandler: requireRole('viewer'),
+        onRequest: requireRole('viewer'),
         schema: {
           tags: ['follow-ups'],
           description: 'Follow-ups, most urgent first (expiry date, then id).',
@@ -84,7 +84,7 @@ export function followUpRoutes({ db, reports, timezone, copy }: FollowUpRouteDep
     app.get(
       '/v1/follow-ups.csv',
       {
-        preHandler: requireRole('operator'),
+        onRequest: requireRole('operator'),
         schema: {
           tags: ['follow-ups'],
           description: 'The follow-up list as CSV (UTF-8 with BOM), most urgent first, personal data masked as in the ledger.',
@@ -109,7 +109,7 @@ export function followUpRoutes({ db, reports, timezone, copy }: FollowUpRouteDep
 
     app.get(
       '/v1/follow-ups/:id',
-      { preHandler: requireRole('viewer'), schema: { tags: ['follow-ups'], params: FollowUpId } },
+      { onRequest: requireRole('viewer'), schema: { tags: ['follow-ups'], params: FollowUpId } },
       async (request) => {
         const followUp = await findFollowUp(db, request.params.id, localDate(timezone));
         if (!followUp) throw notFound('follow-up');
@@ -120,7 +120,7 @@ export function followUpRoutes({ db, reports, timezone, copy }: FollowUpRouteDep
     app.post(
       '/v1/follow-ups/:id/actions',
       {
-        preHandler: requireRole('operator'),
+        onRequest: requireRole('operator'),
         schema: {
           tags: ['follow-ups'],
           description: 'Records a call, visit or message with its result; `close: true` closes the follow-up as handled. 409 once closed.',

@@ -14,7 +14,7 @@ export function forecastRoutes(db: Database, reports: ReportGate, requireRole: R
     app.get(
       '/v1/forecast',
       {
-        preHandler: requireRole('viewer'),
+        onRequest: requireRole('viewer'),
         schema: {
           tags: ['reports'],
           description:

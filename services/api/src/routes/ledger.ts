@@ -13,7 +13,7 @@ export function ledgerRoutes(db: Database, reports: ReportGate, requireRole: Req
     app.get(
       '/v1/ledger.csv',
       {
-        preHandler: requireRole('operator'),
+        onRequest: requireRole('operator'),
         schema: {
           tags: ['reports'],
           description:

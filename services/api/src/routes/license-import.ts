@@ -115,7 +115,7 @@ export function licenseImportRoutes(db: Database, sealing: SealingThread, counte
     app.post(
       '/v1/licenses/import',
       {
-        preHandler: requireRole('admin'),
+        onRequest: requireRole('admin'),
         // The body is a stream: nothing for ajv to check. The body schema only documents it.
         validatorCompiler: () => () => true,
         schema: {

@@ -17,7 +17,7 @@ export function licenseRoutes(db: Database, sealer: IdSealer, counters: Counters
     app.post(
       '/v1/licenses/batch',
       {
-        preHandler: requireRole('admin'),
+        onRequest: requireRole('admin'),
         schema: {
           tags: ['licenses'],
           body: Type.Object(
@@ -49,7 +49,7 @@ export function licenseRoutes(db: Database, sealer: IdSealer, counters: Counters
     app.get(
       '/v1/licenses',
       {
-        preHandler: requireRole('viewer'),
+        onRequest: requireRole('viewer'),
         schema: {
           tags: ['licenses'],
           querystring: Type.Object(
@@ -80,7 +80,7 @@ export function licenseRoutes(db: Database, sealer: IdSealer, counters: Counters
     app.get(
       '/v1/licenses/:id',
       {
-        preHandler: requireRole('viewer'),
+        onRequest: requireRole('viewer'),
         schema: { tags: ['licenses'], params: Type.Object({ id: Type.Integer({ minimum: 1, maximum: MAX_ID }) }) },
       },
       async (request) => {
@@ -97,7 +97,7 @@ export function licenseRoutes(db: Database, sealer: IdSealer, counters: Counters
     app.get(
       '/v1/licenses/:id/contact',
       {
-        preHandler: requireRole('operator'),
+        onRequest: requireRole('operator'),
         schema: {
           tags: ['licenses'],
           description:

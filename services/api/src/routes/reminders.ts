@@ -18,7 +18,7 @@ export function reminderRoutes(db: Database, requireRole: RequireRole): FastifyP
     app.get(
       '/v1/reminders',
       {
-        preHandler: requireRole('viewer'),
+        onRequest: requireRole('viewer'),
         schema: {
           tags: ['reminders'],
           querystring: Type.Object(

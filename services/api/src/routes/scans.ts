@@ -14,7 +14,7 @@ export function scanRoutes(deps: ScanDeps & { db: Database; timezone: string }, 
     app.post(
       '/v1/scans',
       {
-        preHandler: requireRole('operator'),
+        onRequest: requireRole('operator'),
         // `curl -X POST .../v1/scans` with no body at all scans for today.
         preValidation: async (request) => {
           request.body ??= {};
@@ -50,7 +50,7 @@ export function scanRoutes(deps: ScanDeps & { db: Database; timezone: string }, 
 
     app.get(
       '/v1/scans',
-      { preHandler: requireRole('viewer'), schema: { tags: ['scans'], querystring: Type.Object(PageQuery, { additionalProperties: false }) } },
+      { onRequest: requireRole('viewer'), schema: { tags: ['scans'], querystring: Type.Object(PageQuery, { additionalProperties: false }) } },
       async (request) => {
         const rows = await listScans(deps.db, { after: decodeCursor(request.query.cursor), limit: request.query.limit + 1 });
         return page(rows, request.query.limit);

@@ -12,7 +12,7 @@ export function statsRoutes(db: Database, reports: ReportGate, requireRole: Requ
     app.get(
       '/v1/stats',
       {
-        preHandler: requireRole('viewer'),
+        onRequest: requireRole('viewer'),
         schema: {
           tags: ['reports'],
           querystring: Type.Object(

@@ -28,7 +28,7 @@ export function suppressionRoutes(db: Database, requireRole: RequireRole): Fasti
   return async (app) => {
     app.get(
       '/v1/suppressions/:phone',
-      { preHandler: requireRole('viewer'), schema: { tags: ['suppressions'], params: PhoneParams } },
+      { onRequest: requireRole('viewer'), schema: { tags: ['suppressions'], params: PhoneParams } },
       async (request) => {
         const found = await findSuppression(db, phoneOf(request.params.phone));
         if (!found) throw notFound('suppression of this phone');
@@ -38,7 +38,7 @@ export function suppressionRoutes(db: Database, requireRole: RequireRole): Fasti
 
     app.delete(
       '/v1/suppressions/:phone',
-      { preHandler: requireRole('operator'), schema: { tags: ['suppressions'], params: PhoneParams } },
+      { onRequest: requireRole('operator'), schema: { tags: ['suppressions'], params: PhoneParams } },
       async (request) => {
         const phone = phoneOf(request.params.phone);
         const cleared = await db.transaction().execute(async (trx) => {
