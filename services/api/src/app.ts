@@ -37,17 +37,30 @@ export interface AppDeps {
   redis: Redis;
   queues: MessageQueues;
   log: Logger;
+  /** How long a request's headers or body may stall before the connection is dropped; tests shorten it. */
+  stallMs?: number;
 }
 
-/** 10,000 licences of about 400 bytes each, with room to spare. */
-const BODY_LIMIT = 8 * 1024 * 1024;
+/** The body of any route that does not set its own: JSON of a category, a follow-up action... */
+const JSON_BODY_LIMIT = 1024 * 1024;
 
-export async function buildApp({ config, db, cancelBackend, redis, queues, log }: AppDeps) {
+/**
+ * A client that sends its headers or body a byte at a time (or not at all) holds a socket
+ * and a request for as long as it likes: after this long without a byte it is dropped.
+ */
+const STALL_MS = 30_000;
+
+export async function buildApp({ config, db, cancelBackend, redis, queues, log, stallMs = STALL_MS }: AppDeps) {
   // Typed as Fastify's logger so the instance keeps Fastify's default logger type.
   const logger: FastifyBaseLogger = log;
   const app = Fastify({
     loggerInstance: logger,
-    bodyLimit: BODY_LIMIT,
+    bodyLimit: JSON_BODY_LIMIT,
+    // A socket silent for stallMs is closed (a stalled body, a response nobody reads); headers
+    // must be complete within stallMs, checked every second. No limit on a whole request: a
+    // CSV import streams for as long as its file takes.
+    connectionTimeout: stallMs,
+    http: { headersTimeout: stallMs, connectionsCheckingInterval: Math.min(1000, stallMs / 2) },
     frameworkErrors,
     genReqId: (request) => {
       const given = request.headers['x-request-id'];
@@ -61,15 +74,15 @@ export async function buildApp({ config, db, cancelBackend, redis, queues, log }
   });
   // Helmet and the rate limit, before any route: they attach to routes as these are added.
   // Their cheap array-size check runs before the error handling's walk of the whole body.
-  const identifyCaller = apiKeyIdentity(db, config.adminApiKey);
+  const apiKeys = apiKeyIdentity(db, config.adminApiKey);
   const identifyLicensee = platformTokenIdentity(config.inboxJwtSecret!);
   // Only a request with a token is asked about; the platform token first, as checking it
   // asks nothing of the database.
-  const knownSender = async (request: FastifyRequest) => {
+  const knownSender = async (request: FastifyRequest, { askDatabase }: { askDatabase: boolean }) => {
     if (!request.headers.authorization) return undefined;
     const licensee = await identifyLicensee(request);
     if (licensee !== undefined) return `licensee:${licensee}`;
-    const caller = await identifyCaller(request);
+    const caller = askDatabase ? await apiKeys.identify(request) : apiKeys.recentlySeen(request);
     return caller && `api-key:${caller.keyId ?? caller.name}`;
   };
   await registerProtection(app, { redis, queuePrefix: config.queuePrefix, perMinute: config.rateLimitPerMinute, knownSender });
@@ -84,7 +97,7 @@ export async function buildApp({ config, db, cancelBackend, redis, queues, log }
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
-  const requireRole = apiKeyAuth(identifyCaller);
+  const requireRole = apiKeyAuth(apiKeys.identify);
   await app.register(healthRoutes(db, redis));
   await app.register(metricsRoutes(db, queues));
   await app.register(categoryRoutes(db, requireRole, { linkBaseUrl: config.linkBaseUrl }));

@@ -19,8 +19,12 @@ export interface ProtectionOptions {
   queuePrefix: string;
   /** RATE_LIMIT_PER_MINUTE: requests per key (or address) per minute */
   perMinute: number;
-  /** who the request is, when its token is a known API key or a valid platform token: its own count */
-  knownSender: (request: FastifyRequest) => Promise<string | undefined>;
+  /**
+   * Who the request is, when its token is a known API key or a valid platform token: its own
+   * count. Without `askDatabase`, only what is known without a query (a platform token's
+   * signature, the API keys looked up lately).
+   */
+  knownSender: (request: FastifyRequest, options: { askDatabase: boolean }) => Promise<string | undefined>;
 }
 
 /** The HTML interfaces: swagger-ui and the bull-board dashboard. */
@@ -102,12 +106,22 @@ const LIMITER_TIMEOUT_MS = 2000;
  * The bucket of a request: who it is (a known API key, a licensee with a valid platform
  * token; hashed, as Redis keys are not the place for names) or else its address (an IPv6
  * client by its /64). A token nobody issued counts against the address, or a client could
- * make up a new token for every guess and never be limited.
+ * make up a new token for every guess and never be limited. A key not looked up lately is
+ * looked up only while its address is under its count: past it, made-up keys cost no query.
  */
-export async function rateLimitKey(request: FastifyRequest, knownSender: ProtectionOptions['knownSender']): Promise<string> {
-  const sender = await knownSender(request);
+export async function rateLimitKey(
+  request: FastifyRequest,
+  knownSender: ProtectionOptions['knownSender'],
+  addressOverLimit: (addressKey: string) => Promise<boolean>,
+): Promise<string> {
+  const addressKey = `ip:${normalizeIP(request.ip)}`;
+  const sender =
+    (await knownSender(request, { askDatabase: false })) ??
+    (request.headers.authorization !== undefined && !(await addressOverLimit(addressKey))
+      ? await knownSender(request, { askDatabase: true })
+      : undefined);
   if (sender !== undefined) return `key:${createHash('sha256').update(sender).digest('base64url').slice(0, 32)}`;
-  return `ip:${normalizeIP(request.ip)}`;
+  return addressKey;
 }
 
 /**
@@ -115,6 +129,9 @@ export async function rateLimitKey(request: FastifyRequest, knownSender: Protect
  * registered: the per-route settings are attached by an onRoute hook.
  */
 export async function registerProtection(app: FastifyInstance, { redis, queuePrefix, perMinute, knownSender }: ProtectionOptions): Promise<void> {
+  const nameSpace = `${queuePrefix}:rate:`;
+  // The plugin's Redis store keeps each bucket's count under nameSpace + key: read, not counted.
+  const addressOverLimit = async (addressKey: string) => Number(await redis.get(nameSpace + addressKey)) >= perMinute;
   // Runs before helmet's own onRoute hook, which turns `helmet` into the route's config.
   app.addHook('onRoute', (route) => {
     if (route.helmet === undefined && isUiRoute(route.url)) route.helmet = { contentSecurityPolicy: UI_CSP };
@@ -133,11 +150,12 @@ export async function registerProtection(app: FastifyInstance, { redis, queuePre
   await app.register(rateLimit, {
     global: false,
     redis,
-    nameSpace: `${queuePrefix}:rate:`,
+    nameSpace,
     max: (request) => (isLinkRequest(request) ? Math.max(perMinute, MIN_LINK_OPENINGS_PER_MINUTE) : perMinute),
     timeWindow: 60_000,
     // A link is opened without a key: counted by address alone, apart from the address's other requests.
-    keyGenerator: (request) => (isLinkRequest(request) ? `link-ip:${normalizeIP(request.ip)}` : rateLimitKey(request, knownSender)),
+    keyGenerator: (request) =>
+      isLinkRequest(request) ? `link-ip:${normalizeIP(request.ip)}` : rateLimitKey(request, knownSender, addressOverLimit),
   });
   // Without options: the plugin's own settings and store (options would make a per-route child store).
   const limiter = app.createRateLimit();

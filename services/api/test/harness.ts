@@ -34,7 +34,7 @@ export interface TestApp {
  * added to (or overrides) the API's environment. If anything fails on the way, what was
  * opened is closed again.
  */
-export async function startTestApp(extraEnv: Record<string, string> = {}): Promise<TestApp> {
+export async function startTestApp(extraEnv: Record<string, string> = {}, appOptions: { stallMs?: number } = {}): Promise<TestApp> {
   /** how to close what is open, in the order it was opened */
   const opened: (() => Promise<unknown>)[] = [];
   const close = async () => {
@@ -60,7 +60,15 @@ export async function startTestApp(extraEnv: Record<string, string> = {}): Promi
       QUIET_HOURS: 'off',
       ...extraEnv,
     });
-    const app = await buildApp({ config, db: database.db, cancelBackend: database.cancelBackend, redis, queues, log: createLogger('test', 'silent') });
+    const app = await buildApp({
+      config,
+      db: database.db,
+      cancelBackend: database.cancelBackend,
+      redis,
+      queues,
+      log: createLogger('test', 'silent'),
+      ...appOptions,
+    });
     opened.push(() => app.close());
     await app.ready();
     return { app, database, queueRedis, redis, queues, close };

@@ -129,13 +129,18 @@ describe('rate limit (RATE_LIMIT_PER_MINUTE=5)', () => {
 
   it('counts tokens nobody issued by address, so that a new made-up key per request gains nothing', async () => {
     const from = { remoteAddress: '10.9.9.9' };
+    const key = (await createApiKey(testApp.database.db, 'desk behind the same router', 'viewer')).key;
+    expect((await app.inject({ method: 'GET', url: '/v1/categories', headers: auth(key), ...from })).statusCode).toBe(200);
     for (let i = 1; i <= 5; i++) {
       expectError(await app.inject({ method: 'GET', url: '/v1/categories', headers: auth(`made-up-key-${i}-0123456789abcdef`), ...from }), 401);
     }
     expectError(await app.inject({ method: 'GET', url: '/v1/categories', headers: auth('made-up-key-6-0123456789abcdef'), ...from }), 429, 'rate_limited');
-    // A known key and a valid platform token from the same address have counts of their own.
-    const key = (await createApiKey(testApp.database.db, 'desk behind the same router', 'viewer')).key;
+    // A key in use from the same address, and a valid platform token, have counts of their own.
     expect((await app.inject({ method: 'GET', url: '/v1/categories', headers: auth(key), ...from })).statusCode).toBe(200);
+    // A key this API has not seen in the last minute is not looked up for an address over its
+    // count (that look-up is what made-up keys would cost): it waits for the address's minute.
+    const unseen = (await createApiKey(testApp.database.db, 'desk not used lately', 'viewer')).key;
+    expectError(await app.inject({ method: 'GET', url: '/v1/categories', headers: auth(unseen), ...from }), 429, 'rate_limited');
     const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('hn-app-rate-1').setExpirationTime('1h').sign(new TextEncoder().encode(INBOX_SECRET));
     expect((await app.inject({ method: 'GET', url: '/v1/inbox', headers: auth(token), ...from })).statusCode).toBe(200);
   });
@@ -156,14 +161,20 @@ describe('rate limit (RATE_LIMIT_PER_MINUTE=5)', () => {
   });
 
   it('keeps its counters in Redis under the queue prefix, so API replicas share them', async () => {
-    const someKey = auth((await createApiKey(testApp.database.db, 'replica test', 'viewer')).key);
-    for (let i = 1; i <= 5; i++) expect((await app.inject({ method: 'GET', url: '/v1/scans', headers: someKey })).statusCode).toBe(200);
+    // A licensee's platform token: both APIs know it without a database (each test API has its own).
+    const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('hn-app-replica').setExpirationTime('1h').sign(new TextEncoder().encode(INBOX_SECRET));
+    for (let i = 1; i <= 5; i++) {
+      expect((await app.inject({ method: 'GET', url: '/v1/inbox', headers: auth(token), remoteAddress: '10.8.8.8' })).statusCode).toBe(200);
+    }
     const keys = await testApp.queueRedis.client.keys(`${testApp.queueRedis.prefix}:rate:*`);
     expect(keys.length).toBeGreaterThan(0);
     expect(keys.filter((key) => !/:rate:(key:[\w-]{32}|ip:[\w.:]+)$/.test(key))).toEqual([]);
     // A second API on the same Redis and prefix sees the same count.
     const replica = await start({ RATE_LIMIT_PER_MINUTE: '5', QUEUE_PREFIX: testApp.queueRedis.prefix });
-    expectError(await replica.app.inject({ method: 'GET', url: '/v1/scans', headers: someKey }), 429, 'rate_limited');
+    expectError(await replica.app.inject({ method: 'GET', url: '/v1/inbox', headers: auth(token), remoteAddress: '10.8.8.8' }), 429, 'rate_limited');
+    // Not by address: another licensee from that address goes on.
+    const other = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('hn-app-replica-2').setExpirationTime('1h').sign(new TextEncoder().encode(INBOX_SECRET));
+    expect((await replica.app.inject({ method: 'GET', url: '/v1/inbox', headers: auth(other), remoteAddress: '10.8.8.8' })).statusCode).toBe(200);
   });
 });
 

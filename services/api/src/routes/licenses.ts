@@ -11,6 +11,8 @@ import { checkLicenseRows } from '../license-rows';
 import { BusinessDateString } from '../schemas';
 
 export const MAX_BATCH = 10_000;
+/** 10,000 licences of about 400 bytes each, with room to spare. */
+const BATCH_BODY_LIMIT = 8 * 1024 * 1024;
 
 export function licenseRoutes(db: Database, sealer: IdSealer, counters: Counters, requireRole: RequireRole): FastifyPluginAsyncTypebox {
   return async (app) => {
@@ -18,6 +20,7 @@ export function licenseRoutes(db: Database, sealer: IdSealer, counters: Counters
       '/v1/licenses/batch',
       {
         onRequest: requireRole('admin'),
+        bodyLimit: BATCH_BODY_LIMIT,
         schema: {
           tags: ['licenses'],
           body: Type.Object(

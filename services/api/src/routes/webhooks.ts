@@ -5,6 +5,8 @@ import { Type } from '@sinclair/typebox';
 import twilio from 'twilio';
 import { ApiError } from '../errors';
 
+/** Twilio's callbacks are a few hundred bytes; anything much larger is not one. */
+const WEBHOOK_BODY_LIMIT = 64 * 1024;
 
 const FINAL: Record<string, 'delivered' | 'undelivered' | 'failed'> = {
   delivered: 'delivered',
@@ -22,6 +24,7 @@ export function twilioWebhookRoutes(db: Database, twilioAuth: { authToken: strin
     app.post(
       TWILIO_STATUS_PATH,
       {
+        bodyLimit: WEBHOOK_BODY_LIMIT,
         schema: {
           tags: ['webhooks'],
           body: Type.Object(
