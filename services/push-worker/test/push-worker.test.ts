@@ -219,15 +219,24 @@ describe('deliverMessage with the push gateway sender', () => {
     expect(await inboxRows(id)).toHaveLength(1);
   });
 
-  it('follows a redirect of the gateway, as fetch did, and the push is accepted there', async () => {
-    const id = await seed(licence());
-    gateway.queueReplies({ status: 308, headers: { location: `${gateway.url}/v2/push` } });
-    expect((await deliverMessage(deps(), channel, id, false)).outcome).toBe('sent');
-    expect(gateway.requests.map((r) => [r.method, r.path])).toEqual([
-      ['POST', '/'],
-      ['POST', '/v2/push'],
-    ]);
-    expect(gateway.pushes()[1]).toMatchObject({ idempotencyKey: `push-${id}`, signatureValid: true });
+  it.each([302, 307])('does not follow a %i of the gateway: the push fails for good, naming the redirect, and is never recorded as sent', async (status) => {
+    const l = licence();
+    const id = await seed(l);
+    const location = `https://elsewhere.example.com/collect-${status}`;
+    gateway.queueReplies({ status, headers: { location } });
+    const result = await deliverMessage(deps(), channel, id, false);
+    expect(result).toMatchObject({ outcome: 'failed', code: `HTTP ${status}` });
+    // one signed POST, to the gateway only: no GET after a 302, no second POST after a 307
+    expect(gateway.requests.map((r) => [r.method, r.path])).toEqual([['POST', '/']]);
+    const failed = await message(id);
+    expect(failed).toMatchObject({ status: 'failed', errorCode: `HTTP ${status}`, sentAt: null, providerMessageId: null });
+    expect(failed.errorMessage).toContain(String(status));
+    expect(failed.errorMessage).toContain(location);
+    const [reminder] = await listReminders(database.db, { licenseNo: l.licenseNo, limit: 10 });
+    expect(reminder?.deliveries).toEqual([expect.objectContaining({ status: 'failed', errorCode: `HTTP ${status}`, sentAt: null })]);
+    // a later run of the job does not try again
+    expect(await deliverMessage(deps(), channel, id, false)).toEqual({ outcome: 'skipped' });
+    expect(gateway.requests).toHaveLength(1);
   });
 
   it('retries a 429 and fails it on the last attempt', async () => {
