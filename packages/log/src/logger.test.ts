@@ -72,3 +72,46 @@ describe('logger', () => {
     expect(plain(pretty.lines[0]!)).toMatch(/INFO \(test\): started .*"phone":"138\*\*\*\*8000"/);
   });
 });
+
+describe('masking the places a phone hides in a log line', () => {
+  function logged(fields: object, message = 'event'): string {
+    const { lines, logger } = capture({ format: 'json' });
+    logger.info(fields, message);
+    return lines.join('');
+  }
+
+  it('masks a phone right after a JSON escape (a new line, a tab, a control character)', () => {
+    for (const text of ['\n13812345678', 'line one\r\n13812345678', '\t+8613812345678', 'x\u001f13812345678', 'id\n41010219900101123X']) {
+      const line = logged({ text });
+      expect(line, JSON.stringify(text)).not.toMatch(/12345678|19900101/);
+      expect(line).toMatch(/138\*{4}5678|410\*{11}123X/);
+    }
+  });
+
+  it('masks a phone whose digits are percent-encoded in a path or query', () => {
+    const urls = [
+      '/v1/suppressions/%31%33%38%31%32%33%34%35%36%37%38',
+      '/v1/suppressions/%2B%38%36%31%33%38%31%32%33%34%35%36%37%38',
+      '/v1/suppressions/%2B86%31%33%38%31%32%33%34%35%36%37%38?x=1',
+      '/v1/suppressions/138%31%32%33%34%35%36%37%38',
+    ];
+    for (const url of urls) {
+      const line = logged({ req: { url } });
+      expect(JSON.parse(line).req.url, url).toMatch(/^\/v1\/suppressions\/138\*{4}5678(\?x=1)?$/);
+    }
+  });
+
+  it('masks a phone written with dots, brackets or other separators after +86', () => {
+    const phones = ['+86.13812345678', '+86.138.1234.5678', '138.1234.5678', '(+86)13812345678', '+86 (138) 1234 5678', '+86-138-1234-5678', '0086 138 1234 5678', '+86\u00a0138\u00a01234\u00a05678'];
+    for (const phone of phones) {
+      const line = logged({}, `sms to ${phone} failed`);
+      // A bracket before the +86 is not the phone's: it may stay.
+      expect(JSON.parse(line).msg, phone).toMatch(/^sms to \(?138\*{4}5678 failed$/);
+    }
+  });
+
+  it('still leaves addresses, versions and provider ids alone', () => {
+    const text = 'from 192.168.1.20 and 10.0.13.81, node 22.13.1, sid SM13812345678ab, BizId 1381234567^0, 2026-12-02T13:31:06.697Z';
+    expect(JSON.parse(logged({}, text)).msg).toBe(text);
+  });
+});
