@@ -133,6 +133,12 @@ describe('configuration', () => {
     expect(loadConfig('scheduler', {}).piiKey).toBeUndefined();
   });
 
+  it('takes an optional metrics token of a useful length', () => {
+    expect(loadConfig('api', API_ENV).metricsToken).toBeUndefined();
+    expect(problem('api', { ...API_ENV, METRICS_TOKEN: 'short' })).toMatch(/^METRICS_TOKEN: must be at least 24 characters/);
+    expect(loadConfig('api', { ...API_ENV, METRICS_TOKEN: 'm'.repeat(24) }).metricsToken).toBe('m'.repeat(24));
+  });
+
   it('stops a service whose start finds a bad variable, with one line on stderr', async () => {
     const { execFile } = await import('node:child_process');
     const { promisify } = await import('node:util');

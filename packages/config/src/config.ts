@@ -56,6 +56,8 @@ export interface Config {
   deliveryConcurrency: number;
   demoData: boolean;
   adminApiKey: string | undefined;
+  /** METRICS_TOKEN: a bearer that opens /metrics (as any API key does) and nothing else */
+  metricsToken: string | undefined;
   sms: SmsSettings;
   push: PushSettings;
   publicBaseUrl: string | undefined;
@@ -232,6 +234,10 @@ export function loadConfig(service: ServiceName, env: Env = process.env): Config
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(queuePrefix)) {
     throw new ConfigError('QUEUE_PREFIX', 'must be 1 to 64 letters, digits, "_" or "-"');
   }
+  const metricsToken = text(env, 'METRICS_TOKEN');
+  if (metricsToken !== undefined && metricsToken.length < 24) {
+    throw new ConfigError('METRICS_TOKEN', 'must be at least 24 characters');
+  }
   const adminApiKey = text(env, 'ADMIN_API_KEY');
   if (adminApiKey !== undefined && adminApiKey.length < 24) {
     throw new ConfigError('ADMIN_API_KEY', 'must be at least 24 characters');
@@ -253,6 +259,7 @@ export function loadConfig(service: ServiceName, env: Env = process.env): Config
     deliveryConcurrency: integer(env, 'DELIVERY_CONCURRENCY', 256, 1, 4096),
     demoData: onOff(env, 'DEMO_DATA', 'on'),
     adminApiKey,
+    metricsToken,
     sms: smsSettings,
     push: pushSettings,
     publicBaseUrl,

@@ -22,7 +22,8 @@ import { licenseImportRoutes } from './routes/license-import';
 import { ledgerRoutes } from './routes/ledger';
 import { licenseRoutes } from './routes/licenses';
 import { linkRoutes } from './routes/links';
-import { healthRoutes, metricsRoutes, registerQueueDashboard } from './routes/ops';
+import { metricsRoutes } from './routes/metrics';
+import { healthRoutes, registerQueueDashboard } from './routes/ops';
 import { reminderRoutes } from './routes/reminders';
 import { scanRoutes } from './routes/scans';
 import { statsRoutes } from './routes/stats';
@@ -56,9 +57,12 @@ export async function buildApp({ config, db, cancelBackend, redis, queues, log, 
   const app = Fastify({
     loggerInstance: logger,
     bodyLimit: JSON_BODY_LIMIT,
-    // A socket silent for stallMs is closed (a stalled body, a response nobody reads); headers
-    // must be complete within stallMs, checked every second. No limit on a whole request: a
-    // CSV import streams for as long as its file takes.
+    // Behind the proxies TRUST_PROXY names, request.ip is the client's address from
+    // X-Forwarded-For, so that rate limits count clients, not the proxy.
+    trustProxy: config.trustProxy,
+    // A socket silent for stallMs is closed (a stalled body, a download nobody reads, which
+    // would hold a report's connection); headers must be complete within stallMs, checked
+    // every second. No limit on a whole request: a CSV import streams as long as its file takes.
     connectionTimeout: stallMs,
     http: { headersTimeout: stallMs, connectionsCheckingInterval: Math.min(1000, stallMs / 2) },
     frameworkErrors,
@@ -99,7 +103,7 @@ export async function buildApp({ config, db, cancelBackend, redis, queues, log, 
 
   const requireRole = apiKeyAuth(apiKeys.identify);
   await app.register(healthRoutes(db, redis));
-  await app.register(metricsRoutes(db, queues));
+  await app.register(metricsRoutes({ db, queues, log, metricsToken: config.metricsToken }, requireRole));
   await app.register(categoryRoutes(db, requireRole, { linkBaseUrl: config.linkBaseUrl }));
   const sealing = sealingThread(config.piiKey!);
   app.addHook('onClose', () => sealing.close());

@@ -34,6 +34,12 @@ function presentedKey(request: FastifyRequest): string | undefined {
   return undefined;
 }
 
+/** Whether the request presents `secret` as its bearer (or Basic password), compared in constant time. */
+export function presentsSecret(request: FastifyRequest, secret: string): boolean {
+  const key = presentedKey(request);
+  return key !== undefined && sameSecret(key, secret);
+}
+
 /**
  * `identify`, asked at most once per request: the rate limit asks who a request is before
  * the route does, and one look-up (or token check) serves both.

@@ -31,10 +31,10 @@ export interface ProtectionOptions {
 export const UI_PREFIXES = ['/docs', '/admin/queues'] as const;
 
 /**
- * Never limited: probes and metrics scrapes, and Twilio's status callbacks (Twilio retries
- * them, and they are signed).
+ * Never limited: probes, and Twilio's status callbacks (Twilio retries them, and they are
+ * signed). Metrics scrapes are counted: a wrong bearer on /metrics costs a key look-up.
  */
-export const RATE_LIMIT_EXEMPT: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/metrics', TWILIO_STATUS_PATH]);
+export const RATE_LIMIT_EXEMPT: ReadonlySet<string> = new Set(['/healthz', '/readyz', TWILIO_STATUS_PATH]);
 
 /**
  * Holders' renewal links (GET /r/{token}) are limited per address on a count of their own,

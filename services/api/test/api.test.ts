@@ -546,7 +546,7 @@ describe('scans and reminders', () => {
     const created = (await get('/v1/scans')).json().items.reduce((sum: number, scan: { remindersCreated: number }) => sum + scan.remindersCreated, 0);
     expect(created).toBeGreaterThan(0);
     const scrape = async () => {
-      const res = await app.inject({ method: 'GET', url: '/metrics' });
+      const res = await app.inject({ method: 'GET', url: '/metrics', headers: admin });
       expect(res.statusCode).toBe(200);
       return res.body;
     };

@@ -290,7 +290,7 @@ describe('follow-ups close by themselves, seen through the API', () => {
 
 describe('/metrics', () => {
   it('counts open follow-ups by reason', async () => {
-    const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+    const metrics = (await app.inject({ method: 'GET', url: '/metrics', headers: admin })).body;
     // Open: CLOSE (not_renewed) and NOPHONE (unreached); OTHER was handled and FAILS renewed.
     expect(metrics).toContain('lr_follow_ups_open{reason="unreached"} 1');
     expect(metrics).toContain('lr_follow_ups_open{reason="not_renewed"} 1');

@@ -250,7 +250,7 @@ describe('GET /r/{token}', () => {
   it('counts openings of working links in lr_link_openings_total', async () => {
     const metric = async () => {
       await t.queues.counters.flush();
-      const body = (await t.app.inject({ method: 'GET', url: '/metrics' })).body;
+      const body = (await t.app.inject({ method: 'GET', url: '/metrics', headers: admin })).body;
       expect(body).toContain('# TYPE lr_link_openings_total counter');
       return Number(/^lr_link_openings_total (\d+)$/m.exec(body)![1]);
     };

@@ -1,86 +1,39 @@
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
-import { openFollowUpCounts, recordAudit, type Database } from '@lr/db';
-import { COUNTERS, type CounterName, type MessageQueues } from '@lr/jobs';
+import { recordAudit, type Database } from '@lr/db';
+import type { MessageQueues } from '@lr/jobs';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { Redis } from 'ioredis';
 import { sql } from 'kysely';
-import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { RequireRole } from '../auth';
 import { ApiError, errorBody } from '../errors';
 import { auditActor } from './audit';
 
-const JOB_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'failed', 'completed'] as const;
+/** How long readiness waits for each of PostgreSQL and Redis (asked at once): a probe gives up at 3 s. */
+const READY_CHECK_MS = 2_000;
 
-/** Liveness, and readiness: PostgreSQL and Redis both answer. */
+/** Whether `check` answers true within READY_CHECK_MS; what does not answer is not ready. */
+function answersInTime(check: () => Promise<boolean>): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), READY_CHECK_MS)));
+  return Promise.race([check().catch(() => false), late]).finally(() => clearTimeout(timer));
+}
+
+/** Liveness, and readiness: PostgreSQL and Redis both answer; `down` names those that do not. */
 export function healthRoutes(db: Database, redis: Redis): FastifyPluginAsync {
   return async (app) => {
     app.get('/healthz', { schema: { tags: ['ops'] } }, async () => ({ status: 'ok' }));
     app.get('/readyz', { schema: { tags: ['ops'] } }, async (_request, reply) => {
       const [postgres, redisOk] = await Promise.all([
-        sql`select 1`.execute(db).then(() => true, () => false),
-        redis.ping().then((r) => r === 'PONG', () => false),
+        answersInTime(() => sql`select 1`.execute(db).then(() => true)),
+        // Only a connected Redis is asked: one that is (re)connecting would hold the ping.
+        answersInTime(async () => redis.status === 'ready' && (await redis.ping()) === 'PONG'),
       ]);
       const ready = postgres && redisOk;
-      return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', postgres, redis: redisOk });
+      const down = [...(postgres ? [] : ['postgres']), ...(redisOk ? [] : ['redis'])];
+      return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', postgres, redis: redisOk, ...(!ready && { down }) });
     });
-  };
-}
-
-/**
- * Prometheus metrics: queue depth per state, the service's counters (kept in Redis by every
- * process: reminders created, messages sent and failed by channel, renewals, expiries) and
- * process figures. A scrape asks Redis only, never PostgreSQL.
- */
-export function metricsRoutes(db: Database, queues: MessageQueues): FastifyPluginAsync {
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
-  new Gauge({
-    name: 'lr_queue_jobs',
-    help: 'Jobs in each BullMQ queue, by state',
-    labelNames: ['queue', 'state'],
-    registers: [registry],
-    async collect() {
-      for (const queue of [queues.sms, queues.push]) {
-        const counts = await queue.getJobCounts(...JOB_STATES);
-        for (const state of JOB_STATES) this.set({ queue: queue.name, state }, counts[state] ?? 0);
-      }
-    },
-  });
-  new Gauge({
-    name: 'lr_follow_ups_open',
-    help: 'Open follow-ups (the staff work list), by reason',
-    labelNames: ['reason'],
-    registers: [registry],
-    async collect() {
-      const counts = await openFollowUpCounts(db);
-      for (const [reason, open] of Object.entries(counts)) this.set({ reason }, open);
-    },
-  });
-  // Counters that other processes add to: read at each scrape, as gauges are, and declared
-  // as counters so that a dashboard charts their rate. One read serves them all.
-  let values: Promise<Map<string, number>> | undefined;
-  const current = () => (values ??= queues.counters.read().finally(() => setImmediate(() => (values = undefined))));
-  for (const [name, { metric, help }] of Object.entries(COUNTERS) as [CounterName, (typeof COUNTERS)[CounterName]][]) {
-    const byChannel = name === 'messagesSent' || name === 'messagesFailed';
-    new Counter({
-      name: metric,
-      help,
-      labelNames: byChannel ? ['channel'] : [],
-      registers: [registry],
-      async collect() {
-        const read = await current();
-        this.reset();
-        if (!byChannel) return void this.inc(read.get(name) ?? 0);
-        for (const channel of ['sms', 'push'] as const) this.inc({ channel }, read.get(`${name}:${channel}`) ?? 0);
-      },
-    });
-  }
-  return async (app) => {
-    app.get('/metrics', { schema: { hide: true } }, async (_request, reply) =>
-      reply.type(registry.contentType).send(await registry.metrics()),
-    );
   };
 }
 
