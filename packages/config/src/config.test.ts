@@ -71,6 +71,30 @@ describe('configuration', () => {
     expect(loadConfig('scheduler', { RATE_LIMIT_PER_MINUTE: '1000000' }).rateLimitPerMinute).toBe(1_000_000);
   });
 
+  it('trusts no proxy unless TRUST_PROXY names their addresses and CIDR ranges', () => {
+    expect(loadConfig('api', API_ENV).trustProxy).toBe(false);
+    expect(loadConfig('api', { ...API_ENV, TRUST_PROXY: 'off' }).trustProxy).toBe(false);
+    expect(loadConfig('api', { ...API_ENV, TRUST_PROXY: '10.0.0.0/8, 192.168.1.7,::1, fd00::/8,uniquelocal' }).trustProxy).toEqual([
+      '10.0.0.0/8',
+      '192.168.1.7',
+      '::1',
+      'fd00::/8',
+      'uniquelocal',
+    ]);
+    // A hop count too: Fastify would take it and trust nothing.
+    expect(problem('api', { ...API_ENV, TRUST_PROXY: '1' })).toMatch(/^TRUST_PROXY: takes the proxies' addresses, not a hop count/);
+    for (const bad of ['on', 'true', '0', '2', '10.0.0.0/33', '10.0.0/8', 'proxy.example.com', '10.0.0.1,', '1.2.3.4/8/1', '::1/129']) {
+      const text = problem('api', { ...API_ENV, TRUST_PROXY: bad });
+      expect(text, bad).toMatch(/^TRUST_PROXY: /);
+      expect(text, bad).not.toContain('\n');
+    }
+  });
+
+  it('knows whether npm start runs it only from NPM_START', () => {
+    expect(loadConfig('sms-worker', {}).npmStart).toBe(false);
+    expect(loadConfig('sms-worker', { NPM_START: 'on' }).npmStart).toBe(true);
+  });
+
   it('reads quiet hours within a day and "off"', () => {
     expect(loadConfig('scheduler', { QUIET_HOURS: '12:30-13:45' }).quietHours).toEqual({ start: 750, end: 825 });
     expect(loadConfig('scheduler', { QUIET_HOURS: 'off' }).quietHours).toBeNull();

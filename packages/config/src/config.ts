@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import cron from 'node-cron';
 import { MAX_LEAD_DAYS } from '@lr/domain';
 
@@ -34,6 +35,17 @@ export interface Config {
   smsMaxPerRecipientPerDay: number;
   /** RATE_LIMIT_PER_MINUTE: API requests per API key (or client address) per minute */
   rateLimitPerMinute: number;
+  /**
+   * TRUST_PROXY: the proxies in front of the API whose X-Forwarded-For names the client
+   * (rate limits count per client address), as Fastify's trustProxy: false (`off`) or
+   * their addresses and CIDR ranges.
+   */
+  trustProxy: false | string[];
+  /**
+   * NPM_START: set by `npm start` alone, for the processes it runs. A worker with the log
+   * provider is expected there; anywhere else it warns that nothing reaches the holders.
+   */
+  npmStart: boolean;
   host: string;
   port: number;
   timezone: string;
@@ -81,6 +93,11 @@ export interface Config {
   reportConcurrency: number;
   /** FOLLOW_UP_DAYS: a reached cycle still open with this many days left or fewer gets a `not_renewed` follow-up */
   followUpDays: number;
+  /**
+   * ALLOW_FUTURE_SCANS: whether POST /v1/scans and `npm run scan` may scan a date after
+   * today; off, such a scan is refused, as it would send real messages early.
+   */
+  allowFutureScans: boolean;
 }
 
 export class ConfigError extends Error {
@@ -162,6 +179,31 @@ function quietHours(env: Env, name: string): QuietHours | null {
 
 function onOff(env: Env, name: string, fallback: 'on' | 'off'): boolean {
   return oneOf(env, name, ['on', 'off'], fallback) === 'on';
+}
+
+/** proxy-addr's names for the private ranges, which Fastify takes as addresses too */
+const ADDRESS_RANGES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+function trustProxy(env: Env, name: string): false | string[] {
+  const raw = text(env, name, 'off')!;
+  if (raw === 'off') return false;
+  // Fastify takes a hop count but trusts nothing with it: it cannot tell the proxy from a
+  // client that sent the header itself. Better refused than silently doing nothing.
+  if (/^\d+$/.test(raw)) throw new ConfigError(name, `takes the proxies' addresses, not a hop count ("${raw}")`);
+  const entries = raw.split(',').map((entry) => entry.trim());
+  for (const entry of entries) {
+    const [address = '', prefix, extra] = entry.split('/');
+    const family = isIP(address);
+    const prefixOk = prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 6 ? 128 : 32));
+    if (!ADDRESS_RANGES.has(entry) && (family === 0 || !prefixOk || extra !== undefined)) {
+      // "on" is refused too: trusting every sender would let any client choose the address it is counted under.
+      throw new ConfigError(
+        name,
+        `must be "off", or comma-separated addresses and CIDR ranges (or loopback, linklocal, uniquelocal); "${entry}" is none of these`,
+      );
+    }
+  }
+  return entries;
 }
 
 function sms(env: Env, needed: boolean): SmsSettings {
@@ -249,6 +291,8 @@ export function loadConfig(service: ServiceName, env: Env = process.env): Config
     smsRatePerSec: integer(env, 'SMS_RATE_PER_SEC', 20, 1, 100_000),
     smsMaxPerRecipientPerDay: integer(env, 'SMS_MAX_PER_RECIPIENT_PER_DAY', 3, 1, 1000),
     rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', 600, 1, 1_000_000),
+    trustProxy: trustProxy(env, 'TRUST_PROXY'),
+    npmStart: onOff(env, 'NPM_START', 'off'),
     host,
     port,
     timezone: timezone(env, 'REMINDER_TIMEZONE', 'Asia/Shanghai'),
@@ -270,6 +314,7 @@ export function loadConfig(service: ServiceName, env: Env = process.env): Config
     logFormat: oneOf(env, 'LOG_FORMAT', ['auto', 'json', 'pretty'], 'auto'),
     reportConcurrency: integer(env, 'REPORT_CONCURRENCY', 2, 1, 8),
     followUpDays: integer(env, 'FOLLOW_UP_DAYS', 3, 0, MAX_LEAD_DAYS),
+    allowFutureScans: onOff(env, 'ALLOW_FUTURE_SCANS', 'off'),
   };
 }
 

@@ -178,6 +178,46 @@ describe('rate limit (RATE_LIMIT_PER_MINUTE=5)', () => {
   });
 });
 
+describe('rate limit behind a proxy (TRUST_PROXY)', () => {
+  /** Unauthenticated requests are counted by address: 5 answered 401, then 429. */
+  async function statuses(app: App, requests: { remoteAddress: string; forwardedFor?: string }[]): Promise<number[]> {
+    const out: number[] = [];
+    for (const { remoteAddress, forwardedFor } of requests) {
+      const headers = forwardedFor === undefined ? {} : { 'x-forwarded-for': forwardedFor };
+      out.push((await app.inject({ method: 'GET', url: '/v1/reminders', remoteAddress, headers })).statusCode);
+    }
+    return out;
+  }
+  const times = <T>(n: number, make: (i: number) => T): T[] => Array.from({ length: n }, (_, i) => make(i));
+
+  it('counts each client behind the trusted proxy by its X-Forwarded-For address', async () => {
+    // As docker-compose.yml sets it: the proxy is on the containers' private network.
+    const { app } = await start({ RATE_LIMIT_PER_MINUTE: '5', TRUST_PROXY: 'uniquelocal' });
+    const proxy = '172.18.0.5';
+    expect(await statuses(app, times(6, () => ({ remoteAddress: proxy, forwardedFor: '203.0.113.7' })))).toEqual([401, 401, 401, 401, 401, 429]);
+    // Another client through the same proxy has a count of its own; the proxy's address is no bucket.
+    expect(await statuses(app, [{ remoteAddress: proxy, forwardedFor: '203.0.113.8' }])).toEqual([401]);
+    // A client's own X-Forwarded-For entries before the proxy's are not believed: the last one counts.
+    expect(await statuses(app, [{ remoteAddress: proxy, forwardedFor: '198.51.100.1, 203.0.113.7' }])).toEqual([429]);
+  });
+
+  it('believes X-Forwarded-For only from the addresses TRUST_PROXY names', async () => {
+    const { app } = await start({ RATE_LIMIT_PER_MINUTE: '5', TRUST_PROXY: '10.0.0.2, 10.0.1.0/24' });
+    // Two proxies, one client: the client's count is one, whichever proxy it came through.
+    expect(await statuses(app, times(6, (i) => ({ remoteAddress: i % 2 ? '10.0.0.2' : '10.0.1.7', forwardedFor: '203.0.113.9' })))).toEqual([
+      401, 401, 401, 401, 401, 429,
+    ]);
+    expect(await statuses(app, [{ remoteAddress: '10.0.0.2', forwardedFor: '203.0.113.10' }])).toEqual([401]);
+    // From elsewhere the header is the sender's own say-so: each new value gains nothing.
+    expect(await statuses(app, times(6, (i) => ({ remoteAddress: '192.0.2.10', forwardedFor: `203.0.113.${20 + i}` })))).toEqual([401, 401, 401, 401, 401, 429]);
+  });
+
+  it('ignores X-Forwarded-For by default (TRUST_PROXY=off), so a client cannot pick a fresh address per request', async () => {
+    const { app } = await start({ RATE_LIMIT_PER_MINUTE: '5' });
+    expect(await statuses(app, times(6, (i) => ({ remoteAddress: '10.3.3.3', forwardedFor: `203.0.113.${40 + i}` })))).toEqual([401, 401, 401, 401, 401, 429]);
+  });
+});
+
 describe('rate limit without Redis', () => {
   it('lets requests through uncounted while Redis is unreachable, rather than holding them', async () => {
     const database = await freshDatabase();
