@@ -283,7 +283,8 @@ describe('POST /v1/licenses/batch', () => {
     expect(third.json()).toEqual({ created: 1, updated: 2, renewed: 1, unchanged: 0 });
 
     const stored = await get(`/v1/licenses?licenseNo=${rows[0]!.licenseNo}`);
-    expect(stored.json().items).toEqual([expect.objectContaining({ phone: '+8613800138001', expiresOn: '2031-12-31' })]);
+    // Masked in every answer but the audited contact read.
+    expect(stored.json().items).toEqual([expect.objectContaining({ phone: '138****8001', expiresOn: '2031-12-31' })]);
     const contact = await get(`/v1/licenses/${stored.json().items[0].id}/contact`);
     expect(contact.json()).toEqual({ phone: '+8613800138001', platformUserId: null });
   });
@@ -523,7 +524,8 @@ describe('scans and reminders', () => {
   it('a renewal marks the reminder renewed and cancels its delivery, leaving the other licence in the shared SMS', async () => {
     const current = (await get(`/v1/licenses?licenseNo=${no.in50}`)).json().items[0];
     const { id, createdAt: _c, updatedAt: _u, ...fields } = current;
-    const res = await post('/v1/licenses/batch', { licenses: [{ ...fields, holderIdNo: TEST_RESIDENT_ID, expiresOn: '2029-04-20' }] });
+    // The answer masks the phone and the id number: the sender has its own whole ones.
+    const res = await post('/v1/licenses/batch', { licenses: [{ ...fields, holderIdNo: TEST_RESIDENT_ID, phone: '13800138000', expiresOn: '2029-04-20' }] });
     expect(res.json()).toEqual({ created: 0, updated: 0, renewed: 1, unchanged: 0 });
 
     const renewed = await get(`/v1/reminders?licenseNo=${no.in50}&outcome=renewed`);
