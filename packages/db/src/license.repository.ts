@@ -4,6 +4,7 @@ import { sql } from 'kysely';
 import { cancelUnsentDeliveries } from './delivery.repository';
 import type { Database } from './db';
 import type { EncodedSeals, IdSealer } from './id-seal';
+import { maskedPhone } from './masking';
 
 export interface UpsertCounts {
   created: number;
@@ -200,11 +201,15 @@ export async function existingCategoryCodes(db: Database, codes: string[]): Prom
   return new Set(rows.map((r) => r.code));
 }
 
-/** A licence as the API shows it: the fields of the contract, the id number masked, never opened. */
+/**
+ * A licence as the API shows it: the fields of the contract, the id number masked (never
+ * opened) and the phone masked; the whole phone is licenseContact's, whose reads are audited.
+ */
 const LICENSE_VIEW = [
   'id',
-  ...LICENSE_FIELDS.filter((f): f is Exclude<(typeof LICENSE_FIELDS)[number], 'holderIdNo'> => f !== 'holderIdNo'),
+  ...LICENSE_FIELDS.filter((f): f is Exclude<(typeof LICENSE_FIELDS)[number], 'holderIdNo' | 'phone'> => f !== 'holderIdNo' && f !== 'phone'),
   'holderIdMasked as holderIdNo',
+  maskedPhone(sql.ref<string | null>('phone')).as('phone'),
   'createdAt',
   'updatedAt',
 ] as const;

@@ -1,3 +1,4 @@
+import { maskText } from '@lr/domain';
 import { sql } from 'kysely';
 import type { Database } from './db';
 
@@ -74,5 +75,9 @@ export async function listReminders(db: Database, filter: ReminderFilter): Promi
     ${filter.status !== undefined ? sql`where x.status = ${filter.status}` : sql``}
     order by x.id
     limit ${filter.limit}`.execute(db);
+  // A provider's error may name the phone (Twilio: "The 'To' phone number: +86…").
+  for (const row of rows) {
+    for (const delivery of row.deliveries) if (delivery.errorMessage !== null) delivery.errorMessage = maskText(delivery.errorMessage);
+  }
   return rows;
 }

@@ -28,7 +28,7 @@ describe('/v1/suppressions/{phone}', () => {
     for (const written of [PHONE, '13912345678', '+86 139-1234-5678']) {
       const res = await call('GET', written, viewer);
       expect(res.statusCode, res.body).toBe(200);
-      expect(res.json()).toMatchObject({ phone: PHONE, errorCode: '21610', reason: 'recipient has unsubscribed (replied STOP)', messageId: 7 });
+      expect(res.json()).toMatchObject({ phone: '139****5678', errorCode: '21610', reason: 'recipient has unsubscribed (replied STOP)', messageId: 7 });
     }
     expectError(await call('GET', '+8613700000000', viewer), 404, 'not_found');
   });
@@ -57,7 +57,7 @@ describe('/v1/suppressions/{phone}', () => {
 
     const res = await call('DELETE', '13800001111', operator);
     expect(res.statusCode, res.body).toBe(200);
-    expect(res.json()).toMatchObject({ cleared: { phone: '+8613800001111', errorCode: '21610' } });
+    expect(res.json()).toMatchObject({ cleared: { phone: '138****1111', errorCode: '21610' } });
     expectError(await call('GET', '+8613800001111'), 404, 'not_found');
     expectError(await call('DELETE', '+8613800001111', operator), 404, 'not_found');
 

@@ -8,7 +8,7 @@ import {
   type Database,
   type FollowUpFilter,
 } from '@lr/db';
-import { localDate } from '@lr/domain';
+import { localDate, maskText } from '@lr/domain';
 import { followUpFilename, followUpHeader } from '@lr/reporting';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
@@ -131,10 +131,14 @@ export function followUpRoutes({ db, reports, timezone, copy }: FollowUpRouteDep
       async (request, reply) => {
         const { id } = request.params;
         const actor = auditActor(request);
+        // A note is shown to every viewer and kept in the audit log: a phone or id number typed
+        // into it is masked as in every answer (the whole phone is the audited contact read's).
+        const { note, ...rest } = request.body;
+        const action = note === undefined ? rest : { ...rest, note: maskText(note) };
         const outcome = await db.transaction().execute(async (trx) => {
-          const recorded = await recordFollowUpAction(trx, id, { ...request.body, ...actor });
+          const recorded = await recordFollowUpAction(trx, id, { ...action, ...actor });
           if (recorded === 'recorded') {
-            await recordAudit(trx, { ...actor, action: 'follow-up.action', target: `follow-up:${id}`, before: null, after: request.body });
+            await recordAudit(trx, { ...actor, action: 'follow-up.action', target: `follow-up:${id}`, before: null, after: action });
           }
           return recorded;
         });

@@ -17,7 +17,8 @@ function phoneOf(raw: string): string {
   return phone;
 }
 
-const view = (s: SmsSuppression) => ({ phone: s.phone, errorCode: s.errorCode, reason: s.reason, messageId: s.messageId, createdAt: s.createdAt });
+/** A suppression as the API shows it: the phone masked, as in every answer. */
+const view = (s: SmsSuppression) => ({ phone: maskPhone(s.phone), errorCode: s.errorCode, reason: s.reason, messageId: s.messageId, createdAt: s.createdAt });
 
 /**
  * Phones that get no SMS because Twilio answered 21610 (the holder replied STOP). An
