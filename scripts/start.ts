@@ -32,6 +32,8 @@ function localPiiKey(): string {
 
 async function main() {
   const env: NodeJS.ProcessEnv = { ...process.env };
+  // The workers' log providers are expected here; a worker started any other way with them warns.
+  env.NPM_START = 'on';
   env.ADMIN_API_KEY ||= `lr_admin_${randomBytes(18).toString('base64url')}`;
   env.INBOX_JWT_SECRET ||= randomBytes(32).toString('hex');
   env.PII_KEY ||= localPiiKey();

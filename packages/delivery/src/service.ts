@@ -11,6 +11,8 @@ export interface DeliveryService<Content extends SentContent> {
   job: MessageJob;
   /** the channel, built from the configuration once it is read */
   channel(config: Config, db: Database, log: Logger): Channel<Content>;
+  /** the setting that picks the channel's provider, and its value: `log` sends nothing */
+  provider(config: Config): { setting: string; value: string };
   ratePerSecond?(config: Config): number;
 }
 
@@ -19,6 +21,12 @@ export function runDeliveryService<Content extends SentContent>(service: Deliver
   return runService(service.name, async () => {
     const config = loadConfig(service.name);
     const log = serviceLogger(service.name, config);
+    const provider = service.provider(config);
+    // npm start runs the log providers on purpose; anywhere else they are a mistake that
+    // nobody would notice until holders miss their reminders.
+    if (provider.value === 'log' && !config.npmStart) {
+      log.warn(`${provider.setting}=log: messages are only written to this log, nothing reaches the holders`);
+    }
     const database = connect(config.databaseUrl, {
       applicationName: service.name,
       statementTimeoutMs: statementTimeoutMs(config.claimLeaseSeconds),

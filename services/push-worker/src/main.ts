@@ -7,4 +7,5 @@ await runDeliveryService({
   name: 'push-worker',
   job: sendPush,
   channel: (config, db, log) => pushChannel(db, config.push.provider === 'gateway' ? gatewaySender(config.push, providerTimeoutMs(config.claimLeaseSeconds)) : logSender(log)),
+  provider: (config) => ({ setting: 'PUSH_PROVIDER', value: config.push.provider }),
 });

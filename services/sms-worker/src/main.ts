@@ -9,6 +9,7 @@ await runDeliveryService({
   job: sendSms,
   // A BullMQ limiter holds across every worker of the queue.
   ratePerSecond: (config) => config.smsRatePerSec,
+  provider: (config) => ({ setting: 'SMS_PROVIDER', value: config.sms.provider }),
   channel: (config, db, log) =>
     smsChannel(
       config.sms.provider === 'twilio'
