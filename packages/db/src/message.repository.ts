@@ -4,6 +4,7 @@ import { messageItemsJson, type MessageItem } from './delivery.repository';
 import type { OutgoingMessages } from './schema';
 import { followUpsOpenedByFailure } from './follow-up.repository';
 import { UNFINISHED, UNSENT, type DeliveryStatus } from './statuses';
+import { inTransaction } from './transaction';
 
 export type OutgoingMessage = Selectable<OutgoingMessages>;
 
@@ -208,6 +209,11 @@ export interface SentMessage {
 /**
  * Records messages as sent, each guarded by its own claim, in one statement. Returns, for
  * each, the message after the move, or undefined when its claim had been taken over.
+ *
+ * A receipt that came for a provider id before its send was recorded (receiptBeforeSend) is
+ * applied in the same transaction: the ids' locks are taken first, so the statement sees every
+ * receipt kept before it, and a callback that comes meanwhile waits for the commit and then
+ * finds the send recorded. No receipt falls between the two.
  */
 export async function markSentMany(db: Database, sent: SentMessage[]): Promise<Array<OutgoingMessage | undefined>> {
   const rows = sent.map((s) => ({
@@ -219,21 +225,46 @@ export async function markSentMany(db: Database, sent: SentMessage[]): Promise<A
     url: s.url ?? null,
     segments: s.segments ?? null,
   }));
-  const result = await sql<OutgoingMessage>`
-    with moved as (
-      update outgoing_messages m
-         set status = 'sent', updated_at = now(), sent_at = now(), error_code = null, error_message = null,
-             provider_message_id = s.provider_message_id, title = s.title, body = s.body, url = s.url, segments = s.segments
-        from json_to_recordset(${JSON.stringify(rows)}::json)
-             as s(id int, locked_by text, provider_message_id text, title text, body text, url text, segments int)
-       where m.id = s.id and m.status = 'sending' and m.locked_by = s.locked_by
-      returning m.*
-    ), ${followed('sent', 'provider accepted', sql`jsonb_build_object('providerMessageId', provider_message_id)`)}
-    select * from moved`.execute(db);
+  const providerIds = sent.flatMap((s) => (s.providerMessageId === null ? [] : [s.providerMessageId]));
+  const recorded = await inTransaction(db, async (trx) => {
+    if (providerIds.length > 0) await lockProviderIds(trx, providerIds);
+    const result = await sql<OutgoingMessage & { keptReceipts: KeptReceipt[] }>`
+      with moved as (
+        update outgoing_messages m
+           set status = 'sent', updated_at = now(), sent_at = now(), error_code = null, error_message = null,
+               provider_message_id = s.provider_message_id, title = s.title, body = s.body, url = s.url, segments = s.segments
+          from json_to_recordset(${JSON.stringify(rows)}::json)
+               as s(id int, locked_by text, provider_message_id text, title text, body text, url text, segments int)
+         where m.id = s.id and m.status = 'sending' and m.locked_by = s.locked_by
+        returning m.*
+      ), ${followed('sent', 'provider accepted', sql`jsonb_build_object('providerMessageId', provider_message_id)`)},
+      kept as (
+        delete from early_receipts k using moved m
+         where k.provider_message_id = m.provider_message_id
+        returning k.*
+      )
+      select m.*,
+             coalesce((select json_agg(json_build_object('status', k.status, 'errorCode', k.error_code,
+                                                         'errorMessage', k.error_message, 'receivedAt', k.received_at)
+                                       order by k.received_at)
+                         from kept k where k.provider_message_id = m.provider_message_id), '[]') as "keptReceipts"
+        from moved m`.execute(trx);
+    const messages: OutgoingMessage[] = [];
+    for (const { keptReceipts, ...message } of result.rows) {
+      let now: OutgoingMessage = message;
+      // Rare: a receipt came before the record. Applied in arrival order; the first final one wins.
+      for (const receipt of keptReceipts) {
+        const error = receipt.errorCode === null ? undefined : { code: receipt.errorCode, message: receipt.errorMessage ?? receipt.errorCode };
+        now = (await recordReceipt(trx, message.providerMessageId!, receipt.status, error, new Date(receipt.receivedAt))) ?? now;
+      }
+      messages.push(now);
+    }
+    return messages;
+  });
   // By message and claim: a stale run of a job may share a batch with the run that took its
   // message over, and only the holder's send was recorded.
-  const recorded = new Map(result.rows.map((message) => [`${message.id}/${message.lockedBy}`, message]));
-  return sent.map((s) => recorded.get(`${s.messageId}/${s.workerId}`));
+  const byClaim = new Map(recorded.map((message) => [`${message.id}/${message.lockedBy}`, message]));
+  return sent.map((s) => byClaim.get(`${s.messageId}/${s.workerId}`));
 }
 
 export async function markSent(db: Database, messageId: number, workerId: string, sent: Omit<SentMessage, 'messageId' | 'workerId'>) {
@@ -322,15 +353,91 @@ export function cancelMessage(db: Database, messageId: number, cause: string) {
   return moveMessage(db, { messageId, from: UNFINISHED, to: 'cancelled', cause });
 }
 
-/** Status callbacks move a sent message forward only: a late 'sent' after 'delivered' changes nothing. */
-export function recordReceipt(db: Database, providerMessageId: string, to: 'delivered' | 'undelivered' | 'failed', error?: { code: string; message: string }) {
+/** How a provider's receipt ends a sent message. */
+export type ReceiptStatus = 'delivered' | 'undelivered' | 'failed';
+
+/**
+ * Status callbacks move a sent message forward only: a late 'sent' after 'delivered' changes
+ * nothing. `at`: when the receipt came (a kept one), now by default.
+ */
+export function recordReceipt(
+  db: Database,
+  providerMessageId: string,
+  to: ReceiptStatus,
+  error?: { code: string; message: string },
+  at: Date = new Date(),
+) {
   return moveMessage(db, {
     providerMessageId,
     from: ['sent'],
     to,
     cause: 'delivery receipt',
-    set: to === 'delivered' ? { deliveredAt: new Date() } : { errorCode: error?.code ?? null, errorMessage: error?.message ?? null },
+    set: to === 'delivered' ? { deliveredAt: at } : { errorCode: error?.code ?? null, errorMessage: error?.message ?? null },
     detail: error,
+  });
+}
+
+/** A receipt kept in early_receipts, as markSentMany finds it (JSON). */
+interface KeptReceipt {
+  status: ReceiptStatus;
+  errorCode: string | null;
+  errorMessage: string | null;
+  receivedAt: string;
+}
+
+/** How long a receipt waits in early_receipts for its send to be recorded. */
+const KEPT_RECEIPT_HOURS = 24;
+
+/**
+ * The advisory locks (class RECEIPT_LOCK, key: the id's hash) that a send's record and a
+ * receipt that came before it take in turn, in one order (hash order), until the transaction ends.
+ */
+const RECEIPT_LOCK = 7_364_202;
+
+async function lockProviderIds(db: Database, providerIds: string[]): Promise<void> {
+  await sql`
+    select pg_advisory_xact_lock(${RECEIPT_LOCK}, h)
+      from (select distinct hashtext(id) as h from unnest(${providerIds}::text[]) as id order by h) ids`.execute(db);
+}
+
+/**
+ * A provider's status callback for an id that no message carried when it came: the provider
+ * may call before the worker has recorded the send (the record is shared by the sends of a
+ * fraction of a second, and retried for seconds while the database fails). Answers
+ * - 'recorded': the send was recorded meanwhile; the receipt (if any) was applied to it;
+ * - 'kept': an SMS to `recipient` is being sent, so the id may be its: the receipt is kept
+ *   (early_receipts, a day at most) and applied when the send is recorded (markSentMany);
+ * - 'unknown': no SMS is being sent to `recipient`: the id is none of ours, nothing is kept.
+ * `receipt` is null for a status that ends nothing ('queued', 'sent'…): nothing to keep.
+ */
+export async function receiptBeforeSend(
+  db: Database,
+  callback: { providerMessageId: string; recipient: string; receipt: { status: ReceiptStatus; error?: { code: string; message: string } } | null },
+): Promise<'recorded' | 'kept' | 'unknown'> {
+  const { providerMessageId, recipient, receipt } = callback;
+  return inTransaction(db, async (trx) => {
+    await lockProviderIds(trx, [providerMessageId]);
+    if (await findMessageByProviderId(trx, providerMessageId)) {
+      if (receipt) await recordReceipt(trx, providerMessageId, receipt.status, receipt.error);
+      return 'recorded';
+    }
+    const keep = receipt
+      ? sql`, expired as (
+          delete from early_receipts where received_at < now() - make_interval(hours => ${KEPT_RECEIPT_HOURS})
+        ), kept as (
+          insert into early_receipts (provider_message_id, status, error_code, error_message)
+          select ${providerMessageId}, ${receipt.status}, ${receipt.error?.code ?? null}, ${receipt.error?.message ?? null} from in_flight
+          on conflict do nothing
+        )`
+      : sql``;
+    const { rows } = await sql<{ inFlight: boolean }>`
+      with in_flight as (
+        select 1 from outgoing_messages
+         where channel = 'sms' and recipient = ${recipient} and status = 'sending'
+         limit 1
+      )${keep}
+      select exists (select 1 from in_flight) as "inFlight"`.execute(trx);
+    return rows[0]!.inFlight ? 'kept' : 'unknown';
   });
 }
 

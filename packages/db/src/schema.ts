@@ -78,6 +78,14 @@ export interface DeliveryEvents {
   status: DeliveryStatus;
 }
 
+export interface EarlyReceipts {
+  errorCode: string | null;
+  errorMessage: string | null;
+  providerMessageId: string;
+  receivedAt: Generated<Timestamp>;
+  status: "delivered" | "undelivered" | "failed";
+}
+
 export interface FollowUpActions {
   actor: string;
   apiKeyId: number | null;
@@ -209,6 +217,7 @@ export interface DB {
   categories: Categories;
   deliveries: Deliveries;
   deliveryEvents: DeliveryEvents;
+  earlyReceipts: EarlyReceipts;
   followUpActions: FollowUpActions;
   followUps: FollowUps;
   inboxMessages: InboxMessages;

@@ -1,6 +1,7 @@
 import { addDays, type License } from '@lr/domain';
 import {
   ageClaim,
+  eventually,
   freshDatabase,
   storeLicenses,
   testCategory,
@@ -8,6 +9,7 @@ import {
   validLicense,
   type TestDatabase,
 } from '@lr/testing';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertCategory } from '../src/category.repository';
 import type { Database } from '../src/db';
@@ -21,6 +23,7 @@ import {
   markQueued,
   markSent,
   markSentMany,
+  receiptBeforeSend,
   recordReceipt,
   releaseForRetry,
   smsRecipientStates,
@@ -362,6 +365,109 @@ describe('delivery receipts', () => {
 
   it('a receipt for a message that was never sent changes nothing', async () => {
     expect(await recordReceipt(db, 'SM-unknown', 'delivered')).toBeUndefined();
+  });
+});
+
+describe('receipts that come before their send is recorded', () => {
+  /** A message a worker ('worker-a') has claimed and is sending: the provider's id is not recorded yet. */
+  async function sendingMessage() {
+    const made = await queuedMessage();
+    const claimed = await claimMessage(db, made.messageId, 'worker-a', CLAIM);
+    return { ...made, recipient: claimed!.message.recipient };
+  }
+
+  const kept = (providerMessageId: string) =>
+    db.selectFrom('earlyReceipts').select(['status', 'errorCode', 'receivedAt']).where('providerMessageId', '=', providerMessageId).execute();
+
+  /** Waits until `count` statements of this database wait for a lock. */
+  async function lockWaiters(count: number) {
+    await eventually(async () => {
+      const { rows } = await sql<{ n: number }>`
+        select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`.execute(db);
+      return rows[0]!.n >= count ? true : undefined;
+    }, 10_000, `${count} statement(s) waiting for a lock`);
+  }
+
+  it('is kept while an SMS to its phone is being sent, and applied by the record of the send: sent, then delivered at the receipt’s time', async () => {
+    const { messageId, deliveryIds, recipient } = await sendingMessage();
+    expect(await receiptBeforeSend(db, { providerMessageId: 'SM-early-1', recipient, receipt: { status: 'delivered' } })).toBe('kept');
+    const [receipt] = await kept('SM-early-1');
+    expect(receipt).toMatchObject({ status: 'delivered', errorCode: null });
+
+    const recorded = await markSent(db, messageId, 'worker-a', { providerMessageId: 'SM-early-1', body: 'text' });
+    expect(recorded).toMatchObject({ id: messageId, status: 'delivered', providerMessageId: 'SM-early-1' });
+    expect(recorded?.deliveredAt?.getTime()).toBe(receipt!.receivedAt.getTime());
+    expect(await findMessage(db, messageId)).toMatchObject({ status: 'delivered', sentAt: expect.any(Date) });
+    expect(await deliveryStatuses(deliveryIds)).toEqual(['delivered']);
+    expect((await events(deliveryIds[0]!)).slice(2)).toEqual([
+      ['sending', 'claimed'],
+      ['sent', 'provider accepted'],
+      ['delivered', 'delivery receipt'],
+    ]);
+    expect(await kept('SM-early-1')).toEqual([]);
+  });
+
+  it('several receipts kept for one id are applied in the order they came: the first that ends the message wins', async () => {
+    const { messageId, recipient } = await sendingMessage();
+    const undelivered = { status: 'undelivered' as const, error: { code: '30003', message: 'Twilio error 30003' } };
+    expect(await receiptBeforeSend(db, { providerMessageId: 'SM-early-2', recipient, receipt: undelivered })).toBe('kept');
+    expect(await receiptBeforeSend(db, { providerMessageId: 'SM-early-2', recipient, receipt: { status: 'delivered' } })).toBe('kept');
+    await markSentMany(db, [{ messageId, workerId: 'worker-a', providerMessageId: 'SM-early-2', body: 'text' }]);
+    expect(await findMessage(db, messageId)).toMatchObject({ status: 'undelivered', errorCode: '30003', errorMessage: 'Twilio error 30003', deliveredAt: null });
+    expect(await kept('SM-early-2')).toEqual([]);
+  });
+
+  it('is not kept for a phone no SMS is being sent to; for a recorded id it is applied at once', async () => {
+    const { messageId, recipient } = await sendingMessage();
+    expect(await receiptBeforeSend(db, { providerMessageId: 'SM-early-3', recipient: '+8613700000000', receipt: { status: 'delivered' } })).toBe('unknown');
+    expect(await kept('SM-early-3')).toEqual([]);
+    await markSent(db, messageId, 'worker-a', { providerMessageId: 'SM-early-3', body: 'text' });
+    // recorded between the webhook's first look and its keep: applied, not kept
+    expect(await receiptBeforeSend(db, { providerMessageId: 'SM-early-3', recipient, receipt: { status: 'delivered' } })).toBe('recorded');
+    expect(await findMessage(db, messageId)).toMatchObject({ status: 'delivered' });
+    expect(await kept('SM-early-3')).toEqual([]);
+  });
+
+  it('a receipt that comes while the send is being recorded waits for the record, then is applied', async () => {
+    const { messageId, recipient } = await sendingMessage();
+    // The record takes its lock, then waits for the message's row (held here)…
+    const blocker = await database.pool.connect();
+    try {
+      await blocker.query('begin');
+      await blocker.query('select 1 from outgoing_messages where id = $1 for update', [messageId]);
+      const recording = markSent(db, messageId, 'worker-a', { providerMessageId: 'SM-early-4', body: 'text' });
+      await lockWaiters(1);
+      // …and the receipt comes now: it waits for the record's lock rather than being kept.
+      const receipt = receiptBeforeSend(db, { providerMessageId: 'SM-early-4', recipient, receipt: { status: 'delivered' } });
+      await lockWaiters(2);
+      await blocker.query('commit');
+      expect(await recording).toMatchObject({ status: 'sent' });
+      expect(await receipt).toBe('recorded');
+    } finally {
+      blocker.release();
+    }
+    expect(await findMessage(db, messageId)).toMatchObject({ status: 'delivered', providerMessageId: 'SM-early-4' });
+    expect(await kept('SM-early-4')).toEqual([]);
+  });
+
+  it('a record that comes while a receipt is being kept waits for it, then applies it', async () => {
+    const { messageId } = await sendingMessage();
+    // A webhook holds the id's lock and has kept the receipt, not committed yet (as receiptBeforeSend does).
+    const blocker = await database.pool.connect();
+    try {
+      await blocker.query('begin');
+      await blocker.query('select pg_advisory_xact_lock(7364202, hashtext($1))', ['SM-early-5']);
+      await blocker.query(`insert into early_receipts (provider_message_id, status, error_code, error_message) values ($1, 'failed', '30008', 'Twilio error 30008')`, [
+        'SM-early-5',
+      ]);
+      const recording = markSent(db, messageId, 'worker-a', { providerMessageId: 'SM-early-5', body: 'text' });
+      await lockWaiters(1);
+      await blocker.query('commit');
+      expect(await recording).toMatchObject({ status: 'failed', errorCode: '30008' });
+    } finally {
+      blocker.release();
+    }
+    expect(await kept('SM-early-5')).toEqual([]);
   });
 });
 

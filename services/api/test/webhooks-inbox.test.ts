@@ -1,3 +1,4 @@
+import { claimMessage, markSent } from '@lr/db';
 import { TEST_TWILIO, testLicense, type TestDatabase } from '@lr/testing';
 import { SignJWT, UnsecuredJWT } from 'jose';
 import twilio from 'twilio';
@@ -156,8 +157,9 @@ describe('POST /webhooks/twilio/status', () => {
     expect(await delivery('WH-OTHERURL')).toMatchObject({ status: 'sent' });
   });
 
-  it('an unknown MessageSid with a valid signature is 404', async () => {
-    expectErrorShape(await send(callback(`SM${'f'.repeat(32)}`, 'delivered')), 404);
+  it('an unknown MessageSid with a valid signature is 404, and nothing is kept', async () => {
+    expectErrorShape(await send(callback(`SM${'f'.repeat(32)}`, 'delivered')), 404, 'unknown_message');
+    expect(await keptReceipts()).toEqual([]);
   });
 
   it('a replayed callback is accepted again and changes nothing', async () => {
@@ -191,6 +193,113 @@ describe('POST /webhooks/twilio/status', () => {
     expect(await delivery('WH-UNDELIVERED')).toMatchObject({ status: 'undelivered', errorCode: '30003', deliveredAt: null, reminderStatus: 'failed' });
     expect((await send(callback(sid, 'delivered'))).statusCode).toBe(204);
     expect(await delivery('WH-UNDELIVERED')).toMatchObject({ status: 'undelivered', deliveredAt: null });
+  });
+
+  /** The receipts kept for sends not recorded yet (early_receipts). */
+  function keptReceipts() {
+    return database.db.selectFrom('earlyReceipts').select(['providerMessageId', 'status', 'errorCode']).orderBy('receivedAt').execute();
+  }
+
+  describe('a callback that comes before its send is recorded', () => {
+    const WORKER = 'sms-worker-early';
+    /** licence number -> its message, claimed by a worker that has not recorded the send yet */
+    const sending = new Map<string, { id: number; recipient: string; sid: string }>();
+    const early = ['WH-EARLY-DELIVERED', 'WH-EARLY-UNDELIVERED', 'WH-EARLY-SENT', 'WH-EARLY-OLD'];
+
+    beforeAll(async () => {
+      const batch = await app.inject({
+        method: 'POST',
+        url: '/v1/licenses/batch',
+        headers: admin,
+        payload: { licenses: early.map((licenseNo, i) => testLicense({ licenseNo, phone: `1390013900${i}`, expiresOn: '2026-05-31' })) },
+      });
+      expect(batch.json()).toMatchObject({ created: early.length });
+      const scan = await app.inject({ method: 'POST', url: '/v1/scans', headers: admin, payload: { asOf: '2026-05-01' } });
+      expect(scan.json()).toMatchObject({ messagesQueued: early.length });
+      const rows = await database.db
+        .selectFrom('outgoingMessages as m')
+        .innerJoin('deliveries as d', 'd.messageId', 'm.id')
+        .innerJoin('reminders as r', 'r.id', 'd.reminderId')
+        .innerJoin('licenses as l', 'l.id', 'r.licenseId')
+        .select(['m.id', 'm.recipient', 'l.licenseNo'])
+        .where('l.licenseNo', 'in', early)
+        .execute();
+      for (const { id, recipient, licenseNo } of rows) {
+        // What the SMS worker does first: it claims the message, then calls Twilio.
+        expect(await claimMessage(database.db, id, WORKER, { leaseSeconds: 120, maxClaims: 8 })).toBeDefined();
+        sending.set(licenseNo, { id, recipient, sid: `SM${'e'.repeat(28)}${String(id).padStart(4, '0')}` });
+      }
+      expect(sending.size).toBe(early.length);
+    });
+
+    function underWay(licenseNo: string) {
+      const message = sending.get(licenseNo);
+      if (!message) throw new Error(`no message for ${licenseNo}`);
+      return message;
+    }
+
+    /** What the worker does once Twilio has answered: records the send with the sid, under its claim. */
+    async function record(licenseNo: string) {
+      const { id, sid } = underWay(licenseNo);
+      expect(await markSent(database.db, id, WORKER, { providerMessageId: sid, body: 'sent text' })).toBeDefined();
+    }
+
+    it('"delivered" is kept (202) while the send is under way, and the delivery is delivered once the send is recorded', async () => {
+      const { sid, recipient } = underWay('WH-EARLY-DELIVERED');
+      const res = await send(callback(sid, 'delivered', { To: recipient }));
+      expect(res.statusCode, res.body).toBe(202);
+      expect(await delivery('WH-EARLY-DELIVERED')).toMatchObject({ status: 'sending', providerMessageId: null });
+      expect(await keptReceipts()).toEqual([{ providerMessageId: sid, status: 'delivered', errorCode: null }]);
+
+      await record('WH-EARLY-DELIVERED');
+      const after = await delivery('WH-EARLY-DELIVERED');
+      expect(after).toMatchObject({ status: 'delivered', providerMessageId: sid, reminderStatus: 'sent' });
+      expect(Number.isNaN(Date.parse(String(after.deliveredAt)))).toBe(false);
+      expect(await keptReceipts()).toEqual([]);
+      // A callback after the record goes straight to the message, as always.
+      expect((await send(callback(sid, 'delivered', { To: recipient }))).statusCode).toBe(204);
+    });
+
+    it('"undelivered" with its ErrorCode is kept, and applied with the code when the send is recorded', async () => {
+      const { sid, recipient } = underWay('WH-EARLY-UNDELIVERED');
+      expect((await send(callback(sid, 'sent', { To: recipient }))).statusCode).toBe(202);
+      expect((await send(callback(sid, 'undelivered', { To: recipient, ErrorCode: '30003' }))).statusCode).toBe(202);
+      // Twilio may post the same callback again: kept once.
+      expect((await send(callback(sid, 'undelivered', { To: recipient, ErrorCode: '30003' }))).statusCode).toBe(202);
+      expect(await keptReceipts()).toEqual([{ providerMessageId: sid, status: 'undelivered', errorCode: '30003' }]);
+
+      await record('WH-EARLY-UNDELIVERED');
+      expect(await delivery('WH-EARLY-UNDELIVERED')).toMatchObject({ status: 'undelivered', errorCode: '30003', deliveredAt: null, reminderStatus: 'failed' });
+      expect(await keptReceipts()).toEqual([]);
+    });
+
+    it('a status that ends nothing ("sent") is answered 202 and nothing is kept; the send is recorded as sent', async () => {
+      const { sid, recipient } = underWay('WH-EARLY-SENT');
+      expect((await send(callback(sid, 'sent', { To: recipient }))).statusCode).toBe(202);
+      expect(await keptReceipts()).toEqual([]);
+      await record('WH-EARLY-SENT');
+      expect(await delivery('WH-EARLY-SENT')).toMatchObject({ status: 'sent', providerMessageId: sid });
+    });
+
+    it('is 404 and keeps nothing for a phone no SMS is being sent to, or with no To; a bad signature is 403 and keeps nothing', async () => {
+      const unknown = `SM${'d'.repeat(32)}`;
+      expectErrorShape(await send(callback(unknown, 'delivered', { To: '+8613700137000' })), 404, 'unknown_message');
+      const { To: _, ...withoutTo } = callback(unknown, 'delivered');
+      expectErrorShape(await send(withoutTo), 404, 'unknown_message');
+      const params = callback(unknown, 'delivered', { To: underWay('WH-EARLY-OLD').recipient });
+      expectErrorShape(await send(params, sign(params, PUBLIC_BASE_URL + STATUS_PATH, 'another-auth-token-0123456789ab')), 403, 'bad_signature');
+      expect(await keptReceipts()).toEqual([]);
+    });
+
+    it('a receipt whose send is never recorded is dropped after a day, when another is kept', async () => {
+      const { recipient } = underWay('WH-EARLY-OLD');
+      const lost = `SM${'c'.repeat(32)}`;
+      expect((await send(callback(lost, 'delivered', { To: recipient }))).statusCode).toBe(202);
+      await database.db.updateTable('earlyReceipts').set({ receivedAt: new Date(Date.now() - 25 * 3600_000) }).where('providerMessageId', '=', lost).execute();
+      const next = `SM${'b'.repeat(32)}`;
+      expect((await send(callback(next, 'failed', { To: recipient, ErrorCode: '30008' }))).statusCode).toBe(202);
+      expect(await keptReceipts()).toEqual([{ providerMessageId: next, status: 'failed', errorCode: '30008' }]);
+    });
   });
 
   it('a callback without MessageSid is a 400 in the error shape', async () => {

@@ -1,5 +1,5 @@
 import { TWILIO_STATUS_PATH } from '@lr/config';
-import { findMessageByProviderId, recordReceipt, type Database } from '@lr/db';
+import { findMessageByProviderId, receiptBeforeSend, recordReceipt, type Database, type ReceiptStatus } from '@lr/db';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import twilio from 'twilio';
@@ -8,7 +8,7 @@ import { ApiError } from '../errors';
 /** Twilio's callbacks are a few hundred bytes; anything much larger is not one. */
 const WEBHOOK_BODY_LIMIT = 64 * 1024;
 
-const FINAL: Record<string, 'delivered' | 'undelivered' | 'failed'> = {
+const FINAL: Record<string, ReceiptStatus> = {
   delivered: 'delivered',
   undelivered: 'undelivered',
   failed: 'failed',
@@ -18,6 +18,11 @@ const FINAL: Record<string, 'delivered' | 'undelivered' | 'failed'> = {
  * Twilio status callbacks. The signature is checked against PUBLIC_BASE_URL + path
  * (Twilio signs the URL it was given, not the one we see behind a proxy). Receipts
  * move a message forward only, so a replayed or late callback changes nothing.
+ *
+ * A callback may come before the worker has recorded the MessageSid Twilio gave it. While an
+ * SMS to the callback's `To` is being sent, a MessageSid no message carries is answered 202
+ * and its receipt kept, to be applied when the send is recorded (receiptBeforeSend); with no
+ * SMS under way to that phone it is none of ours: 404, and nothing is kept.
  */
 export function twilioWebhookRoutes(db: Database, twilioAuth: { authToken: string; publicBaseUrl: string } | null): FastifyPluginAsyncTypebox {
   return async (app) => {
@@ -28,7 +33,12 @@ export function twilioWebhookRoutes(db: Database, twilioAuth: { authToken: strin
         schema: {
           tags: ['webhooks'],
           body: Type.Object(
-            { MessageSid: Type.String({ minLength: 1, maxLength: 64 }), MessageStatus: Type.String({ maxLength: 32 }), ErrorCode: Type.Optional(Type.String({ maxLength: 16 })) },
+            {
+              MessageSid: Type.String({ minLength: 1, maxLength: 64 }),
+              MessageStatus: Type.String({ maxLength: 32 }),
+              ErrorCode: Type.Optional(Type.String({ maxLength: 16 })),
+              To: Type.Optional(Type.String({ maxLength: 64 })),
+            },
             { additionalProperties: true },
           ),
         },
@@ -43,19 +53,25 @@ export function twilioWebhookRoutes(db: Database, twilioAuth: { authToken: strin
         ) {
           throw new ApiError(403, 'bad_signature', 'X-Twilio-Signature does not match');
         }
-        const { MessageSid: sid, MessageStatus: status, ErrorCode: errorCode } = request.body;
+        const { MessageSid: sid, MessageStatus: status, ErrorCode: errorCode, To: recipient } = request.body;
+        const to = FINAL[status];
+        const error = errorCode ? { code: errorCode, message: `Twilio error ${errorCode}` } : undefined;
         const message = await findMessageByProviderId(db, sid);
-        if (!message) {
+        if (message) {
+          if (to) {
+            const moved = await recordReceipt(db, sid, to, error);
+            request.log.info({ messageId: message.id, status, applied: moved !== undefined }, 'delivery receipt');
+          }
+          return reply.code(204).send();
+        }
+        const early = recipient ? await receiptBeforeSend(db, { providerMessageId: sid, recipient, receipt: to ? { status: to, error } : null }) : 'unknown';
+        if (early === 'unknown') {
           request.log.warn({ sid, status }, 'status callback for an unknown MessageSid');
           throw new ApiError(404, 'unknown_message', `no message with MessageSid ${sid}`);
         }
-        const to = FINAL[status];
-        if (to) {
-          const error = errorCode ? { code: errorCode, message: `Twilio error ${errorCode}` } : undefined;
-          const moved = await recordReceipt(db, sid, to, error);
-          request.log.info({ messageId: message.id, status, applied: moved !== undefined }, 'delivery receipt');
-        }
-        return reply.code(204).send();
+        // The logger masks the phone.
+        request.log.info({ sid, status, recipient, early }, early === 'kept' ? 'delivery receipt before its send was recorded: kept' : 'delivery receipt');
+        return reply.code(early === 'kept' ? 202 : 204).send();
       },
     );
   };
