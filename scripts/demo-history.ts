@@ -148,7 +148,8 @@ export async function replayDemoHistory(deps: HistoryDeps, history: DemoHistory,
       const times = [SCAN_AT, SENDS_AT, RENEWALS_AT].map((hours) => localTime(deps.timezone, day, hours));
       // The first day's scan also takes the categories and licences stored before it.
       const marks = [days === 0 ? storedAt : await databaseNow(db)];
-      const scan = await runScan({ db, queues, log, followUpDays: deps.followUpDays }, { asOf: day, trigger: 'cron' });
+      // A replay: each of its days is before the `today` it was given, and its messages go to the log senders.
+      const scan = await runScan({ db, queues, log, followUpDays: deps.followUpDays, timezone: deps.timezone, allowFutureScans: true }, { asOf: day, trigger: 'cron' });
 
       marks.push(await databaseNow(db));
       simulated = times[1]!;

@@ -8,11 +8,12 @@ import { connect } from '@lr/db';
 import { localDate } from '@lr/domain';
 import { openMessageQueues, redisConnection } from '@lr/jobs';
 import { createLogger } from '@lr/log';
-import { asOfProblem, runScan, ScanInProgressError } from '@lr/scan';
+import { asOfProblem, AsOfInFutureError, runScan, ScanInProgressError } from '@lr/scan';
 
 const USAGE = `usage: npm run scan -- [--as-of YYYY-MM-DD]
-  runs a scan for that date (default: today in REMINDER_TIMEZONE) and prints its record
-  exit status: 0 done, 1 the scan failed, 2 bad arguments, 75 another scan is running (try again later)`;
+  runs a scan for that date (default: today in REMINDER_TIMEZONE) and prints its record;
+  a date after today only with ALLOW_FUTURE_SCANS=on (it would send real messages early)
+  exit status: 0 done, 1 the scan failed, 2 bad arguments (or a date after today), 75 another scan is running (try again later)`;
 
 /** EX_TEMPFAIL: another scan holds the lock; running again later will work. */
 const SCAN_IN_PROGRESS = 75;
@@ -50,13 +51,18 @@ async function main(): Promise<number> {
   const redis = redisConnection(config.redisUrl);
   const queues = openMessageQueues(redis, config.queuePrefix);
   try {
-    const summary = await runScan({ db: database.db, queues, log, followUpDays: config.followUpDays }, { asOf: args.asOf ?? localDate(config.timezone), trigger: 'command' });
+    const deps = { db: database.db, queues, log, followUpDays: config.followUpDays, timezone: config.timezone, allowFutureScans: config.allowFutureScans };
+    const summary = await runScan(deps, { asOf: args.asOf ?? localDate(config.timezone), trigger: 'command' });
     process.stdout.write(`${JSON.stringify(summary)}\n`);
     return 0;
   } catch (error) {
     if (error instanceof ScanInProgressError) {
       process.stderr.write('scan: another scan is running; run this again when it has finished\n');
       return SCAN_IN_PROGRESS;
+    }
+    if (error instanceof AsOfInFutureError) {
+      process.stderr.write(`scan: --as-of ${error.message}\n`);
+      return 2;
     }
     process.stderr.write(`scan: failed: ${error instanceof Error ? error.message : String(error)}\n`);
     return 1;

@@ -2,7 +2,7 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { insertCategory } from '@lr/db';
-import { addDays } from '@lr/domain';
+import { addDays, localDate } from '@lr/domain';
 import { SCAN_LOCK } from '@lr/scan';
 import {
   freshDatabase,
@@ -36,13 +36,17 @@ afterAll(async () => {
 });
 
 function scan(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return scanWith({}, ...args);
+}
+
+function scanWith(env: Record<string, string>, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
       ['--import', 'tsx', 'scripts/scan.ts', ...args],
       {
         cwd: ROOT,
-        env: { PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_URL: database.url, REDIS_URL: redis.url, QUEUE_PREFIX: redis.prefix },
+        env: { PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_URL: database.url, REDIS_URL: redis.url, QUEUE_PREFIX: redis.prefix, ...env },
         timeout: 30_000,
       },
       (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
@@ -73,13 +77,29 @@ describe('npm run scan', () => {
     expect(result.stderr).toMatch(/^scan: .+\nusage: npm run scan/);
   });
 
+  it('refuses a date after today with exit status 2 and says why, unless ALLOW_FUTURE_SCANS=on', async () => {
+    const today = localDate('Asia/Shanghai');
+    const tomorrow = addDays(today, 1);
+    const scansBefore = await database.db.selectFrom('scans').select('id').execute();
+
+    const refused = await scan('--as-of', tomorrow);
+    expect(refused.code).toBe(2);
+    expect(refused.stdout).toBe('');
+    expect(refused.stderr).toMatch(new RegExp(`^scan: --as-of ${tomorrow} is after today \\(${today} in Asia/Shanghai\\).*ALLOW_FUTURE_SCANS=on`));
+    expect(await database.db.selectFrom('scans').select('id').execute()).toEqual(scansBefore);
+
+    const allowed = await scanWith({ ALLOW_FUTURE_SCANS: 'on' }, '--as-of', tomorrow);
+    expect(allowed.code, allowed.stderr).toBe(0);
+    expect(JSON.parse(allowed.stdout)).toMatchObject({ asOf: tomorrow, trigger: 'command', status: 'succeeded' });
+  });
+
   it('exits 75 while another scan holds the lock, and scans nothing', async () => {
     const scansBefore = (await database.db.selectFrom('scans').select('id').execute()).length;
     const other = await database.pool.connect();
     try {
       await other.query('select pg_advisory_lock($1)', [SCAN_LOCK]);
       const result = await scan('--as-of', AS_OF);
-      expect(result.code).toBe(75);
+      expect(result.code, result.stderr).toBe(75);
       expect(result.stderr).toContain('another scan is running');
     } finally {
       await other.query('select pg_advisory_unlock($1)', [SCAN_LOCK]);

@@ -116,6 +116,13 @@ export async function createDueReminders(
   return { remindersCreated, skipped, undeliverable: rows[0]!.undeliverable, messages };
 }
 
+/** How many reminders a scan created, by lead (read inside a dry run's transaction, before it is rolled back). */
+export async function scanRemindersByLead(trx: Database, scanId: number): Promise<{ leadDays: number; reminders: number }[]> {
+  const { rows } = await sql<{ leadDays: number; reminders: number }>`
+    select lead_days, count(*)::int as reminders from reminders where scan_id = ${scanId} group by lead_days order by lead_days desc`.execute(trx);
+  return rows;
+}
+
 /**
  * Open reminders of licences that passed their expiry date without renewal. A reminder
  * of a date later corrected to an earlier one is closed too once its date has passed:

@@ -9,11 +9,12 @@ import {
   markQueued,
   openFollowUpsForUndeliverable,
   openNotRenewedFollowUps,
+  scanRemindersByLead,
   startScan,
   type Database,
   type DueWindow,
 } from '@lr/db';
-import { addDays, isBusinessDate, reminderWindows, type Category } from '@lr/domain';
+import { addDays, isBusinessDate, localDate, reminderWindows, type Category } from '@lr/domain';
 import { enqueue, messageJobs, type MessageQueues } from '@lr/jobs';
 import type { Logger } from '@lr/log';
 import { sql } from 'kysely';
@@ -24,7 +25,16 @@ export interface ScanDeps {
   log: Logger;
   /** FOLLOW_UP_DAYS: how close to its expiry date a reached, unrenewed cycle gets a follow-up */
   followUpDays: number;
+  /** REMINDER_TIMEZONE: whose calendar says which day today is */
+  timezone: string;
+  /** ALLOW_FUTURE_SCANS: whether a scan may be for a date after today (tests, demos, replays) */
+  allowFutureScans: boolean;
+  /** the clock; tests set it */
+  now?: () => Date;
 }
+
+/** What a scan knows of the calendar: which day is today, and whether it may scan a later one. */
+export type ScanCalendar = Pick<ScanDeps, 'timezone' | 'allowFutureScans' | 'now'>;
 
 export interface ScanRequest {
   asOf: string;
@@ -38,6 +48,39 @@ export class ScanInProgressError extends Error {
     super('another scan is running');
     this.name = 'ScanInProgressError';
   }
+}
+
+/**
+ * A scan for a date after today would send real messages now, telling holders the wrong
+ * number of days left, spend each window's only reminder early, and mark open reminders
+ * expired for good. Only ALLOW_FUTURE_SCANS=on (tests, demos, replays) lets one run.
+ */
+export class AsOfInFutureError extends Error {
+  constructor(
+    readonly asOf: string,
+    readonly today: string,
+    timezone: string,
+  ) {
+    super(
+      `${asOf} is after today (${today} in ${timezone}): a scan for a later date would send real messages early, ` +
+        'with the wrong days left, and spend their windows; ALLOW_FUTURE_SCANS=on allows it (tests, demos, replays)',
+    );
+    this.name = 'AsOfInFutureError';
+  }
+}
+
+/** What a dry run answers: what the scan would create and queue, in the words of its record, and by lead and by channel. */
+export interface ScanDryRun {
+  dryRun: true;
+  asOf: string;
+  remindersCreated: number;
+  skipped: number;
+  messagesQueued: number;
+  undeliverable: number;
+  /** new reminders by their lead (days), every lead of an enabled category, zeros included */
+  remindersByLeadDays: Record<string, number>;
+  /** messages that would be queued, by channel */
+  messagesByChannel: { sms: number; push: number };
 }
 
 // One scan at a time across every scheduler replica and API process. Correctness does
@@ -73,15 +116,85 @@ export function dueWindows(categories: Pick<Category, 'code' | 'leadDays' | 'ena
  * scheduler's sweeper (sweep.ts) enqueues them.
  */
 export async function runScan(deps: ScanDeps, request: ScanRequest): Promise<ScanSummary> {
-  return deps.db.connection().execute(async (conn) => {
+  // Here rather than in the route, the cron and the command, so that no way in can forget it.
+  const today = localDate(deps.timezone, deps.now?.());
+  if (request.asOf > today && !deps.allowFutureScans) throw new AsOfInFutureError(request.asOf, today, deps.timezone);
+  return underScanLock(deps.db, (conn) => scanUnderLock({ ...deps, db: conn }, request));
+}
+
+/**
+ * What the scan for `asOf` would create and queue, found by running its statements in a
+ * transaction that is then rolled back: no reminder, message, scan record, queue job or
+ * counter is left. It takes the scan lock like a scan (a scan and a dry run at once would
+ * wait on each other's rows). A date after today is answered whatever ALLOW_FUTURE_SCANS
+ * says: nothing is sent, and seeing what a coming day holds is what a dry run is for.
+ */
+export async function dryRunScan(deps: Pick<ScanDeps, 'db' | 'log' | 'followUpDays'>, asOf: string): Promise<ScanDryRun> {
+  return underScanLock(deps.db, async (conn) => {
+    let answer: ScanDryRun | undefined;
+    await conn
+      .transaction()
+      .execute(async (trx) => {
+        // A record for the reminders' scan_id to point at; it goes with the rest.
+        const scanId = await startScan(trx, asOf, 'api');
+        const { created, windows } = await scanStatements(trx, scanId, asOf, deps.followUpDays);
+        const remindersByLeadDays = Object.fromEntries(windows.map((w) => [String(w.lead), 0]));
+        for (const { leadDays, reminders } of await scanRemindersByLead(trx, scanId)) remindersByLeadDays[String(leadDays)] = reminders;
+        answer = {
+          dryRun: true,
+          asOf,
+          remindersCreated: created.remindersCreated,
+          skipped: created.skipped,
+          messagesQueued: created.messages.length,
+          undeliverable: created.undeliverable,
+          remindersByLeadDays,
+          messagesByChannel: {
+            sms: created.messages.filter((m) => m.channel === 'sms').length,
+            push: created.messages.filter((m) => m.channel === 'push').length,
+          },
+        };
+        throw ROLL_BACK;
+      })
+      .catch((error: unknown) => {
+        if (error !== ROLL_BACK) throw error;
+      });
+    deps.log.info({ ...answer }, 'scan dry run: nothing was written');
+    return answer!;
+  });
+}
+
+/** Thrown out of a dry run's transaction so that it is rolled back. */
+const ROLL_BACK = Symbol('roll back the dry run');
+
+/** Runs `work` on one connection holding the scan lock, or throws ScanInProgressError. */
+async function underScanLock<T>(db: Database, work: (conn: Database) => Promise<T>): Promise<T> {
+  return db.connection().execute(async (conn) => {
     const { rows } = await sql<{ locked: boolean }>`select pg_try_advisory_lock(${SCAN_LOCK}) as locked`.execute(conn);
     if (!rows[0]?.locked) throw new ScanInProgressError();
     try {
-      return await scanUnderLock({ ...deps, db: conn }, request);
+      return await work(conn);
     } finally {
       await sql`select pg_advisory_unlock(${SCAN_LOCK})`.execute(conn).catch(() => {});
     }
   });
+}
+
+/**
+ * The scan's writes, in its transaction: a scan commits them, a dry run rolls them back, so
+ * that what a dry run answers is what the scan does.
+ */
+async function scanStatements(trx: Database, scanId: number, asOf: string, followUpDays: number) {
+  // The scan's statements are planned as costly (millions of licences), so PostgreSQL
+  // would compile them (JIT: over a second, for statements that then run in less) and
+  // sort the windows' licences on disk in its default 4 MB.
+  await sql`set local jit = off`.execute(trx);
+  await sql`set local work_mem = '64MB'`.execute(trx);
+  const expired = await expireReminders(trx, asOf);
+  await closeEndedFollowUps(trx);
+  const windows = dueWindows(await categoriesForScan(trx), asOf);
+  const created = await createDueReminders(trx, scanId, asOf, windows);
+  const followUps = (await openFollowUpsForUndeliverable(trx, scanId)) + (await openNotRenewedFollowUps(trx, asOf, followUpDays));
+  return { created, expired, followUps, windows };
 }
 
 async function scanUnderLock(deps: ScanDeps, { asOf, trigger }: ScanRequest): Promise<ScanSummary> {
@@ -91,20 +204,7 @@ async function scanUnderLock(deps: ScanDeps, { asOf, trigger }: ScanRequest): Pr
   const scanId = await startScan(db, asOf, trigger);
   log.info({ scanId, asOf, trigger }, 'scan started');
   try {
-    const { created, expired, followUps } = await db.transaction().execute(async (trx) => {
-      // The scan's statements are planned as costly (millions of licences), so PostgreSQL
-      // would compile them (JIT: over a second, for statements that then run in less) and
-      // sort the windows' licences on disk in its default 4 MB.
-      await sql`set local jit = off`.execute(trx);
-      await sql`set local work_mem = '64MB'`.execute(trx);
-      const expired = await expireReminders(trx, asOf);
-      await closeEndedFollowUps(trx);
-      const windows = dueWindows(await categoriesForScan(trx), asOf);
-      const created = await createDueReminders(trx, scanId, asOf, windows);
-      const followUps =
-        (await openFollowUpsForUndeliverable(trx, scanId)) + (await openNotRenewedFollowUps(trx, asOf, deps.followUpDays));
-      return { created, expired, followUps };
-    });
+    const { created, expired, followUps } = await db.transaction().execute((trx) => scanStatements(trx, scanId, asOf, deps.followUpDays));
     await enqueueMessages(deps, created.messages);
     const summary = await finishScan(db, scanId, {
       remindersCreated: created.remindersCreated,

@@ -1,5 +1,5 @@
 import { insertCategory, listReminders, updateCategory, upsertLicenses, type Database, type UpsertCounts } from '@lr/db';
-import { addDays, type Category, type License, type LicenseInput } from '@lr/domain';
+import { addDays, localDate, type Category, type License, type LicenseInput } from '@lr/domain';
 import type { MessageQueues } from '@lr/jobs';
 import { createLogger } from '@lr/log';
 import {
@@ -14,10 +14,11 @@ import {
   type TestDatabase,
   type TestQueues,
   FOLLOW_UP_DAYS,
+  FUTURE_SCANS_ALLOWED,
 } from '@lr/testing';
 import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { runScan, ScanInProgressError } from '../src/scan';
+import { AsOfInFutureError, runScan, ScanInProgressError, type ScanDeps } from '../src/scan';
 
 // The scan works on the whole database, so every test gets its own database and queue prefix.
 const D = '2026-03-02';
@@ -65,8 +66,12 @@ function store(...licences: License[]): Promise<UpsertCounts> {
   return storeLicenses(db(), licences);
 }
 
+function scanDeps(): ScanDeps {
+  return { db: db(), queues: world.queues, log: createLogger('test', 'silent'), followUpDays: FOLLOW_UP_DAYS, ...FUTURE_SCANS_ALLOWED };
+}
+
 function scan(asOf: string) {
-  return runScan({ db: db(), queues: world.queues, log: createLogger('test', 'silent'), followUpDays: FOLLOW_UP_DAYS }, { asOf, trigger: 'command' });
+  return runScan(scanDeps(), { asOf, trigger: 'command' });
 }
 
 /** Every reminder, by scan, then licence number and date. */
@@ -521,5 +526,35 @@ describe('scans', () => {
     const row = await db().selectFrom('scans').selectAll().where('id', '=', killed.id).executeTakeFirstOrThrow();
     expect(row).toMatchObject({ status: 'failed', error: expect.stringMatching(/^interrupted/) });
     expect(row.finishedAt).toBeInstanceOf(Date);
+  });
+});
+
+describe('a scan for a date after today (ALLOW_FUTURE_SCANS)', () => {
+  it('is refused with AsOfInFutureError before it writes anything, unless future scans are allowed; today is not the future', async () => {
+    const today = localDate('Asia/Shanghai');
+    const tomorrow = addDays(today, 1);
+    await store(licence('FUT-1', addDays(tomorrow, 20)));
+    const guarded = { ...scanDeps(), allowFutureScans: false };
+
+    const refused = runScan(guarded, { asOf: tomorrow, trigger: 'command' });
+    await expect(refused).rejects.toBeInstanceOf(AsOfInFutureError);
+    await expect(refused).rejects.toThrow(new RegExp(`${tomorrow} is after today \\(${today} in Asia/Shanghai\\).*ALLOW_FUTURE_SCANS=on`));
+    expect(await db().selectFrom('scans').selectAll().execute()).toEqual([]);
+    expect(await reminderRows()).toEqual([]);
+    expect(await waitingJobIds('sms')).toEqual([]);
+
+    await expect(runScan(guarded, { asOf: today, trigger: 'command' })).resolves.toMatchObject({ asOf: today, status: 'succeeded', remindersCreated: 1 });
+    await expect(runScan({ ...guarded, allowFutureScans: true }, { asOf: tomorrow, trigger: 'command' })).resolves.toMatchObject({
+      asOf: tomorrow,
+      status: 'succeeded',
+      skipped: 1,
+    });
+  });
+
+  it('judges today in the reminder time zone: 00:30 in Shanghai is still yesterday in UTC', async () => {
+    const now = () => new Date('2026-03-01T16:30:00Z');
+    const guarded = { ...scanDeps(), allowFutureScans: false, now };
+    await expect(runScan({ ...guarded, timezone: 'UTC' }, { asOf: '2026-03-02', trigger: 'command' })).rejects.toBeInstanceOf(AsOfInFutureError);
+    await expect(runScan({ ...guarded, timezone: 'Asia/Shanghai' }, { asOf: '2026-03-02', trigger: 'command' })).resolves.toMatchObject({ status: 'succeeded' });
   });
 });

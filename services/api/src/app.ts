@@ -109,7 +109,9 @@ export async function buildApp({ config, db, cancelBackend, redis, queues, log, 
   app.addHook('onClose', () => sealing.close());
   await app.register(licenseRoutes(db, idSealer(config.piiKey!), queues.counters, requireRole));
   await app.register(licenseImportRoutes(db, sealing, queues.counters, requireRole));
-  await app.register(scanRoutes({ db, queues, log, timezone: config.timezone, followUpDays: config.followUpDays }, requireRole));
+  await app.register(
+    scanRoutes({ db, queues, log, timezone: config.timezone, followUpDays: config.followUpDays, allowFutureScans: config.allowFutureScans }, requireRole),
+  );
   await app.register(reminderRoutes(db, requireRole));
   const reports = createReportGate(config.reportConcurrency);
   await app.register(ledgerRoutes(db, reports, requireRole, { timezone: config.timezone, cancelBackend }));

@@ -440,7 +440,7 @@ describe('scans and reminders', () => {
     expectError(await post('/v1/scans', { asOf: '2101-01-01' }), 422, 'invalid_as_of');
     expectError(await post('/v1/scans', { asOf: '2026/03/01' }), 400);
     expectError(await post('/v1/scans', { asOf: '1 March 2026' }), 400);
-    expectError(await post('/v1/scans', { asOf: '2026-03-01', dryRun: true }), 400);
+    expectError(await post('/v1/scans', { asOf: '2026-03-01', dry: true }), 400);
     const reminders = await get('/v1/reminders?categoryCode=scan-sms');
     expect(reminders.json().items).toEqual([]);
   });

@@ -1,12 +1,13 @@
 import { localDate } from '@lr/domain';
 import type { Logger } from '@lr/log';
-import { runScan, ScanInProgressError, type ScanDeps } from '@lr/scan';
+import { runScan, ScanInProgressError, type ScanCalendar, type ScanDeps } from '@lr/scan';
 import cron, { type ScheduledTask } from 'node-cron';
 
 export interface DailyScanOptions {
   cronExpression: string;
   timezone: string;
-  deps: ScanDeps;
+  /** the cron's own calendar (timezone, now) is the scan's */
+  deps: Omit<ScanDeps, keyof ScanCalendar>;
   log: Logger;
   now?: () => Date;
 }
@@ -20,7 +21,8 @@ export function scanForToday({ timezone, deps, log, now = () => new Date() }: Om
   return async () => {
     const asOf = localDate(timezone, now());
     try {
-      return await runScan(deps, { asOf, trigger: 'cron' });
+      // Today by the same clock, so never a date after today: no ALLOW_FUTURE_SCANS needed.
+      return await runScan({ ...deps, timezone, now, allowFutureScans: false }, { asOf, trigger: 'cron' });
     } catch (error) {
       if (error instanceof ScanInProgressError) {
         log.info({ asOf }, 'another replica is scanning; this one steps aside');

@@ -1,6 +1,6 @@
 import { listScans, recordAudit, type Database } from '@lr/db';
 import { localDate } from '@lr/domain';
-import { asOfProblem, runScan, ScanInProgressError, type ScanDeps } from '@lr/scan';
+import { asOfProblem, AsOfInFutureError, dryRunScan, runScan, ScanInProgressError, type ScanDeps } from '@lr/scan';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { RequireRole } from '../auth';
@@ -9,7 +9,41 @@ import { auditActor } from './audit';
 import { decodeCursor, page, PageQuery } from '../pagination';
 import { BusinessDateString } from '../schemas';
 
-export function scanRoutes(deps: ScanDeps & { db: Database; timezone: string }, requireRole: RequireRole): FastifyPluginAsyncTypebox {
+const counts = {
+  remindersCreated: Type.Integer({ description: 'new reminders' }),
+  skipped: Type.Integer({ description: "licences of the scan's windows that already had that window's reminder" }),
+  messagesQueued: Type.Integer({ description: 'outgoing messages put on the queues (after joining per recipient)' }),
+  undeliverable: Type.Integer({ description: 'new reminders with no usable channel' }),
+};
+
+const ScanRecord = Type.Object(
+  {
+    id: Type.Integer(),
+    asOf: Type.String({ format: 'date' }),
+    trigger: Type.Union([Type.Literal('cron'), Type.Literal('api'), Type.Literal('command')]),
+    status: Type.Union([Type.Literal('running'), Type.Literal('succeeded'), Type.Literal('failed')]),
+    startedAt: Type.Unsafe<Date>({ type: 'string', format: 'date-time' }),
+    finishedAt: Type.Unsafe<Date | null>({ type: ['string', 'null'], format: 'date-time' }),
+    ...counts,
+    error: Type.Union([Type.String(), Type.Null()]),
+  },
+  { title: 'Scan', description: "the scan's record, as GET /v1/scans lists it" },
+);
+
+const ScanDryRun = Type.Object(
+  {
+    dryRun: Type.Literal(true),
+    asOf: Type.String({ format: 'date' }),
+    ...counts,
+    remindersByLeadDays: Type.Record(Type.String({ pattern: '^[0-9]+$' }), Type.Integer(), {
+      description: 'the new reminders by lead (days), every lead of an enabled category, zeros included',
+    }),
+    messagesByChannel: Type.Object({ sms: Type.Integer(), push: Type.Integer() }, { description: 'the messages that would be queued, by channel' }),
+  },
+  { title: 'ScanDryRun', description: 'what the scan would create and queue; nothing was written' },
+);
+
+export function scanRoutes(deps: ScanDeps & { db: Database }, requireRole: RequireRole): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.post(
       '/v1/scans',
@@ -21,7 +55,18 @@ export function scanRoutes(deps: ScanDeps & { db: Database; timezone: string }, 
         },
         schema: {
           tags: ['scans'],
-          body: Type.Object({ asOf: Type.Optional(BusinessDateString) }, { additionalProperties: false }),
+          description:
+            'Runs a scan now and answers its record; with dryRun, answers what the scan would create (reminders by lead, ' +
+            'messages by channel, undeliverable) and writes nothing. An asOf after today is refused (422 as_of_in_future) ' +
+            'unless ALLOW_FUTURE_SCANS=on, except in a dry run, which sends nothing. 409 scan_in_progress while another scan or dry run runs.',
+          body: Type.Object(
+            {
+              asOf: Type.Optional({ ...BusinessDateString, description: 'the scan date; default today in REMINDER_TIMEZONE' }),
+              dryRun: Type.Optional(Type.Boolean({ description: 'true: only answer what the scan would do' })),
+            },
+            { additionalProperties: false },
+          ),
+          response: { 200: Type.Union([ScanDryRun, ScanRecord]) },
         },
       },
       async (request) => {
@@ -29,6 +74,8 @@ export function scanRoutes(deps: ScanDeps & { db: Database; timezone: string }, 
         const problem = asOfProblem(asOf);
         if (problem) throw new ApiError(422, 'invalid_as_of', `asOf ${problem}`, [{ field: 'asOf', message: problem }]);
         try {
+          // Nothing is written, so nothing is audited.
+          if (request.body.dryRun === true) return await dryRunScan(deps, asOf);
           const summary = await runScan(deps, { asOf, trigger: 'api' });
           // A scan commits in several steps of its own (the scans row is its record), so its
           // audit entry follows once it has succeeded rather than sharing a transaction.
@@ -43,6 +90,9 @@ export function scanRoutes(deps: ScanDeps & { db: Database; timezone: string }, 
           return summary;
         } catch (error) {
           if (error instanceof ScanInProgressError) throw new ApiError(409, 'scan_in_progress', 'another scan is running; try again when it has finished');
+          if (error instanceof AsOfInFutureError) {
+            throw new ApiError(422, 'as_of_in_future', error.message, [{ field: 'asOf', message: `is after today (${error.today})` }]);
+          }
           throw error;
         }
       },
