@@ -115,3 +115,38 @@ describe('masking the places a phone hides in a log line', () => {
     expect(JSON.parse(logged({}, text)).msg).toBe(text);
   });
 });
+
+describe("a database error's row in the log", () => {
+  /** What pg throws: the row's values ride in `detail`, `where` and (some drivers) `parameters`. */
+  function databaseError(): Error {
+    return Object.assign(new Error('duplicate key value violates unique constraint "licenses_phone_key"'), {
+      code: '23505',
+      severity: 'ERROR',
+      detail: 'Failing row contains (7, food, JY1, 张三丰, individual, +8613812345678, 411224).',
+      where: "SQL statement \"insert into licenses values ('张三丰', '13812345678')\"\nPL/pgSQL function f() line 3",
+      parameters: ['张三丰', '13812345678'],
+      table: 'licenses',
+      constraint: 'licenses_phone_key',
+    });
+  }
+
+  it("keeps the error's code, table and constraint, and drops detail, where and parameters", () => {
+    const { lines, logger } = capture({ format: 'json' });
+    logger.error({ err: databaseError() }, 'request failed');
+    const { err } = JSON.parse(lines[0]!);
+    expect(err).toMatchObject({ message: 'duplicate key value violates unique constraint "licenses_phone_key"', code: '23505', table: 'licenses', constraint: 'licenses_phone_key' });
+    expect(err).not.toHaveProperty('detail');
+    expect(err).not.toHaveProperty('where');
+    expect(err).not.toHaveProperty('parameters');
+    expect(lines[0]).not.toMatch(/张三丰|12345678/);
+  });
+
+  it('drops them from errors inside others: aggregated, or a cause', () => {
+    const { lines, logger } = capture({ format: 'json' });
+    logger.error({ err: new AggregateError([databaseError()], 'both statements failed') }, 'request failed');
+    logger.error({ err: new Error('could not store the licences', { cause: databaseError() }) }, 'request failed');
+    expect(JSON.parse(lines[0]!).err.aggregateErrors[0]).toMatchObject({ code: '23505', constraint: 'licenses_phone_key' });
+    expect(lines[1]).toContain('could not store the licences');
+    expect(lines.join('')).not.toMatch(/张三丰|12345678/);
+  });
+});

@@ -25,6 +25,29 @@ function prettyLines(): (json: string) => string {
 }
 
 /**
+ * Fields of PostgreSQL's errors (and some drivers') that quote a row or a statement's values:
+ * `detail` ("Failing row contains (…, 张三丰, +86…)"), `where`, `internalQuery`, `parameters`.
+ * Names are not masked as phones are, so these never reach the log; the message, code,
+ * table, column and constraint say enough to find the fault.
+ */
+const ROW_DATA_FIELDS = ['detail', 'where', 'internalQuery', 'parameters'];
+
+function withoutRowData(value: unknown, depth = 0): unknown {
+  if (depth > 8 || value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map((v) => withoutRowData(v, depth + 1));
+  return Object.fromEntries(
+    Object.entries(value)
+      .filter(([key]) => !ROW_DATA_FIELDS.includes(key))
+      .map(([key, v]) => [key, withoutRowData(v, depth + 1)]),
+  );
+}
+
+/** pino's error serializer, then without the fields that quote rows, in nested errors too. */
+function serializeError(error: Error): unknown {
+  return withoutRowData(pino.stdSerializers.err(error));
+}
+
+/**
  * LOG_FORMAT: `json`, one JSON line per event; `pretty`, one readable line; `auto`, pretty when
  * written to a terminal and JSON otherwise (a terminal attached to a container, `docker run
  * -t`, is a terminal too: a deployment that collects logs says `json`).
@@ -45,6 +68,7 @@ export function createLogger(name: string, level = 'info', destination?: Destina
       level,
       base: { service: name },
       timestamp: pino.stdTimeFunctions.isoTime,
+      serializers: { err: serializeError },
     },
     { write: (line: string) => out.write(pretty ? pretty(maskText(line)) : maskText(line)) },
   );
