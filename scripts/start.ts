@@ -37,6 +37,9 @@ async function main() {
   env.ADMIN_API_KEY ||= `lr_admin_${randomBytes(18).toString('base64url')}`;
   env.INBOX_JWT_SECRET ||= randomBytes(32).toString('hex');
   env.PII_KEY ||= localPiiKey();
+  // A demo: its scans may be for coming days, to show what they would send (and the log
+  // providers send nothing). ALLOW_FUTURE_SCANS=off keeps them to today.
+  env.ALLOW_FUTURE_SCANS ||= 'on';
   const config = loadConfig('api', env);
 
   const started: Running[] = [];
