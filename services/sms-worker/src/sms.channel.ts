@@ -51,12 +51,17 @@ export function smsChannel(sender: SmsSender, limits: SmsLimits): Channel<{ body
   };
 }
 
-/** SMS_PROVIDER=log: writes the message to the log (masked) and records it like a real send. */
+/**
+ * SMS_PROVIDER=log: writes that the message went (the phone masked, its id and length) and
+ * records it like a real send. Not its text: that names the holder, whose name no mask in the
+ * log knows; the text is kept with the message (outgoing_messages.body) until the retention erases it.
+ */
 export function logSender(log: Logger): SmsSender {
   return {
     async send(to, body) {
       const providerMessageId = `LOG${randomUUID().replaceAll('-', '')}`;
-      log.info({ to: maskPhone(to), body, providerMessageId }, 'sms (log provider)');
+      const { segments } = smsSegments(body);
+      log.info({ to: maskPhone(to), providerMessageId, characters: Array.from(body).length, segments }, 'sms (log provider)');
       return { providerMessageId };
     },
   };
