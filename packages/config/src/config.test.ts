@@ -31,6 +31,8 @@ describe('configuration', () => {
       claimLeaseSeconds: 120,
       deliveryConcurrency: 256,
       followUpDays: 3,
+      allowFutureScans: false,
+      messageRetentionDays: 365,
       reportConcurrency: 2,
       logFormat: 'auto',
       demoData: true,
@@ -59,11 +61,19 @@ describe('configuration', () => {
     [{ FOLLOW_UP_DAYS: '367' }, /^FOLLOW_UP_DAYS: must be a whole number from 0 to 366/],
     [{ REPORT_CONCURRENCY: '9' }, /^REPORT_CONCURRENCY: must be a whole number from 1 to 8/],
     [{ LOG_FORMAT: 'xml' }, /^LOG_FORMAT: must be one of auto, json, pretty/],
+    [{ ALLOW_FUTURE_SCANS: 'yes' }, /^ALLOW_FUTURE_SCANS: must be one of on, off/],
+    [{ MESSAGE_RETENTION_DAYS: '29' }, /^MESSAGE_RETENTION_DAYS: must be a whole number from 30 to 3650/],
+    [{ MESSAGE_RETENTION_DAYS: 'a year' }, /^MESSAGE_RETENTION_DAYS: must be a whole number from 30 to 3650/],
     [{ SMS_PROVIDER: 'aliyun' }, /^SMS_PROVIDER: must be one of log, twilio/],
   ])('stops at %o with one line naming the variable', (env, message) => {
     const text = problem('scheduler', env);
     expect(text).toMatch(message);
     expect(text).not.toContain('\n');
+  });
+
+  it('allows scans of a date after today only with ALLOW_FUTURE_SCANS=on', () => {
+    expect(loadConfig('scan', { ALLOW_FUTURE_SCANS: 'on' }).allowFutureScans).toBe(true);
+    expect(loadConfig('scan', { ALLOW_FUTURE_SCANS: 'off' }).allowFutureScans).toBe(false);
   });
 
   it('reads the API rate limit per minute, from 1 to 1,000,000', () => {
