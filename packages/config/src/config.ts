@@ -98,6 +98,12 @@ export interface Config {
    * today; off, such a scan is refused, as it would send real messages early.
    */
   allowFutureScans: boolean;
+  /**
+   * MESSAGE_RETENTION_DAYS: the text of a sent message (it names the holder) is erased this
+   * many days after the message was made, and the in-app inbox's copy deleted (PIPL: personal
+   * data kept no longer than needed). The message's record stays for the ledger.
+   */
+  messageRetentionDays: number;
 }
 
 export class ConfigError extends Error {
@@ -315,6 +321,8 @@ export function loadConfig(service: ServiceName, env: Env = process.env): Config
     reportConcurrency: integer(env, 'REPORT_CONCURRENCY', 2, 1, 8),
     followUpDays: integer(env, 'FOLLOW_UP_DAYS', 3, 0, MAX_LEAD_DAYS),
     allowFutureScans: onOff(env, 'ALLOW_FUTURE_SCANS', 'off'),
+    // At least a month: a message is looked up at its provider, and sent again, for days.
+    messageRetentionDays: integer(env, 'MESSAGE_RETENTION_DAYS', 365, 30, 3650),
   };
 }
 

@@ -23,3 +23,4 @@ export * from './ledger.repository';
 export * from './forecast.repository';
 export * from './follow-up.repository';
 export * from './link.repository';
+export * from './retention.repository';

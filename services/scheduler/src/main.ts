@@ -20,6 +20,7 @@ await runService('scheduler', async () => {
     dailyScan: dailyScan.task,
     scanToday: scanForToday(daily),
     intervalMs: config.sweepIntervalSeconds * 1000,
+    messageRetentionDays: config.messageRetentionDays,
     log,
   });
   log.info({ cron: config.scanCron, timezone: config.timezone, sweepIntervalSeconds: config.sweepIntervalSeconds }, 'scheduler started');

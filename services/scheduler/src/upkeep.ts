@@ -1,4 +1,4 @@
-import { scanSucceededFor, sweepFollowUps } from '@lr/db';
+import { deleteOldInboxMessages, eraseMessageText, scanSucceededFor, sweepFollowUps, type Database } from '@lr/db';
 import { localDate, localMidnight } from '@lr/domain';
 import type { Logger } from '@lr/log';
 import { sweepUnsent, type ScanCalendar, type ScanDeps, type SweepDeps } from '@lr/scan';
@@ -12,6 +12,8 @@ export interface UpkeepOptions {
   /** runs today's scan; never throws (cron.ts scanForToday) */
   scanToday: () => Promise<unknown>;
   intervalMs: number;
+  /** MESSAGE_RETENTION_DAYS: sent text older than this is erased */
+  messageRetentionDays: number;
   log: Logger;
   now?: () => Date;
 }
@@ -35,7 +37,39 @@ export async function owesTodaysScan(options: Pick<UpkeepOptions, 'deps' | 'time
   return !(await scanSucceededFor(options.deps.db, localDate(options.timezone, now)));
 }
 
-/** One round of upkeep: today's scan if it is owed, the sweep of lost messages, then the follow-ups' (follow-up.repository). */
+/** Messages erased per statement: a short transaction that locks few rows. */
+const RETENTION_BATCH = 1000;
+/** At most this many statements a round, so that a first round's backlog does not hold up the next sweep; the next round goes on. */
+const RETENTION_BATCHES_PER_ROUND = 50;
+
+/**
+ * The retention of personal data (PIPL): the text of messages made more than `days` ago is
+ * erased and their in-app inbox copies deleted, in batches of `batch`, at most `maxBatches`
+ * of each a call. The messages' records stay (the ledger, the figures).
+ */
+export async function applyMessageRetention(
+  db: Database,
+  days: number,
+  now: Date,
+  { batch = RETENTION_BATCH, maxBatches = RETENTION_BATCHES_PER_ROUND } = {},
+): Promise<{ messages: number; inbox: number }> {
+  const before = new Date(now.getTime() - days * 86_400_000);
+  let messages = 0;
+  let inbox = 0;
+  for (let i = 0; i < maxBatches; i++) {
+    const erased = await eraseMessageText(db, before, batch);
+    const deleted = await deleteOldInboxMessages(db, before, batch);
+    messages += erased;
+    inbox += deleted;
+    if (erased < batch && deleted < batch) break;
+  }
+  return { messages, inbox };
+}
+
+/**
+ * One round of upkeep: today's scan if it is owed, the sweep of lost messages, the
+ * follow-ups' (follow-up.repository), then the retention of sent text.
+ */
 export async function upkeep(options: UpkeepOptions): Promise<void> {
   const { deps, log } = options;
   const now = options.now?.() ?? new Date();
@@ -58,6 +92,12 @@ export async function upkeep(options: UpkeepOptions): Promise<void> {
     if (opened > 0 || closed > 0) log.info({ opened, closed }, 'follow-ups opened and closed by the sweep');
   } catch (error) {
     log.error({ err: error }, 'follow-up sweep failed; the next one will try again');
+  }
+  try {
+    const { messages, inbox } = await applyMessageRetention(deps.db, options.messageRetentionDays, now);
+    if (messages > 0 || inbox > 0) log.info({ messages, inbox, retentionDays: options.messageRetentionDays }, 'text of old messages erased');
+  } catch (error) {
+    log.error({ err: error }, 'message retention failed; the next round will try again');
   }
 }
 

@@ -64,6 +64,7 @@ describe('upkeep', () => {
       dailyScan: daily,
       scanToday: scanForToday({ timezone: TZ, deps, log, now: () => AT }),
       intervalMs: 60_000,
+      messageRetentionDays: 365,
       log,
       now: () => AT,
     };
