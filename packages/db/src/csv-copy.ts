@@ -50,10 +50,13 @@ export async function copyCsv(db: Database, query: RawBuilder<unknown>, to: Writ
     .setAccessMode('read only')
     .execute(async (trx) => {
       // No JIT: a report's COPY is big enough for the planner to ask for it, and compiling
-      // took 2 of the ledger's 6 s on a million reminders, before the first row.
+      // took 2 of the ledger's 6 s on a million reminders, before the first row. No
+      // statement time-out: the COPY runs as long as its client takes to read it, and one
+      // that goes away cancels it (forward below).
       const { rows } = await sql<{ pid: number }>`
         select pg_backend_pid() as pid, set_config('TimeZone', ${settings.timezone}, true),
-               set_config('DateStyle', 'ISO, YMD', true), set_config('jit', 'off', true)`.execute(trx);
+               set_config('DateStyle', 'ISO, YMD', true), set_config('jit', 'off', true),
+               set_config('statement_timeout', '0', true)`.execute(trx);
       const copy = copyTo(statement);
       await trx.executeQuery(submitted(copy));
       return forward(copy, to, () => settings.cancelBackend(rows[0]!.pid));

@@ -1,4 +1,5 @@
 export * from './db';
+export { DatabaseUnavailableError, logDatabaseAvailability, type OnAvailability } from './liveness';
 export * from './migrate';
 export * from './statuses';
 export * from './transaction';

@@ -1,7 +1,7 @@
-import { freshDatabase, type TestDatabase } from '@lr/testing';
+import { freshDatabase, pausableProxy, type TestDatabase } from '@lr/testing';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect } from '../src/db';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { connect, isDatabaseUnavailable } from '../src/db';
 import { inTransaction } from '../src/transaction';
 
 let database: TestDatabase;
@@ -80,5 +80,45 @@ describe('connect', () => {
     } finally {
       await impatient.close();
     }
+  });
+
+  it('watch: a query on a connection gone silent fails within 5 s as unavailable, the next at once, and work resumes when PostgreSQL answers', async () => {
+    const target = new URL(database.url);
+    const proxy = await pausableProxy({ host: target.hostname, port: Number(target.port || 5432) });
+    const changes: boolean[] = [];
+    const watched = connect(proxy.through(database.url), { max: 2, watch: { onAvailability: (answering) => changes.push(answering) } });
+    try {
+      await sql`select 1`.execute(watched.db); // a pooled connection, which will go silent
+      proxy.pause();
+      let started = performance.now();
+      const silent = await sql`select 1`.execute(watched.db).then(() => undefined, (error: unknown) => error);
+      expect(isDatabaseUnavailable(silent), String(silent)).toBe(true);
+      expect(performance.now() - started).toBeLessThan(5_000);
+      expect(watched.answering()).toBe(false);
+      expect(changes).toEqual([false]);
+      started = performance.now();
+      const refused = await sql`select 1`.execute(watched.db).then(() => undefined, (error: unknown) => error);
+      expect(refused).toMatchObject({ name: 'DatabaseUnavailableError' });
+      expect(performance.now() - started).toBeLessThan(100);
+
+      proxy.resume();
+      await vi.waitFor(() => expect(watched.answering()).toBe(true), { timeout: 10_000, interval: 100 });
+      expect((await sql<{ one: number }>`select 1 as one`.execute(watched.db)).rows).toEqual([{ one: 1 }]);
+      expect(changes).toEqual([false, true]);
+    } finally {
+      await watched.close();
+      await proxy.close();
+    }
+  });
+
+  it('isDatabaseUnavailable: connection faults and time-outs, not a statement that is wrong', async () => {
+    const refused = connect('postgres://postgres:postgres@127.0.0.1:1/none', { max: 1 });
+    try {
+      expect(isDatabaseUnavailable(await sql`select 1`.execute(refused.db).catch((error: unknown) => error))).toBe(true);
+    } finally {
+      await refused.close();
+    }
+    expect(isDatabaseUnavailable(await sql`select nonsense`.execute(database.db).catch((error: unknown) => error))).toBe(false);
+    expect(isDatabaseUnavailable(Object.assign(new Error('canceling statement due to statement timeout'), { code: '57014' }))).toBe(true);
   });
 });

@@ -8,3 +8,4 @@ export * from './processes';
 export * from './fixtures';
 export * from './messages';
 export * from './servers';
+export * from './tcp-proxy';
