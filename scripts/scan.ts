@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '@lr/config';
 import { connect } from '@lr/db';
 import { localDate } from '@lr/domain';
-import { openMessageQueues, redisConnection } from '@lr/jobs';
+import { openMessageQueues, producerConnection } from '@lr/jobs';
 import { createLogger } from '@lr/log';
 import { asOfProblem, AsOfInFutureError, runScan, ScanInProgressError } from '@lr/scan';
 
@@ -48,7 +48,8 @@ async function main(): Promise<number> {
   // The log goes to stderr, so that stdout carries only the scan's record.
   const log = createLogger('scan', config.logLevel, process.stderr, config.logFormat);
   const database = connect(config.databaseUrl, { max: 2, applicationName: 'scan' });
-  const redis = redisConnection(config.redisUrl);
+  // With Redis away the scan fails in seconds (its messages left for the sweeper) rather than waiting.
+  const redis = producerConnection(config.redisUrl);
   const queues = openMessageQueues(redis, config.queuePrefix);
   try {
     const deps = { db: database.db, queues, log, followUpDays: config.followUpDays, timezone: config.timezone, allowFutureScans: config.allowFutureScans };
@@ -68,7 +69,7 @@ async function main(): Promise<number> {
     return 1;
   } finally {
     await queues.close();
-    await redis.quit();
+    await redis.quit().catch(() => redis.disconnect());
     await database.close();
   }
 }

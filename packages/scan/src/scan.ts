@@ -15,7 +15,7 @@ import {
   type DueWindow,
 } from '@lr/db';
 import { addDays, isBusinessDate, localDate, reminderWindows, type Category } from '@lr/domain';
-import { enqueue, messageJobs, type MessageQueues } from '@lr/jobs';
+import { enqueue, isRedisUnavailable, messageJobs, RedisUnavailableError, type MessageQueues } from '@lr/jobs';
 import type { Logger } from '@lr/log';
 import { sql } from 'kysely';
 
@@ -119,6 +119,10 @@ export async function runScan(deps: ScanDeps, request: ScanRequest): Promise<Sca
   // Here rather than in the route, the cron and the command, so that no way in can forget it.
   const today = localDate(deps.timezone, deps.now?.());
   if (request.asOf > today && !deps.allowFutureScans) throw new AsOfInFutureError(request.asOf, today, deps.timezone);
+  // With Redis away the scan would write messages it cannot queue: it is not started
+  // (RedisUnavailableError, within 2 s). Should Redis go during the scan, its enqueue fails fast and the
+  // lock is let go; the sweeper queues the messages left pending once Redis is back.
+  await deps.queues.requireRedis();
   return underScanLock(deps.db, (conn) => scanUnderLock({ ...deps, db: conn }, request));
 }
 
@@ -205,7 +209,13 @@ async function scanUnderLock(deps: ScanDeps, { asOf, trigger }: ScanRequest): Pr
   log.info({ scanId, asOf, trigger }, 'scan started');
   try {
     const { created, expired, followUps } = await db.transaction().execute((trx) => scanStatements(trx, scanId, asOf, deps.followUpDays));
-    await enqueueMessages(deps, created.messages);
+    await enqueueMessages(deps, created.messages).catch((error: unknown) => {
+      if (!isRedisUnavailable(error)) throw error;
+      throw new RedisUnavailableError(
+        `${error instanceof RedisUnavailableError ? error.reason : (error as Error).message}; the scan wrote its ${created.remindersCreated} reminders and ` +
+          `${created.messages.length} messages, which the scheduler's sweeper queues once Redis is back`,
+      );
+    });
     const summary = await finishScan(db, scanId, {
       remindersCreated: created.remindersCreated,
       skipped: created.skipped,

@@ -14,16 +14,19 @@ export interface PrivateRedis {
   url: string;
   /** a client for the test itself */
   client: Redis;
+  /** Stops the server (its data goes with it): connections are closed, new ones refused. */
+  kill(): Promise<void>;
+  /** Starts it again on the same port, empty, after kill(). */
+  start(): Promise<void>;
+  /** SIGSTOP: the server keeps its connections but answers nothing, until resume(). */
+  pause(): void;
+  resume(): void;
   stop(): Promise<void>;
 }
 
 /** A redis-server on a free port that keeps nothing on disk. */
 export async function privateRedis(): Promise<PrivateRedis> {
   const port = await freePort();
-  const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  let failedToStart: Error | undefined;
-  server.once('error', (error) => (failedToStart = error)); // redis-server not installed
-  const exited = new Promise((resolve) => server.once('close', resolve));
   const url = `redis://127.0.0.1:${port}`;
   const answers = async () => {
     const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
@@ -37,23 +40,45 @@ export async function privateRedis(): Promise<PrivateRedis> {
       probe.disconnect();
     }
   };
-  try {
-    await eventually(() => {
-      if (failedToStart) throw new Error(`redis-server could not start: ${failedToStart.message}`);
-      return answers();
-    }, 10_000, 'redis-server to start');
-  } catch (error) {
-    server.kill('SIGKILL');
-    throw error;
-  }
+  const launch = async () => {
+    const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    let failedToStart: Error | undefined;
+    server.once('error', (error) => (failedToStart = error)); // redis-server not installed
+    const exited = new Promise((resolve) => server.once('close', resolve));
+    try {
+      await eventually(() => {
+        if (failedToStart) throw new Error(`redis-server could not start: ${failedToStart.message}`);
+        return answers();
+      }, 10_000, 'redis-server to start');
+    } catch (error) {
+      server.kill('SIGKILL');
+      throw error;
+    }
+    return { server, exited };
+  };
+  let running: Awaited<ReturnType<typeof launch>> | undefined = await launch();
+  const kill = async () => {
+    if (!running) return;
+    const { server, exited } = running;
+    running = undefined;
+    server.kill('SIGCONT'); // a paused server would not act on SIGTERM
+    server.kill('SIGTERM');
+    await exited;
+  };
   const client = new Redis(url, { maxRetriesPerRequest: null });
+  client.on('error', () => {}); // reconnects on its own after kill()
   return {
     url,
     client,
+    kill,
+    async start() {
+      running ??= await launch();
+    },
+    pause: () => void running?.server.kill('SIGSTOP'),
+    resume: () => void running?.server.kill('SIGCONT'),
     async stop() {
       client.disconnect();
-      server.kill('SIGTERM');
-      await exited;
+      await kill();
     },
   };
 }

@@ -1,4 +1,6 @@
+import { isDatabaseUnavailable } from '@lr/db';
 import { LINK_PATH } from '@lr/domain';
+import { isRedisUnavailable } from '@lr/jobs';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { LINK_NOT_FOUND_PAGE, LINK_PAGE_TYPE } from './link-pages';
 
@@ -91,7 +93,17 @@ function isLinkPage(request: FastifyRequest, reply: FastifyReply): boolean {
   return request.url.startsWith(LINK_PATH) && String(reply.getHeader('content-type')).startsWith('text/html');
 }
 
-/** Every error leaves in the contract's shape; only our own faults are 5xx. */
+/** What a client turned away because PostgreSQL or Redis is down is told to wait. */
+const UNAVAILABLE_RETRY_AFTER_SECONDS = 5;
+
+/** Which store an error says is away (connection lost, refused, timed out): the request can be asked again later. */
+function unavailable(error: unknown): 'PostgreSQL' | 'Redis' | undefined {
+  if (isRedisUnavailable(error)) return 'Redis';
+  if (isDatabaseUnavailable(error)) return 'PostgreSQL';
+  return undefined;
+}
+
+/** Every error leaves in the contract's shape; only our own faults are 5xx, and a store that is down is 503 `unavailable`. */
 export function installErrorHandling(app: FastifyInstance): void {
   // Fastify's own message, but of the first few errors only.
   app.setSchemaErrorFormatter((errors, dataVar) => {
@@ -143,6 +155,11 @@ export function installErrorHandling(app: FastifyInstance): void {
     const status = error.statusCode ?? 500;
     if (status >= 400 && status < 500) {
       return reply.code(status).send(errorBody(codeForStatus(status), error.message));
+    }
+    const away = unavailable(error);
+    if (away) {
+      request.log.warn({ err: error, unavailable: away }, `request answered 503: ${away} is unavailable`);
+      return reply.code(503).header('retry-after', UNAVAILABLE_RETRY_AFTER_SECONDS).send(errorBody('unavailable', `${away} is unavailable; try again shortly`));
     }
     request.log.error({ err: error }, 'request failed');
     return reply.code(500).send(errorBody('internal', 'internal error; see the server log'));

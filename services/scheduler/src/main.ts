@@ -1,15 +1,28 @@
 import { loadConfig } from '@lr/config';
-import { connect } from '@lr/db';
-import { openMessageQueues, redisConnection } from '@lr/jobs';
+import { connect, logDatabaseAvailability } from '@lr/db';
+import { logRedisAvailability, openMessageQueues, producerConnection } from '@lr/jobs';
 import { runService, serviceLogger } from '@lr/log';
 import { scanForToday, scheduleDailyScan } from './cron';
 import { startUpkeep } from './upkeep';
 
+/**
+ * A scan's statement that runs longer is cancelled (the scan fails, and upkeep runs it
+ * again): a catch-up scan of ten million licences runs its longest in well under a minute
+ * (bench/README.md), so this is far above any that works.
+ */
+const STATEMENT_TIMEOUT_MS = 600_000;
+
 await runService('scheduler', async () => {
   const config = loadConfig('scheduler');
   const log = serviceLogger('scheduler', config);
-  const database = connect(config.databaseUrl, { max: 4, applicationName: 'scheduler' });
-  const redis = redisConnection(config.redisUrl);
+  const database = connect(config.databaseUrl, {
+    max: 4,
+    applicationName: 'scheduler',
+    statementTimeoutMs: STATEMENT_TIMEOUT_MS,
+    watch: { onAvailability: logDatabaseAvailability(log) },
+  });
+  const redis = producerConnection(config.redisUrl);
+  logRedisAvailability(redis, log);
   const queues = openMessageQueues(redis, config.queuePrefix);
   const deps = { db: database.db, queues, log, followUpDays: config.followUpDays };
   const daily = { timezone: config.timezone, deps, log };
@@ -31,7 +44,7 @@ await runService('scheduler', async () => {
       await dailyScan.stop();
       await upkeep.stop();
       await queues.close();
-      await redis.quit();
+      await redis.quit().catch(() => redis.disconnect()); // Redis away: nothing to say goodbye to
       await database.close();
     },
   };

@@ -30,9 +30,16 @@ export function healthRoutes(db: Database, redis: Redis): FastifyPluginAsync {
         // Only a connected Redis is asked: one that is (re)connecting would hold the ping.
         answersInTime(async () => redis.status === 'ready' && (await redis.ping()) === 'PONG'),
       ]);
-      const ready = postgres && redisOk;
+      if (postgres && redisOk) return { status: 'ready', postgres, redis: redisOk };
       const down = [...(postgres ? [] : ['postgres']), ...(redisOk ? [] : ['redis'])];
-      return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', postgres, redis: redisOk, ...(!ready && { down }) });
+      // The contract's error first (as every error body), then what a probe reads.
+      return reply.code(503).send({
+        ...errorBody('unavailable', `not ready: ${down.join(' and ')} ${down.length > 1 ? 'do' : 'does'} not answer`),
+        status: 'not ready',
+        postgres,
+        redis: redisOk,
+        down,
+      });
     });
   };
 }
