@@ -1,4 +1,4 @@
-import { quietHoursEnd, type QuietHours } from '@lr/domain';
+import { maskText, quietHoursEnd, type QuietHours } from '@lr/domain';
 import { counters, startWorker, type MessageJob } from '@lr/jobs';
 import { DelayedError, UnrecoverableError, type Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -45,8 +45,9 @@ export function startDeliveryWorker<Content extends SentContent>(options: Delive
         await job.moveToDelayed(result.until.getTime(), token);
         throw new DelayedError();
       }
-      if (result.outcome === 'retry') throw new Error(`${result.code}: ${result.message}`);
-      if (result.outcome === 'failed') throw new UnrecoverableError(`${result.code}: ${result.message}`);
+      // The job keeps the reason for the queue dashboard: a provider's message may name the phone.
+      if (result.outcome === 'retry') throw new Error(`${result.code}: ${maskText(result.message)}`);
+      if (result.outcome === 'failed') throw new UnrecoverableError(`${result.code}: ${maskText(result.message)}`);
       return result;
     },
     {

@@ -586,13 +586,16 @@ describe('the SMS worker on BullMQ', () => {
     expect(retried!.failedReason).toContain('20500');
     expect(await message(transient)).toMatchObject({ status: 'queued', errorCode: '20500', lockedBy: null });
 
-    fake.queueReplies({ status: 400, body: { code: 21211, message: 'invalid', status: 400 } });
-    const permanent = await seed(queues, licence());
+    // Twilio names the number in some of its messages: the queue dashboard shows it masked.
+    fake.queueReplies({ status: 400, body: { code: 21612, message: "The 'To' phone number: +8613800138000, is not currently reachable.", status: 400 } });
+    const permanent = await seed(queues, licence({ phone: '13800138000' }));
     await until('the job to fail', async () => (await queues.sms.getJob(`sms-${permanent}`))?.getState().then((s) => s === 'failed') ?? false);
     const failed = await queues.sms.getJob(`sms-${permanent}`);
     expect(failed!.attemptsMade).toBe(1);
-    expect(failed!.failedReason).toContain('21211');
-    expect(await message(permanent)).toMatchObject({ status: 'failed', errorCode: '21211' });
+    expect(failed!.failedReason).toContain('21612');
+    expect(failed!.failedReason).toContain('138****8000');
+    expect(`${failed!.failedReason} ${failed!.stacktrace.join(' ')}`).not.toContain('13800138000');
+    expect(await message(permanent)).toMatchObject({ status: 'failed', errorCode: '21612' });
     // The worker's record of the failure opened the holder's follow-up; the retried one has none yet.
     const { rows: followUps } = await sql<{ reason: string }>`
       select f.reason from follow_ups f join reminders r on (r.license_id, r.expires_on) = (f.license_id, f.expires_on)
