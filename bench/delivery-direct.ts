@@ -22,6 +22,7 @@ if ((channel !== 'sms' && channel !== 'push') || ids.length === 0) throw new Err
 /** A statement in a few words, from its text (moveMessages' first parameter is the status it moves to). */
 function label(text: string, params: unknown): string {
   if (/set status = 'sent'/.test(text)) return 'move to sent (markSentMany)';
+  if (/pg_advisory_xact_lock/.test(text)) return 'receipt locks of the sids (markSentMany)';
   if (/with moved as/.test(text)) return `move to ${String((params as unknown[])[0])}${(params as unknown[])[0] === 'sending' ? ' (claim)' : ''}`;
   if (/sms_suppressions/.test(text)) return 'admit (SMS of the day, suppression)';
   if (/insert into "inbox_messages"/.test(text)) return 'inbox write';

@@ -29,13 +29,15 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 /**
  * A delivery worker SIGKILLed mid-send, as real processes on real PostgreSQL and Redis
- * (issue 5; README "What a crash may repeat"). The claim in PostgreSQL says a worker is
- * sending; it cannot say whether the provider got the message. Once the claim's lease
- * (CLAIM_LEASE_SECONDS, 2 s here) has run out, the message is sent again. So:
- * - killed before the provider call: it is sent once, by the next worker;
- * - killed after the provider accepted it, before the send was recorded: the provider is
- *   called again. Twilio has no idempotency key, so the holder may get that SMS twice;
- *   the push gateway gets the same idempotency key and delivers it once.
+ * (issues 5 and 14; README "What a crash may repeat"). The claim in PostgreSQL says a worker
+ * is sending; it cannot say whether the provider got the message. Once the claim's lease
+ * (CLAIM_LEASE_SECONDS, 2 s here) has run out, the next worker takes the message over, and
+ * looks before sending again:
+ * - an SMS: Twilio's Messages list (To, DateSent> from the dead claim) is read, and a message
+ *   of the same text is recorded as sent with its sid, not sent again; not found (killed
+ *   before the call), it is sent once; the look-up failing, it is sent again, and the holder
+ *   may get that SMS twice (Twilio has no idempotency key);
+ * - a push is sent again: the gateway gets the same idempotency key and delivers it once.
  * The worker's BullMQ job lock is half the lease, so a restarted worker takes the killed
  * one's job back within a second or two.
  */
@@ -141,26 +143,52 @@ async function killedBeforeTheCall(channel: 'sms' | 'push', lock: string) {
 }
 
 describe('an SMS worker killed mid-send', () => {
-  it('before it called Twilio: the next worker sends the SMS, once', async () => {
+  it('before it called Twilio: the next worker finds nothing at Twilio, and sends the SMS, once', async () => {
     const sent = await killedBeforeTheCall('sms', 'lock table sms_suppressions in access exclusive mode');
-    expect(twilio.requests).toHaveLength(1);
+    expect(twilio.lookUps().map((q) => q.get('To'))).toEqual([PHONE]);
     expect(twilio.sms()).toEqual([expect.objectContaining({ to: PHONE, sid: sent.providerMessageId })]);
   });
 
-  it('after Twilio accepted it, before the send was recorded: Twilio is called again, and the holder may get the SMS twice', async () => {
-    twilio.queueReplies({ status: 201, body: { sid: 'SM-accepted-but-never-recorded', status: 'queued' }, delayMs: 60_000 });
+  it('after Twilio accepted it, before the send was recorded: the next worker finds it at Twilio, records it with its sid, and does not send it again', async () => {
+    twilio.answerLate(60_000);
+    const first = worker('sms-worker');
+    await received(twilio, 1);
+    const [accepted] = twilio.sms();
+    await kill(first);
+    const deadClaimAt = (await messageOf('sms')).lockedAt!;
+    // Twilio got on with it meanwhile.
+    twilio.setStatus(accepted!.sid, 'delivered');
+
+    worker('sms-worker');
+    const found = await eventually(async () => {
+      const message = await messageOf('sms');
+      return message.status === 'delivered' ? message : undefined;
+    }, 30_000, 'the SMS to be recorded, delivered');
+    expect(twilio.sms()).toHaveLength(1);
+    const [lookUp] = twilio.lookUps();
+    expect(lookUp!.get('To')).toBe(PHONE);
+    expect(Date.parse(lookUp!.get('DateSent>')!)).toBeLessThanOrEqual(deadClaimAt.getTime());
+    expect(found).toMatchObject({ attempts: 2, providerMessageId: accepted!.sid, body: accepted!.body });
+    expect(await ledger('sms')).toEqual(['pending', 'queued', 'sending', 'sending', 'sent', 'delivered']);
+  });
+
+  it('after Twilio accepted it, and Twilio cannot be asked (500): the next worker sends it again, and the holder may get the SMS twice', async () => {
+    twilio.answerLate(60_000);
     const first = worker('sms-worker');
     await received(twilio, 1);
     await kill(first);
+    twilio.queueReplies({ status: 500, body: { code: 20500, message: 'Internal Server Error', status: 500 } });
 
-    worker('sms-worker');
+    const second = worker('sms-worker');
     const sent = await untilSent('sms');
-    const to = twilio.requests.map((r) => new URLSearchParams(r.body).get('To'));
-    expect(to).toEqual([PHONE, PHONE]);
-    expect(new URLSearchParams(twilio.requests[0]!.body).get('Body')).toBe(new URLSearchParams(twilio.requests[1]!.body).get('Body'));
+    expect(twilio.lookUps()).toHaveLength(1);
+    const sms = twilio.sms();
+    expect(sms.map((s) => s.to)).toEqual([PHONE, PHONE]);
+    expect(sms[1]!.body).toBe(sms[0]!.body);
     // What is recorded is the second send; the first sid never reached PostgreSQL.
-    expect(sent).toMatchObject({ attempts: 2, providerMessageId: twilio.sms()[0]!.sid });
+    expect(sent).toMatchObject({ attempts: 2, providerMessageId: sms[1]!.sid });
     expect(await ledger('sms')).toEqual(['pending', 'queued', 'sending', 'sending', 'sent']);
+    expect(second.output()).toContain('could not be asked whether it took the message');
   });
 });
 

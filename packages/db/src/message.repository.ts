@@ -130,6 +130,11 @@ async function moveMessage(db: Database, move: Move): Promise<OutgoingMessage | 
 export interface ClaimedMessage {
   message: OutgoingMessage;
   items: MessageItem[];
+  /**
+   * When the claim this one took over was made, if the message was being sent under a claim
+   * that outlived its lease (its worker died mid-send); null for a message nobody held.
+   */
+  takenOverFrom: Date | null;
 }
 
 /**
@@ -157,9 +162,13 @@ export async function claimMessages(
     set: { lockedBy: workerId, lockedAt: sql<Date>`now()` },
     detail: { worker: workerId },
   });
-  const result = await sql<OutgoingMessage & { items: MessageItem[] }>`
-    ${claim} select m.*, ${messageItemsJson(sql`m.id`)} as items from moved m`.execute(db);
-  const claimed = new Map(result.rows.map(({ items, ...message }) => [message.id, { message, items }]));
+  // The statement's other parts see the messages as they were before the claim: a message
+  // that was 'sending' had a dead claim, made at its locked_at.
+  const result = await sql<OutgoingMessage & { items: MessageItem[]; takenOverFrom: Date | null }>`
+    ${claim} select m.*, ${messageItemsJson(sql`m.id`)} as items,
+                    (select o.locked_at from outgoing_messages o where o.id = m.id and o.status = 'sending') as "takenOverFrom"
+               from moved m`.execute(db);
+  const claimed = new Map(result.rows.map(({ items, takenOverFrom, ...message }) => [message.id, { message, items, takenOverFrom }]));
   return messageIds.map((id) => {
     const claim = claimed.get(id);
     claimed.delete(id);

@@ -145,13 +145,17 @@ describe('claiming a message', () => {
 
   it('a claim older than the lease (its worker died mid-send) is taken over, counted as another attempt; a younger one is not', async () => {
     const { messageId, deliveryIds } = await queuedMessage();
-    await claimMessage(db, messageId, 'worker-a', CLAIM);
+    expect((await claimMessage(db, messageId, 'worker-a', CLAIM))?.takenOverFrom).toBeNull();
     await ageClaim(db, messageId, LEASE - 5);
     expect(await claimMessage(db, messageId, 'worker-b', CLAIM)).toBeUndefined();
 
     await ageClaim(db, messageId, LEASE + 5);
+    const dead = (await findMessage(db, messageId))!.lockedAt!;
     const taken = await claimMessage(db, messageId, 'worker-b', CLAIM);
     expect(taken?.message).toMatchObject({ status: 'sending', attempts: 2, lockedBy: 'worker-b' });
+    // The claim says when the dead one was made: a provider is asked what it took since then.
+    expect(taken?.takenOverFrom).toEqual(dead);
+    expect(taken!.message.lockedAt!.getTime()).toBeGreaterThan(dead.getTime());
     // The dead worker's claim is void: it can no longer record a send.
     expect(await markSent(db, messageId, 'worker-a', { providerMessageId: 'SM-old', body: 'x' })).toBeUndefined();
     expect(await markSent(db, messageId, 'worker-b', { providerMessageId: 'SM-new', body: 'x' })).toMatchObject({ status: 'sent' });
@@ -304,6 +308,8 @@ describe('retry after a transient error', () => {
 
     const again = await claimMessage(db, messageId, 'worker-b', CLAIM);
     expect(again?.message).toMatchObject({ status: 'sending', attempts: 2, lockedBy: 'worker-b' });
+    // Given back, not lost mid-send: nothing to look up at the provider.
+    expect(again?.takenOverFrom).toBeNull();
 
     // The first worker let go: it can no longer finish the message.
     expect(await markSent(db, messageId, 'worker-a', { providerMessageId: 'SM-stale', body: 'x' })).toBeUndefined();

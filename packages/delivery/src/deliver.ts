@@ -10,10 +10,12 @@ import {
   findMessage,
   markFailed,
   markSentMany,
+  recordReceipt,
   releaseForRetry,
   type Database,
   type MessageItem,
   type OutgoingMessage,
+  type ReceiptStatus,
   type SentMessage,
 } from '@lr/db';
 import { renewalLink, type ReminderFacts, type RenewalLink } from '@lr/domain';
@@ -38,6 +40,13 @@ export type Admission =
   /** never (a suppressed phone): the message fails with this code, the provider uncalled */
   | { action: 'refuse'; code: string; message: string };
 
+/** A send the provider already had when its worker died before recording it: what a look-up found. */
+export interface FoundSend {
+  providerMessageId: string;
+  /** how it ended, when the provider knows already: applied as its receipt would be */
+  receipt?: { status: ReceiptStatus; error?: { code: string; message: string } };
+}
+
 /** How one channel turns reminders into a message and hands it to its provider. */
 export interface Channel<Content extends SentContent> {
   name: 'sms' | 'push';
@@ -47,6 +56,14 @@ export interface Channel<Content extends SentContent> {
   send(message: OutgoingMessage, content: Content): Promise<{ providerMessageId: string | null }>;
   /** Called with the claim held, before anything is rendered; every message may go when absent. */
   admit?(message: OutgoingMessage, now: Date): Promise<Admission>;
+  /**
+   * Looks before sending again: asks the provider whether it took this message (`content`, to
+   * its recipient) since `since`, when a worker that claimed it then died mid-send. Resolves
+   * with the send found, or null; rejects when the provider could not be asked. Called with
+   * the claim held. Absent (nothing to look up: a log provider, or a provider that drops a
+   * repeated message itself): the message is sent again.
+   */
+  findSent?(message: OutgoingMessage, content: Content, since: Date): Promise<FoundSend | null>;
 }
 
 export interface DeliveryDeps {
@@ -72,8 +89,9 @@ export type DeliveryResult =
  * Sends outgoing messages, one per call. Each message is claimed in PostgreSQL before the
  * provider is called, and every later move is guarded by that claim, so a job that runs
  * twice does not send twice: the second run finds the message sent, or waits out the
- * claim's lease. Only a claim whose worker stopped between the provider's acceptance and
- * the record is sent again (README: what a crash may repeat).
+ * claim's lease. A claim whose worker stopped mid-send is taken over once its lease ends; the
+ * provider is then asked first whether it took the message (Channel.findSent), and only what
+ * it did not take, or could not say, is sent again (README: what a crash may repeat).
  *
  * The claims, and the records of what was sent, of the calls under way share statements
  * (batched): a worker keeps one of these for all its jobs.
@@ -112,10 +130,11 @@ async function deliver<Content extends SentContent>(
   const { db, log } = deps;
   const claimed = await statements.claim(messageId);
   if (!claimed) return notClaimed(deps, channel.name, messageId);
-  const { message, items } = claimed;
+  const { message, items, takenOverFrom } = claimed;
   // The claim's token: every later move of the message is guarded by it.
   const workerId = message.lockedBy!;
-  let prepared: { reminders: number; content: Content };
+  let prepared: Prepared<Content>;
+  let found: FoundSend | null = null;
   try {
     // A message whose licences were all renewed meanwhile is cancelled before it is admitted:
     // its ledger then says renewed, not held back by a daily cap or a suppression.
@@ -124,25 +143,27 @@ async function deliver<Content extends SentContent>(
       log.info({ messageId, channel: channel.name }, 'message cancelled: its licences were renewed, corrected or revoked');
       return { outcome: 'cancelled' };
     }
-    const admission = (await channel.admit?.(message, deps.now?.() ?? new Date())) ?? { action: 'send' };
-    if (admission.action === 'hold') {
-      await deferMessage(db, messageId, workerId, admission.reason);
-      log.info({ messageId, channel: channel.name, recipient: message.recipient, until: admission.until }, `held: ${admission.reason}`);
-      return { outcome: 'held', until: admission.until };
+    const link = renewalLink(deps.linkBaseUrl, message.linkToken);
+    if (takenOverFrom && channel.findSent) {
+      // Its worker died mid-send, maybe after the provider took it: look before sending again
+      // (and before the daily cap, which would hold back a message that went out).
+      prepared = await prepare(db, channel, message, items, link);
+      found = await lookUp(deps, channel, message, prepared.content, takenOverFrom);
+      const held = found ? undefined : await admit(deps, channel, message, workerId);
+      if (held) return held;
+    } else {
+      const held = await admit(deps, channel, message, workerId);
+      if (held) return held;
+      prepared = await prepare(db, channel, message, items, link);
     }
-    if (admission.action === 'refuse') {
-      const detail = { code: admission.code, message: admission.message };
-      await markFailed(db, messageId, workerId, detail);
-      log.warn({ messageId, channel: channel.name, recipient: message.recipient, ...detail }, 'message refused before sending');
-      return { outcome: 'failed', ...detail };
-    }
-    prepared = await prepare(db, channel, message, items, renewalLink(deps.linkBaseUrl, message.linkToken));
   } catch (error) {
     // Nothing was sent: give the claim back so that the retry can take it.
     const detail = { code: 'PREPARE', message: error instanceof Error ? error.message : String(error) };
     await releaseForRetry(db, messageId, workerId, detail).catch(() => {});
     throw error;
   }
+  // Outside the try, as a send's record below.
+  if (found) return recordFound(deps, statements, channel.name, message, workerId, prepared, found);
 
   let providerMessageId: string | null;
   try {
@@ -164,9 +185,9 @@ async function deliver<Content extends SentContent>(
   // sent again, as after a worker killed here (README: what a crash may repeat).
   const recorded = await recordSent(deps, statements, { messageId, workerId, providerMessageId, ...prepared.content });
   if (!recorded) {
-    // The claim outlived its lease mid-send and another worker took the message over: it
-    // will be sent again.
-    log.warn({ messageId, channel: channel.name, recipient: message.recipient, providerMessageId }, 'sent, but the claim had been taken over: the message goes out twice');
+    // The claim outlived its lease mid-send and another worker took the message over: that
+    // worker looks for this send at the provider (Channel.findSent), or sends it again.
+    log.warn({ messageId, channel: channel.name, recipient: message.recipient, providerMessageId }, 'sent, but the claim had been taken over: the worker that holds it now may send it again');
     return { outcome: 'sent', providerMessageId };
   }
   // The logger masks the recipient's phone.
@@ -199,6 +220,85 @@ async function notClaimed(deps: DeliveryDeps, channel: Channel<SentContent>['nam
   return { outcome: 'skipped' };
 }
 
+/** The channel's admission (Channel.admit): undefined when the message may go now, else what became of it. */
+async function admit<Content extends SentContent>(
+  deps: DeliveryDeps,
+  channel: Channel<Content>,
+  message: OutgoingMessage,
+  workerId: string,
+): Promise<DeliveryResult | undefined> {
+  const admission = (await channel.admit?.(message, deps.now?.() ?? new Date())) ?? { action: 'send' };
+  const about = { messageId: message.id, channel: channel.name, recipient: message.recipient };
+  if (admission.action === 'hold') {
+    await deferMessage(deps.db, message.id, workerId, admission.reason);
+    deps.log.info({ ...about, until: admission.until }, `held: ${admission.reason}`);
+    return { outcome: 'held', until: admission.until };
+  }
+  if (admission.action === 'refuse') {
+    const detail = { code: admission.code, message: admission.message };
+    await markFailed(deps.db, message.id, workerId, detail);
+    deps.log.warn({ ...about, ...detail }, 'message refused before sending');
+    return { outcome: 'failed', ...detail };
+  }
+  return undefined;
+}
+
+/**
+ * Asks the provider whether a dead worker's send of the message went out (Channel.findSent).
+ * A provider that cannot say counts as "not found": the message is sent again, since a
+ * reminder sent twice costs less than one never sent.
+ */
+async function lookUp<Content extends SentContent>(
+  deps: DeliveryDeps,
+  channel: Channel<Content>,
+  message: OutgoingMessage,
+  content: Content,
+  since: Date,
+): Promise<FoundSend | null> {
+  const about = { messageId: message.id, channel: channel.name, recipient: message.recipient, deadClaimAt: since };
+  try {
+    const found = await channel.findSent!(message, content, since);
+    if (!found) deps.log.info(about, 'its worker died mid-send, and the provider has no such message since: sending it again');
+    return found;
+  } catch (error) {
+    deps.log.warn({ ...about, err: error }, 'its worker died mid-send, and the provider could not be asked whether it took the message: sending it again');
+    return null;
+  }
+}
+
+/** Records as sent, with the provider's id (and how it ended, if known), a message a look-up found: it is not sent again. */
+async function recordFound<Content extends SentContent>(
+  deps: DeliveryDeps,
+  statements: Statements,
+  channel: Channel<Content>['name'],
+  message: OutgoingMessage,
+  workerId: string,
+  prepared: Prepared<Content>,
+  found: FoundSend,
+): Promise<DeliveryResult> {
+  const { providerMessageId, receipt } = found;
+  const about = { messageId: message.id, channel, recipient: message.recipient, providerMessageId };
+  const recorded = await recordSent(deps, statements, { messageId: message.id, workerId, providerMessageId, ...prepared.content });
+  if (!recorded) {
+    deps.log.warn(about, 'found at the provider, but the claim had been taken over meanwhile');
+    return { outcome: 'sent', providerMessageId };
+  }
+  if (receipt) {
+    // The provider's callback will say it too; this only spares the wait.
+    await recordReceipt(deps.db, providerMessageId, receipt.status, receipt.error).catch((error: unknown) => {
+      deps.log.warn({ ...about, err: error }, 'could not record how the message found at the provider ended; its status callback will');
+    });
+  }
+  deps.log.info({ ...about, status: receipt?.status ?? 'sent', reminders: prepared.reminders }, 'its worker died mid-send after the provider took it: recorded as sent, not sent again');
+  return { outcome: 'sent', providerMessageId };
+}
+
+/** A message's due reminders (how many) and its content, rendered. */
+interface Prepared<Content> {
+  reminders: number;
+  content: Content;
+}
+
 /** Drops the reminders that are no longer due and renders the rest. */
 async function prepare<Content extends SentContent>(
   db: Database,
@@ -206,7 +306,7 @@ async function prepare<Content extends SentContent>(
   message: OutgoingMessage,
   items: MessageItem[],
   link: RenewalLink,
-) {
+): Promise<Prepared<Content>> {
   const due = items.filter((i) => i.stillDue);
   const stale = items.filter((i) => !i.stillDue);
   if (stale.length > 0) await dropDeliveries(db, message.id, stale.map((i) => i.deliveryId), 'no longer due');

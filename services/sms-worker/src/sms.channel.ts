@@ -33,6 +33,8 @@ export function smsChannel(sender: SmsSender, limits: SmsLimits): Channel<{ body
         throw error;
       }
     },
+    // The sender's look-up (none with the log provider): by phone and time, matched by the text or the message's id.
+    findSent: sender.findSent && ((message, { body }, since) => sender.findSent!({ to: message.recipient, body, messageId: message.id, since })),
     async admit(message, now) {
       const state = await recipientState({ recipient: message.recipient, since: localMidnight(limits.timezone, now), messageId: message.id });
       if (state.suppressedFor !== null) {

@@ -1,7 +1,9 @@
 import type { SmsSettings } from '@lr/config';
-import { isPermanentStatus, ProviderError } from '@lr/delivery';
+import type { ReceiptStatus } from '@lr/db';
+import { isPermanentStatus, ProviderError, type FoundSend } from '@lr/delivery';
 import twilio from 'twilio';
 import type RequestClient from 'twilio/lib/base/RequestClient';
+import type { MessageInstance } from 'twilio/lib/rest/api/v2010/account/message';
 
 type TwilioSettings = Extract<SmsSettings, { provider: 'twilio' }>;
 
@@ -25,8 +27,49 @@ class RebasedRequestClient extends twilio.RequestClient {
   }
 }
 
+/** What a look-up asks an SMS provider: did you take this SMS since `since`? */
+export interface SentSmsQuery {
+  to: string;
+  body: string;
+  /** the outgoing message's id: a provider that keeps the sender's own id (Aliyun's OutId) matches by it */
+  messageId: number;
+  /** when the claim of the worker that died mid-send was made */
+  since: Date;
+}
+
 export interface SmsSender {
   send(to: string, body: string): Promise<{ providerMessageId: string | null }>;
+  /**
+   * Looks before sending again (Channel.findSent): the SMS the provider took since `since`
+   * that is this message, or null; rejects when the provider cannot say. Absent (the log
+   * provider): nothing to look up, the message is sent again.
+   */
+  findSent?(query: SentSmsQuery): Promise<FoundSend | null>;
+}
+
+/**
+ * How far before the dead claim a look-up reaches back: Twilio's dates are whole seconds of
+ * Twilio's clock, the claim's is PostgreSQL's. A minute covers both; what matches is still
+ * this message (its text, to its phone), sent by one of its own tries.
+ */
+const LOOK_UP_MARGIN_MS = 60_000;
+/** The most of a phone's recent messages a look-up reads (a phone gets at most a few SMS a day). */
+const LOOK_UP_LIMIT = 200;
+
+/** How a message Twilio lists has ended, as its status callback would say it; other statuses end nothing yet. */
+const ENDED: Partial<Record<MessageInstance['status'], ReceiptStatus>> = {
+  delivered: 'delivered',
+  read: 'delivered',
+  undelivered: 'undelivered',
+  failed: 'failed',
+};
+
+/** The send a look-up found, with how it ended (if it has) as a receipt, its error as the status callback gives it. */
+function foundSend(message: MessageInstance): FoundSend {
+  const status = ENDED[message.status];
+  if (!status) return { providerMessageId: message.sid };
+  const code = message.errorCode ? String(message.errorCode) : null;
+  return { providerMessageId: message.sid, receipt: { status, ...(code && { error: { code, message: `Twilio error ${code}` } }) } };
 }
 
 /** Twilio's code for a recipient who replied STOP: their phone is suppressed for SMS. */
@@ -65,6 +108,17 @@ export function twilioSender(settings: TwilioSettings, statusCallback: string, t
       } catch (error) {
         classify(error);
       }
+    },
+    /** Twilio's Messages list, filtered by `To` and `DateSent>`, newest first: the outgoing one with this body. */
+    async findSent({ to, body, since }) {
+      let listed: MessageInstance[];
+      try {
+        listed = await client.messages.list({ to, dateSentAfter: new Date(since.getTime() - LOOK_UP_MARGIN_MS), pageSize: 50, limit: LOOK_UP_LIMIT });
+      } catch (error) {
+        classify(error);
+      }
+      const match = listed.find((m) => m.body === body && m.direction.startsWith('outbound') && m.status !== 'canceled');
+      return match ? foundSend(match) : null;
     },
   };
 }

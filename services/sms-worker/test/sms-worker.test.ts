@@ -1,6 +1,6 @@
 import { claimMessage, clearSuppression, findMessage, findSuppression, insertCategory, listReminders, suppressPhone } from '@lr/db';
 import { deliverMessage, startDeliveryWorker } from '@lr/delivery';
-import { addDays, localDate, localSecondOfDay, nextLocalMidnight, type License, type LicenseInput } from '@lr/domain';
+import { addDays, localDate, localSecondOfDay, nextLocalMidnight, renewalLink, type License, type LicenseInput } from '@lr/domain';
 import { enqueue, redisConnection, sendSms, type MessageQueues } from '@lr/jobs';
 import { createLogger } from '@lr/log';
 import { runScan } from '@lr/scan';
@@ -24,7 +24,7 @@ import {
 } from '@lr/testing';
 import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { smsChannel } from '../src/sms.channel';
+import { logSender, smsChannel } from '../src/sms.channel';
 import { twilioSender } from '../src/twilio.sender';
 
 /** Longer than a worker keeps its counts before it writes them to Redis (counters.ts: 1 s). */
@@ -193,10 +193,11 @@ describe('deliverMessage with the Twilio sender', () => {
     expect(Math.abs(until - (other!.message.lockedAt!.getTime() + 61_000))).toBeLessThan(1_000);
     expect(fake.requests).toHaveLength(0);
 
-    // The other worker died: its claim is now older than the lease.
+    // The other worker died: its claim is now older than the lease. Twilio has nothing of it.
     await outliveClaim(id);
     expect((await deliverMessage(deps(), channel, id, false)).outcome).toBe('sent');
-    expect(fake.requests).toHaveLength(1);
+    expect(fake.lookUps()).toHaveLength(1);
+    expect(fake.sms()).toHaveLength(1);
     expect(await message(id)).toMatchObject({ status: 'sent', attempts: 2 });
   });
 
@@ -320,6 +321,90 @@ describe('deliverMessage with the Twilio sender', () => {
     expect(await claimMessage(database.db, id, 'other-worker', { leaseSeconds: 60, maxClaims: 8 })).toBeDefined();
     expect(await delivering).toEqual({ outcome: 'sent', providerMessageId: 'SMtakenover' });
     expect(await message(id)).toMatchObject({ status: 'sending', lockedBy: 'other-worker', providerMessageId: null, attempts: 2 });
+  });
+
+  describe('a message whose worker died mid-send: look before sending again', () => {
+    /**
+     * A worker claims the message and calls Twilio with what it renders; Twilio takes it (when
+     * `reached`), and the worker dies before it records the send. Returns the SMS Twilio took.
+     */
+    async function diedMidSend(id: number, reached = true) {
+      const dead = await claimMessage(database.db, id, 'dead-worker', { leaseSeconds: 60, maxClaims: 8 });
+      const { body } = channel.render(dead!.items, renewalLink(PUBLIC_BASE_URL, dead!.message.linkToken));
+      const sent = reached ? await realSender(fake).send(dead!.message.recipient, body) : null;
+      await outliveClaim(id);
+      return { deadClaimAt: (await message(id)).lockedAt!, recipient: dead!.message.recipient, body, sid: sent?.providerMessageId ?? null };
+    }
+
+    it('found at Twilio (To, DateSent> from the dead claim, the same text): recorded as sent with its sid, and not sent again', async () => {
+      const l = licence();
+      const id = await seed(idleQueues, l);
+      const dead = await diedMidSend(id);
+      // SMS to the phone of other text are not this message; 55 of them, newer, fill the list's
+      // first page (50), and the look-up reads on.
+      for (let n = 0; n < 55; n++) await realSender(fake).send(dead.recipient, `another text ${n}`);
+
+      expect(await deliverMessage(deps(), channel, id, false)).toEqual({ outcome: 'sent', providerMessageId: dead.sid });
+      expect(fake.sms()).toHaveLength(56);
+      expect(fake.lookUps().map((q) => q.get('Page') ?? '0')).toEqual(['0', '1']);
+      const [lookUp] = fake.lookUps();
+      expect(lookUp!.get('To')).toBe(dead.recipient);
+      // Twilio's whole seconds, and its clock against PostgreSQL's: a minute before the dead claim.
+      const after = Date.parse(lookUp!.get('DateSent>')!);
+      expect(after).toBeLessThanOrEqual(dead.deadClaimAt.getTime());
+      expect(after).toBeGreaterThanOrEqual(dead.deadClaimAt.getTime() - 61_000);
+      expect(await message(id)).toMatchObject({ status: 'sent', providerMessageId: dead.sid, attempts: 2, body: dead.body, lockedBy: expect.stringMatching(/^w1\//) });
+      expect(await deliveryStatuses(l.licenseNo)).toEqual(['sent']);
+    });
+
+    it('found already delivered, or undelivered with its code: recorded with the status Twilio gives', async () => {
+      const delivered = licence();
+      const first = await seed(idleQueues, delivered);
+      const dead = await diedMidSend(first);
+      fake.setStatus(dead.sid!, 'delivered');
+      expect(await deliverMessage(deps(), channel, first, false)).toMatchObject({ outcome: 'sent', providerMessageId: dead.sid });
+      expect(await message(first)).toMatchObject({ status: 'delivered', providerMessageId: dead.sid, deliveredAt: expect.any(Date) });
+      expect(await deliveryStatuses(delivered.licenseNo)).toEqual(['delivered']);
+
+      const undelivered = licence({ expiresOn: '2026-03-30' });
+      const second = await seed(idleQueues, undelivered);
+      const lost = await diedMidSend(second);
+      fake.setStatus(lost.sid!, 'undelivered', 30003);
+      expect(await deliverMessage(deps(), channel, second, false)).toMatchObject({ outcome: 'sent', providerMessageId: lost.sid });
+      expect(await message(second)).toMatchObject({ status: 'undelivered', errorCode: '30003', errorMessage: 'Twilio error 30003' });
+      expect(fake.sms()).toHaveLength(2);
+    });
+
+    it('not found at Twilio (the worker died before its call went through): sent again, once', async () => {
+      const id = await seed(idleQueues, licence());
+      await diedMidSend(id, false);
+      const result = await deliverMessage(deps(), channel, id, false);
+      expect(fake.lookUps()).toHaveLength(1);
+      expect(fake.sms()).toHaveLength(1);
+      expect(result).toEqual({ outcome: 'sent', providerMessageId: fake.sms()[0]!.sid });
+      expect(await message(id)).toMatchObject({ status: 'sent', attempts: 2 });
+    });
+
+    it('the look-up fails (Twilio answers 500): sent again, and the holder may get the SMS twice', async () => {
+      const id = await seed(idleQueues, licence());
+      const dead = await diedMidSend(id);
+      fake.queueReplies({ status: 500, body: { code: 20500, message: 'Internal Server Error', status: 500 } });
+      const result = await deliverMessage(deps(), channel, id, false);
+      expect(fake.lookUps()).toHaveLength(1);
+      const sent = fake.sms();
+      expect(sent.map((s) => s.body)).toEqual([dead.body, dead.body]);
+      expect(result).toEqual({ outcome: 'sent', providerMessageId: sent[1]!.sid });
+      expect(await message(id)).toMatchObject({ status: 'sent', providerMessageId: sent[1]!.sid, attempts: 2 });
+    });
+
+    it('a message given back after a transient error is not looked up; nor is anything with the log provider, which has nothing to look up', async () => {
+      const id = await seed(idleQueues, licence());
+      fake.queueReplies({ status: 500, body: { code: 20500, message: 'Internal Server Error', status: 500 } });
+      expect((await deliverMessage(deps(), channel, id, false)).outcome).toBe('retry');
+      expect((await deliverMessage(deps(), channel, id, false)).outcome).toBe('sent');
+      expect(fake.lookUps()).toHaveLength(0);
+      expect(smsChannel(logSender(log), limits())).toMatchObject({ findSent: undefined });
+    });
   });
 
   it('treats a Twilio that does not answer in time as transient', async () => {
@@ -594,7 +679,7 @@ describe('the SMS worker on BullMQ', () => {
     expect(failed!.attemptsMade).toBe(1);
     expect(failed!.failedReason).toContain('21612');
     expect(failed!.failedReason).toContain('138****8000');
-    expect(`${failed!.failedReason} ${failed!.stacktrace.join(' ')}`).not.toContain('13800138000');
+    expect(`${failed!.failedReason} ${(failed!.stacktrace ?? []).join(' ')}`).not.toContain('13800138000');
     expect(await message(permanent)).toMatchObject({ status: 'failed', errorCode: '21612' });
     // The worker's record of the failure opened the holder's follow-up; the retried one has none yet.
     const { rows: followUps } = await sql<{ reason: string }>`
