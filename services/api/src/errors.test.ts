@@ -1,5 +1,5 @@
 import { createLogger } from '@lr/log';
-import Fastify from 'fastify';
+import Fastify, { type FastifyBaseLogger } from 'fastify';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { installErrorHandling } from './errors';
@@ -13,7 +13,8 @@ describe("a 500's log line", () => {
         done();
       },
     });
-    const app = Fastify({ loggerInstance: createLogger('api', 'info', stream, 'json') });
+    const logger: FastifyBaseLogger = createLogger('api', 'info', stream, 'json');
+    const app = Fastify({ loggerInstance: logger });
     installErrorHandling(app);
     // What pg throws when a write breaks a constraint: the row's values ride in `detail` and `where`.
     app.get('/fails', async () => {
