@@ -120,7 +120,7 @@ export async function runScan(deps: ScanDeps, request: ScanRequest): Promise<Sca
   const today = localDate(deps.timezone, deps.now?.());
   if (request.asOf > today && !deps.allowFutureScans) throw new AsOfInFutureError(request.asOf, today, deps.timezone);
   // With Redis away the scan would write messages it cannot queue: it is not started
-  // (RedisUnavailableError, within 2 s). Should Redis go during the scan, its enqueue fails fast and the
+  // (RedisUnavailableError, within a second). Should Redis go during the scan, its enqueue fails fast and the
   // lock is let go; the sweeper queues the messages left pending once Redis is back.
   await deps.queues.requireRedis();
   return underScanLock(deps.db, (conn) => scanUnderLock({ ...deps, db: conn }, request));
