@@ -88,8 +88,8 @@ switch (task) {
     break;
   case 'bench': {
     const [name, ...args] = process.argv.slice(3);
-    if (!['licenses', 'scan', 'delivery', 'reports', 'links', 'metrics'].includes(name)) {
-      console.error('usage: node scripts/run.mjs bench licenses|scan|delivery|reports|links|metrics [args]');
+    if (!['licenses', 'scan', 'delivery', 'reports', 'links', 'metrics', 'crash'].includes(name)) {
+      console.error('usage: node scripts/run.mjs bench licenses|scan|delivery|reports|links|metrics|crash [args]');
       process.exit(2);
     }
     run(process.execPath, ['--import', 'tsx', `bench/${name}.ts`, ...args]);
