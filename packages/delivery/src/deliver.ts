@@ -284,7 +284,8 @@ async function recordFound<Content extends SentContent>(
     return { outcome: 'sent', providerMessageId };
   }
   if (receipt) {
-    // The provider's callback will say it too; this only spares the wait.
+    // Its status callback says it too, kept and applied by the record if it came already;
+    // this spares the wait for one still to come.
     await recordReceipt(deps.db, providerMessageId, receipt.status, receipt.error).catch((error: unknown) => {
       deps.log.warn({ ...about, err: error }, 'could not record how the message found at the provider ended; its status callback will');
     });
