@@ -61,8 +61,9 @@ export async function buildApp({ config, db, cancelBackend, redis, queues, log, 
     // X-Forwarded-For, so that rate limits count clients, not the proxy.
     trustProxy: config.trustProxy,
     // A socket silent for stallMs is closed (a stalled body, a download nobody reads, which
-    // would hold a report's connection); headers must be complete within stallMs, checked
-    // every second. No limit on a whole request: a CSV import streams as long as its file takes.
+    // would hold a report's connection), but not while a handler works (the hooks below);
+    // headers must be complete within stallMs, checked every second. No limit on a whole
+    // request: a CSV import streams as long as its file takes.
     connectionTimeout: stallMs,
     http: { headersTimeout: stallMs, connectionsCheckingInterval: Math.min(1000, stallMs / 2) },
     frameworkErrors,
@@ -75,6 +76,15 @@ export async function buildApp({ config, db, cancelBackend, redis, queues, log, 
 
   app.addHook('onSend', async (request, reply) => {
     void reply.header('x-request-id', request.id);
+  });
+  // Silence while the handler works is the server's own (a catch-up scan, a report waiting for
+  // its turn): once the request is in, the socket may be idle until the answer starts. The
+  // answer is then timed again, so a download nobody reads is dropped.
+  app.addHook('preHandler', async (request) => {
+    if (request.raw.complete) request.raw.socket?.setTimeout?.(0);
+  });
+  app.addHook('onSend', async (request) => {
+    request.raw.socket?.setTimeout?.(stallMs);
   });
   // Helmet and the rate limit, before any route: they attach to routes as these are added.
   // Their cheap array-size check runs before the error handling's walk of the whole body.

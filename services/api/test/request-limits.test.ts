@@ -75,6 +75,17 @@ describe('who may ask comes first', () => {
     expect(exchange.received).toContain('"unauthorized"');
   });
 
+  it("answers 401 to an app user's request without a platform token before its body or query is read", async () => {
+    const exchange = await rawRequest(
+      port,
+      ['POST /v1/inbox/1/read HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 500000\r\n\r\n{'],
+      3000,
+    );
+    expect(statusOf(exchange.received)).toBe(401);
+    const badQuery = await fetch(`http://127.0.0.1:${port}/v1/inbox?limit=many`);
+    expect(badQuery.status).toBe(401);
+  });
+
   it('answers 403 to a viewer creating a category without waiting for its body', async () => {
     const exchange = await rawRequest(
       port,
@@ -131,8 +142,9 @@ describe('bodies capped per route', () => {
 describe('a stalled request is dropped', () => {
   const STALL_MS = 600;
   let port: number;
+  let testApp: TestApp;
   beforeAll(async () => {
-    ({ port } = await listening({}, STALL_MS));
+    ({ port, testApp } = await listening({}, STALL_MS));
   });
 
   it('drops a connection whose headers stop coming', async () => {
@@ -149,6 +161,21 @@ describe('a stalled request is dropped', () => {
     );
     expect(exchange.closed).toBe(true);
     expect(statusOf(exchange.received) || 408).toBe(408);
+  });
+
+  it('answers a request that takes longer than that to work out: only the client is timed', async () => {
+    const locker = new pg.Client({ connectionString: testApp.database.url });
+    await locker.connect();
+    try {
+      await locker.query('begin');
+      await locker.query('lock table reminders in access exclusive mode');
+      const answer = fetch(`http://127.0.0.1:${port}/v1/reminders`, { headers: admin });
+      await new Promise((resolve) => setTimeout(resolve, 3 * STALL_MS));
+      await locker.query('rollback');
+      expect((await answer).status).toBe(200);
+    } finally {
+      await locker.end();
+    }
   });
 
   it('keeps a connection that sends slowly but steadily', async () => {

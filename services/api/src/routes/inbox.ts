@@ -30,17 +30,18 @@ export function platformTokenIdentity(jwtSecret: string): IdentifyLicensee {
  * (`sub` = platform user id, `exp` required); API keys do not open it.
  */
 export function inboxRoutes(db: Database, identifyLicensee: IdentifyLicensee): FastifyPluginAsyncTypebox {
-  async function licensee(request: FastifyRequest): Promise<string> {
+  /** The routes' onRequest hook: 401 without a valid platform token, from the headers, before the body is read. */
+  async function requireLicensee(request: FastifyRequest): Promise<void> {
     if (!request.headers.authorization) throw new ApiError(401, 'unauthorized', 'a platform token is required');
-    const userId = await identifyLicensee(request);
-    if (userId === undefined) throw new ApiError(401, 'unauthorized', 'the platform token is invalid or expired');
-    return userId;
+    if ((await identifyLicensee(request)) === undefined) throw new ApiError(401, 'unauthorized', 'the platform token is invalid or expired');
   }
+  /** The platform user id that requireLicensee found (asked once per request). */
+  const licensee = async (request: FastifyRequest): Promise<string> => (await identifyLicensee(request))!;
 
   return async (app) => {
     app.get(
       '/v1/inbox',
-      { schema: { tags: ['inbox'], querystring: Type.Object(PageQuery, { additionalProperties: false }) } },
+      { onRequest: requireLicensee, schema: { tags: ['inbox'], querystring: Type.Object(PageQuery, { additionalProperties: false }) } },
       async (request) => {
         const userId = await licensee(request);
         const beforeId = decodeCursor(request.query.cursor);
@@ -54,7 +55,7 @@ export function inboxRoutes(db: Database, identifyLicensee: IdentifyLicensee): F
 
     app.post(
       '/v1/inbox/:id/read',
-      { schema: { tags: ['inbox'], params: Type.Object({ id: Type.Integer({ minimum: 1, maximum: MAX_ID }) }) } },
+      { onRequest: requireLicensee, schema: { tags: ['inbox'], params: Type.Object({ id: Type.Integer({ minimum: 1, maximum: MAX_ID }) }) } },
       async (request) => {
         const userId = await licensee(request);
         // Someone else's message is "not found", so ids reveal nothing.
