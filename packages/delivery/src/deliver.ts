@@ -148,7 +148,11 @@ async function deliver<Content extends SentContent>(
       // Its worker died mid-send, maybe after the provider took it: look before sending again
       // (and before the daily cap, which would hold back a message that went out).
       prepared = await prepare(db, channel, message, items, link);
-      found = await lookUp(deps, channel, message, prepared.content, takenOverFrom);
+      // From the message's making (or the dead claim, were it older), not from the dead claim
+      // alone: the claim before it may have died too (mid look-up), and its send would be
+      // missed. Few SMS go to one phone.
+      const since = new Date(Math.min(message.createdAt.getTime(), takenOverFrom.getTime()));
+      found = await lookUp(deps, channel, message, prepared.content, since);
       const held = found ? undefined : await admit(deps, channel, message, workerId);
       if (held) return held;
     } else {
@@ -255,7 +259,7 @@ async function lookUp<Content extends SentContent>(
   content: Content,
   since: Date,
 ): Promise<FoundSend | null> {
-  const about = { messageId: message.id, channel: channel.name, recipient: message.recipient, deadClaimAt: since };
+  const about = { messageId: message.id, channel: channel.name, recipient: message.recipient, since };
   try {
     const found = await channel.findSent!(message, content, since);
     if (!found) deps.log.info(about, 'its worker died mid-send, and the provider has no such message since: sending it again');

@@ -33,7 +33,7 @@ export interface SentSmsQuery {
   body: string;
   /** the outgoing message's id: a provider that keeps the sender's own id (Aliyun's OutId) matches by it */
   messageId: number;
-  /** when the claim of the worker that died mid-send was made */
+  /** when the message was made (or its dead claim, if older): no try of it went out before; the claims that died may be several */
   since: Date;
 }
 
@@ -48,8 +48,8 @@ export interface SmsSender {
 }
 
 /**
- * How far before the dead claim a look-up reaches back: Twilio's dates are whole seconds of
- * Twilio's clock, the claim's is PostgreSQL's. A minute covers both; what matches is still
+ * How far before `since` a look-up reaches back: Twilio's dates are whole seconds of
+ * Twilio's clock, `since` is PostgreSQL's. A minute covers both; what matches is still
  * this message (its text, to its phone), sent by one of its own tries.
  */
 const LOOK_UP_MARGIN_MS = 60_000;
