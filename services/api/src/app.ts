@@ -9,7 +9,7 @@ import type { Logger } from '@lr/log';
 import Fastify, { type FastifyBaseLogger, type FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
-import { apiKeyAuth, apiKeyIdentity } from './auth';
+import { apiKeyAuth, apiKeyIdentity, presentsSecret } from './auth';
 import { frameworkErrors, installErrorHandling } from './errors';
 import { registerProtection } from './protection';
 import { createReportGate } from './report-gate';
@@ -90,10 +90,11 @@ export async function buildApp({ config, db, cancelBackend, redis, queues, log, 
   // Their cheap array-size check runs before the error handling's walk of the whole body.
   const apiKeys = apiKeyIdentity(db, config.adminApiKey);
   const identifyLicensee = platformTokenIdentity(config.inboxJwtSecret!);
-  // Only a request with a token is asked about; the platform token first, as checking it
-  // asks nothing of the database.
+  // Only a request with a token is asked about; the metrics token and the platform token
+  // first, as checking them asks nothing of the database.
   const knownSender = async (request: FastifyRequest, { askDatabase }: { askDatabase: boolean }) => {
     if (!request.headers.authorization) return undefined;
+    if (config.metricsToken !== undefined && presentsSecret(request, config.metricsToken)) return 'metrics-token';
     const licensee = await identifyLicensee(request);
     if (licensee !== undefined) return `licensee:${licensee}`;
     const caller = askDatabase ? await apiKeys.identify(request) : apiKeys.recentlySeen(request);

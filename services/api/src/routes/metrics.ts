@@ -2,7 +2,8 @@
  * Prometheus metrics: queue depth per state, the service's counters (kept in Redis by every
  * process: reminders created, messages sent and failed by channel, renewals, expiries), the
  * open follow-ups and process figures. A scrape asks Redis and reads figures kept in memory:
- * it never waits for PostgreSQL, whatever the size of the store.
+ * with METRICS_TOKEN (checked in memory) it never waits for PostgreSQL, whatever the size of
+ * the store; an API key as bearer is looked up, as on every route.
  */
 import { openFollowUpCounts, type Database } from '@lr/db';
 import { COUNTERS, type CounterName, type MessageQueues } from '@lr/jobs';
