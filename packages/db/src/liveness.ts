@@ -54,7 +54,8 @@ export function watchLiveness(pool: pg.Pool, databaseUrl: string, options: Liven
     probe?.connection.stream.destroy();
     probe = undefined;
   };
-  const check = async (): Promise<string | undefined> => {
+  /** undefined: answered; otherwise why not, and whether it was silence (no answer at all in time) */
+  const check = async (): Promise<{ reason: string; silent: boolean } | undefined> => {
     try {
       if (!probe) {
         const client = new pg.Client({ connectionString: databaseUrl, application_name: 'license-reminders liveness', connectionTimeoutMillis: noAnswerMs });
@@ -66,9 +67,8 @@ export function watchLiveness(pool: pg.Pool, databaseUrl: string, options: Liven
       return undefined;
     } catch (error) {
       dropProbe();
-      // An error PostgreSQL sent (too many connections, shutting down) is an answer of sorts,
-      // but not one that work can go on with.
-      return error instanceof Error ? error.message : String(error);
+      const reason = error instanceof Error ? error.message : String(error);
+      return { reason, silent: error instanceof NoAnswer || /timeout/i.test(reason) };
     }
   };
   const next = () => {
@@ -76,12 +76,15 @@ export function watchLiveness(pool: pg.Pool, databaseUrl: string, options: Liven
       if (failure === undefined && !answering) {
         answering = true;
         options.onAvailability?.(true, 'a check was answered');
-      } else if (failure !== undefined) {
-        if (answering) options.onAvailability?.(false, failure);
+      } else if (failure?.silent) {
+        if (answering) options.onAvailability?.(false, failure.reason);
         answering = false;
         // What waits on these would wait until PostgreSQL answers again: it fails now instead.
         for (const client of clients) client.connection.stream.destroy();
       }
+      // An error PostgreSQL sent or a connection it refused (too many connections, shutting
+      // down, not listening) is not silence: the pool's connections may still serve (too many
+      // connections), or fail at once by themselves (shut down); they are left alone.
       if (!stopped) timer = setTimeout(next, checkEveryMs);
     });
   };
@@ -97,6 +100,8 @@ export function watchLiveness(pool: pg.Pool, databaseUrl: string, options: Liven
   };
 }
 
+class NoAnswer extends Error {}
+
 /**
  * Resolves when `query` is answered, rejects when it is not within `ms`. The time-out is
  * decided after the I/O that the same turn of the event loop brings in: a process that was
@@ -109,7 +114,7 @@ function answeredWithin(query: Promise<unknown>, ms: number): Promise<void> {
       () => setImmediate(() => {
         if (settled) return;
         settled = true;
-        reject(new Error(`no answer to select 1 in ${ms} ms`));
+        reject(new NoAnswer(`no answer to select 1 in ${ms} ms`));
       }),
       ms,
     );
