@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import type { EncodedSeals } from './id-seal';
+import { RUNS_BUILT } from './built';
 
 /**
  * Seals id numbers on a worker thread. Sealing (AES-GCM and an HMAC per number) is the
@@ -21,8 +22,7 @@ export type SealReply = { id: number; seals: EncodedSeals } | { id: number; erro
 
 // Built (scripts/build.mjs), the thread's module is a bundle of its own beside this one, in
 // dist/; from the sources it is TypeScript, which a thread loads through tsx (ts-worker.mjs).
-const BUILT = !import.meta.url.endsWith('.ts');
-const BOOTSTRAP = BUILT ? new URL('./id-seal.worker.mjs', import.meta.url) : new URL('./ts-worker.mjs', import.meta.url);
+const BOOTSTRAP = RUNS_BUILT ? new URL('./id-seal.worker.mjs', import.meta.url) : new URL('./ts-worker.mjs', import.meta.url);
 const MODULE = new URL('./id-seal.worker.ts', import.meta.url).href;
 /** Sealing keeps nothing between calls: a small heap, so the thread adds little to the process's memory. */
 const HEAP_LIMITS = { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4 };

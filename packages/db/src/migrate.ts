@@ -4,10 +4,10 @@ import { fileURLToPath } from 'node:url';
 import { Migrator, sql, type Migration, type MigrationProvider, type MigrationResult } from 'kysely';
 import pg from 'pg';
 import type { Database } from './db';
+import { RUNS_BUILT } from './built';
 
 // From this source file (packages/db/src), or from the bundle it is built into (dist/, see scripts/build.mjs).
-const BUILT = !import.meta.url.endsWith('.ts');
-export const MIGRATIONS_DIR = fileURLToPath(new URL(BUILT ? '../migrations' : '../../../migrations', import.meta.url));
+export const MIGRATIONS_DIR = fileURLToPath(new URL(RUNS_BUILT ? '../migrations' : '../../../migrations', import.meta.url));
 
 /** Numbered plain-SQL files, applied in the order of their names. */
 export function sqlFileMigrations(dir = MIGRATIONS_DIR): MigrationProvider {
