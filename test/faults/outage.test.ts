@@ -1,5 +1,4 @@
 import { insertCategory, type Database } from '@lr/db';
-import { localDate } from '@lr/domain';
 import { openMessageQueues, redisConnection } from '@lr/jobs';
 import {
   eventually,
@@ -18,6 +17,7 @@ import {
 import { SCAN_LOCK } from '@lr/scan';
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
+import { CATEGORY, seedDueLicenses, TZ } from './due-licenses';
 
 /**
  * Redis or PostgreSQL down (issue 14, contract "Protection"): `/readyz` answers 503 within
@@ -26,8 +26,6 @@ import { afterEach, describe, expect, it } from 'vitest';
  * work resumes by itself. The services run as real processes, on a Redis of the test's own
  * (stopped, or paused with SIGSTOP) or behind a proxy that stops forwarding to PostgreSQL.
  */
-const TZ = 'Asia/Shanghai';
-const CATEGORY = 'food';
 const ADMIN_KEY = 'outage-admin-key-0123456789abcdef';
 
 const running: ServiceProcess[] = [];
@@ -96,19 +94,6 @@ const scan = (url: string, asOf: string) =>
     headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
     body: JSON.stringify({ asOf }),
   });
-
-/** Licences due today, one per phone: a scan gives each one reminder and one SMS. */
-async function seedDueLicenses(db: Database, count: number): Promise<string> {
-  await insertCategory(db, testCategory({ code: CATEGORY, channels: ['sms'] }));
-  const today = localDate(TZ);
-  await sql`
-    insert into licenses (category_code, license_no, holder_name, holder_type, holder_id_sealed, holder_id_hash,
-                          holder_id_masked, phone, region_code, valid_from, expires_on)
-    select ${CATEGORY}, 'F-' || i, '某某商贸有限公司', 'enterprise', decode(md5('sealed' || i), 'hex'), decode(md5('hash' || i), 'hex'),
-           '9141**********001X', '+86139' || lpad(i::text, 8, '0'), '411224', date '2020-01-01', ${today}::date + 1 + i % 60
-      from generate_series(1, ${count}) i`.execute(db);
-  return today;
-}
 
 /** Whether a session of this database holds the scan lock. */
 async function scanLockHeld(db: Database): Promise<boolean> {

@@ -1,5 +1,4 @@
-import { connect, insertCategory, migrate, type Database } from '@lr/db';
-import { localDate } from '@lr/domain';
+import { connect, migrate, type Database } from '@lr/db';
 import { openMessageQueues, redisConnection } from '@lr/jobs';
 import {
   eventually,
@@ -13,13 +12,13 @@ import {
   providerEnv,
   startService,
   TEST_PII_KEY,
-  testCategory,
   untilWaitingForLock,
   type ServiceProcess,
 } from '@lr/testing';
 import { sql } from 'kysely';
 import type pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
+import { seedDueLicenses, TZ } from './due-licenses';
 
 /**
  * The scheduler under faults, as real processes on real PostgreSQL and Redis (issue 4):
@@ -30,8 +29,6 @@ import { afterEach, describe, expect, it } from 'vitest';
  * The schedulers run with SCAN_CRON every minute, so today's scan is owed as soon as one
  * starts (upkeep.ts), and with a one-second sweep.
  */
-const TZ = 'Asia/Shanghai';
-const CATEGORY = 'food';
 
 const running: ServiceProcess[] = [];
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -70,19 +67,6 @@ function scheduler(world: World): ServiceProcess {
   const service = startService('scheduler', schedulerEnv(world));
   running.push(service);
   return service;
-}
-
-/** Licences due today, one per phone, expiring over the next 60 days: every one gets exactly one reminder. */
-async function seedDueLicenses(db: Database, count: number): Promise<string> {
-  await insertCategory(db, testCategory({ code: CATEGORY, channels: ['sms'] }));
-  const today = localDate(TZ);
-  await sql`
-    insert into licenses (category_code, license_no, holder_name, holder_type, holder_id_sealed, holder_id_hash,
-                          holder_id_masked, phone, region_code, valid_from, expires_on)
-    select ${CATEGORY}, 'F-' || i, '某某商贸有限公司', 'enterprise', decode(md5('sealed' || i), 'hex'), decode(md5('hash' || i), 'hex'),
-           '9141**********001X', '+86139' || lpad(i::text, 8, '0'), '411224', date '2020-01-01', ${today}::date + 1 + i % 60
-      from generate_series(1, ${count}) i`.execute(db);
-  return today;
 }
 
 /**
