@@ -167,6 +167,10 @@ describe('Redis down', { timeout: 120_000 }, () => {
     expect(done.status, JSON.stringify(done.body)).toBe(200);
     expect(done.body).toMatchObject({ status: 'succeeded', remindersCreated: count, messagesQueued: count });
     await expectEveryMessageQueued(world, count);
+    // A clean stop closes the connection on purpose: no outage is reported.
+    const outagesReported = service.output().match(/Redis is unavailable/g)!.length;
+    expect(await service.stop()).toBe(0);
+    expect(service.output().match(/Redis is unavailable/g)!.length).toBe(outagesReported);
   });
 
   it('stopped answering (SIGSTOP) in the middle of a scan: 503 unavailable within 5 s, the lock let go; once it answers, every message is sent', async () => {

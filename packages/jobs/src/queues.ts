@@ -88,7 +88,8 @@ export function openQueue(job: JobDefinition<TSchema>, connection: Redis, prefix
 export function logRedisAvailability(connection: Redis, log: RedisAvailabilityLog): void {
   let away = false;
   connection.on('error', () => {}); // reported below, once
-  connection.on('close', () => {
+  // 'reconnecting', not 'close': a connection closed by quit() at a clean stop does not reconnect.
+  connection.on('reconnecting', () => {
     if (away) return;
     away = true;
     log.error({ redis: 'unavailable' }, 'Redis is unavailable: queueing fails fast (503 unavailable) until it is back; the sweeper then queues what was missed');
