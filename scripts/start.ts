@@ -133,7 +133,7 @@ async function main() {
       `  API:        ${base}`,
       `  API docs:   ${base}/docs`,
       `  Queues:     ${base}/admin/queues  (user: anything, password: the admin key)`,
-      `  Metrics:    ${base}/metrics`,
+      `  Metrics:    ${base}/metrics  (Bearer: the admin key, or METRICS_TOKEN)`,
       `  Admin key:  ${env.ADMIN_API_KEY}`,
       '',
       `  try: curl -H "Authorization: Bearer ${env.ADMIN_API_KEY}" ${base}/v1/categories`,
