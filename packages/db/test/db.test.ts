@@ -82,6 +82,25 @@ describe('connect', () => {
     }
   });
 
+  it('watch: a check that PostgreSQL answers with an error (its backend ended) leaves the work under way alone', async () => {
+    const changes: boolean[] = [];
+    const watched = connect(database.url, { max: 2, watch: { onAvailability: (answering) => changes.push(answering) } });
+    try {
+      await sql`select 1`.execute(watched.db);
+      const probe = () => sql<{ n: number }>`
+        select count(*)::int as n from pg_stat_activity where application_name = 'license-reminders liveness' and datname = current_database()`.execute(database.db);
+      await vi.waitFor(async () => expect((await probe()).rows[0]!.n).toBe(1), { timeout: 5_000, interval: 50 });
+      const longQuery = sql<{ done: boolean }>`select pg_sleep(2.5) is not null as done`.execute(watched.db);
+      await sql`select pg_terminate_backend(pid) from pg_stat_activity
+                 where application_name = 'license-reminders liveness' and datname = current_database()`.execute(database.db);
+      expect((await longQuery).rows).toEqual([{ done: true }]);
+      expect(watched.answering()).toBe(true);
+      expect(changes).toEqual([]);
+    } finally {
+      await watched.close();
+    }
+  });
+
   it('watch: a query on a connection gone silent fails within 5 s as unavailable, the next at once, and work resumes when PostgreSQL answers', async () => {
     const target = new URL(database.url);
     const proxy = await pausableProxy({ host: target.hostname, port: Number(target.port || 5432) });

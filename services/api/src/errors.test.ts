@@ -37,3 +37,31 @@ describe("a 500's log line", () => {
     expect(lines.join('')).not.toMatch(/张三丰|Failing row|12345678/);
   });
 });
+
+describe('a store that is away, or a statement that ran too long', () => {
+  async function answerTo(error: Error) {
+    const app = Fastify({ loggerInstance: createLogger('api', 'silent') as FastifyBaseLogger });
+    installErrorHandling(app);
+    app.get('/fails', async () => {
+      throw error;
+    });
+    const res = await app.inject({ method: 'GET', url: '/fails' });
+    await app.close();
+    return res;
+  }
+
+  it('answers 503 unavailable with Retry-After when PostgreSQL refuses the connection', async () => {
+    const res = await answerTo(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }));
+    expect(res.statusCode).toBe(503);
+    expect(res.headers['retry-after']).toBe('5');
+    expect(res.json()).toEqual({ error: { code: 'unavailable', message: 'PostgreSQL is unavailable; try again shortly' } });
+  });
+
+  it('says that a statement PostgreSQL cancelled for its time limit ran too long, not that PostgreSQL is away', async () => {
+    const res = await answerTo(Object.assign(new Error('canceling statement due to statement timeout'), { code: '57014' }));
+    expect(res.statusCode).toBe(503);
+    expect(res.json().error.code).toBe('unavailable');
+    expect(res.json().error.message).toMatch(/time limit/);
+    expect(res.json().error.message).not.toMatch(/is unavailable/);
+  });
+});
