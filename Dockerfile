@@ -27,6 +27,7 @@ WORKDIR /app
 # changes. Every workspace package must be listed here (a frozen install fails otherwise);
 # test/deploy/compose.test.ts checks that none is missing.
 COPY package.json pnpm-lock.yaml pnpm-workspace.yaml .pnpmfile.cjs ./
+COPY packages/aliyun-sms/package.json packages/aliyun-sms/
 COPY packages/config/package.json packages/config/
 COPY packages/db/package.json packages/db/
 COPY packages/delivery/package.json packages/delivery/

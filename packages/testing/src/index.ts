@@ -9,3 +9,4 @@ export * from './fixtures';
 export * from './messages';
 export * from './servers';
 export * from './tcp-proxy';
+export * from './fake-aliyun';

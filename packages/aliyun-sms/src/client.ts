@@ -1,0 +1,122 @@
+import * as dysmsapi from '@alicloud/dysmsapi20170525';
+import { $OpenApiUtil } from '@alicloud/openapi-core';
+import { AliyunSmsError, classifyAliyunCode } from './errors';
+
+export interface AliyunSmsSettings {
+  accessKeyId: string;
+  accessKeySecret: string;
+  /** ALIYUN_SMS_ENDPOINT: a URL (https://dysmsapi.aliyuncs.com, a proxy, a local fake) */
+  endpoint: string;
+}
+
+export interface SendSmsRequest {
+  /** the 11-digit mainland number, without +86 */
+  phone: string;
+  signName: string;
+  templateCode: string;
+  /** the template's variables, each a string */
+  templateParam: Record<string, string>;
+  /** our own id for the SMS (the outgoing message's id): QuerySendDetails and receipts give it back */
+  outId: string;
+}
+
+export interface SendDetail {
+  phone: string;
+  /** 1 waiting for its receipt, 2 failed, 3 delivered */
+  sendStatus: number;
+  errCode: string | null;
+  templateCode: string | null;
+  content: string | null;
+  outId: string | null;
+  /** Beijing time, "YYYY-MM-DD HH:mm:ss" */
+  sendDate: string | null;
+  receiveDate: string | null;
+}
+
+export interface AliyunSmsClient {
+  /** SendSms: the BizId of the SMS Alibaba Cloud took; throws AliyunSmsError (classified) otherwise. */
+  sendSms(request: SendSmsRequest): Promise<{ bizId: string }>;
+  /** QuerySendDetails: one page of the SMS sent to `phone` on `sendDate` (YYYYMMDD, Beijing time). */
+  querySendDetails(query: { phone: string; sendDate: string; bizId?: string; page?: number; pageSize?: number }): Promise<{ totalCount: number; details: SendDetail[] }>;
+}
+
+// The package is CommonJS: under Node's ESM the client class is the module's `default`
+// export's `default`; under a bundler (esbuild, vitest) it may be `default` itself.
+type ClientClass = typeof dysmsapi.default;
+const moduleDefault = dysmsapi.default as ClientClass & { default?: ClientClass };
+const Client: ClientClass = moduleDefault.default ?? moduleDefault;
+const models = ((dysmsapi as { SendSmsRequest?: unknown }).SendSmsRequest ? dysmsapi : moduleDefault) as unknown as typeof dysmsapi;
+
+/** The SDK's Config from a URL: its scheme and host:port are what the SDK takes apart. */
+export function sdkConfig(settings: AliyunSmsSettings, timeoutMs: number) {
+  const url = new URL(settings.endpoint);
+  return new $OpenApiUtil.Config({
+    accessKeyId: settings.accessKeyId,
+    accessKeySecret: settings.accessKeySecret,
+    endpoint: url.host,
+    protocol: url.protocol.replace(':', ''),
+    readTimeout: timeoutMs,
+    connectTimeout: timeoutMs,
+  });
+}
+
+/**
+ * What the SDK threw, classified: its errors carry Alibaba Cloud's `code` and the HTTP
+ * status; anything without a status (ECONNRESET, a time-out, a refused connection) is the
+ * way there failing, which is transient.
+ */
+export function classifyThrown(error: unknown): AliyunSmsError {
+  if (error instanceof AliyunSmsError) return error;
+  const e = error as { code?: unknown; statusCode?: unknown; message?: unknown; name?: unknown };
+  const message = typeof e?.message === 'string' ? e.message : String(error);
+  if (typeof e?.statusCode === 'number') {
+    const code = typeof e.code === 'string' && e.code !== 'undefined' ? e.code : `HTTP_${e.statusCode}`;
+    return new AliyunSmsError(classifyAliyunCode(code, e.statusCode), code, message, e.statusCode);
+  }
+  const code = typeof e?.code === 'string' ? e.code : typeof e?.name === 'string' && e.name !== 'Error' ? e.name : 'TRANSPORT';
+  return new AliyunSmsError('transient', code, message);
+}
+
+/** Alibaba Cloud SMS through its official SDK; retries are left to the caller (the queue knows the attempts). */
+export function aliyunSmsClient(settings: AliyunSmsSettings, timeoutMs = 10_000): AliyunSmsClient {
+  const client = new Client(sdkConfig(settings, timeoutMs));
+  return {
+    async sendSms({ phone, signName, templateCode, templateParam, outId }) {
+      let body: { code?: string; message?: string; bizId?: string } | undefined;
+      try {
+        const request = new models.SendSmsRequest({ phoneNumbers: phone, signName, templateCode, templateParam: JSON.stringify(templateParam), outId });
+        ({ body } = await client.sendSms(request));
+      } catch (error) {
+        throw classifyThrown(error);
+      }
+      // A refusal comes back as a Code in an HTTP 200, returned rather than thrown.
+      const code = body?.code ?? 'NO_CODE';
+      if (code !== 'OK' || !body?.bizId) {
+        throw new AliyunSmsError(classifyAliyunCode(code), code, body?.message ?? `SendSms answered ${code}`, 200);
+      }
+      return { bizId: body.bizId };
+    },
+    async querySendDetails({ phone, sendDate, bizId, page = 1, pageSize = 50 }) {
+      let body;
+      try {
+        const request = new models.QuerySendDetailsRequest({ phoneNumber: phone, sendDate, bizId, currentPage: page, pageSize });
+        ({ body } = await client.querySendDetails(request));
+      } catch (error) {
+        throw classifyThrown(error);
+      }
+      const code = body?.code ?? 'NO_CODE';
+      if (code !== 'OK') throw new AliyunSmsError(classifyAliyunCode(code), code, body?.message ?? `QuerySendDetails answered ${code}`, 200);
+      const details = (body?.smsSendDetailDTOs?.smsSendDetailDTO ?? []).map((d) => ({
+        phone: d.phoneNum ?? phone,
+        sendStatus: Number(d.sendStatus ?? 0),
+        errCode: d.errCode ?? null,
+        templateCode: d.templateCode ?? null,
+        content: d.content ?? null,
+        outId: d.outId ?? null,
+        sendDate: d.sendDate ?? null,
+        receiveDate: d.receiveDate ?? null,
+      }));
+      return { totalCount: Number(body?.totalCount ?? details.length), details };
+    },
+  };
+}
