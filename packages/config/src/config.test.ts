@@ -64,7 +64,7 @@ describe('configuration', () => {
     [{ ALLOW_FUTURE_SCANS: 'yes' }, /^ALLOW_FUTURE_SCANS: must be one of on, off/],
     [{ MESSAGE_RETENTION_DAYS: '29' }, /^MESSAGE_RETENTION_DAYS: must be a whole number from 30 to 3650/],
     [{ MESSAGE_RETENTION_DAYS: 'a year' }, /^MESSAGE_RETENTION_DAYS: must be a whole number from 30 to 3650/],
-    [{ SMS_PROVIDER: 'aliyun' }, /^SMS_PROVIDER: must be one of log, twilio/],
+    [{ SMS_PROVIDER: 'tencent' }, /^SMS_PROVIDER: must be one of log, twilio, aliyun/],
   ])('stops at %o with one line naming the variable', (env, message) => {
     const text = problem('scheduler', env);
     expect(text).toMatch(message);
@@ -128,6 +128,23 @@ describe('configuration', () => {
     expect(config.publicBaseUrl).toBe('https://x.gov.cn');
     // The scheduler sends nothing, so it needs no credentials.
     expect(loadConfig('scheduler', { SMS_PROVIDER: 'twilio' }).sms).toEqual({ provider: 'log' });
+  });
+
+  it('asks the API for the receipt URL\'s token when SMS_PROVIDER=aliyun, and reads the reconciliation delay', () => {
+    const aliyun = { ...API_ENV, SMS_PROVIDER: 'aliyun' };
+    expect(problem('api', aliyun)).toMatch(/^ALIYUN_SMS_REPORT_TOKEN: is required when SMS_PROVIDER=aliyun/);
+    // It alone authenticates a receipt: a short or URL-unsafe one is refused.
+    for (const bad of ['short-token', 'a'.repeat(23), `${'a'.repeat(24)}/x`, `${'a'.repeat(24)}?x`]) {
+      expect(problem('api', { ...aliyun, ALIYUN_SMS_REPORT_TOKEN: bad }), bad).toMatch(/^ALIYUN_SMS_REPORT_TOKEN: must be 24 to 128/);
+    }
+    const token = 'f3a9c2e07b5d41e8a6c1d2b3e4f50617';
+    expect(loadConfig('api', { ...aliyun, ALIYUN_SMS_REPORT_TOKEN: token }).sms).toEqual({ provider: 'aliyun', reportToken: token, reconcileMinutes: 30 });
+    expect(loadConfig('api', { ...aliyun, ALIYUN_SMS_REPORT_TOKEN: token, ALIYUN_SMS_RECONCILE_MINUTES: '90' }).sms).toMatchObject({ reconcileMinutes: 90 });
+    expect(problem('api', { ...aliyun, ALIYUN_SMS_REPORT_TOKEN: token, ALIYUN_SMS_RECONCILE_MINUTES: '0' })).toMatch(
+      /^ALIYUN_SMS_RECONCILE_MINUTES: must be a whole number from 1/,
+    );
+    // The worker has no Alibaba Cloud sender yet: it refuses rather than record SMS that never left.
+    expect(problem('sms-worker', { SMS_PROVIDER: 'aliyun', ALIYUN_SMS_REPORT_TOKEN: token })).toMatch(/^SMS_PROVIDER: aliyun: the SMS worker cannot send/);
   });
 
   it('asks the push worker for the gateway URL and secret only when PUSH_PROVIDER=gateway', () => {

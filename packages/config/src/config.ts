@@ -23,6 +23,13 @@ export type SmsSettings =
       from: string | undefined;
       messagingServiceSid: string | undefined;
       apiBaseUrl: string;
+    }
+  | {
+      provider: 'aliyun';
+      /** ALIYUN_SMS_REPORT_TOKEN: the secret last segment of the receipt URL Alibaba Cloud pushes delivery reports to */
+      reportToken: string;
+      /** ALIYUN_SMS_RECONCILE_MINUTES: a sent SMS still without a receipt after this long is looked up (QuerySendDetails) */
+      reconcileMinutes: number;
     };
 
 export type PushSettings = { provider: 'log' } | { provider: 'gateway'; url: string; secret: string };
@@ -213,8 +220,9 @@ function trustProxy(env: Env, name: string): false | string[] {
 }
 
 function sms(env: Env, needed: boolean): SmsSettings {
-  const provider = oneOf(env, 'SMS_PROVIDER', ['log', 'twilio'], 'log');
+  const provider = oneOf(env, 'SMS_PROVIDER', ['log', 'twilio', 'aliyun'], 'log');
   if (provider === 'log' || !needed) return { provider: 'log' };
+  if (provider === 'aliyun') return aliyun(env);
   const why = 'when SMS_PROVIDER=twilio';
   const accountSid = required(env, 'TWILIO_ACCOUNT_SID', why);
   if (!/^AC[0-9a-fA-F]{32}$/.test(accountSid)) {
@@ -233,6 +241,17 @@ function sms(env: Env, needed: boolean): SmsSettings {
     messagingServiceSid,
     apiBaseUrl: url(env, 'TWILIO_API_BASE_URL', ['http:', 'https:'], 'https://api.twilio.com')!,
   };
+}
+
+/** Alibaba Cloud SMS: the receipts' settings (the sending ones come with the SMS worker's sender). */
+function aliyun(env: Env): SmsSettings {
+  const why = 'when SMS_PROVIDER=aliyun';
+  const reportToken = required(env, 'ALIYUN_SMS_REPORT_TOKEN', why);
+  // It is all that authenticates a receipt: long enough not to be guessed, and a plain URL segment.
+  if (!/^[A-Za-z0-9_-]{24,128}$/.test(reportToken)) {
+    throw new ConfigError('ALIYUN_SMS_REPORT_TOKEN', 'must be 24 to 128 letters, digits, "_" or "-" (e.g. openssl rand -hex 16)');
+  }
+  return { provider: 'aliyun', reportToken, reconcileMinutes: integer(env, 'ALIYUN_SMS_RECONCILE_MINUTES', 30, 1, 7 * 24 * 60) };
 }
 
 function push(env: Env, needed: boolean): PushSettings {
@@ -254,6 +273,10 @@ function push(env: Env, needed: boolean): PushSettings {
 export function loadConfig(service: ServiceName, env: Env = process.env): Config {
   const usesTwilio = service === 'sms-worker' || service === 'api';
   const smsSettings = sms(env, usesTwilio);
+  if (service === 'sms-worker' && smsSettings.provider === 'aliyun') {
+    // Until the worker's Alibaba Cloud sender lands, refusing beats recording SMS as sent that never left.
+    throw new ConfigError('SMS_PROVIDER', 'aliyun: the SMS worker cannot send through Alibaba Cloud yet (receipts only)');
+  }
   const publicBaseUrl = url(env, 'PUBLIC_BASE_URL', ['http:', 'https:']);
   if (smsSettings.provider === 'twilio' && publicBaseUrl === undefined) {
     required(env, 'PUBLIC_BASE_URL', 'when SMS_PROVIDER=twilio (status callbacks and their signatures)');
