@@ -13,6 +13,7 @@ import { apiKeyAuth, apiKeyIdentity, presentsSecret } from './auth';
 import { frameworkErrors, installErrorHandling } from './errors';
 import { registerProtection } from './protection';
 import { createReportGate } from './report-gate';
+import { aliyunReportRoutes } from './routes/aliyun-reports';
 import { auditRoutes } from './routes/audit';
 import { categoryRoutes } from './routes/categories';
 import { followUpRoutes } from './routes/follow-ups';
@@ -138,6 +139,7 @@ export async function buildApp({ config, db, cancelBackend, redis, queues, log, 
       ? { authToken: config.sms.authToken, publicBaseUrl: config.publicBaseUrl }
       : null;
   await app.register(twilioWebhookRoutes(db, twilioAuth));
+  await app.register(aliyunReportRoutes(db, config.sms.provider === 'aliyun' ? config.sms.reportToken : null));
   await registerQueueDashboard(app, db, queues, requireRole);
   return app;
 }

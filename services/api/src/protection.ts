@@ -9,6 +9,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import { createHash } from 'node:crypto';
 import { ApiError, errorBody } from './errors';
+import { ALIYUN_REPORT_ROUTE } from './routes/aliyun-reports';
 import { MAX_BATCH } from './routes/licenses';
 import { TWILIO_STATUS_PATH } from '@lr/config';
 import { LINK_PATH } from '@lr/domain';
@@ -31,10 +32,12 @@ export interface ProtectionOptions {
 export const UI_PREFIXES = ['/docs', '/admin/queues'] as const;
 
 /**
- * Never limited: probes, and Twilio's status callbacks (Twilio retries them, and they are
- * signed). Metrics scrapes are counted: a wrong bearer on /metrics costs a key look-up.
+ * Never limited: probes, Twilio's status callbacks (Twilio retries them, and they are
+ * signed) and Alibaba Cloud's delivery reports (pushed from a few addresses, in bursts as
+ * large as the sends; a wrong token costs a hash, no query). Metrics scrapes are counted: a
+ * wrong bearer on /metrics costs a key look-up.
  */
-export const RATE_LIMIT_EXEMPT: ReadonlySet<string> = new Set(['/healthz', '/readyz', TWILIO_STATUS_PATH]);
+export const RATE_LIMIT_EXEMPT: ReadonlySet<string> = new Set(['/healthz', '/readyz', TWILIO_STATUS_PATH, ALIYUN_REPORT_ROUTE]);
 
 /**
  * Holders' renewal links (GET /r/{token}) are limited per address on a count of their own,

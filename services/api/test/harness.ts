@@ -4,7 +4,7 @@
  */
 import { loadConfig } from '@lr/config';
 import { openMessageQueues, redisConnection, type MessageQueues } from '@lr/jobs';
-import { createLogger } from '@lr/log';
+import { createLogger, type Logger } from '@lr/log';
 import { freshDatabase, freshQueuePrefix, TEST_PII_KEY, testCategory, type TestDatabase, type TestRedis } from '@lr/testing';
 import type { LightMyRequestResponse } from 'fastify';
 import { expect } from 'vitest';
@@ -34,7 +34,7 @@ export interface TestApp {
  * allowed. `extraEnv` is added to (or overrides) the API's environment. If anything fails on
  * the way, what was opened is closed again.
  */
-export async function startTestApp(extraEnv: Record<string, string> = {}, appOptions: { stallMs?: number } = {}): Promise<TestApp> {
+export async function startTestApp(extraEnv: Record<string, string> = {}, appOptions: { stallMs?: number; log?: Logger } = {}): Promise<TestApp> {
   /** how to close what is open, in the order it was opened */
   const opened: (() => Promise<unknown>)[] = [];
   const close = async () => {
