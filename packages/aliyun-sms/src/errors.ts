@@ -1,6 +1,6 @@
 /**
  * Alibaba Cloud SMS's answers, sorted into the classes the service acts on
- * (contract.md, "Alibaba Cloud SMS"). The one place that knows what a code means: the sender
+ * (docs/aliyun.md, "What Alibaba Cloud's codes mean"). The one place that knows what a code means: the sender
  * acts on the class, the operator's view shows the meaning.
  */
 export type AliyunErrorClass =

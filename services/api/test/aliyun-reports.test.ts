@@ -241,6 +241,7 @@ describe('the receipt URL under other settings', () => {
       expectTaken(await push([], TOKEN, logged.app));
       expectError(await push([], `${TOKEN}x`, logged.app), 403, 'bad_token');
       expect(lines.some((line) => line.includes('Alibaba Cloud delivery reports'))).toBe(true);
+      expect(lines.some((line) => line.includes('wrong token: 403'))).toBe(true);
       expect(lines.filter((line) => line.includes(TOKEN))).toEqual([]);
     } finally {
       await logged.close();

@@ -60,6 +60,8 @@ export function aliyunReportRoutes(db: Database, reportToken: string | null): Fa
         logLevel: 'warn',
         onRequest: async (request: FastifyRequest<{ Params: { token?: string } }>) => {
           if (!tokenMatches(request.params.token ?? '')) {
+            // Said at warn, the route's level, so that an operator whose receipts stopped sees why; without the URL.
+            app.log.warn({ reqId: request.id, ip: request.ip }, 'Alibaba Cloud report push with a wrong token: 403');
             throw new ApiError(403, 'bad_token', 'not the receipt URL this service gave Alibaba Cloud');
           }
         },
