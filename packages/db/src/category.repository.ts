@@ -13,6 +13,8 @@ const COLUMNS = [
   'renewalUrl',
   'consultPhone',
   'enabled',
+  'aliyunTemplateCode',
+  'aliyunTemplateParams',
   'createdAt',
   'updatedAt',
 ] as const;

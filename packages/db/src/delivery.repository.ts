@@ -21,6 +21,8 @@ export interface MessageItem {
     pushBody: string;
     renewalUrl: string;
     consultPhone: string;
+    aliyunTemplateCode: string | null;
+    aliyunTemplateParams: Record<string, string> | null;
   };
 }
 
@@ -36,7 +38,8 @@ export function messageItemsJson(messageId: RawBuilder<number>) {
              'stillDue', r.outcome = 'open' and l.status = 'active' and l.expires_on = r.expires_on and c.enabled,
              'category', json_build_object(
                'code', c.code, 'name', c.name, 'smsTemplate', c.sms_template, 'pushTitle', c.push_title,
-               'pushBody', c.push_body, 'renewalUrl', c.renewal_url, 'consultPhone', c.consult_phone))
+               'pushBody', c.push_body, 'renewalUrl', c.renewal_url, 'consultPhone', c.consult_phone,
+               'aliyunTemplateCode', c.aliyun_template_code, 'aliyunTemplateParams', c.aliyun_template_params))
            order by l.expires_on, d.id), '[]')
       from deliveries d
       join reminders r on r.id = d.reminder_id

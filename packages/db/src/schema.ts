@@ -46,6 +46,8 @@ export interface AuditLog {
 }
 
 export interface Categories {
+  aliyunTemplateCode: string | null;
+  aliyunTemplateParams: Record<string, string> | null;
   channels: Array<"sms" | "push">;
   code: string;
   consultPhone: string;

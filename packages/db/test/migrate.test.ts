@@ -61,6 +61,8 @@ describe('migrations', () => {
     try {
       for (const file of (await readdir(MIGRATIONS_DIR)).filter((f) => f < '0007')) await cp(path.join(MIGRATIONS_DIR, file), path.join(before, file));
       await migrate(db, before);
+      // Today's statements read the categories' template columns (0015), which 0007 leaves alone.
+      await sql`alter table categories add column aliyun_template_code text, add column aliyun_template_params jsonb`.execute(db);
       const asOf = '2026-03-01';
       await insertCategory(db, testCategory({ code: 'food', leadDays: [10], channels: ['sms'] }));
       // The first phone holds two licences: its message carries two deliveries.

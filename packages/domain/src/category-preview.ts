@@ -7,6 +7,7 @@ import { addDays, localDate } from './dates';
 import { renderPush, renderSms, type ReminderFacts } from './render';
 import { renewalLink, type RenewalLink } from './renewal-link';
 import { smsSegments, type SmsEncoding } from './sms-segments';
+import { renderTemplateSms, type TemplateSms } from './sms-template';
 import type { BusinessDate, Category } from './types';
 
 /** A realistic, longish enterprise name, so that the preview does not flatter the length. */
@@ -29,6 +30,11 @@ export interface CategoryPreview {
     segments: number;
   };
   push: { title: string; body: string };
+  /**
+   * With aliyunTemplateCode and aliyunTemplateParams: the template and its variables as they
+   * will be sent for the sample licensee (Alibaba Cloud SMS).
+   */
+  aliyun?: TemplateSms;
   warnings: string[];
 }
 
@@ -71,9 +77,17 @@ export function categoryPreview(category: ReminderFacts['category'], options: Pr
         `${length.perSegment} per segment); carriers bill each segment, and long messages are more often filtered`,
     );
   }
+  let aliyun: TemplateSms | undefined;
+  if (category.aliyunTemplateCode && category.aliyunTemplateParams) {
+    // The digest's template code does not matter here: the sample has one licence.
+    const rendered = renderTemplateSms([facts], link, '');
+    if (rendered.ok) aliyun = rendered.sms;
+    else warnings.push(`${rendered.message}: such a message fails (${rendered.code})`);
+  }
   return {
     sms: { text, characters: length.units, encoding: length.encoding, segments: length.segments },
     push: { title, body },
+    ...(aliyun && { aliyun }),
     warnings,
   };
 }

@@ -11,3 +11,4 @@ export * from './identity';
 export * from './license.validate';
 export * from './demo';
 export * from './demo-history';
+export * from './sms-template';

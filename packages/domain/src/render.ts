@@ -20,7 +20,7 @@ export interface ReminderFacts {
   licenseNo: string;
   expiresOn: BusinessDate;
   daysLeft: number;
-  category: Pick<Category, 'name' | 'smsTemplate' | 'pushTitle' | 'pushBody' | 'renewalUrl' | 'consultPhone'>;
+  category: Pick<Category, 'name' | 'smsTemplate' | 'pushTitle' | 'pushBody' | 'renewalUrl' | 'consultPhone' | 'aliyunTemplateCode' | 'aliyunTemplateParams'>;
 }
 
 const PLACEHOLDER = /\{([^{}]*)\}/g;

@@ -17,6 +17,10 @@ export interface Category {
   renewalUrl: string;
   consultPhone: string;
   enabled: boolean;
+  /** SMS_PROVIDER=aliyun: the approved template's code (`SMS_` and digits) */
+  aliyunTemplateCode?: string | null;
+  /** SMS_PROVIDER=aliyun: the template's variables, each one of our templates (`{licenseName}`) */
+  aliyunTemplateParams?: Record<string, string> | null;
 }
 
 /** A licence as administrators send it (batch JSON or one CSV row). */

@@ -116,7 +116,7 @@ export async function buildApp({ config, db, cancelBackend, redis, queues, log, 
   const requireRole = apiKeyAuth(apiKeys.identify);
   await app.register(healthRoutes(db, redis));
   await app.register(metricsRoutes({ db, queues, log, metricsToken: config.metricsToken }, requireRole));
-  await app.register(categoryRoutes(db, requireRole, { linkBaseUrl: config.linkBaseUrl }));
+  await app.register(categoryRoutes(db, requireRole, { linkBaseUrl: config.linkBaseUrl }, config.sms.provider));
   const sealing = sealingThread(config.piiKey!);
   app.addHook('onClose', () => sealing.close());
   await app.register(licenseRoutes(db, idSealer(config.piiKey!), queues.counters, requireRole));

@@ -1,5 +1,15 @@
 import { findCategory, findCategoryForUpdate, inTransaction, insertCategory, listCategories, recordAudit, updateCategory, type Database } from '@lr/db';
-import { CATEGORY_CODE, DEFAULT_LEAD_DAYS, MAX_LEAD_DAYS, unknownPlaceholders, withPreview, type Category, type PreviewOptions } from '@lr/domain';
+import {
+  ALIYUN_TEMPLATE_CODE,
+  CATEGORY_CODE,
+  DEFAULT_LEAD_DAYS,
+  MAX_LEAD_DAYS,
+  templateFieldProblems,
+  unknownPlaceholders,
+  withPreview,
+  type Category,
+  type PreviewOptions,
+} from '@lr/domain';
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { RequireRole } from '../auth';
@@ -20,6 +30,8 @@ const CategoryFields = {
   renewalUrl: Type.String({ minLength: 1, maxLength: 500, pattern: '^https?://' }),
   consultPhone: Text(40),
   enabled: Type.Boolean(),
+  aliyunTemplateCode: Type.Union([Type.String({ pattern: ALIYUN_TEMPLATE_CODE.source }), Type.Null()]),
+  aliyunTemplateParams: Type.Union([Type.Record(Type.String({ maxLength: 32 }), Text(200), { maxProperties: 20 }), Type.Null()]),
 };
 
 const NewCategory = Type.Object(
@@ -28,6 +40,8 @@ const NewCategory = Type.Object(
     ...CategoryFields,
     leadDays: Type.Optional(CategoryFields.leadDays),
     enabled: Type.Optional(CategoryFields.enabled),
+    aliyunTemplateCode: Type.Optional(CategoryFields.aliyunTemplateCode),
+    aliyunTemplateParams: Type.Optional(CategoryFields.aliyunTemplateParams),
   },
   { additionalProperties: false },
 );
@@ -38,17 +52,41 @@ const CategoryChanges = Type.Partial(Type.Object(CategoryFields, { additionalPro
 
 /** An unknown placeholder is rejected when the category is saved (docs/rules.md, message text). */
 function checkTemplates(fields: Partial<Static<typeof CategoryChanges>>): void {
-  const details = (['smsTemplate', 'pushTitle', 'pushBody'] as const).flatMap((field) =>
-    unknownPlaceholders(fields[field] ?? '').map((name) => ({ field, message: `unknown placeholder {${name}}` })),
-  );
+  const details = [
+    ...(['smsTemplate', 'pushTitle', 'pushBody'] as const).flatMap((field) =>
+      unknownPlaceholders(fields[field] ?? '').map((name) => ({ field, message: `unknown placeholder {${name}}` })),
+    ),
+    ...templateFieldProblems(fields),
+  ];
   if (details.length > 0) {
     const message = details.map((d) => `${d.field}: ${d.message}`).join('; ');
     throw new ApiError(422, 'unknown_placeholder', message, details);
   }
 }
 
+/**
+ * Under SMS_PROVIDER=aliyun, carriers take an SMS only as an approved template: a category
+ * with the sms channel needs its template's code and variables (contract.md).
+ */
+function checkSmsTemplate(category: Pick<Category, 'channels' | 'aliyunTemplateCode' | 'aliyunTemplateParams'>, smsProvider: string | undefined): void {
+  if (smsProvider !== 'aliyun' || !category.channels.includes('sms')) return;
+  const missing = [
+    ...(category.aliyunTemplateCode ? [] : ['aliyunTemplateCode']),
+    ...(category.aliyunTemplateParams && Object.keys(category.aliyunTemplateParams).length > 0 ? [] : ['aliyunTemplateParams']),
+  ];
+  if (missing.length === 0) return;
+  const details = missing.map((field) => ({ field, message: 'is required for the sms channel when SMS_PROVIDER=aliyun' }));
+  throw new ApiError(422, 'sms_template_required', details.map((d) => `${d.field} ${d.message}`).join('; '), details);
+}
+
 /** `preview.linkBaseUrl`: the address of the service's renewal links, so that the preview counts `{renewalLink}` as sent. */
-export function categoryRoutes(db: Database, requireRole: RequireRole, preview: Pick<PreviewOptions, 'linkBaseUrl'>): FastifyPluginAsyncTypebox {
+export function categoryRoutes(
+  db: Database,
+  requireRole: RequireRole,
+  preview: Pick<PreviewOptions, 'linkBaseUrl'>,
+  /** SMS_PROVIDER: under `aliyun` a category with the sms channel needs its approved template */
+  smsProvider?: string,
+): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.get(
       '/v1/categories',
@@ -78,6 +116,7 @@ export function categoryRoutes(db: Database, requireRole: RequireRole, preview: 
       async (request, reply) => {
         checkTemplates(request.body);
         const category: Category = { leadDays: [...DEFAULT_LEAD_DAYS], enabled: true, ...request.body };
+        checkSmsTemplate(category, smsProvider);
         const created = await db.transaction().execute(async (trx) => {
           const stored = await insertCategory(trx, category);
           if (stored) {
@@ -101,6 +140,7 @@ export function categoryRoutes(db: Database, requireRole: RequireRole, preview: 
         const updated = await inTransaction(db, async (trx) => {
           const before = await findCategoryForUpdate(trx, request.params.code);
           if (!before) return undefined;
+          checkSmsTemplate({ ...before, ...request.body }, smsProvider);
           const after = await updateCategory(trx, request.params.code, request.body);
           await recordAudit(trx, { ...auditActor(request), action: 'category.update', target: `category:${before.code}`, before, after });
           return after;
