@@ -40,7 +40,8 @@ describe("a 500's log line", () => {
 
 describe('a store that is away, or a statement that ran too long', () => {
   async function answerTo(error: Error) {
-    const app = Fastify({ loggerInstance: createLogger('api', 'silent') as FastifyBaseLogger });
+    const logger: FastifyBaseLogger = createLogger('api', 'silent');
+    const app = Fastify({ loggerInstance: logger });
     installErrorHandling(app);
     app.get('/fails', async () => {
       throw error;
