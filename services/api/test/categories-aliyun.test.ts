@@ -3,6 +3,7 @@
  * template's code and its variables, checked when saved, required with the sms channel under
  * SMS_PROVIDER=aliyun, and shown in the preview as they will be sent.
  */
+import { TEST_ALIYUN } from '@lr/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, categoryBody, expectErrorShape, startTestApp, type App, type TestApp } from './harness';
 
@@ -15,7 +16,12 @@ describe('category template fields under SMS_PROVIDER=aliyun', () => {
   let testApp: TestApp | undefined;
   let app: App;
   beforeAll(async () => {
-    testApp = await startTestApp({ SMS_PROVIDER: 'aliyun', ALIYUN_SMS_REPORT_TOKEN: 'report-token-0123456789abcdef' });
+    testApp = await startTestApp({
+      SMS_PROVIDER: 'aliyun',
+      ALIYUN_SMS_REPORT_TOKEN: 'report-token-0123456789abcdef',
+      ALIYUN_ACCESS_KEY_ID: TEST_ALIYUN.accessKeyId,
+      ALIYUN_ACCESS_KEY_SECRET: TEST_ALIYUN.accessKeySecret,
+    });
     ({ app } = testApp);
   });
   afterAll(() => testApp?.close());
