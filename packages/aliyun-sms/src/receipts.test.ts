@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { receiptOfReport, reportErrorMessage } from './aliyun-receipts';
+import { receiptOfReport, reportErrorMessage } from './receipts';
 
 describe("an Alibaba Cloud report as the operator sees it", () => {
   it('is delivered when success says so, whatever code comes with it', () => {

@@ -1,4 +1,8 @@
-import type { ReceiptStatus } from '@lr/db';
+/**
+ * What Alibaba Cloud says of an SMS after it took it: a delivery report pushed to the API
+ * (SmsReport) or a QuerySendDetails entry looked up by the scheduler. Beside errors.ts, which
+ * says what its answers to a send mean.
+ */
 
 /**
  * What an Alibaba Cloud delivery report says of one SMS: `success` and the carrier's status
@@ -12,7 +16,7 @@ export interface AliyunReport {
 
 /** How a report ends a sent message: delivered, or undelivered with the code and its meaning. */
 export interface ReceiptOutcome {
-  status: ReceiptStatus;
+  status: 'delivered' | 'undelivered';
   error?: { code: string; message: string };
 }
 

@@ -130,21 +130,37 @@ describe('configuration', () => {
     expect(loadConfig('scheduler', { SMS_PROVIDER: 'twilio' }).sms).toEqual({ provider: 'log' });
   });
 
-  it('asks the API for the receipt URL\'s token when SMS_PROVIDER=aliyun, and reads the reconciliation delay', () => {
-    const aliyun = { ...API_ENV, SMS_PROVIDER: 'aliyun' };
+  it('asks the API and the scheduler for the Alibaba Cloud key and the receipt URL\'s token when SMS_PROVIDER=aliyun', () => {
+    const keys = { ALIYUN_ACCESS_KEY_ID: 'LTAI5tKey', ALIYUN_ACCESS_KEY_SECRET: 'secret' };
+    expect(problem('api', { ...API_ENV, SMS_PROVIDER: 'aliyun' })).toMatch(/^ALIYUN_ACCESS_KEY_ID: is required when SMS_PROVIDER=aliyun/);
+    expect(problem('api', { ...API_ENV, SMS_PROVIDER: 'aliyun', ALIYUN_ACCESS_KEY_ID: 'LTAI5tKey' })).toMatch(/^ALIYUN_ACCESS_KEY_SECRET: is required/);
+    const aliyun = { ...API_ENV, SMS_PROVIDER: 'aliyun', ...keys };
     expect(problem('api', aliyun)).toMatch(/^ALIYUN_SMS_REPORT_TOKEN: is required when SMS_PROVIDER=aliyun/);
     // It alone authenticates a receipt: a short or URL-unsafe one is refused.
     for (const bad of ['short-token', 'a'.repeat(23), `${'a'.repeat(24)}/x`, `${'a'.repeat(24)}?x`]) {
       expect(problem('api', { ...aliyun, ALIYUN_SMS_REPORT_TOKEN: bad }), bad).toMatch(/^ALIYUN_SMS_REPORT_TOKEN: must be 24 to 128/);
     }
     const token = 'f3a9c2e07b5d41e8a6c1d2b3e4f50617';
-    expect(loadConfig('api', { ...aliyun, ALIYUN_SMS_REPORT_TOKEN: token }).sms).toEqual({ provider: 'aliyun', reportToken: token, reconcileMinutes: 30 });
+    expect(loadConfig('api', { ...aliyun, ALIYUN_SMS_REPORT_TOKEN: token }).sms).toEqual({
+      provider: 'aliyun',
+      accessKeyId: 'LTAI5tKey',
+      accessKeySecret: 'secret',
+      endpoint: 'https://dysmsapi.aliyuncs.com',
+      reportToken: token,
+      reconcileMinutes: 30,
+    });
+    expect(loadConfig('api', { ...aliyun, ALIYUN_SMS_REPORT_TOKEN: token, ALIYUN_SMS_ENDPOINT: 'http://127.0.0.1:9000/' }).sms).toMatchObject({ endpoint: 'http://127.0.0.1:9000' });
+    expect(problem('api', { ...aliyun, ALIYUN_SMS_REPORT_TOKEN: token, ALIYUN_SMS_ENDPOINT: 'dysmsapi.aliyuncs.com' })).toMatch(/^ALIYUN_SMS_ENDPOINT: must be a URL/);
+    expect(problem('api', { ...aliyun, ALIYUN_SMS_REPORT_TOKEN: token, ALIYUN_SMS_ENDPOINT: 'https://proxy.example/sms' })).toMatch(/^ALIYUN_SMS_ENDPOINT: must be a scheme and host/);
+    // The scheduler looks up SMS without a receipt: it needs the credentials with aliyun, and nothing with twilio.
+    expect(loadConfig('scheduler', { SMS_PROVIDER: 'aliyun', ...keys, ALIYUN_SMS_REPORT_TOKEN: token }).sms).toMatchObject({ provider: 'aliyun', reconcileMinutes: 30 });
+    expect(problem('scheduler', { SMS_PROVIDER: 'aliyun', ALIYUN_SMS_REPORT_TOKEN: token })).toMatch(/^ALIYUN_ACCESS_KEY_ID: is required/);
     expect(loadConfig('api', { ...aliyun, ALIYUN_SMS_REPORT_TOKEN: token, ALIYUN_SMS_RECONCILE_MINUTES: '90' }).sms).toMatchObject({ reconcileMinutes: 90 });
     expect(problem('api', { ...aliyun, ALIYUN_SMS_REPORT_TOKEN: token, ALIYUN_SMS_RECONCILE_MINUTES: '0' })).toMatch(
       /^ALIYUN_SMS_RECONCILE_MINUTES: must be a whole number from 1/,
     );
     // The worker has no Alibaba Cloud sender yet: it refuses rather than record SMS that never left.
-    expect(problem('sms-worker', { SMS_PROVIDER: 'aliyun', ALIYUN_SMS_REPORT_TOKEN: token })).toMatch(/^SMS_PROVIDER: aliyun: the SMS worker cannot send/);
+    expect(problem('sms-worker', { SMS_PROVIDER: 'aliyun', ...keys, ALIYUN_SMS_REPORT_TOKEN: token })).toMatch(/^SMS_PROVIDER: aliyun: the SMS worker cannot send/);
   });
 
   it('asks the push worker for the gateway URL and secret only when PUSH_PROVIDER=gateway', () => {

@@ -26,6 +26,10 @@ export type SmsSettings =
     }
   | {
       provider: 'aliyun';
+      accessKeyId: string;
+      accessKeySecret: string;
+      /** ALIYUN_SMS_ENDPOINT: a URL; its scheme and host:port become the SDK's protocol and endpoint */
+      endpoint: string;
       /** ALIYUN_SMS_REPORT_TOKEN: the secret last segment of the receipt URL Alibaba Cloud pushes delivery reports to */
       reportToken: string;
       /** ALIYUN_SMS_RECONCILE_MINUTES: a sent SMS still without a receipt after this long is looked up (QuerySendDetails) */
@@ -219,8 +223,11 @@ function trustProxy(env: Env, name: string): false | string[] {
   return entries;
 }
 
-function sms(env: Env, needed: boolean): SmsSettings {
+function sms(env: Env, service: ServiceName): SmsSettings {
   const provider = oneOf(env, 'SMS_PROVIDER', ['log', 'twilio', 'aliyun'], 'log');
+  // The API checks receipts, the SMS worker sends, and with Alibaba Cloud the scheduler looks
+  // up the SMS whose receipt did not come.
+  const needed = service === 'sms-worker' || service === 'api' || (provider === 'aliyun' && service === 'scheduler');
   if (provider === 'log' || !needed) return { provider: 'log' };
   if (provider === 'aliyun') return aliyun(env);
   const why = 'when SMS_PROVIDER=twilio';
@@ -243,15 +250,20 @@ function sms(env: Env, needed: boolean): SmsSettings {
   };
 }
 
-/** Alibaba Cloud SMS: the receipts' settings (the sending ones come with the SMS worker's sender). */
+/** Alibaba Cloud SMS: its credentials and the receipts' settings (the sending ones come with the SMS worker's sender). */
 function aliyun(env: Env): SmsSettings {
   const why = 'when SMS_PROVIDER=aliyun';
+  const accessKeyId = required(env, 'ALIYUN_ACCESS_KEY_ID', why);
+  const accessKeySecret = required(env, 'ALIYUN_ACCESS_KEY_SECRET', why);
+  const endpoint = url(env, 'ALIYUN_SMS_ENDPOINT', ['http:', 'https:'], 'https://dysmsapi.aliyuncs.com')!;
+  // The SDK takes a host:port and a protocol, nothing more: a path would be dropped silently.
+  if (new URL(endpoint).pathname !== '/') throw new ConfigError('ALIYUN_SMS_ENDPOINT', 'must be a scheme and host[:port], without a path');
   const reportToken = required(env, 'ALIYUN_SMS_REPORT_TOKEN', why);
   // It is all that authenticates a receipt: long enough not to be guessed, and a plain URL segment.
   if (!/^[A-Za-z0-9_-]{24,128}$/.test(reportToken)) {
     throw new ConfigError('ALIYUN_SMS_REPORT_TOKEN', 'must be 24 to 128 letters, digits, "_" or "-" (e.g. openssl rand -hex 16)');
   }
-  return { provider: 'aliyun', reportToken, reconcileMinutes: integer(env, 'ALIYUN_SMS_RECONCILE_MINUTES', 30, 1, 7 * 24 * 60) };
+  return { provider: 'aliyun', accessKeyId, accessKeySecret, endpoint, reportToken, reconcileMinutes: integer(env, 'ALIYUN_SMS_RECONCILE_MINUTES', 30, 1, 7 * 24 * 60) };
 }
 
 function push(env: Env, needed: boolean): PushSettings {
@@ -271,8 +283,7 @@ function push(env: Env, needed: boolean): PushSettings {
  * checked only for that service, so a scheduler does not need Twilio credentials.
  */
 export function loadConfig(service: ServiceName, env: Env = process.env): Config {
-  const usesTwilio = service === 'sms-worker' || service === 'api';
-  const smsSettings = sms(env, usesTwilio);
+  const smsSettings = sms(env, service);
   if (service === 'sms-worker' && smsSettings.provider === 'aliyun') {
     // Until the worker's Alibaba Cloud sender lands, refusing beats recording SMS as sent that never left.
     throw new ConfigError('SMS_PROVIDER', 'aliyun: the SMS worker cannot send through Alibaba Cloud yet (receipts only)');

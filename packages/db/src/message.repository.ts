@@ -473,3 +473,26 @@ export function findMessage(db: Database, messageId: number) {
 export function findMessageByProviderId(db: Database, providerMessageId: string) {
   return db.selectFrom('outgoingMessages').selectAll().where('providerMessageId', '=', providerMessageId).executeTakeFirst();
 }
+
+/**
+ * SMS sent between `minAgeMinutes` and `maxAgeMinutes` ago whose receipt has not come (still
+ * `sent`), in id order after `afterId`: what the reconciliation looks up at the provider.
+ * Read from an index of such SMS alone (0016): a receipt takes a message out of it.
+ */
+export function awaitingReceipt(
+  db: Database,
+  { minAgeMinutes, maxAgeMinutes, afterId, limit }: { minAgeMinutes: number; maxAgeMinutes: number; afterId: number; limit: number },
+) {
+  return db
+    .selectFrom('outgoingMessages')
+    .select(['id', 'recipient', 'providerMessageId', 'sentAt'])
+    .where('channel', '=', 'sms')
+    .where('status', '=', 'sent')
+    .where('providerMessageId', 'is not', null)
+    .where('sentAt', '<', sql<Date>`now() - make_interval(mins => ${minAgeMinutes})`)
+    .where('sentAt', '>', sql<Date>`now() - make_interval(mins => ${maxAgeMinutes})`)
+    .where('id', '>', afterId)
+    .orderBy('id')
+    .limit(limit)
+    .execute();
+}

@@ -3,7 +3,7 @@
 // forward only, whatever order and however often it comes.
 import { claimMessage, insertCategory, markSent, type Database } from '@lr/db';
 import { createLogger } from '@lr/log';
-import { testCategory, testLicense } from '@lr/testing';
+import { TEST_ALIYUN, testCategory, testLicense } from '@lr/testing';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, expectError, startTestApp, type App, type TestApp } from './harness';
@@ -14,7 +14,12 @@ const TAKEN = { code: 0, msg: '接收成功' };
 const WORKER = 'sms-worker-aliyun-test';
 const LEASE = { leaseSeconds: 120, maxClaims: 8 };
 
-const ALIYUN_API = { SMS_PROVIDER: 'aliyun', ALIYUN_SMS_REPORT_TOKEN: TOKEN };
+const ALIYUN_API = {
+  SMS_PROVIDER: 'aliyun',
+  ALIYUN_ACCESS_KEY_ID: TEST_ALIYUN.accessKeyId,
+  ALIYUN_ACCESS_KEY_SECRET: TEST_ALIYUN.accessKeySecret,
+  ALIYUN_SMS_REPORT_TOKEN: TOKEN,
+};
 
 let testApp: TestApp | undefined;
 let app: App;

@@ -1,8 +1,10 @@
+import { aliyunSmsClient } from '@lr/aliyun-sms';
 import { loadConfig } from '@lr/config';
 import { connect, logDatabaseAvailability } from '@lr/db';
 import { logRedisAvailability, openMessageQueues, producerConnection } from '@lr/jobs';
 import { runService, serviceLogger } from '@lr/log';
 import { scanForToday, scheduleDailyScan } from './cron';
+import { receiptReconciler } from './reconcile';
 import { startUpkeep } from './upkeep';
 
 /**
@@ -34,6 +36,10 @@ await runService('scheduler', async () => {
     scanToday: scanForToday(daily),
     intervalMs: config.sweepIntervalSeconds * 1000,
     messageRetentionDays: config.messageRetentionDays,
+    reconcileReceipts:
+      config.sms.provider === 'aliyun'
+        ? receiptReconciler({ db: database.db, client: aliyunSmsClient(config.sms), reconcileMinutes: config.sms.reconcileMinutes, log })
+        : undefined,
     log,
   });
   log.info({ cron: config.scanCron, timezone: config.timezone, sweepIntervalSeconds: config.sweepIntervalSeconds }, 'scheduler started');

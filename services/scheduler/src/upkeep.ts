@@ -14,6 +14,8 @@ export interface UpkeepOptions {
   intervalMs: number;
   /** MESSAGE_RETENTION_DAYS: sent text older than this is erased */
   messageRetentionDays: number;
+  /** with SMS_PROVIDER=aliyun: looks up the next SMS left without a receipt (reconcile.ts) */
+  reconcileReceipts?: () => Promise<unknown>;
   log: Logger;
   now?: () => Date;
 }
@@ -68,7 +70,8 @@ export async function applyMessageRetention(
 
 /**
  * One round of upkeep: today's scan if it is owed, the sweep of lost messages, the
- * follow-ups' (follow-up.repository), then the retention of sent text.
+ * follow-ups' (follow-up.repository), the retention of sent text, then (Alibaba Cloud) the
+ * look-up of SMS left without a receipt.
  */
 export async function upkeep(options: UpkeepOptions): Promise<void> {
   const { deps, log } = options;
@@ -98,6 +101,13 @@ export async function upkeep(options: UpkeepOptions): Promise<void> {
     if (messages > 0 || inbox > 0) log.info({ messages, inbox, retentionDays: options.messageRetentionDays }, 'text of old messages erased');
   } catch (error) {
     log.error({ err: error }, 'message retention failed; the next round will try again');
+  }
+  if (options.reconcileReceipts) {
+    try {
+      await options.reconcileReceipts();
+    } catch (error) {
+      log.error({ err: error }, 'looking up SMS without a receipt failed; the next round will try again');
+    }
   }
 }
 

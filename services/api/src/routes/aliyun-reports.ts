@@ -1,10 +1,10 @@
+import { receiptOfReport } from '@lr/aliyun-sms';
 import { findMessage, findMessageByProviderId, receiptBeforeSend, recordReceipt, type Database } from '@lr/db';
 import { normalizeMobile } from '@lr/domain';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { receiptOfReport } from '../aliyun-receipts';
 import { ApiError } from '../errors';
 
 /** Where Alibaba Cloud pushes its delivery reports (SmsReport); the last segment is ALIYUN_SMS_REPORT_TOKEN. */

@@ -1,0 +1,187 @@
+// The reconciliation of SMS left without a receipt, against the fake Alibaba Cloud at the HTTP
+// level (the SDK's real signing and parsing run) and a real database.
+import { aliyunSmsClient } from '@lr/aliyun-sms';
+import { claimMessage, findMessage, insertCategory, markSent, recordReceipt, type Database } from '@lr/db';
+import { addDays, localDate } from '@lr/domain';
+import { createLogger } from '@lr/log';
+import { runScan } from '@lr/scan';
+import {
+  fakeAliyun,
+  FOLLOW_UP_DAYS,
+  freshDatabase,
+  freshMessageQueues,
+  FUTURE_SCANS_ALLOWED,
+  storeLicenses,
+  TEST_ALIYUN,
+  testCategory,
+  testLicense,
+  validLicense,
+  type FakeAliyun,
+  type TestDatabase,
+  type TestQueues,
+} from '@lr/testing';
+import { sql } from 'kysely';
+import { createTask } from 'node-cron';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { receiptReconciler } from '../src/reconcile';
+import { upkeep } from '../src/upkeep';
+
+const TZ = 'Asia/Shanghai';
+const log = createLogger('test', 'silent');
+const TODAY = localDate(TZ, new Date());
+const NAMES = ['DELIVERED', 'FAILED', 'WAITING', 'PUSHED', 'FRESH', 'ACCOUNT', 'ELSEWHERE'];
+
+let database: TestDatabase;
+let queues: TestQueues;
+let aliyun: FakeAliyun;
+let db: Database;
+/** licence number -> its SMS: message id and the BizId Alibaba Cloud gave it */
+const sent: Record<string, { id: number; bizId: string }> = {};
+
+/** What the SMS worker does: claims the message, sends it through Alibaba Cloud (OutId = its id), records the BizId. */
+async function send(messageId: number): Promise<string> {
+  const claim = await claimMessage(db, messageId, 'sms-worker-test', { leaseSeconds: 120, maxClaims: 8 });
+  const client = aliyunSmsClient({ ...TEST_ALIYUN, endpoint: aliyun.url });
+  const { bizId } = await client.sendSms({
+    phone: claim!.message.recipient.replace(/^\+86/, ''),
+    signName: TEST_ALIYUN.signName,
+    templateCode: 'SMS_100000001',
+    templateParam: { name: '食品经营许可证', no: 'JY1', date: '2026-03-31', token: 'Xq3vT8kLm2Rw9ZpA', tel: '0398-7856315' },
+    outId: String(messageId),
+  });
+  expect(await markSent(db, messageId, 'sms-worker-test', { providerMessageId: bizId, body: 'template SMS' })).toBeDefined();
+  return bizId;
+}
+
+/** Moves a message's send back in time, as if it had been sent `minutes` ago. */
+const sentAgo = (id: number, minutes: number) => sql`update outgoing_messages set sent_at = now() - make_interval(mins => ${minutes}) where id = ${id}`.execute(db);
+
+const reconciler = (reconcileMinutes = 30) =>
+  receiptReconciler({ db, client: aliyunSmsClient({ ...TEST_ALIYUN, endpoint: aliyun.url }), reconcileMinutes, log });
+
+beforeAll(async () => {
+  [database, queues, aliyun] = await Promise.all([freshDatabase(), freshMessageQueues(), fakeAliyun()]);
+  db = database.db;
+  await insertCategory(db, testCategory({ code: 'food', channels: ['sms'] }));
+  await storeLicenses(
+    db,
+    NAMES.map((licenseNo, i) => validLicense(testLicense({ categoryCode: 'food', licenseNo, phone: `1361234560${i}`, expiresOn: addDays(TODAY, 10) }))),
+  );
+  await runScan({ db, queues: queues.queues, log, followUpDays: FOLLOW_UP_DAYS, ...FUTURE_SCANS_ALLOWED }, { asOf: TODAY, trigger: 'command' });
+  const { rows } = await sql<{ id: number; licenseNo: string }>`
+    select m.id, l.license_no as "licenseNo" from outgoing_messages m join deliveries d on d.message_id = m.id
+      join reminders r on r.id = d.reminder_id join licenses l on l.id = r.license_id`.execute(db);
+  expect(rows).toHaveLength(NAMES.length);
+  for (const { id, licenseNo } of rows) sent[licenseNo] = { id, bizId: await send(id) };
+});
+
+afterAll(async () => {
+  await Promise.all([database?.drop(), queues?.cleanup(), aliyun?.close()]);
+});
+
+const statusOf = async (name: string) => {
+  const message = await findMessage(db, sent[name]!.id);
+  return { status: message!.status, errorCode: message!.errorCode, errorMessage: message!.errorMessage, deliveredAt: message!.deliveredAt };
+};
+/** The look-ups the fake was asked, by BizId. */
+const lookedUp = () => aliyun.lookUps().map((q) => q.get('BizId'));
+
+describe('SMS left without a receipt', () => {
+  beforeEach(async () => {
+    // Each test starts with every SMS fresh, so that only what it ages is looked up.
+    await sql`update outgoing_messages set sent_at = now()`.execute(db);
+  });
+
+  it('are looked up after ALIYUN_SMS_RECONCILE_MINUTES and get the status Alibaba Cloud has: delivered, or undelivered with the code and its meaning', async () => {
+    aliyun.setStatus(sent.DELIVERED!.bizId, 3);
+    aliyun.setStatus(sent.FAILED!.bizId, 2, 'MK:0001');
+    for (const name of ['DELIVERED', 'FAILED', 'WAITING']) await sentAgo(sent[name]!.id, 31);
+    const before = aliyun.lookUps().length;
+    expect(await reconciler(30)()).toEqual({ looked: 3, delivered: 1, undelivered: 1, waiting: 1 });
+    // Asked by phone, Beijing day and BizId, with the real SDK's signature.
+    const asked = aliyun.lookUps().slice(before);
+    expect(asked.map((q) => q.get('BizId')).sort()).toEqual([sent.DELIVERED!.bizId, sent.FAILED!.bizId, sent.WAITING!.bizId].sort());
+    expect(asked[0]!.get('PhoneNumber')).toMatch(/^1361234560\d$/);
+    expect(asked[0]!.get('SendDate')).toMatch(/^\d{8}$/);
+    expect(aliyun.badSignatures()).toBe(0);
+
+    const delivered = await statusOf('DELIVERED');
+    expect(delivered).toMatchObject({ status: 'delivered', errorCode: null });
+    expect(delivered.deliveredAt).toBeInstanceOf(Date);
+    const failed = await statusOf('FAILED');
+    expect(failed).toMatchObject({ status: 'undelivered', errorCode: 'MK:0001' });
+    expect(failed.errorMessage).toMatch(/number is not in use.*\(Alibaba Cloud MK:0001\)$/);
+    // Still waiting at Alibaba Cloud: stays sent, to be looked up again.
+    expect(await statusOf('WAITING')).toMatchObject({ status: 'sent' });
+  });
+
+  it('leaves alone an SMS sent less than ALIYUN_SMS_RECONCILE_MINUTES ago, and one whose receipt came', async () => {
+    await sentAgo(sent.FRESH!.id, 29);
+    await sentAgo(sent.PUSHED!.id, 45);
+    aliyun.setStatus(sent.PUSHED!.bizId, 2, 'UNDELIV');
+    // The push came first: the message is delivered, and not asked about.
+    await recordReceipt(db, sent.PUSHED!.bizId, 'delivered');
+    const before = aliyun.lookUps().length;
+    expect(await reconciler(30)()).toEqual({ looked: 0, delivered: 0, undelivered: 0, waiting: 0 });
+    expect(aliyun.lookUps().length).toBe(before);
+    expect(await statusOf('FRESH')).toMatchObject({ status: 'sent' });
+    expect(await statusOf('PUSHED')).toMatchObject({ status: 'delivered' });
+  });
+
+  it('looks at a few each round, in id order, and comes back to those still waiting on a later pass', async () => {
+    await sentAgo(sent.WAITING!.id, 50);
+    await sentAgo(sent.ELSEWHERE!.id, 40);
+    const reconcile = receiptReconciler({ db, client: aliyunSmsClient({ ...TEST_ALIYUN, endpoint: aliyun.url }), reconcileMinutes: 30, log, perRound: 1 });
+    const before = aliyun.lookUps().length;
+    await reconcile();
+    await reconcile();
+    await reconcile();
+    const [first, second] = [sent.WAITING!, sent.ELSEWHERE!].sort((a, b) => a.id - b.id);
+    expect(lookedUp().slice(before)).toEqual([first!.bizId, second!.bizId, first!.bizId]);
+  });
+
+  it('does not take another SMS of the same BizId for its own: the entry must carry its OutId', async () => {
+    // An SMS whose BizId Alibaba Cloud lists under another OutId (not ours): left waiting.
+    await sentAgo(sent.ELSEWHERE!.id, 40);
+    await sql`update outgoing_messages set provider_message_id = ${sent.DELIVERED!.bizId + '-x'} where id = ${sent.ELSEWHERE!.id}`.execute(db);
+    try {
+      expect(await reconciler(30)()).toEqual({ looked: 1, delivered: 0, undelivered: 0, waiting: 1 });
+      expect(await statusOf('ELSEWHERE')).toMatchObject({ status: 'sent' });
+    } finally {
+      await sql`update outgoing_messages set provider_message_id = ${sent.ELSEWHERE!.bizId} where id = ${sent.ELSEWHERE!.id}`.execute(db);
+    }
+  });
+
+  it('an account error ends the round and fails nothing; upkeep logs it and the next round tries again', async () => {
+    await sentAgo(sent.ACCOUNT!.id, 40);
+    aliyun.setStatus(sent.ACCOUNT!.bizId, 3);
+    aliyun.queueFaults({ code: 'isv.OUT_OF_SERVICE' });
+    const lines: string[] = [];
+    const seen = createLogger('test', 'info', { write: (line: string) => void lines.push(line) }, 'json');
+    const reconcileReceipts = receiptReconciler({ db, client: aliyunSmsClient({ ...TEST_ALIYUN, endpoint: aliyun.url }), reconcileMinutes: 30, log: seen });
+    const round = {
+      deps: { db, queues: queues.queues, log: seen, followUpDays: FOLLOW_UP_DAYS, redis: queues.connection, claimLeaseSeconds: 120 },
+      timezone: TZ,
+      dailyScan: createTask('0 0 1 1 *', () => undefined),
+      scanToday: async () => undefined,
+      intervalMs: 60_000,
+      messageRetentionDays: 365,
+      reconcileReceipts,
+      log: seen,
+    };
+    await upkeep(round);
+    expect(await statusOf('ACCOUNT')).toMatchObject({ status: 'sent', errorCode: null });
+    expect(lines.some((line) => line.includes('looking up SMS without a receipt failed') && line.includes('isv.OUT_OF_SERVICE'))).toBe(true);
+    await upkeep(round);
+    expect(await statusOf('ACCOUNT')).toMatchObject({ status: 'delivered' });
+  });
+
+  it('a throttled or dropped look-up is tried again on the next round', async () => {
+    await sentAgo(sent.WAITING!.id, 40);
+    aliyun.queueFaults('throttling', 'drop');
+    const reconcile = reconciler(30);
+    await expect(reconcile()).rejects.toMatchObject({ errorClass: 'transient' });
+    await expect(reconcile()).rejects.toMatchObject({ errorClass: 'transient' });
+    expect(await reconcile()).toMatchObject({ looked: 1, waiting: 1 });
+  });
+});
