@@ -1,4 +1,4 @@
--- Alibaba Cloud SMS (SMS_PROVIDER=aliyun; contract.md, "Alibaba Cloud SMS"): mainland
+-- Alibaba Cloud SMS (SMS_PROVIDER=aliyun; docs/aliyun.md): mainland
 -- carriers take notification SMS only as a pre-approved template plus variables. A category
 -- names its approved template and maps each of the template's variables to one of our
 -- templates ({ "name": "{licenseName}", "token": "{renewalToken}" }). Null where the county

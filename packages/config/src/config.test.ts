@@ -159,8 +159,27 @@ describe('configuration', () => {
     expect(problem('api', { ...aliyun, ALIYUN_SMS_REPORT_TOKEN: token, ALIYUN_SMS_RECONCILE_MINUTES: '0' })).toMatch(
       /^ALIYUN_SMS_RECONCILE_MINUTES: must be a whole number from 1/,
     );
-    // The worker has no Alibaba Cloud sender yet: it refuses rather than record SMS that never left.
-    expect(problem('sms-worker', { SMS_PROVIDER: 'aliyun', ...keys, ALIYUN_SMS_REPORT_TOKEN: token })).toMatch(/^SMS_PROVIDER: aliyun: the SMS worker cannot send/);
+  });
+
+  it('asks the SMS worker with SMS_PROVIDER=aliyun for the signature and the digest template, naming what is missing', () => {
+    const worker = {
+      SMS_PROVIDER: 'aliyun',
+      ALIYUN_ACCESS_KEY_ID: 'LTAI5tKey',
+      ALIYUN_ACCESS_KEY_SECRET: 'secret',
+      ALIYUN_SMS_REPORT_TOKEN: 'f3a9c2e07b5d41e8a6c1d2b3e4f50617',
+      ALIYUN_SMS_SIGN_NAME: '卢氏县政务服务',
+      ALIYUN_SMS_DIGEST_TEMPLATE_CODE: 'SMS_465000001',
+    };
+    expect(loadConfig('sms-worker', worker).sms).toMatchObject({ provider: 'aliyun', sending: { signName: '卢氏县政务服务', digestTemplateCode: 'SMS_465000001' } });
+    for (const name of ['ALIYUN_ACCESS_KEY_ID', 'ALIYUN_ACCESS_KEY_SECRET', 'ALIYUN_SMS_SIGN_NAME', 'ALIYUN_SMS_DIGEST_TEMPLATE_CODE', 'ALIYUN_SMS_REPORT_TOKEN'] as const) {
+      const { [name]: _missing, ...rest } = worker;
+      expect(problem('sms-worker', rest), name).toMatch(new RegExp(`^${name}: is required when SMS_PROVIDER=aliyun`));
+    }
+    expect(problem('sms-worker', { ...worker, ALIYUN_SMS_SIGN_NAME: '【卢氏县政务服务】' })).toMatch(/^ALIYUN_SMS_SIGN_NAME: must be the approved signature itself/);
+    expect(problem('sms-worker', { ...worker, ALIYUN_SMS_DIGEST_TEMPLATE_CODE: '465000001' })).toMatch(/^ALIYUN_SMS_DIGEST_TEMPLATE_CODE: must be a template code/);
+    // The API and the scheduler do not send: they need neither.
+    const { ALIYUN_SMS_SIGN_NAME: _s, ALIYUN_SMS_DIGEST_TEMPLATE_CODE: _d, ...notSending } = worker;
+    expect(loadConfig('scheduler', notSending).sms).toMatchObject({ provider: 'aliyun', sending: undefined });
   });
 
   it('asks the push worker for the gateway URL and secret only when PUSH_PROVIDER=gateway', () => {

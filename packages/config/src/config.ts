@@ -34,7 +34,17 @@ export type SmsSettings =
       reportToken: string;
       /** ALIYUN_SMS_RECONCILE_MINUTES: a sent SMS still without a receipt after this long is looked up (QuerySendDetails) */
       reconcileMinutes: number;
+      /** what sending needs besides the account: the SMS worker's alone (undefined in the other services) */
+      sending: AliyunSending | undefined;
     };
+
+/** How the SMS worker sends through Alibaba Cloud (docs/aliyun.md). */
+export interface AliyunSending {
+  /** ALIYUN_SMS_SIGN_NAME: the approved signature (签名), e.g. 卢氏县政务服务 */
+  signName: string;
+  /** ALIYUN_SMS_DIGEST_TEMPLATE_CODE: the template of a message that carries several licences (count, first, date, token, tel) */
+  digestTemplateCode: string;
+}
 
 export type PushSettings = { provider: 'log' } | { provider: 'gateway'; url: string; secret: string };
 
@@ -229,7 +239,7 @@ function sms(env: Env, service: ServiceName): SmsSettings {
   // up the SMS whose receipt did not come.
   const needed = service === 'sms-worker' || service === 'api' || (provider === 'aliyun' && service === 'scheduler');
   if (provider === 'log' || !needed) return { provider: 'log' };
-  if (provider === 'aliyun') return aliyun(env);
+  if (provider === 'aliyun') return aliyun(env, service === 'sms-worker');
   const why = 'when SMS_PROVIDER=twilio';
   const accountSid = required(env, 'TWILIO_ACCOUNT_SID', why);
   if (!/^AC[0-9a-fA-F]{32}$/.test(accountSid)) {
@@ -251,7 +261,7 @@ function sms(env: Env, service: ServiceName): SmsSettings {
 }
 
 /** Alibaba Cloud SMS: its credentials and the receipts' settings (the sending ones come with the SMS worker's sender). */
-function aliyun(env: Env): SmsSettings {
+function aliyun(env: Env, sends: boolean): SmsSettings {
   const why = 'when SMS_PROVIDER=aliyun';
   const accessKeyId = required(env, 'ALIYUN_ACCESS_KEY_ID', why);
   const accessKeySecret = required(env, 'ALIYUN_ACCESS_KEY_SECRET', why);
@@ -263,7 +273,28 @@ function aliyun(env: Env): SmsSettings {
   if (!/^[A-Za-z0-9_-]{24,128}$/.test(reportToken)) {
     throw new ConfigError('ALIYUN_SMS_REPORT_TOKEN', 'must be 24 to 128 letters, digits, "_" or "-" (e.g. openssl rand -hex 16)');
   }
-  return { provider: 'aliyun', accessKeyId, accessKeySecret, endpoint, reportToken, reconcileMinutes: integer(env, 'ALIYUN_SMS_RECONCILE_MINUTES', 30, 1, 7 * 24 * 60) };
+  return {
+    provider: 'aliyun',
+    accessKeyId,
+    accessKeySecret,
+    endpoint,
+    reportToken,
+    reconcileMinutes: integer(env, 'ALIYUN_SMS_RECONCILE_MINUTES', 30, 1, 7 * 24 * 60),
+    sending: sends ? aliyunSending(env, why) : undefined,
+  };
+}
+
+function aliyunSending(env: Env, why: string): AliyunSending {
+  const signName = required(env, 'ALIYUN_SMS_SIGN_NAME', why);
+  // The signature as approved: Alibaba Cloud adds the brackets, and refuses one it does not know.
+  if (/[【】[\]]/.test(signName) || Array.from(signName).length > 20) {
+    throw new ConfigError('ALIYUN_SMS_SIGN_NAME', 'must be the approved signature itself: at most 20 characters, without 【】');
+  }
+  const digestTemplateCode = required(env, 'ALIYUN_SMS_DIGEST_TEMPLATE_CODE', why);
+  if (!/^SMS_\d{1,20}$/.test(digestTemplateCode)) {
+    throw new ConfigError('ALIYUN_SMS_DIGEST_TEMPLATE_CODE', `must be a template code, "SMS_" and digits; got "${digestTemplateCode}"`);
+  }
+  return { signName, digestTemplateCode };
 }
 
 function push(env: Env, needed: boolean): PushSettings {
@@ -284,10 +315,6 @@ function push(env: Env, needed: boolean): PushSettings {
  */
 export function loadConfig(service: ServiceName, env: Env = process.env): Config {
   const smsSettings = sms(env, service);
-  if (service === 'sms-worker' && smsSettings.provider === 'aliyun') {
-    // Until the worker's Alibaba Cloud sender lands, refusing beats recording SMS as sent that never left.
-    throw new ConfigError('SMS_PROVIDER', 'aliyun: the SMS worker cannot send through Alibaba Cloud yet (receipts only)');
-  }
   const publicBaseUrl = url(env, 'PUBLIC_BASE_URL', ['http:', 'https:']);
   if (smsSettings.provider === 'twilio' && publicBaseUrl === undefined) {
     required(env, 'PUBLIC_BASE_URL', 'when SMS_PROVIDER=twilio (status callbacks and their signatures)');

@@ -306,10 +306,11 @@ export function releaseForRetry(db: Database, messageId: number, workerId: strin
 }
 
 /**
- * The worker holds a message back untried (the recipient's daily cap): it goes back to
- * the queue, and its claim does not count as an attempt.
+ * The worker holds a message back (the recipient's daily cap; a provider's limit, or its
+ * account unable to send, with the provider's `error`): it goes back to the queue, and its
+ * claim does not count as an attempt.
  */
-export function deferMessage(db: Database, messageId: number, workerId: string, reason: string) {
+export function deferMessage(db: Database, messageId: number, workerId: string, reason: string, error?: { code: string; message: string }) {
   return moveMessage(db, {
     messageId,
     from: ['sending'],
@@ -317,7 +318,8 @@ export function deferMessage(db: Database, messageId: number, workerId: string, 
     cause: `deferred: ${reason}`,
     lockedBy: workerId,
     attempts: -1,
-    set: { lockedBy: null, lockedAt: null },
+    set: { lockedBy: null, lockedAt: null, ...(error && { errorCode: error.code, errorMessage: error.message }) },
+    ...(error && { detail: error }),
   });
 }
 

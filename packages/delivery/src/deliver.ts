@@ -83,7 +83,9 @@ export type DeliveryResult =
   | { outcome: 'sent'; providerMessageId: string | null }
   | { outcome: 'skipped' | 'cancelled' }
   | { outcome: 'held'; until: Date }
-  | { outcome: 'failed' | 'retry'; code: string; message: string };
+  | { outcome: 'failed' | 'retry'; code: string; message: string }
+  /** the provider's account cannot send: the message went back untried; the worker pauses the queue */
+  | { outcome: 'paused'; code: string; message: string };
 
 /**
  * Sends outgoing messages, one per call. Each message is claimed in PostgreSQL before the
@@ -175,6 +177,16 @@ async function deliver<Content extends SentContent>(
   } catch (thrown) {
     const error = asProviderError(thrown);
     const detail = { code: error.code, message: error.message };
+    if (error.wait && 'hold' in error.wait) {
+      await deferMessage(db, messageId, workerId, `provider limit ${error.code}`, detail);
+      log.info({ messageId, channel: channel.name, recipient: message.recipient, ...detail, until: error.wait.hold }, 'held by the provider: tried again later');
+      return { outcome: 'held', until: error.wait.hold };
+    }
+    if (error.wait) {
+      // Not the message's fault: it fails nothing and waits, untried, until the account works.
+      await deferMessage(db, messageId, workerId, `provider account cannot send (${error.code})`, detail);
+      return { outcome: 'paused', ...detail };
+    }
     if (error.permanent || lastAttempt) {
       await markFailed(db, messageId, workerId, detail);
       log.warn({ messageId, channel: channel.name, recipient: message.recipient, ...detail, permanent: error.permanent }, 'message failed');

@@ -8,6 +8,12 @@ export class ProviderError extends Error {
     readonly permanent: boolean,
     readonly code: string,
     message: string,
+    /**
+     * Neither failed nor retried at once: `hold` puts the message back untried until then (a
+     * carrier's limit for its number); `pause` is the provider's account unable to send any
+     * message (balance, suspension, credentials): no message fails, sending pauses.
+     */
+    readonly wait?: { hold: Date } | { pause: true },
   ) {
     super(message);
     this.name = 'ProviderError';

@@ -1,6 +1,6 @@
 import { maskText, quietHoursEnd, type QuietHours } from '@lr/domain';
 import { counters, startWorker, type MessageJob } from '@lr/jobs';
-import { DelayedError, UnrecoverableError, type Worker } from 'bullmq';
+import { DelayedError, RateLimitError, UnrecoverableError, type Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { messageDelivery, type Channel, type DeliveryDeps, type SentContent } from './deliver';
 
@@ -15,6 +15,8 @@ export interface DeliveryWorkerOptions<Content extends SentContent> {
   timezone: string;
   /** most jobs per second across every worker of this queue */
   ratePerSecond?: number;
+  /** how long sending pauses when the provider's account cannot send [ACCOUNT_PAUSE_MS] */
+  accountPauseMs?: { first: number; max: number };
   now?: () => Date;
 }
 
@@ -28,6 +30,7 @@ export function startDeliveryWorker<Content extends SentContent>(options: Delive
   const deliver = messageDelivery(options.deps, options.channel);
   const counted = counters(options.connection, options.prefix);
   const channel = options.channel.name;
+  const pause = accountPause(options.accountPauseMs ?? ACCOUNT_PAUSE_MS);
   const worker = startWorker(
     options.job,
     async (payload, job, token) => {
@@ -39,6 +42,23 @@ export function startDeliveryWorker<Content extends SentContent>(options: Delive
       }
       const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
       const result = await deliver(payload.messageId, lastAttempt);
+      if (result.outcome === 'paused') {
+        // The provider's account cannot send (balance, suspension, credentials): every message
+        // would meet the same, so the queue pauses (every worker of it), with a growing wait
+        // while it lasts. The message fails nothing and goes back untried.
+        const { ms, first } = pause.next();
+        if (first) {
+          counted.add('providerPauses', 1, channel);
+          options.deps.log.error({ channel, code: result.code, reason: result.message, pauseMs: ms }, `${channel} sending paused: the provider account cannot send`);
+        }
+        if (options.ratePerSecond !== undefined) {
+          await worker.rateLimit(ms);
+          throw new RateLimitError();
+        }
+        await job.moveToDelayed(now().getTime() + ms, token);
+        throw new DelayedError();
+      }
+      if (result.outcome === 'sent') pause.reset();
       if (result.outcome === 'sent') counted.add('messagesSent', 1, channel);
       if (result.outcome === 'failed') counted.add('messagesFailed', 1, channel);
       if (result.outcome === 'held') {
@@ -63,6 +83,32 @@ export function startDeliveryWorker<Content extends SentContent>(options: Delive
   // Before the service quits its Redis connection: close() has let the jobs under way finish.
   worker.on('closed', () => void counted.flush());
   return worker;
+}
+
+/** The first pause of sending when the provider's account cannot send, and the longest. */
+export const ACCOUNT_PAUSE_MS = { first: 5_000, max: 300_000 };
+
+/**
+ * How long sending pauses while the provider's account cannot send: doubling from
+ * `first` to `max` while it lasts, from the first again once a message goes.
+ * `first` says whether this starts a pause (the jobs under way meet it together; it is
+ * logged and counted once).
+ */
+function accountPause(limits: { first: number; max: number }) {
+  let ms = 0;
+  let until = 0;
+  return {
+    next() {
+      const first = Date.now() >= until;
+      if (first) ms = Math.min(limits.max, ms === 0 ? limits.first : ms * 2);
+      until = Math.max(until, Date.now() + ms);
+      return { ms: Math.max(1, until - Date.now()), first };
+    },
+    reset() {
+      ms = 0;
+      until = 0;
+    },
+  };
 }
 
 /** BullMQ's job lock, renewed while the job runs; a lapsed one marks the job stalled. */

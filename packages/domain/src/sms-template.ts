@@ -2,7 +2,7 @@
  * SMS that carriers take only as an approved template plus variables (Alibaba Cloud SMS, and
  * the next domestic provider alike): the category maps each of its template's variables to
  * one of our templates; a message with several licences uses the digest template, whose
- * variables are fixed. contract.md, "Alibaba Cloud SMS".
+ * variables are fixed. docs/aliyun.md.
  */
 import { renderTemplate, unknownPlaceholders, type ReminderFacts } from './render';
 import type { RenewalLink } from './renewal-link';

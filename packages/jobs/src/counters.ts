@@ -14,6 +14,10 @@ export const COUNTERS = {
   renewals: { metric: 'lr_renewals_total', help: 'Licence renewals recorded (a later expiry date)' },
   cyclesExpired: { metric: 'lr_cycles_expired_total', help: 'Licence cycles a scan found past their date, unrenewed' },
   linkOpenings: { metric: 'lr_link_openings_total', help: 'Renewal links opened (GET /r/{token}) while they worked' },
+  providerPauses: {
+    metric: 'lr_provider_pauses_total',
+    help: 'Times sending paused because the provider account could not send (balance, suspension, credentials), by channel',
+  },
 } as const;
 
 export type CounterName = keyof typeof COUNTERS;

@@ -1,5 +1,5 @@
 /**
- * Category fields for Alibaba Cloud SMS (contract.md, "Alibaba Cloud SMS"): the approved
+ * Category fields for Alibaba Cloud SMS (docs/aliyun.md): the approved
  * template's code and its variables, checked when saved, required with the sms channel under
  * SMS_PROVIDER=aliyun, and shown in the preview as they will be sent.
  */

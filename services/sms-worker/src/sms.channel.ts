@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { batched, ProviderError, type Channel } from '@lr/delivery';
 import { smsRecipientStates, suppressPhone, type Database, type SmsRecipientQuestion } from '@lr/db';
-import { localMidnight, maskPhone, nextLocalMidnight, renderSms, smsSegments } from '@lr/domain';
+import { localMidnight, maskPhone, nextLocalMidnight, renderSms, renderTemplateSms, smsSegments, type TemplateRendering } from '@lr/domain';
 import type { Logger } from '@lr/log';
 import { UNSUBSCRIBED, type SmsSender } from './twilio.sender';
 
@@ -10,9 +10,22 @@ export interface SmsLimits {
   /** SMS_MAX_PER_RECIPIENT_PER_DAY: carriers block numbers that receive more */
   maxPerRecipientPerDay: number;
   timezone: string;
+  /**
+   * A provider that sends approved templates (Alibaba Cloud): the digest's template code, for
+   * a message with several licences. Each message then also renders its template SMS.
+   */
+  digestTemplateCode?: string;
 }
 
-export function smsChannel(sender: SmsSender, limits: SmsLimits): Channel<{ body: string; segments: number }> {
+export interface SmsContent {
+  /** the text as the category's smsTemplate renders it: kept with the message for the ledger and the inbox */
+  body: string;
+  segments: number;
+  /** with a template provider: what goes to it */
+  template?: TemplateRendering;
+}
+
+export function smsChannel(sender: SmsSender, limits: SmsLimits): Channel<SmsContent> {
   const { db } = limits;
   // Concurrent jobs ask for their phones' state in one statement.
   const recipientState = batched((questions: SmsRecipientQuestion[]) => smsRecipientStates(db, questions));
@@ -20,11 +33,12 @@ export function smsChannel(sender: SmsSender, limits: SmsLimits): Channel<{ body
     name: 'sms',
     render(reminders, link) {
       const body = renderSms(reminders, link);
-      return { body, segments: smsSegments(body).segments };
+      const template = limits.digestTemplateCode === undefined ? undefined : renderTemplateSms(reminders, link, limits.digestTemplateCode);
+      return { body, segments: smsSegments(body).segments, ...(template && { template }) };
     },
-    async send(message, { body }) {
+    async send(message, { body, template }) {
       try {
-        return await sender.send(message.recipient, body);
+        return await sender.send(message.recipient, body, { messageId: message.id, ...(template && { template }) });
       } catch (error) {
         // The holder replied STOP: no more SMS to the phone until an operator clears it.
         if (error instanceof ProviderError && error.code === UNSUBSCRIBED) {

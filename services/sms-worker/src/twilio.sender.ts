@@ -1,6 +1,7 @@
 import type { SmsSettings } from '@lr/config';
 import type { ReceiptStatus } from '@lr/db';
 import { isPermanentStatus, ProviderError, type FoundSend } from '@lr/delivery';
+import type { TemplateRendering } from '@lr/domain';
 import twilio from 'twilio';
 import type RequestClient from 'twilio/lib/base/RequestClient';
 import type { MessageInstance } from 'twilio/lib/rest/api/v2010/account/message';
@@ -37,8 +38,19 @@ export interface SentSmsQuery {
   since: Date;
 }
 
+/** What a sender may need of the message beyond its text: its id, and its template SMS where the channel renders one. */
+export interface SmsToSend {
+  messageId: number;
+  /** with a template provider (Alibaba Cloud): the approved template and its variables, or why there is none */
+  template?: TemplateRendering;
+}
+
+/**
+ * An SMS provider: the one place that knows its API and what its answers mean (a refusal as
+ * a ProviderError: permanent, retried, held, or the account unable to send).
+ */
 export interface SmsSender {
-  send(to: string, body: string): Promise<{ providerMessageId: string | null }>;
+  send(to: string, body: string, sms?: SmsToSend): Promise<{ providerMessageId: string | null }>;
   /**
    * Looks before sending again (Channel.findSent): the SMS the provider took since `since`
    * that is this message, or null; rejects when the provider cannot say. Absent (the log

@@ -66,7 +66,7 @@ function checkTemplates(fields: Partial<Static<typeof CategoryChanges>>): void {
 
 /**
  * Under SMS_PROVIDER=aliyun, carriers take an SMS only as an approved template: a category
- * with the sms channel needs its template's code and variables (contract.md).
+ * with the sms channel needs its template's code and variables (docs/aliyun.md).
  */
 function checkSmsTemplate(category: Pick<Category, 'channels' | 'aliyunTemplateCode' | 'aliyunTemplateParams'>, smsProvider: string | undefined): void {
   if (smsProvider !== 'aliyun' || !category.channels.includes('sms')) return;

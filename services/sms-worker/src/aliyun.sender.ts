@@ -1,0 +1,128 @@
+import { aliyunErrorMeaning, aliyunSmsClient, classifyThrown, type AliyunSmsClient, type AliyunSmsError, type AliyunSmsSettings, type SendDetail } from '@lr/aliyun-sms';
+import { ProviderError, type FoundSend } from '@lr/delivery';
+import { addDays, localDate, nextLocalMidnight, TEMPLATE_MISSING } from '@lr/domain';
+import type { SmsSender } from './twilio.sender';
+
+/** The account and the approved signature (ALIYUN_* settings). */
+export interface AliyunSenderSettings extends AliyunSmsSettings {
+  signName: string;
+}
+
+/** How long the carrier's per-number frequency limit (isv.BUSINESS_LIMIT_CONTROL) holds a message. */
+export const FREQUENCY_HOLD_MS = 3_600_000;
+/** Alibaba Cloud's dates (SendDate, the day QuerySendDetails asks for) are Beijing time. */
+const ALIYUN_TIMEZONE = 'Asia/Shanghai';
+/** QuerySendDetails answers for the last 30 days only, 50 SMS a page. */
+const LOOK_UP_DAYS = 30;
+const LOOK_UP_PAGE = 50;
+/** The most of a phone's SMS of one day a look-up reads (a phone gets at most a few SMS a day). */
+const LOOK_UP_LIMIT = 200;
+
+/**
+ * The provider id of a send that a look-up found by its OutId: QuerySendDetails does not give
+ * the BizId, so the message is recorded under its own id. A receipt for it carries `out_id`.
+ */
+export const foundProviderId = (messageId: number) => `outid:${messageId}`;
+
+/** The 11-digit mainland number Alibaba Cloud takes: licences keep phones in E.164 (+86…). */
+export function mainlandNumber(phone: string): string {
+  return phone.replace(/^\+86/, '');
+}
+
+/**
+ * Alibaba Cloud's answer as the delivery acts on it (the classes of @lr/aliyun-sms):
+ * permanent fails the message; the carrier's limits hold it (an hour; to the next local day);
+ * transient retries it with backoff; an account that cannot send pauses sending and fails
+ * nothing. The message is the code's meaning where known, for the operator.
+ */
+export function aliyunProviderError(error: AliyunSmsError, timezone: string, now: Date): ProviderError {
+  const meaning = aliyunErrorMeaning(error.code);
+  const message = meaning ? `${meaning} (${error.message})` : error.message;
+  switch (error.errorClass) {
+    case 'permanent':
+      return new ProviderError(true, error.code, message);
+    case 'hold_hour':
+      return new ProviderError(false, error.code, message, { hold: new Date(now.getTime() + FREQUENCY_HOLD_MS) });
+    case 'hold_day':
+      return new ProviderError(false, error.code, message, { hold: nextLocalMidnight(timezone, now) });
+    case 'account':
+      return new ProviderError(false, error.code, message, { pause: true });
+    case 'transient':
+    default:
+      return new ProviderError(false, error.code, message);
+  }
+}
+
+/** How a send found by a look-up has ended, as its receipt would say it (SendStatus 3 delivered, 2 failed). */
+function foundSend(messageId: number, detail: SendDetail): FoundSend {
+  const providerMessageId = foundProviderId(messageId);
+  if (detail.sendStatus === 3) return { providerMessageId, receipt: { status: 'delivered' } };
+  if (detail.sendStatus === 2) {
+    const code = detail.errCode || 'UNDELIVERED';
+    return { providerMessageId, receipt: { status: 'undelivered', error: { code, message: `Alibaba Cloud ${code}` } } };
+  }
+  return { providerMessageId };
+}
+
+export interface AliyunSenderOptions {
+  /** REMINDER_TIMEZONE: the carrier's daily limit holds a message until the next local day */
+  timezone: string;
+  timeoutMs?: number;
+  now?: () => Date;
+  /** a client of its own (tests); else the SDK's, from the settings */
+  client?: AliyunSmsClient;
+}
+
+/**
+ * SMS_PROVIDER=aliyun: each SMS is the message's approved template and its variables
+ * (rendered by the SMS channel), sent with OutId = the message's id; its BizId is the
+ * provider id that receipts carry.
+ */
+export function aliyunSender(settings: AliyunSenderSettings, options: AliyunSenderOptions): SmsSender {
+  const client = options.client ?? aliyunSmsClient(settings, options.timeoutMs);
+  const now = options.now ?? (() => new Date());
+  return {
+    async send(to, _body, sms) {
+      const template = sms?.template;
+      if (!template) throw new ProviderError(true, TEMPLATE_MISSING, 'the message has no template to send through Alibaba Cloud');
+      // Not sent rather than cut or refused by Alibaba Cloud: the operator fixes the category.
+      if (!template.ok) throw new ProviderError(true, template.code, template.message);
+      try {
+        const { bizId } = await client.sendSms({
+          phone: mainlandNumber(to),
+          signName: settings.signName,
+          templateCode: template.sms.templateCode,
+          templateParam: template.sms.templateParam,
+          outId: String(sms.messageId),
+        });
+        return { providerMessageId: bizId };
+      } catch (error) {
+        throw aliyunProviderError(classifyThrown(error), options.timezone, now());
+      }
+    },
+    /**
+     * QuerySendDetails for the phone, day by day (Beijing time) from `since` to today, matched
+     * by OutId: the SMS of this message that Alibaba Cloud took, if any.
+     */
+    async findSent({ to, messageId, since }) {
+      const phone = mainlandNumber(to);
+      const today = localDate(ALIYUN_TIMEZONE, now());
+      let day = localDate(ALIYUN_TIMEZONE, since);
+      if (day < addDays(today, 1 - LOOK_UP_DAYS)) day = addDays(today, 1 - LOOK_UP_DAYS);
+      for (; day <= today; day = addDays(day, 1)) {
+        for (let page = 1; (page - 1) * LOOK_UP_PAGE < LOOK_UP_LIMIT; page += 1) {
+          let details: SendDetail[];
+          try {
+            ({ details } = await client.querySendDetails({ phone, sendDate: day.replaceAll('-', ''), page, pageSize: LOOK_UP_PAGE }));
+          } catch (error) {
+            throw aliyunProviderError(classifyThrown(error), options.timezone, now());
+          }
+          const match = details.find((d) => d.outId === String(messageId));
+          if (match) return foundSend(messageId, match);
+          if (details.length < LOOK_UP_PAGE) break;
+        }
+      }
+      return null;
+    },
+  };
+}
