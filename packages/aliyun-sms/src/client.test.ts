@@ -1,6 +1,6 @@
 import { fakeAliyun, TEST_ALIYUN, type FakeAliyun } from '@lr/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { aliyunSmsClient, AliyunSmsError, type AliyunErrorClass, type AliyunSmsClient } from './index';
+import { aliyunSmsClient, AliyunSmsError, bizIdOf, foundByOutId, type AliyunErrorClass, type AliyunSmsClient } from './index';
 
 const request = {
   phone: '13812345678',
@@ -85,5 +85,13 @@ describe('the Alibaba Cloud SMS client, through the official SDK against the fak
     expect(totalCount).toBe(1);
     expect(details[0]).toMatchObject({ phone: '13900001111', outId: '77', sendStatus: 3, errCode: 'DELIVERED', templateCode: 'SMS_100000001' });
     expect(aliyun.lookUps().at(-1)!.get('SendDate')).toBe(day);
+  });
+});
+
+describe('provider ids', () => {
+  it('tells a BizId from the id of a send found by its OutId', () => {
+    expect(bizIdOf('900619746936498440')).toBe('900619746936498440');
+    expect(foundByOutId(42)).toBe('outid:42');
+    expect(bizIdOf(foundByOutId(42))).toBeNull();
   });
 });

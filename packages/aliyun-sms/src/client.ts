@@ -33,6 +33,16 @@ export interface SendDetail {
   receiveDate: string | null;
 }
 
+/**
+ * The provider id of a send found by its OutId (QuerySendDetails, when its worker died before
+ * recording the BizId): the look-up does not give the BizId, so the message is recorded under
+ * its own id. A receipt for it still carries the BizId, and `out_id` = the message id; a
+ * look-up of it asks by phone and day without a BizId.
+ */
+export const foundByOutId = (messageId: number) => `outid:${messageId}`;
+/** The BizId a provider id is, or null for one recorded by foundByOutId. */
+export const bizIdOf = (providerMessageId: string): string | null => (providerMessageId.startsWith('outid:') ? null : providerMessageId);
+
 export interface AliyunSmsClient {
   /** SendSms: the BizId of the SMS Alibaba Cloud took; throws AliyunSmsError (classified) otherwise. */
   sendSms(request: SendSmsRequest): Promise<{ bizId: string }>;

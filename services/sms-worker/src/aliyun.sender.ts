@@ -1,4 +1,4 @@
-import { aliyunErrorMeaning, aliyunSmsClient, classifyThrown, type AliyunSmsClient, type AliyunSmsError, type AliyunSmsSettings, type SendDetail } from '@lr/aliyun-sms';
+import { aliyunErrorMeaning, aliyunSmsClient, classifyThrown, foundByOutId, type AliyunSmsClient, type AliyunSmsError, type AliyunSmsSettings, type SendDetail } from '@lr/aliyun-sms';
 import { ProviderError, type FoundSend } from '@lr/delivery';
 import { addDays, localDate, nextLocalMidnight, TEMPLATE_MISSING } from '@lr/domain';
 import type { SmsSender } from './twilio.sender';
@@ -18,11 +18,6 @@ const LOOK_UP_PAGE = 50;
 /** The most of a phone's SMS of one day a look-up reads (a phone gets at most a few SMS a day). */
 const LOOK_UP_LIMIT = 200;
 
-/**
- * The provider id of a send that a look-up found by its OutId: QuerySendDetails does not give
- * the BizId, so the message is recorded under its own id. A receipt for it carries `out_id`.
- */
-export const foundProviderId = (messageId: number) => `outid:${messageId}`;
 
 /** The 11-digit mainland number Alibaba Cloud takes: licences keep phones in E.164 (+86…). */
 export function mainlandNumber(phone: string): string {
@@ -55,7 +50,7 @@ export function aliyunProviderError(error: AliyunSmsError, timezone: string, now
 
 /** How a send found by a look-up has ended, as its receipt would say it (SendStatus 3 delivered, 2 failed). */
 function foundSend(messageId: number, detail: SendDetail): FoundSend {
-  const providerMessageId = foundProviderId(messageId);
+  const providerMessageId = foundByOutId(messageId);
   if (detail.sendStatus === 3) return { providerMessageId, receipt: { status: 'delivered' } };
   if (detail.sendStatus === 2) {
     const code = detail.errCode || 'UNDELIVERED';

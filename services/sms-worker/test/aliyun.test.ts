@@ -4,7 +4,7 @@
  * each error class of the contract, the account-wide pause, and the look-up before sending
  * again (QuerySendDetails, matched by OutId).
  */
-import { aliyunSmsClient } from '@lr/aliyun-sms';
+import { aliyunSmsClient, foundByOutId } from '@lr/aliyun-sms';
 import { claimMessage, findMessage, insertCategory } from '@lr/db';
 import { deliverMessage, startDeliveryWorker } from '@lr/delivery';
 import { nextLocalMidnight, type License } from '@lr/domain';
@@ -30,7 +30,7 @@ import {
 } from '@lr/testing';
 import { Writable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { aliyunSender, foundProviderId } from '../src/aliyun.sender';
+import { aliyunSender } from '../src/aliyun.sender';
 import { smsChannel } from '../src/sms.channel';
 
 const BASE_URL = 'https://reminders.example.gov.cn';
@@ -224,12 +224,12 @@ describe('deliverMessage with the Alibaba Cloud sender', () => {
     const { bizId } = await client.sendSms({ phone: l.phone!.slice(3), signName: TEST_ALIYUN.signName, templateCode: 'SMS_100000001', templateParam: { name: 'a', no: 'b', date: 'c', token: 'd', tel: 'e' }, outId: String(id) });
     fake.setStatus(bizId, 3);
     await ageClaim(database.db, id!, 120);
-    expect(await deliverMessage(deps(), channelFor(fake), id!, false)).toEqual({ outcome: 'sent', providerMessageId: foundProviderId(id!) });
+    expect(await deliverMessage(deps(), channelFor(fake), id!, false)).toEqual({ outcome: 'sent', providerMessageId: foundByOutId(id!) });
     expect(fake.sendCalls()).toHaveLength(1);
     const [lookUp] = fake.lookUps();
     expect(lookUp!.get('PhoneNumber')).toBe(l.phone!.slice(3));
     expect(lookUp!.get('SendDate')).toMatch(/^\d{8}$/);
-    expect(await message(id!)).toMatchObject({ status: 'delivered', providerMessageId: foundProviderId(id!) });
+    expect(await message(id!)).toMatchObject({ status: 'delivered', providerMessageId: foundByOutId(id!) });
   });
 
   it('sends again when the look-up finds no SMS with its OutId', async () => {
