@@ -1,4 +1,4 @@
-import { AliyunSmsError, receiptOfReport, type AliyunSmsClient, type SendDetail } from '@lr/aliyun-sms';
+import { AliyunSmsError, bizIdOf, receiptOfReport, type AliyunSmsClient, type SendDetail } from '@lr/aliyun-sms';
 import { awaitingReceipt, recordReceipt, type Database } from '@lr/db';
 import type { Logger } from '@lr/log';
 
@@ -102,7 +102,9 @@ async function lookUp(
   const before = beijingDay(new Date(message.sentAt.getTime() - RECORD_LAG_MS));
   if (before !== days[0]) days.push(before);
   for (const sendDate of days) {
-    const { details } = await client.querySendDetails({ phone, sendDate, bizId: message.bizId });
+    // One recorded by its OutId (found before sending again) has no BizId to ask by: phone and day alone.
+    const bizId = bizIdOf(message.bizId) ?? undefined;
+    const { details } = await client.querySendDetails({ phone, sendDate, ...(bizId && { bizId }) });
     const found = details.find((d) => d.outId === String(message.id));
     if (found) return found;
   }

@@ -1,6 +1,6 @@
 // The reconciliation of SMS left without a receipt, against the fake Alibaba Cloud at the HTTP
 // level (the SDK's real signing and parsing run) and a real database.
-import { aliyunSmsClient } from '@lr/aliyun-sms';
+import { aliyunSmsClient, foundByOutId } from '@lr/aliyun-sms';
 import { claimMessage, findMessage, insertCategory, markSent, recordReceipt, type Database } from '@lr/db';
 import { addDays, localDate } from '@lr/domain';
 import { createLogger } from '@lr/log';
@@ -183,5 +183,16 @@ describe('SMS left without a receipt', () => {
     await expect(reconcile()).rejects.toMatchObject({ errorClass: 'transient' });
     await expect(reconcile()).rejects.toMatchObject({ errorClass: 'transient' });
     expect(await reconcile()).toMatchObject({ looked: 1, waiting: 1 });
+  });
+
+  it('looks up an SMS recorded by its OutId (found before sending again: no BizId) by phone and day alone', async () => {
+    const { id, bizId } = sent.WAITING!;
+    await sql`update outgoing_messages set provider_message_id = ${foundByOutId(id)} where id = ${id}`.execute(db);
+    await sentAgo(id, 40);
+    aliyun.setStatus(bizId, 3);
+    const before = aliyun.lookUps().length;
+    expect(await reconciler(30)()).toMatchObject({ looked: 1, delivered: 1 });
+    expect(aliyun.lookUps().slice(before).map((q) => q.get('BizId'))).toEqual([null]);
+    expect(await statusOf('WAITING')).toMatchObject({ status: 'delivered' });
   });
 });
