@@ -1,6 +1,7 @@
 // Alibaba Cloud's delivery reports (SmsReport, HTTP batch push) through the API, on its real
 // database: the token, the answer Alibaba Cloud expects, and that a report moves a message
 // forward only, whatever order and however often it comes.
+import { foundByOutId } from '@lr/aliyun-sms';
 import { claimMessage, insertCategory, markSent, type Database } from '@lr/db';
 import { createLogger } from '@lr/log';
 import { TEST_ALIYUN, testCategory, testLicense } from '@lr/testing';
@@ -27,7 +28,7 @@ let db: Database;
 
 /** licence number -> its SMS message: id, phone (E.164) and the BizId it is sent under */
 const messages = new Map<string, { id: number; recipient: string; bizId: string }>();
-const SENT = ['AL-DELIVERED', 'AL-UNDELIVERED', 'AL-REPEAT', 'AL-LATE', 'AL-BATCH-1', 'AL-BATCH-2', 'AL-BADTOKEN', 'AL-NOCODE'];
+const SENT = ['AL-DELIVERED', 'AL-UNDELIVERED', 'AL-REPEAT', 'AL-LATE', 'AL-BATCH-1', 'AL-BATCH-2', 'AL-BADTOKEN', 'AL-NOCODE', 'AL-FOUND'];
 const SENDING = ['AL-EARLY', 'AL-EARLY-FAILED'];
 
 beforeAll(async () => {
@@ -40,7 +41,7 @@ beforeAll(async () => {
     method: 'POST',
     url: '/v1/licenses/batch',
     headers: admin,
-    payload: { licenses: licences.map((licenseNo, i) => testLicense({ licenseNo, phone: `1370013700${i}`, expiresOn: '2026-03-31' })) },
+    payload: { licenses: licences.map((licenseNo, i) => testLicense({ licenseNo, phone: `137001370${String(i).padStart(2, '0')}`, expiresOn: '2026-03-31' })) },
   });
   expect(batch.json()).toMatchObject({ created: licences.length });
   const scan = await app.inject({ method: 'POST', url: '/v1/scans', headers: admin, payload: { asOf: '2026-03-01' } });
@@ -179,6 +180,13 @@ describe('POST /webhooks/aliyun/sms-report/{token}', () => {
     expect(failed).toMatchObject({ status: 'undelivered', errorCode: 'MN:0017' });
     expect(failed.errorMessage).toMatch(/number is not in use, suspended, switched off or unreachable .*\(Alibaba Cloud MN:0017\)$/);
     expect(await db.selectFrom('earlyReceipts').selectAll().execute()).toEqual([]);
+  });
+
+  it('a report for an SMS recorded by its OutId (found before sending again, no BizId) is applied by out_id', async () => {
+    const { id } = messageOf('AL-FOUND');
+    await db.updateTable('outgoingMessages').set({ providerMessageId: foundByOutId(id) }).where('id', '=', id).execute();
+    expectTaken(await push([report('AL-FOUND', true)]));
+    expect(await delivery('AL-FOUND')).toMatchObject({ status: 'delivered', providerMessageId: foundByOutId(id) });
   });
 
   it('a wrong or missing token is 403 and changes nothing, before the body is read', async () => {

@@ -1,4 +1,4 @@
-import { receiptOfReport } from '@lr/aliyun-sms';
+import { foundByOutId, receiptOfReport } from '@lr/aliyun-sms';
 import { findMessage, findMessageByProviderId, receiptBeforeSend, recordReceipt, type Database } from '@lr/db';
 import { normalizeMobile } from '@lr/domain';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
@@ -75,9 +75,9 @@ export function aliyunReportRoutes(db: Database, reportToken: string | null): Fa
         const counts = { applied: 0, unchanged: 0, kept: 0, unknown: 0 };
         for (const report of request.body) {
           const outcome = receiptOfReport({ success: report.success, errCode: report.err_code, errMsg: report.err_msg });
-          const message = await findMessageByProviderId(db, report.biz_id);
-          if (message) {
-            const moved = await recordReceipt(db, report.biz_id, outcome.status, outcome.error);
+          const providerMessageId = await recordedUnder(db, report.biz_id, report.out_id);
+          if (providerMessageId) {
+            const moved = await recordReceipt(db, providerMessageId, outcome.status, outcome.error);
             counts[moved ? 'applied' : 'unchanged'] += 1;
             continue;
           }
@@ -93,6 +93,18 @@ export function aliyunReportRoutes(db: Database, reportToken: string | null): Fa
       },
     );
   };
+}
+
+/**
+ * The provider id a report's SMS is recorded under: its BizId; or, for a send found at
+ * Alibaba Cloud by its OutId before sending again (which gives no BizId), foundByOutId of
+ * `out_id`. Null when none of our sends carries either.
+ */
+async function recordedUnder(db: Database, bizId: string, outId: string | undefined): Promise<string | null> {
+  if (await findMessageByProviderId(db, bizId)) return bizId;
+  if (outId === undefined || !/^\d{1,9}$/.test(outId)) return null;
+  const found = foundByOutId(Number(outId));
+  return (await findMessageByProviderId(db, found)) ? found : null;
 }
 
 /**
