@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import type { Database } from '@lr/db';
 import { sql } from 'kysely';
 import type pg from 'pg';
+import { TEST_ALIYUN } from './fake-aliyun';
 import { TEST_PUSH_SECRET } from './fake-push-gateway';
 import { TEST_TWILIO } from './fake-twilio';
 
@@ -70,12 +71,16 @@ export async function eventually<T>(check: () => Promise<T | undefined> | T | un
   }
 }
 
+/** ALIYUN_SMS_REPORT_TOKEN of the services pointed at the fake Alibaba Cloud: the last segment of the receipt URL. */
+export const TEST_ALIYUN_REPORT_TOKEN = 'test-report-token-0123456789abcdef';
+
 /**
- * The settings that point a service at the fake providers: Twilio and the push gateway,
- * whichever are given, and with either the public URL (of Twilio's signed status callbacks
- * and of the messages' renewal links).
+ * The settings that point a service at the fake providers: Twilio or Alibaba Cloud (with
+ * TEST_ALIYUN's key, signature and digest template, and TEST_ALIYUN_REPORT_TOKEN), and the
+ * push gateway, whichever are given, and with either the public URL (of Twilio's signed
+ * status callbacks and of the messages' renewal links).
  */
-export function providerEnv(fakes: { twilio?: { url: string }; gateway?: { url: string }; publicBaseUrl?: string }): NodeJS.ProcessEnv {
+export function providerEnv(fakes: { twilio?: { url: string }; aliyun?: { url: string }; gateway?: { url: string }; publicBaseUrl?: string }): NodeJS.ProcessEnv {
   return {
     ...(fakes.twilio && {
       SMS_PROVIDER: 'twilio',
@@ -84,8 +89,17 @@ export function providerEnv(fakes: { twilio?: { url: string }; gateway?: { url: 
       TWILIO_FROM: TEST_TWILIO.from,
       TWILIO_API_BASE_URL: fakes.twilio.url,
     }),
+    ...(fakes.aliyun && {
+      SMS_PROVIDER: 'aliyun',
+      ALIYUN_ACCESS_KEY_ID: TEST_ALIYUN.accessKeyId,
+      ALIYUN_ACCESS_KEY_SECRET: TEST_ALIYUN.accessKeySecret,
+      ALIYUN_SMS_SIGN_NAME: TEST_ALIYUN.signName,
+      ALIYUN_SMS_ENDPOINT: fakes.aliyun.url,
+      ALIYUN_SMS_DIGEST_TEMPLATE_CODE: TEST_ALIYUN.digestTemplateCode,
+      ALIYUN_SMS_REPORT_TOKEN: TEST_ALIYUN_REPORT_TOKEN,
+    }),
     ...(fakes.gateway && { PUSH_PROVIDER: 'gateway', PUSH_GATEWAY_URL: fakes.gateway.url, PUSH_GATEWAY_SECRET: TEST_PUSH_SECRET }),
-    ...((fakes.twilio || fakes.gateway) && { PUBLIC_BASE_URL: fakes.publicBaseUrl ?? 'https://reminders.example.gov.cn' }),
+    ...((fakes.twilio || fakes.aliyun || fakes.gateway) && { PUBLIC_BASE_URL: fakes.publicBaseUrl ?? 'https://reminders.example.gov.cn' }),
   };
 }
 
