@@ -8,6 +8,18 @@ export const QUEUE_PREFIX = 'lr-bench-delivery';
 
 export type ChannelName = 'sms' | 'push';
 
+/**
+ * SMS_PROVIDER=aliyun: the SMS worker sends through Alibaba Cloud's official SDK to the fake
+ * Alibaba Cloud (issue 15), and the provider client alone is the bare SDK; otherwise twilio.
+ */
+export const SMS_PROVIDER: 'twilio' | 'aliyun' = process.env.SMS_PROVIDER === 'aliyun' ? 'aliyun' : 'twilio';
+
+/** The template of the bench's category (food-business) under aliyun, as the fake Alibaba Cloud approved it. */
+export const ALIYUN_BENCH_TEMPLATE = {
+  code: 'SMS_100000001',
+  params: { name: '{licenseName}', no: '{licenseNo}', date: '{expiresOn}', token: '{renewalToken}', tel: '{consultPhone}' },
+};
+
 /** CPU seconds used so far: this process, Redis (its pid from INFO, 0 if out of reach) and the whole machine. */
 export interface CpuMark {
   self: number;

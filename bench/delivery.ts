@@ -2,7 +2,9 @@
 // - N outgoing SMS and N pushes (20,000 each by default, as the issue asks), made by a scan
 //   as in production, each to a recipient of its own
 // - one SMS worker process (services/sms-worker, the real `twilio` package, rate limit
-//   lifted) against a zero-latency fake Twilio: at least 1,000 messages/s
+//   lifted) against a zero-latency fake Twilio: at least 1,000 messages/s; with
+//   SMS_PROVIDER=aliyun, Alibaba Cloud's official SDK against the fake Alibaba Cloud (which
+//   verifies each signature), beside the bare SDK's own rate, in every run (issue 15)
 // - one push worker process (services/push-worker, inbox write and gateway call) against
 //   a zero-latency fake gateway: at least 2,000 messages/s
 // - beside each, the floor: a BullMQ worker with a no-op processor draining jobs of the
@@ -23,8 +25,10 @@ import { runScan } from '@lr/scan';
 import { providerEnv, startService, type ServiceProcess, FOLLOW_UP_DAYS } from '@lr/testing';
 import { dropQueueKeys, recreateBenchDatabase, undoScan } from './bench-database';
 import {
+  ALIYUN_BENCH_TEMPLATE,
   cpuMark,
   DATABASE_URL,
+  SMS_PROVIDER,
   QUEUE_PREFIX,
   REDIS_URL,
   type ChannelName,
@@ -87,6 +91,13 @@ async function seed(database: DatabaseHandle) {
        from generate_series(1, $1::int) g`,
     [MESSAGES, AS_OF],
   );
+  if (SMS_PROVIDER === 'aliyun') {
+    // Under aliyun a category with the sms channel names its approved template and our templates for its variables.
+    await database.pool.query(`update categories set aliyun_template_code = $1, aliyun_template_params = $2 where code = 'food-business'`, [
+      ALIYUN_BENCH_TEMPLATE.code,
+      JSON.stringify(ALIYUN_BENCH_TEMPLATE.params),
+    ]);
+  }
   await database.pool.query('vacuum analyze licenses');
   say(`store: ${n(MESSAGES)} licences (food-business: sms and push), expiring ${AS_OF} + 11 to 30 days, in ${seconds(started).toFixed(1)} s`);
 }
@@ -177,7 +188,7 @@ interface WorkerRun {
     redisScripts: number;
   };
   warnings: string[];
-  content: { title?: string | null; body: string; url?: string | null };
+  content: { title?: string | null; body: string; url?: string | null; templateCode?: string; templateParam?: Record<string, string> };
   /** BENCH_PROFILE=on: the worker's main thread between the first send and the last, ms by package */
   profile: { byPackage: [string, number][]; byFunction: [string, number][] } | undefined;
 }
@@ -250,7 +261,7 @@ function workerEnv(channel: ChannelName, fakeUrl: string): NodeJS.ProcessEnv {
     LOG_LEVEL: WORKER_LOG_LEVEL,
     DELIVERY_CONCURRENCY: String(CONCURRENCY[channel]),
     SMS_RATE_PER_SEC: String(SMS_RATE),
-    ...providerEnv(channel === 'sms' ? { twilio: { url: fakeUrl } } : { gateway: { url: fakeUrl } }),
+    ...providerEnv(channel === 'push' ? { gateway: { url: fakeUrl } } : SMS_PROVIDER === 'aliyun' ? { aliyun: { url: fakeUrl } } : { twilio: { url: fakeUrl } }),
   };
 }
 
@@ -345,7 +356,7 @@ async function measureWorker(database: DatabaseHandle, redis: Redis, redisProces
         redisScripts: per('redisScripts'),
       },
       warnings: output().split('\n').filter((line) => line.trim() !== ''),
-      content: rows[0]!,
+      content: { ...rows[0]!, ...fake.sample?.() },
       profile: PROFILE ? profileOf(child.pid!, Number(started / 1000n), Number(ended / 1000n)) : undefined,
     };
   } finally {
@@ -485,7 +496,8 @@ function report(channel: ChannelName, run: number, m: Measured) {
   if (m.sender) {
     const s = m.sender;
     say(
-      `  ${channel === 'sms' ? 'twilio client' : 'gateway client (undici)'} alone: ${n(s.calls / s.seconds)} calls/s, ` +
+      `  ${channel === 'push' ? 'gateway client (undici)' : SMS_PROVIDER === 'aliyun' ? 'bare Alibaba Cloud SDK (SendSms)' : 'twilio client'} alone: ${n(s.calls / s.seconds)} calls/s` +
+        `${channel === 'sms' && SMS_PROVIDER === 'aliyun' ? ` (the worker ${((100 * MESSAGES) / w.seconds / (s.calls / s.seconds)).toFixed(0)}% of it)` : ''}, ` +
         `${((s.cpuSeconds * 1000) / s.calls).toFixed(3)} ms CPU per call (in the kernel ${((s.systemSeconds * 1000) / s.calls).toFixed(3)} ms; ` +
         `the fake ${((s.fakeCpuSeconds * 1000) / s.calls).toFixed(3)} ms)`,
     );
@@ -525,7 +537,7 @@ function summary(channel: ChannelName, runs: Measured[]) {
   const mid = (pick: (m: Measured) => number) => median(runs.map(pick));
   const cpu = (pick: (w: WorkerRun['cpu']) => number) => ms(mid((m) => pick(m.worker.cpu)));
   say(
-    `${channel === 'sms' ? 'SMS worker (twilio)' : 'push worker (inbox + gateway)'}, concurrency ${CONCURRENCY[channel]}: ` +
+    `${channel === 'sms' ? `SMS worker (${SMS_PROVIDER})` : 'push worker (inbox + gateway)'}, concurrency ${CONCURRENCY[channel]}: ` +
       `median ${n(rate)} messages/s (${list(rates)}), target >= ${n(TARGET[channel])}/s: ${rate >= TARGET[channel] ? 'met' : 'NOT met'}`,
   );
   say(`  floor, BullMQ no-op worker: median ${n(median(floors))} jobs/s (${list(floors)}); real/floor time per message median ${median(ratios).toFixed(1)}x (${list(ratios, 1)})`);
@@ -553,7 +565,8 @@ function summary(channel: ChannelName, runs: Measured[]) {
   const senders = runs.map((m) => m.sender).filter((s) => s !== undefined);
   if (senders.length) {
     say(
-      `  provider client alone: median ${n(median(senders.map((s) => s.calls / s.seconds)))} calls/s, ` +
+      `  provider client alone${channel === 'sms' && SMS_PROVIDER === 'aliyun' ? ' (the bare SDK, every run)' : ''}: median ${n(median(senders.map((s) => s.calls / s.seconds)))} calls/s` +
+        `${senders.length === runs.length ? ` (${list(senders.map((s) => s.calls / s.seconds))}); worker/SDK rate median ${median(runs.map((m) => MESSAGES / m.worker.seconds / (m.sender!.calls / m.sender!.seconds))).toFixed(2)} (${list(runs.map((m) => MESSAGES / m.worker.seconds / (m.sender!.calls / m.sender!.seconds)), 2)})` : ''}, ` +
         `${median(senders.map((s) => (s.cpuSeconds * 1000) / s.calls)).toFixed(3)} ms CPU per call`,
     );
   }
@@ -567,12 +580,13 @@ const git = (...args: string[]) => spawnSync('git', args, { cwd: ROOT, encoding:
 const changed = git('status', '--short', '--', 'packages', 'services', 'migrations').split('\n').filter(Boolean);
 say(
   `delivery bench: ${n(MESSAGES)} SMS and ${n(MESSAGES)} pushes per run, ${RUNS} runs, ${channels.join(' and ')}; ` +
-    `floors of ${n(FLOOR_JOBS)} jobs; fakes: @lr/testing's; concurrency sms ${CONCURRENCY.sms}, push ${CONCURRENCY.push}; worker LOG_LEVEL=${WORKER_LOG_LEVEL}; ` +
+    `floors of ${n(FLOOR_JOBS)} jobs; fakes: @lr/testing's; SMS through ${SMS_PROVIDER}; concurrency sms ${CONCURRENCY.sms}, push ${CONCURRENCY.push}; worker LOG_LEVEL=${WORKER_LOG_LEVEL}; ` +
     `load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`,
 );
 say(`code: ${git('rev-parse', '--short', 'HEAD')}${changed.length ? `, uncommitted: ${changed.map((l) => l.slice(3)).join(' ')}` : ''}`);
 say(
   `reproduce: ${[
+    ...(SMS_PROVIDER === 'aliyun' ? ['SMS_PROVIDER=aliyun'] : []),
     `BENCH_MESSAGES=${MESSAGES}`,
     `BENCH_RUNS=${RUNS}`,
     ...(process.env.BENCH_SMS_CONCURRENCY ? [`BENCH_SMS_CONCURRENCY=${CONCURRENCY.sms}`] : []),
@@ -606,7 +620,9 @@ try {
       const load = loadavg()[0]!;
       const worker = await measureWorker(database, redis, redisProcess, channel, scanId);
       const floor = await measureFloor(redis, redisProcess, channel);
-      const sender = SENDER_CALLS > 0 && run === 1 ? await measureSender(channel, worker.content) : undefined;
+      // The bare SDK is aliyun's floor: measured in every run, beside the worker.
+      const senderRun = run === 1 || (channel === 'sms' && SMS_PROVIDER === 'aliyun');
+      const sender = SENDER_CALLS > 0 && senderRun ? await measureSender(channel, worker.content) : undefined;
       const direct = DIRECT_MESSAGES > 0 && run === 1 ? await measureDirect(database, channel, made.ids[channel].slice(0, DIRECT_MESSAGES)) : undefined;
       const measured = { worker, floor, sender, direct, load };
       results[channel].push(measured);
