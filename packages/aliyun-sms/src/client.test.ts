@@ -71,6 +71,18 @@ describe('the Alibaba Cloud SMS client, through the official SDK against the fak
     expect(error.errorClass).toBe('transient');
   });
 
+  // The message is kept on the delivery (shown to viewers) and logged: it must not quote the
+  // request, whose query string holds the phone, the holder's variables and the renewal token.
+  it.each([['a dropped connection', 'drop' as const], ['a time-out', { lateMs: 3_000 }]])(
+    'keeps the request out of the message of %s',
+    async (_name, fault) => {
+      aliyun.queueFaults(fault);
+      const error = await refusal(client.sendSms(request));
+      expect(error.message).not.toMatch(/13812345678|abc123|JY14112240001|PhoneNumbers|TemplateParam|%E9/);
+      expect(error.message.length).toBeGreaterThan(0);
+    },
+  );
+
   it('answers the real validation of the fake as Alibaba Cloud would: an unknown template is SMS_TEMPLATE_ILLEGAL, a wrong number MOBILE_NUMBER_ILLEGAL', async () => {
     expect(await refusal(client.sendSms({ ...request, templateCode: 'SMS_999' }))).toMatchObject({ code: 'isv.SMS_TEMPLATE_ILLEGAL', errorClass: 'permanent' });
     expect(await refusal(client.sendSms({ ...request, phone: '1381234' }))).toMatchObject({ code: 'isv.MOBILE_NUMBER_ILLEGAL', errorClass: 'permanent' });

@@ -71,6 +71,17 @@ export function sdkConfig(settings: AliyunSmsSettings, timeoutMs: number) {
 }
 
 /**
+ * The SDK's message without the request it quotes: its HTTP layer appends the method and the
+ * whole URL (`socket hang upPOST http://…?PhoneNumbers=…&TemplateParam=…`), and SendSms carries
+ * the phone, the holder's variables and the renewal token in that query string. The message
+ * is stored on the delivery and logged.
+ */
+export function withoutRequest(message: string): string {
+  const cut = message.search(/(GET|POST|PUT|DELETE) ?https?:\/\/|https?:\/\/|\?[A-Za-z]+=/);
+  return (cut < 0 ? message : message.slice(0, cut)).trim() || 'the request to Alibaba Cloud failed';
+}
+
+/**
  * What the SDK threw, classified: its errors carry Alibaba Cloud's `code` and the HTTP
  * status; anything without a status (ECONNRESET, a time-out, a refused connection) is the
  * way there failing, which is transient.
@@ -78,7 +89,7 @@ export function sdkConfig(settings: AliyunSmsSettings, timeoutMs: number) {
 export function classifyThrown(error: unknown): AliyunSmsError {
   if (error instanceof AliyunSmsError) return error;
   const e = error as { code?: unknown; statusCode?: unknown; message?: unknown; name?: unknown };
-  const message = typeof e?.message === 'string' ? e.message : String(error);
+  const message = withoutRequest(typeof e?.message === 'string' ? e.message : String(error));
   if (typeof e?.statusCode === 'number') {
     const code = typeof e.code === 'string' && e.code !== 'undefined' ? e.code : `HTTP_${e.statusCode}`;
     return new AliyunSmsError(classifyAliyunCode(code, e.statusCode), code, message, e.statusCode);
