@@ -60,6 +60,8 @@ export interface FakeAliyun {
   setStandingFault(fault: AliyunFault | null): void;
   /** how QuerySendDetails shows a taken SMS from now on (its receipt came) */
   setStatus(bizId: string, sendStatus: 1 | 2 | 3, errCode?: string): void;
+  /** sets a taken SMS's send time, as a test sets the message's record */
+  setSentAt(bizId: string, at: Date): void;
   close(): Promise<void>;
 }
 
@@ -218,6 +220,11 @@ export async function fakeAliyun(options: Partial<typeof TEST_ALIYUN> = {}): Pro
     queueFaults: (...more) => faults.push(...more),
     setStandingFault: (fault) => {
       standing = fault;
+    },
+    setSentAt: (bizId, at) => {
+      const sms = kept.find((s) => s.bizId === bizId);
+      if (!sms) throw new Error(`the fake Alibaba Cloud has no SMS ${bizId}`);
+      sms.sentAt = at;
     },
     setStatus: (bizId, sendStatus, errCode) => {
       const sms = kept.find((s) => s.bizId === bizId);

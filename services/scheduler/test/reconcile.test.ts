@@ -54,7 +54,17 @@ async function send(messageId: number): Promise<string> {
 }
 
 /** Moves a message's send back in time, as if it had been sent `minutes` ago. */
-const sentAgo = (id: number, minutes: number) => sql`update outgoing_messages set sent_at = now() - make_interval(mins => ${minutes}) where id = ${id}`.execute(db);
+/**
+ * The SMS as sent `minutes` ago, in our record and at the fake alike: Alibaba Cloud files an
+ * SMS under its Beijing day, which near midnight is not the day of now.
+ */
+async function sentAgo(id: number, minutes: number) {
+  const { rows } = await sql<{ providerMessageId: string | null; sentAt: Date }>`
+    update outgoing_messages set sent_at = now() - make_interval(mins => ${minutes}) where id = ${id}
+    returning provider_message_id, sent_at`.execute(db);
+  const [{ providerMessageId, sentAt }] = rows as [(typeof rows)[number]];
+  if (providerMessageId && !providerMessageId.startsWith('outid:')) aliyun.setSentAt(providerMessageId, sentAt);
+}
 
 const reconciler = (reconcileMinutes = 30) =>
   receiptReconciler({ db, client: aliyunSmsClient({ ...TEST_ALIYUN, endpoint: aliyun.url }), reconcileMinutes, log });
