@@ -36,6 +36,12 @@ describe('the Alibaba Cloud SMS client, through the official SDK against the fak
     expect(aliyun.requests.at(-1)!.headers.authorization).toMatch(/^ACS3-HMAC-SHA256 Credential=LTAI5tTestAccessKeyId0001,/);
   });
 
+  it('takes Code OK without a BizId as sent (bizId null): Alibaba Cloud took the SMS', async () => {
+    aliyun.queueFaults('okWithoutBizId');
+    expect(await client.sendSms({ ...request, outId: '43' })).toEqual({ bizId: null });
+    expect(aliyun.sms().at(-1)).toMatchObject({ outId: '43' });
+  });
+
   it('is refused with SignatureDoesNotMatch when the secret is wrong: the fake checks the signature', async () => {
     const wrong = aliyunSmsClient({ accessKeyId: TEST_ALIYUN.accessKeyId, accessKeySecret: 'not-the-secret', endpoint: aliyun.url }, 2_000);
     const error = await refusal(wrong.sendSms(request));
@@ -91,7 +97,7 @@ describe('the Alibaba Cloud SMS client, through the official SDK against the fak
 
   it("QuerySendDetails lists a phone's SMS of a day with their OutId and status", async () => {
     const { bizId } = await client.sendSms({ ...request, phone: '13900001111', outId: '77' });
-    aliyun.setStatus(bizId, 3);
+    aliyun.setStatus(bizId!, 3);
     const day = new Date(Date.now() + 8 * 3600_000).toISOString().slice(0, 10).replaceAll('-', '');
     const { totalCount, details } = await client.querySendDetails({ phone: '13900001111', sendDate: day });
     expect(totalCount).toBe(1);

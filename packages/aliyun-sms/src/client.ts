@@ -44,8 +44,11 @@ export const foundByOutId = (messageId: number) => `outid:${messageId}`;
 export const bizIdOf = (providerMessageId: string): string | null => (providerMessageId.startsWith('outid:') ? null : providerMessageId);
 
 export interface AliyunSmsClient {
-  /** SendSms: the BizId of the SMS Alibaba Cloud took; throws AliyunSmsError (classified) otherwise. */
-  sendSms(request: SendSmsRequest): Promise<{ bizId: string }>;
+  /**
+   * SendSms: the BizId of the SMS Alibaba Cloud took, or null when it took it (Code OK) but
+   * gave no BizId (record it under foundByOutId); throws AliyunSmsError (classified) otherwise.
+   */
+  sendSms(request: SendSmsRequest): Promise<{ bizId: string | null }>;
   /** QuerySendDetails: one page of the SMS sent to `phone` on `sendDate` (YYYYMMDD, Beijing time). */
   querySendDetails(query: { phone: string; sendDate: string; bizId?: string; page?: number; pageSize?: number }): Promise<{ totalCount: number; details: SendDetail[] }>;
 }
@@ -112,10 +115,13 @@ export function aliyunSmsClient(settings: AliyunSmsSettings, timeoutMs = 10_000)
       }
       // A refusal comes back as a Code in an HTTP 200, returned rather than thrown.
       const code = body?.code ?? 'NO_CODE';
-      if (code !== 'OK' || !body?.bizId) {
+      if (code !== 'OK') {
         throw new AliyunSmsError(classifyAliyunCode(code), code, body?.message ?? `SendSms answered ${code}`, 200);
       }
-      return { bizId: body.bizId };
+      // Code OK is Alibaba Cloud taking the SMS, BizId or not: failing it would let the holder
+      // get an SMS recorded as failed. Without a BizId it is found by its OutId, like a send
+      // found by a look-up.
+      return { bizId: body?.bizId || null };
     },
     async querySendDetails({ phone, sendDate, bizId, page = 1, pageSize = 50 }) {
       let body;

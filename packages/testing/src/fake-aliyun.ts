@@ -40,7 +40,9 @@ export type AliyunFault =
   /** the connection is dropped before any answer: ECONNRESET */
   | 'drop'
   /** taken (kept, listed) but answered only after this many ms: the answer lost, or the worker dead before it came */
-  | { lateMs: number };
+  | { lateMs: number }
+  /** a SendSms taken (kept, listed by QuerySendDetails) but answered `Code: OK` without a BizId */
+  | 'okWithoutBizId';
 
 export interface FakeAliyun {
   url: string;
@@ -197,6 +199,10 @@ export async function fakeAliyun(options: Partial<typeof TEST_ALIYUN> = {}): Pro
       if (fault === 'signature') return error(400, 'SignatureDoesNotMatch', 'Specified signature does not match our calculation.');
       if (fault && typeof fault === 'object' && 'code' in fault) return reply(200, { Code: fault.code, Message: fault.code, RequestId: requestId() });
       const answer = action === 'SendSms' ? answerSend(query) : answerQuery(query);
+      if (fault === 'okWithoutBizId' && answer.body && typeof answer.body === 'object' && 'BizId' in answer.body) {
+        const { BizId: _taken, ...withoutBizId } = answer.body as Record<string, unknown>;
+        return reply(answer.status, withoutBizId);
+      }
       if (fault && typeof fault === 'object' && 'lateMs' in fault) {
         setTimeout(() => {
           if (!res.destroyed) reply(answer.status, answer.body);

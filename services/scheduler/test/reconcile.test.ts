@@ -49,8 +49,9 @@ async function send(messageId: number): Promise<string> {
     templateParam: { name: '食品经营许可证', no: 'JY1', date: '2026-03-31', token: 'Xq3vT8kLm2Rw9ZpA', tel: '0398-7856315' },
     outId: String(messageId),
   });
-  expect(await markSent(db, messageId, 'sms-worker-test', { providerMessageId: bizId, body: 'template SMS' })).toBeDefined();
-  return bizId;
+  expect(bizId).toBeTruthy();
+  expect(await markSent(db, messageId, 'sms-worker-test', { providerMessageId: bizId!, body: 'template SMS' })).toBeDefined();
+  return bizId!;
 }
 
 /** Moves a message's send back in time, as if it had been sent `minutes` ago. */

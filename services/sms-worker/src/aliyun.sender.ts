@@ -90,7 +90,8 @@ export function aliyunSender(settings: AliyunSenderSettings, options: AliyunSend
           templateParam: template.sms.templateParam,
           outId: String(sms.messageId),
         });
-        return { providerMessageId: bizId };
+        // Taken without a BizId: recorded under its OutId, which receipts and reconciliation match.
+        return { providerMessageId: bizId ?? foundByOutId(sms.messageId) };
       } catch (error) {
         throw aliyunProviderError(classifyThrown(error), options.timezone, now());
       }

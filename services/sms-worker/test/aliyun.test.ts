@@ -124,6 +124,15 @@ describe('deliverMessage with the Alibaba Cloud sender', () => {
     expect(stored.body).toContain(l.licenseNo);
   });
 
+  it('records an SMS answered Code OK without a BizId as sent, under its OutId (foundByOutId): Alibaba Cloud took it', async () => {
+    const [id] = await seed(idle.queues, licence());
+    fake.queueFaults('okWithoutBizId');
+    const result = await deliverMessage(deps(), channelFor(fake), id!, false);
+    expect(result).toEqual({ outcome: 'sent', providerMessageId: foundByOutId(id!) });
+    expect(await message(id!)).toMatchObject({ status: 'sent', providerMessageId: foundByOutId(id!), attempts: 1 });
+    expect(fake.sms()).toHaveLength(1);
+  });
+
   it('sends a message carrying several licences with the digest template: count, first, earliest date, token, tel', async () => {
     const phone = newPhone();
     const ids = await seed(idle.queues, licence({ phone, expiresOn: '2026-03-31' }), licence({ phone, expiresOn: '2026-03-25' }));
@@ -222,7 +231,7 @@ describe('deliverMessage with the Alibaba Cloud sender', () => {
     await claimMessage(database.db, id!, 'died', { leaseSeconds: 60, maxClaims: 8 });
     const client = aliyunSmsClient(settings(fake));
     const { bizId } = await client.sendSms({ phone: l.phone!.slice(3), signName: TEST_ALIYUN.signName, templateCode: 'SMS_100000001', templateParam: { name: 'a', no: 'b', date: 'c', token: 'd', tel: 'e' }, outId: String(id) });
-    fake.setStatus(bizId, 3);
+    fake.setStatus(bizId!, 3);
     await ageClaim(database.db, id!, 120);
     expect(await deliverMessage(deps(), channelFor(fake), id!, false)).toEqual({ outcome: 'sent', providerMessageId: foundByOutId(id!) });
     expect(fake.sendCalls()).toHaveLength(1);
