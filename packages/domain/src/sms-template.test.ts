@@ -62,4 +62,12 @@ describe('template SMS (Alibaba Cloud)', () => {
       '"bad-name" is not a template variable name (a letter, then letters, digits or _)',
     ]);
   });
+
+  it('refuses a variable carrying a link ({renewalLink}, {renewalUrl}): the template holds the link, the token is the variable', () => {
+    expect(templateFieldProblems({ aliyunTemplateParams: { token: '{renewalToken}' } })).toEqual([]);
+    expect(templateFieldProblems({ aliyunTemplateParams: { link: '{renewalLink}', url: 'see {renewalUrl}' } })).toEqual([
+      { field: 'aliyunTemplateParams', message: expect.stringMatching(/^link: \{renewalLink\} is a link/) },
+      { field: 'aliyunTemplateParams', message: expect.stringMatching(/^url: \{renewalUrl\} is a link/) },
+    ]);
+  });
 });

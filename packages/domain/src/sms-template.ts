@@ -35,12 +35,22 @@ export interface TemplateSms {
 /** What rendering gave: the SMS, or why the message cannot be sent (its failure code and message). */
 export type TemplateRendering = { ok: true; sms: TemplateSms } | { ok: false; code: string; message: string };
 
+/**
+ * Placeholders that are links: carriers refuse a variable carrying a link, so the approved
+ * template holds the link's fixed part and `{renewalToken}` is its variable (design.md,
+ * "Deploying in China").
+ */
+export const LINK_PLACEHOLDERS: readonly string[] = ['renewalLink', 'renewalUrl'];
+
 /** Problems with a category's template fields, by field, before it is saved. */
 export function templateFieldProblems(fields: SmsTemplateFields): { field: string; message: string }[] {
   const problems: { field: string; message: string }[] = [];
   for (const [name, template] of Object.entries(fields.aliyunTemplateParams ?? {})) {
     if (!TEMPLATE_VARIABLE.test(name)) problems.push({ field: 'aliyunTemplateParams', message: `"${name}" is not a template variable name (a letter, then letters, digits or _)` });
     for (const unknown of unknownPlaceholders(template)) problems.push({ field: 'aliyunTemplateParams', message: `${name}: unknown placeholder {${unknown}}` });
+    for (const link of LINK_PLACEHOLDERS.filter((p) => template.includes(`{${p}}`))) {
+      problems.push({ field: 'aliyunTemplateParams', message: `${name}: {${link}} is a link, which a template variable may not carry (the template holds the link's fixed part; use {renewalToken})` });
+    }
   }
   return problems;
 }

@@ -62,6 +62,14 @@ describe('category template fields under SMS_PROVIDER=aliyun', () => {
     expect((await post(categoryBody('al-d', { ...aliyunFields, aliyunTemplateCode: 'TPL_1' }))).statusCode).toBe(400);
   });
 
+  it('refuses a variable carrying a link ({renewalLink}, {renewalUrl}): 422 naming the field', async () => {
+    for (const link of ['{renewalLink}', '{renewalUrl}']) {
+      const refused = expectErrorShape(await post(categoryBody('al-link', { ...aliyunFields, aliyunTemplateParams: { ...aliyunFields.aliyunTemplateParams, token: link } })), 422, 'unknown_placeholder');
+      expect(refused.details).toEqual([{ field: 'aliyunTemplateParams', message: expect.stringContaining(`token: ${link} is a link`) }]);
+    }
+    expectErrorShape(await patch('al-food', { aliyunTemplateParams: { ...aliyunFields.aliyunTemplateParams, token: '{renewalLink}' } }), 422, 'unknown_placeholder');
+  });
+
   it('warns in the preview when a variable would be over 35 characters', async () => {
     const res = await post(categoryBody('al-e', { ...aliyunFields, aliyunTemplateParams: { name: '{holderName}{licenseName}{licenseNo}{daysLeft}' } }));
     expect(res.statusCode, res.body).toBe(201);
