@@ -37,8 +37,7 @@ export type TemplateRendering = { ok: true; sms: TemplateSms } | { ok: false; co
 
 /**
  * Placeholders that are links: carriers refuse a variable carrying a link, so the approved
- * template holds the link's fixed part and `{renewalToken}` is its variable (design.md,
- * "Deploying in China").
+ * template holds the link's fixed part and `{renewalToken}` is its variable (docs/aliyun.md).
  */
 export const LINK_PLACEHOLDERS: readonly string[] = ['renewalLink', 'renewalUrl'];
 
