@@ -39,6 +39,15 @@ describe('category preview', () => {
     expect(preview.warnings[0]).toMatch(/^the SMS takes 3 segments .*carriers bill each segment/);
   });
 
+  it("warns, with an Alibaba Cloud template, of a name or consultPhone too long for the digest's variables", () => {
+    const aliyun = { ...food, aliyunTemplateCode: 'SMS_100000001', aliyunTemplateParams: { no: '{licenseNo}' } };
+    const digest = (w: string[]) => w.filter((warning) => warning.includes('digest'));
+    expect(digest(categoryPreview(aliyun, { today }).warnings)).toEqual([]);
+    const warnings = digest(categoryPreview({ ...aliyun, name: '卢'.repeat(36) }, { today }).warnings);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/^name has 36 characters; the digest template sends it as its variable "first".*template_param_too_long/);
+  });
+
   it('does not warn at one or two segments', () => {
     // 9 + 7 + 2 + 10 + 11 = 39 units
     const short = categoryPreview({ ...food, smsTemplate: '【卢氏县政务服务】{licenseName}将于{expiresOn}到期，请及时办理延续。' }, { today });

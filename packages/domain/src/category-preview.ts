@@ -7,7 +7,7 @@ import { addDays, localDate } from './dates';
 import { renderPush, renderSms, type ReminderFacts } from './render';
 import { renewalLink, type RenewalLink } from './renewal-link';
 import { smsSegments, type SmsEncoding } from './sms-segments';
-import { renderTemplateSms, type TemplateSms } from './sms-template';
+import { digestFieldProblems, renderTemplateSms, TEMPLATE_PARAM_TOO_LONG, type TemplateSms } from './sms-template';
 import type { BusinessDate, Category } from './types';
 
 /** A realistic, longish enterprise name, so that the preview does not flatter the length. */
@@ -83,6 +83,10 @@ export function categoryPreview(category: ReminderFacts['category'], options: Pr
     const rendered = renderTemplateSms([facts], link, '');
     if (rendered.ok) aliyun = rendered.sms;
     else warnings.push(`${rendered.message}: such a message fails (${rendered.code})`);
+    // A message with several licences uses the digest, which sends the name and consultPhone as they are.
+    for (const { field, message } of digestFieldProblems(category)) {
+      warnings.push(`${field} ${message}: a message carrying several licences, this category's first, fails (${TEMPLATE_PARAM_TOO_LONG})`);
+    }
   }
   return {
     sms: { text, characters: length.units, encoding: length.encoding, segments: length.segments },

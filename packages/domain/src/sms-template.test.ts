@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ReminderFacts } from './render';
 import { renewalLink } from './renewal-link';
-import { renderTemplateSms, templateFieldProblems, TEMPLATE_MISSING, TEMPLATE_PARAM_TOO_LONG } from './sms-template';
+import { digestFieldProblems, renderTemplateSms, templateFieldProblems, TEMPLATE_MISSING, TEMPLATE_PARAM_TOO_LONG } from './sms-template';
 
 const category: ReminderFacts['category'] = {
   name: '食品经营许可证',
@@ -68,6 +68,16 @@ describe('template SMS (Alibaba Cloud)', () => {
     expect(templateFieldProblems({ aliyunTemplateParams: { link: '{renewalLink}', url: 'see {renewalUrl}' } })).toEqual([
       { field: 'aliyunTemplateParams', message: expect.stringMatching(/^link: \{renewalLink\} is a link/) },
       { field: 'aliyunTemplateParams', message: expect.stringMatching(/^url: \{renewalUrl\} is a link/) },
+    ]);
+  });
+});
+
+describe('digestFieldProblems', () => {
+  it('names the name or consultPhone over 35 characters: the digest sends them as first and tel', () => {
+    expect(digestFieldProblems({ name: '卢'.repeat(35), consultPhone: '0398-7856315' })).toEqual([]);
+    expect(digestFieldProblems({ name: '卢'.repeat(36), consultPhone: '0'.repeat(36) })).toEqual([
+      { field: 'name', message: expect.stringContaining('"first"') },
+      { field: 'consultPhone', message: expect.stringContaining('"tel"') },
     ]);
   });
 });

@@ -54,6 +54,24 @@ export function templateFieldProblems(fields: SmsTemplateFields): { field: strin
   return problems;
 }
 
+/**
+ * The category's fields that the digest sends as they are (`first` its name, `tel` its
+ * consultPhone), each of which must fit a variable: one over 35 characters would fail every
+ * digest SMS whose first licence is of this category with template_param_too_long.
+ */
+export function digestFieldProblems(category: { name: string; consultPhone: string }): { field: 'name' | 'consultPhone'; message: string }[] {
+  const sentAs = [
+    ['name', 'first'],
+    ['consultPhone', 'tel'],
+  ] as const;
+  return sentAs.flatMap(([field, variable]) => {
+    const length = Array.from(category[field]).length;
+    return length > MAX_TEMPLATE_PARAM_CHARS
+      ? [{ field, message: `has ${length} characters; the digest template sends it as its variable "${variable}", which takes at most ${MAX_TEMPLATE_PARAM_CHARS}` }]
+      : [];
+  });
+}
+
 /** Each value as it will be sent, or the first that would not be sent whole. */
 function checked(templateCode: string, params: Record<string, string>): TemplateRendering {
   for (const [name, value] of Object.entries(params)) {

@@ -70,6 +70,15 @@ describe('category template fields under SMS_PROVIDER=aliyun', () => {
     expectErrorShape(await patch('al-food', { aliyunTemplateParams: { ...aliyunFields.aliyunTemplateParams, token: '{renewalLink}' } }), 422, 'unknown_placeholder');
   });
 
+  it("refuses a name or consultPhone over 35 characters, which the digest sends as variables: 422 naming the field", async () => {
+    const longName = expectErrorShape(await post(categoryBody('al-long', { ...aliyunFields, name: '卢'.repeat(36) })), 422, 'template_param_too_long');
+    expect(longName.details).toEqual([{ field: 'name', message: expect.stringContaining('"first"') }]);
+    const longPhone = expectErrorShape(await patch('al-food', { consultPhone: '0398-7856315 或 0398-7856316 或 0398-7856' }), 422, 'template_param_too_long');
+    expect(longPhone.details).toEqual([{ field: 'consultPhone', message: expect.stringContaining('"tel"') }]);
+    // Push only: no SMS, no digest.
+    expect((await post(categoryBody('al-long-push', { channels: ['push'], name: '卢'.repeat(36) }))).statusCode).toBe(201);
+  });
+
   it('warns in the preview when a variable would be over 35 characters', async () => {
     const res = await post(categoryBody('al-e', { ...aliyunFields, aliyunTemplateParams: { name: '{holderName}{licenseName}{licenseNo}{daysLeft}' } }));
     expect(res.statusCode, res.body).toBe(201);

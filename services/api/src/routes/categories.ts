@@ -3,7 +3,9 @@ import {
   ALIYUN_TEMPLATE_CODE,
   CATEGORY_CODE,
   DEFAULT_LEAD_DAYS,
+  digestFieldProblems,
   MAX_LEAD_DAYS,
+  TEMPLATE_PARAM_TOO_LONG,
   templateFieldProblems,
   unknownPlaceholders,
   withPreview,
@@ -66,17 +68,26 @@ function checkTemplates(fields: Partial<Static<typeof CategoryChanges>>): void {
 
 /**
  * Under SMS_PROVIDER=aliyun, carriers take an SMS only as an approved template: a category
- * with the sms channel needs its template's code and variables (docs/aliyun.md).
+ * with the sms channel needs its template's code and variables, and a name and consultPhone
+ * that fit the digest template's variables (docs/aliyun.md).
  */
-function checkSmsTemplate(category: Pick<Category, 'channels' | 'aliyunTemplateCode' | 'aliyunTemplateParams'>, smsProvider: string | undefined): void {
+function checkSmsTemplate(
+  category: Pick<Category, 'name' | 'consultPhone' | 'channels' | 'aliyunTemplateCode' | 'aliyunTemplateParams'>,
+  smsProvider: string | undefined,
+): void {
   if (smsProvider !== 'aliyun' || !category.channels.includes('sms')) return;
   const missing = [
     ...(category.aliyunTemplateCode ? [] : ['aliyunTemplateCode']),
     ...(category.aliyunTemplateParams && Object.keys(category.aliyunTemplateParams).length > 0 ? [] : ['aliyunTemplateParams']),
   ];
-  if (missing.length === 0) return;
-  const details = missing.map((field) => ({ field, message: 'is required for the sms channel when SMS_PROVIDER=aliyun' }));
-  throw new ApiError(422, 'sms_template_required', details.map((d) => `${d.field} ${d.message}`).join('; '), details);
+  if (missing.length > 0) {
+    const details = missing.map((field) => ({ field, message: 'is required for the sms channel when SMS_PROVIDER=aliyun' }));
+    throw new ApiError(422, 'sms_template_required', details.map((d) => `${d.field} ${d.message}`).join('; '), details);
+  }
+  // The digest sends the name and consultPhone as variables: refused now rather than every
+  // digest SMS of the category failing later.
+  const tooLong = digestFieldProblems(category);
+  if (tooLong.length > 0) throw new ApiError(422, TEMPLATE_PARAM_TOO_LONG, tooLong.map((d) => `${d.field} ${d.message}`).join('; '), tooLong);
 }
 
 /** `preview.linkBaseUrl`: the address of the service's renewal links, so that the preview counts `{renewalLink}` as sent. */
