@@ -476,25 +476,31 @@ export function findMessageByProviderId(db: Database, providerMessageId: string)
   return db.selectFrom('outgoingMessages').selectAll().where('providerMessageId', '=', providerMessageId).executeTakeFirst();
 }
 
+/** Where a pass over the SMS awaiting a receipt got to: the last one read, in (sent_at, id) order. */
+export interface AwaitingReceiptKey {
+  /** its sent_at as PostgreSQL writes it (microseconds, which a Date would round off) */
+  sentAt: string;
+  id: number;
+}
+
 /**
  * SMS sent between `minAgeMinutes` and `maxAgeMinutes` ago whose receipt has not come (still
- * `sent`), in id order after `afterId`: what the reconciliation looks up at the provider.
- * Read from an index of such SMS alone (0016): a receipt takes a message out of it.
+ * `sent`), in (sent_at, id) order after `after`: what the reconciliation looks up at the
+ * provider. Read from an index of such SMS by send time (0017): a receipt takes a message
+ * out of it, and those that never get one, older than the window, are not read.
  */
 export function awaitingReceipt(
   db: Database,
-  { minAgeMinutes, maxAgeMinutes, afterId, limit }: { minAgeMinutes: number; maxAgeMinutes: number; afterId: number; limit: number },
+  { minAgeMinutes, maxAgeMinutes, after, limit }: { minAgeMinutes: number; maxAgeMinutes: number; after: AwaitingReceiptKey | null; limit: number },
 ) {
-  return db
+  let query = db
     .selectFrom('outgoingMessages')
-    .select(['id', 'recipient', 'providerMessageId', 'sentAt'])
+    .select(['id', 'recipient', 'providerMessageId', 'sentAt', sql<string>`sent_at::text`.as('sentAtKey')])
     .where('channel', '=', 'sms')
     .where('status', '=', 'sent')
     .where('providerMessageId', 'is not', null)
     .where('sentAt', '<', sql<Date>`now() - make_interval(mins => ${minAgeMinutes})`)
-    .where('sentAt', '>', sql<Date>`now() - make_interval(mins => ${maxAgeMinutes})`)
-    .where('id', '>', afterId)
-    .orderBy('id')
-    .limit(limit)
-    .execute();
+    .where('sentAt', '>', sql<Date>`now() - make_interval(mins => ${maxAgeMinutes})`);
+  if (after) query = query.where(sql<boolean>`(sent_at, id) > (${after.sentAt}::timestamptz, ${after.id})`);
+  return query.orderBy('sentAt').orderBy('id').limit(limit).execute();
 }

@@ -1,5 +1,5 @@
 import { AliyunSmsError, bizIdOf, receiptOfReport, type AliyunSmsClient, type SendDetail } from '@lr/aliyun-sms';
-import { awaitingReceipt, recordReceipt, type Database } from '@lr/db';
+import { awaitingReceipt, recordReceipt, type AwaitingReceiptKey, type Database } from '@lr/db';
 import type { Logger } from '@lr/log';
 
 /**
@@ -47,22 +47,24 @@ function beijingTime(text: string | null): Date | undefined {
  * it was sent is looked up with QuerySendDetails, by its phone, day and BizId, and matched by
  * OutId (the message id). A final status is recorded as a pushed report would be (forward
  * only: a report that came meanwhile wins); one still waiting is looked up again on the next
- * pass. Each call looks at the next `perRound` SMS, in id order, and starts over once it
- * has seen them all. An error of the account (balance, credentials) or of the way there ends
+ * pass. Each call looks at the next `perRound` SMS, in send order (an index of them by
+ * sent_at, so those too old to look up are not read), and starts over once it has seen them
+ * all. An error of the account (balance, credentials) or of the way there ends
  * the call: the next round tries again.
  */
 export function receiptReconciler({ db, client, reconcileMinutes, log, perRound = PER_ROUND }: ReconcileOptions): () => Promise<ReconcileCounts> {
-  let afterId = 0;
+  let after: AwaitingReceiptKey | null = null;
   return async () => {
     const counts: ReconcileCounts = { looked: 0, delivered: 0, undelivered: 0, waiting: 0 };
-    const next = () => awaitingReceipt(db, { minAgeMinutes: reconcileMinutes, maxAgeMinutes: LOOK_FOR_MINUTES, afterId, limit: perRound });
+    const next = () => awaitingReceipt(db, { minAgeMinutes: reconcileMinutes, maxAgeMinutes: LOOK_FOR_MINUTES, after, limit: perRound });
     let batch = await next();
-    if (batch.length === 0 && afterId > 0) {
+    if (batch.length === 0 && after) {
       // The last pass ended exactly at a round's end: the next one starts now.
-      afterId = 0;
+      after = null;
       batch = await next();
     }
-    afterId = batch.length < perRound ? 0 : batch.at(-1)!.id;
+    const last = batch.at(-1);
+    after = batch.length < perRound || !last ? null : { sentAt: last.sentAtKey, id: last.id };
     for (const message of batch) {
       let detail: SendDetail | undefined;
       try {
@@ -75,7 +77,7 @@ export function receiptReconciler({ db, client, reconcileMinutes, log, perRound 
           continue;
         }
         // The account or the way there: asking the rest now would fail alike.
-        afterId = 0;
+        after = null;
         throw error;
       }
       counts.looked += 1;

@@ -139,16 +139,37 @@ describe('SMS left without a receipt', () => {
     expect(await statusOf('PUSHED')).toMatchObject({ status: 'delivered' });
   });
 
-  it('looks at a few each round, in id order, and comes back to those still waiting on a later pass', async () => {
-    await sentAgo(sent.WAITING!.id, 50);
-    await sentAgo(sent.ELSEWHERE!.id, 40);
+  it('looks at a few each round, in send order, and comes back to those still waiting on a later pass', async () => {
+    // The later id sent first: the order is the send time's, not the id's.
+    const [lower, higher] = [sent.WAITING!, sent.ELSEWHERE!].sort((a, b) => a.id - b.id);
+    await sentAgo(higher!.id, 50);
+    await sentAgo(lower!.id, 40);
     const reconcile = receiptReconciler({ db, client: aliyunSmsClient({ ...TEST_ALIYUN, endpoint: aliyun.url }), reconcileMinutes: 30, log, perRound: 1 });
     const before = aliyun.lookUps().length;
     await reconcile();
     await reconcile();
     await reconcile();
-    const [first, second] = [sent.WAITING!, sent.ELSEWHERE!].sort((a, b) => a.id - b.id);
-    expect(lookedUp().slice(before)).toEqual([first!.bizId, second!.bizId, first!.bizId]);
+    expect(lookedUp().slice(before)).toEqual([higher!.bizId, lower!.bizId, higher!.bizId]);
+  });
+
+  it('pages by send time to the microsecond: two SMS sent in the same millisecond are each looked up once a pass', async () => {
+    const [lower, higher] = [sent.WAITING!, sent.ELSEWHERE!].sort((a, b) => a.id - b.id);
+    // The same millisecond, microseconds apart, the later id first: a cursor rounded to a Date would lose one, or repeat it.
+    const { rows } = await sql<{ providerMessageId: string; sentAt: Date }>`
+      update outgoing_messages
+        set sent_at = date_trunc('milliseconds', now() - interval '40 minutes') + case when id = ${higher!.id} then interval '200 microseconds' else interval '700 microseconds' end
+        where id in (${lower!.id}, ${higher!.id}) returning provider_message_id, sent_at`.execute(db);
+    for (const { providerMessageId, sentAt } of rows) aliyun.setSentAt(providerMessageId, sentAt);
+    const reconcile = receiptReconciler({ db, client: aliyunSmsClient({ ...TEST_ALIYUN, endpoint: aliyun.url }), reconcileMinutes: 30, log, perRound: 1 });
+    const before = aliyun.lookUps().length;
+    for (let round = 0; round < 3; round += 1) await reconcile();
+    expect(lookedUp().slice(before)).toEqual([higher!.bizId, lower!.bizId, higher!.bizId]);
+  });
+
+  it('reads from a partial index of the SMS waiting by (sent_at, id): those that never get a receipt, too old to look up, are not read', async () => {
+    const { rows } = await sql<{ indexdef: string }>`
+      select indexdef from pg_indexes where tablename = 'outgoing_messages' and indexdef like '%status = %sent%'`.execute(db);
+    expect(rows.map((r) => r.indexdef)).toEqual([expect.stringMatching(/USING btree \(sent_at, id\) WHERE \(\(channel = 'sms'::text\) AND \(status = 'sent'::text\)\)$/)]);
   });
 
   it('does not take another SMS of the same BizId for its own: the entry must carry its OutId', async () => {
