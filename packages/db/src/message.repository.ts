@@ -423,7 +423,7 @@ async function lockProviderIds(db: Database, providerIds: string[]): Promise<voi
  */
 export async function receiptBeforeSend(
   db: Database,
-  callback: { providerMessageId: string; recipient: string; receipt: { status: ReceiptStatus; error?: { code: string; message: string } } | null },
+  callback: { providerMessageId: string; recipient: string; receipt: Receipt },
 ): Promise<'recorded' | 'kept' | 'unknown'> {
   const { providerMessageId, recipient, receipt } = callback;
   return inTransaction(db, async (trx) => {
@@ -450,6 +450,30 @@ export async function receiptBeforeSend(
       select exists (select 1 from in_flight) as "inFlight"`.execute(trx);
     return rows[0]!.inFlight ? 'kept' : 'unknown';
   });
+}
+
+/** A provider's receipt: how it ends the message, or null for a status that ends nothing ('queued', 'sent'…). */
+export type Receipt = { status: ReceiptStatus; error?: { code: string; message: string } } | null;
+
+/**
+ * A provider's receipt, whichever provider: applied to the message recorded under
+ * `providerMessageId` (forward only: 'unchanged' when it moves nothing), or, when no send is
+ * recorded under it yet, kept for the SMS being sent to the recipient (receiptBeforeSend:
+ * 'kept', or 'applied' when the send was recorded meanwhile); 'unknown' when no SMS is being
+ * sent to it. `recipient` is asked only then (it may cost a query).
+ */
+export async function applyReceipt(
+  db: Database,
+  { providerMessageId, receipt, recipient }: { providerMessageId: string; receipt: Receipt; recipient: () => Promise<string | null> },
+): Promise<'applied' | 'unchanged' | 'kept' | 'unknown'> {
+  if (await findMessageByProviderId(db, providerMessageId)) {
+    if (!receipt) return 'unchanged';
+    return (await recordReceipt(db, providerMessageId, receipt.status, receipt.error)) ? 'applied' : 'unchanged';
+  }
+  const phone = await recipient();
+  if (phone === null) return 'unknown';
+  const early = await receiptBeforeSend(db, { providerMessageId, recipient: phone, receipt });
+  return early === 'recorded' ? 'applied' : early;
 }
 
 /**

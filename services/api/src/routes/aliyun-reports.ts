@@ -1,5 +1,5 @@
 import { foundByOutId, receiptOfReport } from '@lr/aliyun-sms';
-import { findMessage, findMessageByProviderId, receiptBeforeSend, recordReceipt, type Database } from '@lr/db';
+import { applyReceipt, findMessage, findMessageByProviderId, type Database } from '@lr/db';
 import { normalizeMobile } from '@lr/domain';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
@@ -42,7 +42,7 @@ const sha256 = (text: string) => createHash('sha256').update(text).digest();
  * again, or one older than the status the message has, changes nothing. A report whose
  * BizId no message carries yet (the send is not recorded: the worker records several sends
  * together) is kept while its message (`out_id`, our message id) is being sent, and applied
- * when the send is recorded (receiptBeforeSend); otherwise it is none of ours and dropped.
+ * when the send is recorded (applyReceipt, as Twilio's); otherwise it is none of ours and dropped.
  * Each push is answered 200 `{"code":0,"msg":"接收成功"}`, whatever its reports matched, so
  * that Alibaba Cloud does not push them again; a push the database could not take is
  * answered 503, and Alibaba Cloud pushes it again.
@@ -75,18 +75,15 @@ export function aliyunReportRoutes(db: Database, reportToken: string | null): Fa
         const counts = { applied: 0, unchanged: 0, kept: 0, unknown: 0 };
         for (const report of request.body) {
           const outcome = receiptOfReport({ success: report.success, errCode: report.err_code, errMsg: report.err_msg });
-          const providerMessageId = await recordedUnder(db, report.biz_id, report.out_id);
-          if (providerMessageId) {
-            const moved = await recordReceipt(db, providerMessageId, outcome.status, outcome.error);
-            counts[moved ? 'applied' : 'unchanged'] += 1;
-            continue;
-          }
-          const recipient = await recipientOfUnrecorded(db, report.out_id, report.phone_number);
-          const early = recipient === null ? 'unknown' : await receiptBeforeSend(db, { providerMessageId: report.biz_id, recipient, receipt: outcome });
-          if (early === 'unknown') {
+          const applied = await applyReceipt(db, {
+            providerMessageId: (await recordedUnder(db, report.biz_id, report.out_id)) ?? report.biz_id,
+            receipt: outcome,
+            recipient: () => recipientOfUnrecorded(db, report.out_id, report.phone_number),
+          });
+          if (applied === 'unknown') {
             app.log.warn({ reqId: request.id, bizId: report.biz_id, outId: report.out_id }, 'Alibaba Cloud report for a BizId none of our messages carries: dropped');
           }
-          counts[early === 'recorded' ? 'applied' : early] += 1;
+          counts[applied] += 1;
         }
         app.log.info({ reqId: request.id, reports: request.body.length, ...counts }, 'Alibaba Cloud delivery reports');
         return REPORT_TAKEN;

@@ -1,5 +1,5 @@
 import { TWILIO_STATUS_PATH } from '@lr/config';
-import { findMessageByProviderId, receiptBeforeSend, recordReceipt, type Database, type ReceiptStatus } from '@lr/db';
+import { applyReceipt, type Database, type ReceiptStatus } from '@lr/db';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import twilio from 'twilio';
@@ -56,22 +56,14 @@ export function twilioWebhookRoutes(db: Database, twilioAuth: { authToken: strin
         const { MessageSid: sid, MessageStatus: status, ErrorCode: errorCode, To: recipient } = request.body;
         const to = FINAL[status];
         const error = errorCode ? { code: errorCode, message: `Twilio error ${errorCode}` } : undefined;
-        const message = await findMessageByProviderId(db, sid);
-        if (message) {
-          if (to) {
-            const moved = await recordReceipt(db, sid, to, error);
-            request.log.info({ messageId: message.id, status, applied: moved !== undefined }, 'delivery receipt');
-          }
-          return reply.code(204).send();
-        }
-        const early = recipient ? await receiptBeforeSend(db, { providerMessageId: sid, recipient, receipt: to ? { status: to, error } : null }) : 'unknown';
-        if (early === 'unknown') {
+        const outcome = await applyReceipt(db, { providerMessageId: sid, receipt: to ? { status: to, error } : null, recipient: async () => recipient ?? null });
+        if (outcome === 'unknown') {
           request.log.warn({ sid, status }, 'status callback for an unknown MessageSid');
           throw new ApiError(404, 'unknown_message', `no message with MessageSid ${sid}`);
         }
         // The logger masks the phone.
-        request.log.info({ sid, status, recipient, early }, early === 'kept' ? 'delivery receipt before its send was recorded: kept' : 'delivery receipt');
-        return reply.code(early === 'kept' ? 202 : 204).send();
+        request.log.info({ sid, status, recipient, outcome }, outcome === 'kept' ? 'delivery receipt before its send was recorded: kept' : 'delivery receipt');
+        return reply.code(outcome === 'kept' ? 202 : 204).send();
       },
     );
   };
