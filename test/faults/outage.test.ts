@@ -1,5 +1,4 @@
 import { insertCategory, type Database } from '@lr/db';
-import { openMessageQueues, redisConnection } from '@lr/jobs';
 import {
   eventually,
   fakeTwilio,
@@ -17,7 +16,7 @@ import {
 import { SCAN_LOCK } from '@lr/scan';
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CATEGORY, seedDueLicenses, TZ } from './due-licenses';
+import { CATEGORY, expectEveryMessageQueued, seedDueLicenses, TZ } from './store';
 
 /**
  * Redis or PostgreSQL down (issue 14, contract "Protection"): `/readyz` answers 503 within
@@ -107,26 +106,6 @@ async function scanLockHeld(db: Database): Promise<boolean> {
 async function messageStatuses(db: Database): Promise<Record<string, number>> {
   const rows = await db.selectFrom('outgoingMessages').select(['status', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('status').execute();
   return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
-}
-
-/** The ids of the SMS jobs that will run (waiting, delayed, active). */
-async function smsJobIds(world: World): Promise<string[]> {
-  const connection = redisConnection(world.redisUrl);
-  const queues = openMessageQueues(connection, world.prefix);
-  try {
-    const jobs = await queues.sms.getJobs(['waiting', 'delayed', 'active', 'prioritized'], 0, -1);
-    return jobs.map((j) => j.id!);
-  } finally {
-    await queues.close();
-    await connection.quit();
-  }
-}
-
-/** Every message of the database is held once by the SMS queue. */
-async function expectEveryMessageQueued(world: World, count: number): Promise<void> {
-  const ids = await world.db.selectFrom('outgoingMessages').select('id').execute();
-  expect(ids.length).toBe(count);
-  expect(new Set(await smsJobIds(world))).toEqual(new Set(ids.map(({ id }) => `sms-${id}`)));
 }
 
 async function redisWorld() {

@@ -1,5 +1,4 @@
 import { connect, migrate, type Database } from '@lr/db';
-import { openMessageQueues, redisConnection } from '@lr/jobs';
 import {
   eventually,
   fakeTwilio,
@@ -18,7 +17,7 @@ import {
 import { sql } from 'kysely';
 import type pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { seedDueLicenses, TZ } from './due-licenses';
+import { expectEveryMessageQueued, seedDueLicenses, TZ } from './store';
 
 /**
  * The scheduler under faults, as real processes on real PostgreSQL and Redis (issue 4):
@@ -86,22 +85,7 @@ async function expectExactlyScanned(world: World, count: number, today: string):
            (select count(*)::int from outgoing_messages where status <> 'queued') as unqueued`.execute(world.db);
   expect(rows[0]).toEqual({ reminders: count, wrongWindow: 0, licensesReminded: count, messages: count, deliveries: count, unqueued: 0 });
 
-  const ids = await world.db.selectFrom('outgoingMessages').select('id').execute();
-  const held = await queuedJobIds(world);
-  expect(held.length).toBe(count);
-  expect(new Set(held)).toEqual(new Set(ids.map(({ id }) => `sms-${id}`)));
-}
-
-async function queuedJobIds(world: World): Promise<string[]> {
-  const connection = redisConnection(world.redisUrl);
-  const queues = openMessageQueues(connection, world.prefix);
-  try {
-    const jobs = await queues.sms.getJobs(['waiting', 'delayed', 'active', 'prioritized'], 0, -1);
-    return jobs.map((j) => j.id!);
-  } finally {
-    await queues.close();
-    await connection.quit();
-  }
+  await expectEveryMessageQueued(world, count);
 }
 
 async function scans(db: Database) {
