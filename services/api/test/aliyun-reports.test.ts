@@ -208,6 +208,14 @@ describe('POST /webhooks/aliyun/sms-report/{token}', () => {
     expectTaken(await push([]));
   });
 
+  it('a push over 64 KB is 413, as every webhook body (the contract caps them at 64 KB)', async () => {
+    const one = { phone_number: '13800000000', send_time: '2026-12-01 08:00:00', report_time: '2026-12-01 08:00:05', success: true, err_code: 'DELIVERED', err_msg: '用户接收成功', sms_size: '1', biz_id: '900000000000000000^0', out_id: '1' };
+    const reports = Array.from({ length: 400 }, () => one);
+    expect(JSON.stringify(reports).length).toBeGreaterThan(64 * 1024);
+    expectError(await push(reports), 413, 'body_too_large');
+    expectTaken(await push(reports.slice(0, 100)));
+  });
+
   describe('a report that comes before its send is recorded', () => {
     async function keptReceipts() {
       return db.selectFrom('earlyReceipts').select(['providerMessageId', 'status', 'errorCode']).execute();

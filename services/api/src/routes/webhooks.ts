@@ -5,8 +5,8 @@ import { Type } from '@sinclair/typebox';
 import twilio from 'twilio';
 import { ApiError } from '../errors';
 
-/** Twilio's callbacks are a few hundred bytes; anything much larger is not one. */
-const WEBHOOK_BODY_LIMIT = 64 * 1024;
+/** A provider's callback or push of receipts (Twilio's are a few hundred bytes): anything much larger is not one. */
+export const WEBHOOK_BODY_LIMIT = 64 * 1024;
 
 const FINAL: Record<string, ReceiptStatus> = {
   delivered: 'delivered',
