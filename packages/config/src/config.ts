@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import cron from 'node-cron';
-import { MAX_LEAD_DAYS } from '@lr/domain';
+import { ALIYUN_TEMPLATE_CODE, MAX_LEAD_DAYS } from '@lr/domain';
 
 /**
  * Every setting of every service, read and validated here and nowhere else.
@@ -292,7 +292,7 @@ function aliyunSending(env: Env, why: string): AliyunSending {
     throw new ConfigError('ALIYUN_SMS_SIGN_NAME', 'must be the approved signature itself: at most 20 characters, without 【】');
   }
   const digestTemplateCode = required(env, 'ALIYUN_SMS_DIGEST_TEMPLATE_CODE', why);
-  if (!/^SMS_\d{1,20}$/.test(digestTemplateCode)) {
+  if (!ALIYUN_TEMPLATE_CODE.test(digestTemplateCode)) {
     throw new ConfigError('ALIYUN_SMS_DIGEST_TEMPLATE_CODE', `must be a template code, "SMS_" and digits; got "${digestTemplateCode}"`);
   }
   return { signName, digestTemplateCode };

@@ -97,13 +97,14 @@ export function renderTemplateSms(all: ReminderFacts[], link: RenewalLink, diges
   if (!first) throw new Error('renderTemplateSms needs at least one reminder');
   if (all.length > 1) {
     const earliest = all.map((f) => f.expiresOn).sort()[0]!;
-    return checked(digestTemplateCode, {
+    const digest: Record<(typeof DIGEST_VARIABLES)[number], string> = {
       count: String(all.length),
       first: first.category.name,
       date: earliest,
       token: link.token,
       tel: first.category.consultPhone,
-    });
+    };
+    return checked(digestTemplateCode, digest);
   }
   const { aliyunTemplateCode: code, aliyunTemplateParams: params } = first.category;
   if (!code || !params) {

@@ -17,7 +17,8 @@ declare module 'fastify' {
 
 const RANK: Record<Role, number> = { viewer: 1, operator: 2, admin: 3 };
 
-function sameSecret(a: string, b: string): boolean {
+/** Whether two secrets are equal, compared in constant time (of their digests, so of any length). */
+export function sameSecret(a: string, b: string): boolean {
   const digest = (s: string) => createHash('sha256').update(s).digest();
   return timingSafeEqual(digest(a), digest(b));
 }
