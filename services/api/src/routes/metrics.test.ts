@@ -59,4 +59,21 @@ describe('backgroundFigure', () => {
     await new Promise((resolve) => setImmediate(resolve));
     expect(await figure()).toBeGreaterThan(1);
   });
+
+  it('does not hold callers when the first load failed: they get no figure, and a refresh runs in the background', async () => {
+    let loads = 0;
+    const figure = backgroundFigure(
+      () => {
+        loads += 1;
+        // The first load fails (PostgreSQL down at start); the next never answers.
+        return loads === 1 ? Promise.reject(new Error('PostgreSQL is away')) : new Promise<number>(() => {});
+      },
+      30_000,
+      log,
+    );
+    expect(await figure()).toBeUndefined();
+    const next = await Promise.race([figure(), new Promise((resolve) => setTimeout(() => resolve('waited'), 500))]);
+    expect(next).toBeUndefined();
+    expect(loads).toBe(2);
+  });
 });

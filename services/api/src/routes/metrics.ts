@@ -19,8 +19,9 @@ export const FOLLOW_UP_COUNTS_MAX_AGE_MS = 30_000;
 
 /**
  * A figure read from the database at most once per `maxAgeMs`, in the background: a caller
- * gets the last figure at once (only the first one waits), and one that finds it older than
- * `maxAgeMs` starts one refresh. A refresh that fails keeps the last figure.
+ * gets the last figure at once (only the first load is waited for), and one that finds it
+ * older than `maxAgeMs`, or missing, starts one refresh. A refresh that fails keeps the last
+ * figure; a first load that failed (PostgreSQL down at start) leaves none, not a wait.
  */
 export function backgroundFigure<T>(load: () => Promise<T>, maxAgeMs: number, log: Logger, now: () => number = Date.now) {
   let last: { value: T; at: number } | undefined;
@@ -30,9 +31,13 @@ export function backgroundFigure<T>(load: () => Promise<T>, maxAgeMs: number, lo
       .then((value) => void (last = { value, at: now() }))
       .catch((error: unknown) => log.warn({ err: error }, 'could not refresh a metric from the database; the last figure stands'))
       .finally(() => (refreshing = undefined)));
+  let tried = false;
   return async (): Promise<T | undefined> => {
-    if (last === undefined) await refresh();
-    else if (now() - last.at >= maxAgeMs) void refresh();
+    if (!tried) {
+      // Callers that come during the first load share it (refresh is one at a time).
+      await refresh();
+      tried = true;
+    } else if (last === undefined || now() - last.at >= maxAgeMs) void refresh();
     return last?.value;
   };
 }
