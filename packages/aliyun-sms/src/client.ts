@@ -20,6 +20,17 @@ export interface SendSmsRequest {
   outId: string;
 }
 
+/** The 11-digit mainland number Alibaba Cloud takes: licences keep phones in E.164 (+86…). */
+export function mainlandNumber(phone: string): string {
+  return phone.replace(/^\+86/, '');
+}
+
+/** Alibaba Cloud's "YYYY-MM-DD HH:mm:ss" (SendDate, ReceiveDate), Beijing time, or undefined. */
+export function beijingTime(text: string | null): Date | undefined {
+  const match = text ? /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2})$/.exec(text) : null;
+  return match ? new Date(`${match[1]}T${match[2]}+08:00`) : undefined;
+}
+
 export interface SendDetail {
   phone: string;
   /** 1 waiting for its receipt, 2 failed, 3 delivered */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { receiptOfReport, reportErrorMessage } from './receipts';
+import { receiptOfDetail, receiptOfReport, reportErrorMessage } from './receipts';
 
 describe("an Alibaba Cloud report as the operator sees it", () => {
   it('is delivered when success says so, whatever code comes with it', () => {
@@ -34,5 +34,14 @@ describe("an Alibaba Cloud report as the operator sees it", () => {
   it("shows a code it does not know with Alibaba Cloud's own note", () => {
     expect(reportErrorMessage('ID:0076', '运营商关键词拦截')).toBe('not delivered (Alibaba Cloud ID:0076: 运营商关键词拦截)');
     expect(reportErrorMessage('XX', '  ')).toBe('not delivered (Alibaba Cloud XX)');
+  });
+});
+
+describe('receiptOfDetail: an SMS QuerySendDetails lists, read as its report would be', () => {
+  it('is delivered at SendStatus 3, undelivered with the carrier code and its meaning at 2, and waits at 1', () => {
+    expect(receiptOfDetail({ sendStatus: 3, errCode: 'DELIVERED' })).toEqual({ status: 'delivered' });
+    expect(receiptOfDetail({ sendStatus: 2, errCode: 'MK:0001' })).toEqual(receiptOfReport({ success: false, errCode: 'MK:0001' }));
+    expect(receiptOfDetail({ sendStatus: 2, errCode: null })).toMatchObject({ status: 'undelivered', error: { code: 'UNDELIV' } });
+    expect(receiptOfDetail({ sendStatus: 1, errCode: null })).toBeUndefined();
   });
 });

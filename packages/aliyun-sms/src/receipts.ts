@@ -68,3 +68,12 @@ export function receiptOfReport(report: AliyunReport): ReceiptOutcome {
   const errorCode = code === undefined || DELIVERED.has(code.toUpperCase()) ? 'UNDELIV' : code;
   return { status: 'undelivered', error: { code: errorCode, message: reportErrorMessage(errorCode, report.errMsg) } };
 }
+
+/**
+ * How an SMS that QuerySendDetails lists has ended, as its report would say it (SendStatus 3
+ * delivered, 2 failed); undefined while it waits for its receipt (1).
+ */
+export function receiptOfDetail(detail: { sendStatus: number; errCode: string | null }): ReceiptOutcome | undefined {
+  if (detail.sendStatus !== 2 && detail.sendStatus !== 3) return undefined;
+  return receiptOfReport({ success: detail.sendStatus === 3, errCode: detail.errCode ?? undefined });
+}

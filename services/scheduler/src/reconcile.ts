@@ -1,4 +1,5 @@
-import { AliyunSmsError, bizIdOf, receiptOfReport, type AliyunSmsClient, type SendDetail } from '@lr/aliyun-sms';
+import { AliyunSmsError, beijingTime, bizIdOf, mainlandNumber, receiptOfDetail, type AliyunSmsClient, type SendDetail } from '@lr/aliyun-sms';
+import { CHINA_TIME_ZONE, localDate } from '@lr/domain';
 import { awaitingReceipt, recordReceipt, type AwaitingReceiptKey, type Database } from '@lr/db';
 import type { Logger } from '@lr/log';
 
@@ -31,15 +32,7 @@ export interface ReconcileOptions {
 }
 
 /** The day Alibaba Cloud files an SMS under: Beijing's, YYYYMMDD. */
-function beijingDay(at: Date): string {
-  return new Date(at.getTime() + 8 * 3600_000).toISOString().slice(0, 10).replaceAll('-', '');
-}
-
-/** Alibaba Cloud's "YYYY-MM-DD HH:mm:ss", Beijing time, or undefined. */
-function beijingTime(text: string | null): Date | undefined {
-  const match = text ? /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2})$/.exec(text) : null;
-  return match ? new Date(`${match[1]}T${match[2]}+08:00`) : undefined;
-}
+const beijingDay = (at: Date) => localDate(CHINA_TIME_ZONE, at).replaceAll('-', '');
 
 /**
  * The reconciliation of SMS left without a receipt (a push lost, the API away for longer
@@ -81,11 +74,11 @@ export function receiptReconciler({ db, client, reconcileMinutes, log, perRound 
         throw error;
       }
       counts.looked += 1;
-      if (detail === undefined || detail.sendStatus === 1) {
+      const outcome = detail && receiptOfDetail(detail);
+      if (detail === undefined || outcome === undefined) {
         counts.waiting += 1;
         continue;
       }
-      const outcome = receiptOfReport({ success: detail.sendStatus === 3, errCode: detail.errCode ?? undefined });
       await recordReceipt(db, message.providerMessageId!, outcome.status, outcome.error, beijingTime(detail.receiveDate));
       counts[outcome.status] += 1;
     }
@@ -99,7 +92,7 @@ async function lookUp(
   client: Pick<AliyunSmsClient, 'querySendDetails'>,
   message: { id: number; recipient: string; bizId: string; sentAt: Date },
 ): Promise<SendDetail | undefined> {
-  const phone = message.recipient.replace(/^\+86/, '');
+  const phone = mainlandNumber(message.recipient);
   const days = [beijingDay(message.sentAt)];
   const before = beijingDay(new Date(message.sentAt.getTime() - RECORD_LAG_MS));
   if (before !== days[0]) days.push(before);

@@ -1,6 +1,17 @@
-import { aliyunErrorMeaning, aliyunSmsClient, classifyThrown, foundByOutId, type AliyunSmsClient, type AliyunSmsError, type AliyunSmsSettings, type SendDetail } from '@lr/aliyun-sms';
+import {
+  aliyunErrorMeaning,
+  aliyunSmsClient,
+  classifyThrown,
+  foundByOutId,
+  mainlandNumber,
+  receiptOfDetail,
+  type AliyunSmsClient,
+  type AliyunSmsError,
+  type AliyunSmsSettings,
+  type SendDetail,
+} from '@lr/aliyun-sms';
 import { ProviderError, type FoundSend } from '@lr/delivery';
-import { addDays, localDate, nextLocalMidnight, TEMPLATE_MISSING } from '@lr/domain';
+import { addDays, CHINA_TIME_ZONE, localDate, nextLocalMidnight, TEMPLATE_MISSING } from '@lr/domain';
 import type { SmsSender } from './twilio.sender';
 
 /** The account and the approved signature (ALIYUN_* settings). */
@@ -10,8 +21,6 @@ export interface AliyunSenderSettings extends AliyunSmsSettings {
 
 /** How long the carrier's per-number frequency limit (isv.BUSINESS_LIMIT_CONTROL) holds a message. */
 export const FREQUENCY_HOLD_MS = 3_600_000;
-/** Alibaba Cloud's dates (SendDate, the day QuerySendDetails asks for) are Beijing time. */
-const ALIYUN_TIMEZONE = 'Asia/Shanghai';
 /** QuerySendDetails answers for the last 30 days only, 50 SMS a page. */
 const LOOK_UP_DAYS = 30;
 const LOOK_UP_PAGE = 50;
@@ -19,10 +28,6 @@ const LOOK_UP_PAGE = 50;
 const LOOK_UP_LIMIT = 200;
 
 
-/** The 11-digit mainland number Alibaba Cloud takes: licences keep phones in E.164 (+86…). */
-export function mainlandNumber(phone: string): string {
-  return phone.replace(/^\+86/, '');
-}
 
 /**
  * Alibaba Cloud's answer as the delivery acts on it (the classes of @lr/aliyun-sms):
@@ -48,15 +53,10 @@ export function aliyunProviderError(error: AliyunSmsError, timezone: string, now
   }
 }
 
-/** How a send found by a look-up has ended, as its receipt would say it (SendStatus 3 delivered, 2 failed). */
+/** A send found by a look-up, with how it has ended, as its report (and the reconciliation) would say it. */
 function foundSend(messageId: number, detail: SendDetail): FoundSend {
-  const providerMessageId = foundByOutId(messageId);
-  if (detail.sendStatus === 3) return { providerMessageId, receipt: { status: 'delivered' } };
-  if (detail.sendStatus === 2) {
-    const code = detail.errCode || 'UNDELIVERED';
-    return { providerMessageId, receipt: { status: 'undelivered', error: { code, message: `Alibaba Cloud ${code}` } } };
-  }
-  return { providerMessageId };
+  const receipt = receiptOfDetail(detail);
+  return { providerMessageId: foundByOutId(messageId), ...(receipt && { receipt }) };
 }
 
 export interface AliyunSenderOptions {
@@ -102,8 +102,8 @@ export function aliyunSender(settings: AliyunSenderSettings, options: AliyunSend
      */
     async findSent({ to, messageId, since }) {
       const phone = mainlandNumber(to);
-      const today = localDate(ALIYUN_TIMEZONE, now());
-      let day = localDate(ALIYUN_TIMEZONE, since);
+      const today = localDate(CHINA_TIME_ZONE, now());
+      let day = localDate(CHINA_TIME_ZONE, since);
       if (day < addDays(today, 1 - LOOK_UP_DAYS)) day = addDays(today, 1 - LOOK_UP_DAYS);
       for (; day <= today; day = addDays(day, 1)) {
         for (let page = 1; (page - 1) * LOOK_UP_PAGE < LOOK_UP_LIMIT; page += 1) {
