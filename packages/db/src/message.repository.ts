@@ -224,7 +224,15 @@ export interface SentMessage {
  * receipt kept before it, and a callback that comes meanwhile waits for the commit and then
  * finds the send recorded. No receipt falls between the two.
  */
-export async function markSentMany(db: Database, sent: SentMessage[]): Promise<Array<OutgoingMessage | undefined>> {
+export async function markSentMany(
+  db: Database,
+  sent: SentMessage[],
+  /**
+   * false for a channel whose receipts never come before the record (pushes: receiptBeforeSend
+   * keeps SMS receipts only): no lock to take, nothing kept to apply, one statement.
+   */
+  { earlyReceipts = true }: { earlyReceipts?: boolean } = {},
+): Promise<Array<OutgoingMessage | undefined>> {
   const rows = sent.map((s) => ({
     id: s.messageId,
     locked_by: s.workerId,
@@ -234,8 +242,8 @@ export async function markSentMany(db: Database, sent: SentMessage[]): Promise<A
     url: s.url ?? null,
     segments: s.segments ?? null,
   }));
-  const providerIds = sent.flatMap((s) => (s.providerMessageId === null ? [] : [s.providerMessageId]));
-  const recorded = await inTransaction(db, async (trx) => {
+  const providerIds = earlyReceipts ? sent.flatMap((s) => (s.providerMessageId === null ? [] : [s.providerMessageId])) : [];
+  const record = async (trx: Database) => {
     if (providerIds.length > 0) await lockProviderIds(trx, providerIds);
     const result = await sql<OutgoingMessage & { keptReceipts: KeptReceipt[] }>`
       with moved as (
@@ -269,7 +277,8 @@ export async function markSentMany(db: Database, sent: SentMessage[]): Promise<A
       messages.push(now);
     }
     return messages;
-  });
+  };
+  const recorded = providerIds.length > 0 ? await inTransaction(db, record) : await record(db);
   // By message and claim: a stale run of a job may share a batch with the run that took its
   // message over, and only the holder's send was recorded.
   const byClaim = new Map(recorded.map((message) => [`${message.id}/${message.lockedBy}`, message]));

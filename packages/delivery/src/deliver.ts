@@ -103,7 +103,9 @@ export function messageDelivery<Content extends SentContent>(deps: DeliveryDeps,
   // A claim token of its own for each batch, so that a job run again in the same process
   // (BullMQ thought it stalled) cannot pass for the run that holds the claim.
   const claim = batched((messageIds: number[]) => claimMessages(deps.db, messageIds, `${deps.workerId}/${randomUUID().slice(0, 8)}`, lease));
-  const recordSent = batched((sent: SentMessage[]) => markSentMany(deps.db, sent));
+  // Only an SMS's receipt can come before its record (receiptBeforeSend): a push's record takes no lock.
+  const earlyReceipts = channel.name === 'sms';
+  const recordSent = batched((sent: SentMessage[]) => markSentMany(deps.db, sent, { earlyReceipts }));
   return (messageId: number, lastAttempt: boolean) => deliver(deps, channel, { claim, recordSent }, messageId, lastAttempt);
 }
 
