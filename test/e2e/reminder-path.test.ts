@@ -1,4 +1,5 @@
-import { addDays, localDate } from '@lr/domain';
+import { addDays, localDate, nextLocalMidnight } from '@lr/domain';
+import { openMessageQueues, redisConnection } from '@lr/jobs';
 import {
   eventually,
   fakeAliyun,
@@ -280,7 +281,24 @@ describe.each(['twilio', 'aliyun'] as const)('a licence due in 30 days, end to e
     expect(scan.body).toMatchObject({ status: 'succeeded', remindersCreated: 1, messagesQueued: 2 });
     // The push goes: the workers have taken the scan's jobs.
     await eventually(() => (gateway.pushes().length === 2 ? true : undefined), 20_000, 'the second push');
-    await new Promise((r) => setTimeout(r, 1500));
+    // The SMS worker took its job and put it back, delayed to the next Shanghai midnight.
+    const { id } = await database.db.selectFrom('outgoingMessages').select('id').where('channel', '=', 'sms').where('status', '=', 'queued').executeTakeFirstOrThrow();
+    const connection = redisConnection(redis.url);
+    const queues = openMessageQueues(connection, redis.prefix);
+    try {
+      const held = await eventually(
+        async () => {
+          const job = await queues.sms.getJob(`sms-${id}`);
+          return job && (await job.getState()) === 'delayed' ? job : undefined;
+        },
+        20_000,
+        'the capped SMS job delayed',
+      );
+      expect(Math.abs(held.timestamp + held.delay - nextLocalMidnight('Asia/Shanghai', new Date()).getTime())).toBeLessThan(5_000);
+    } finally {
+      await queues.close();
+      await connection.quit();
+    }
     expect(provider.sent()).toHaveLength(1);
     expect(await smsOf('JY14112240012399')).toMatchObject({ status: 'queued', providerMessageId: null });
   });
