@@ -27,7 +27,6 @@ WORKDIR /app
 # changes. Every workspace package must be listed here (a frozen install fails otherwise);
 # test/deploy/compose.test.ts checks that none is missing.
 COPY package.json pnpm-lock.yaml pnpm-workspace.yaml .pnpmfile.cjs ./
-COPY packages/aliyun-sms/package.json packages/aliyun-sms/
 COPY packages/config/package.json packages/config/
 COPY packages/db/package.json packages/db/
 COPY packages/delivery/package.json packages/delivery/
@@ -36,6 +35,7 @@ COPY packages/jobs/package.json packages/jobs/
 COPY packages/log/package.json packages/log/
 COPY packages/reporting/package.json packages/reporting/
 COPY packages/scan/package.json packages/scan/
+COPY packages/sms/package.json packages/sms/
 COPY packages/testing/package.json packages/testing/
 COPY services/api/package.json services/api/
 COPY services/scheduler/package.json services/scheduler/

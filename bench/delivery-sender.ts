@@ -11,7 +11,7 @@
 import { createRequire } from 'node:module';
 import { TEST_ALIYUN, TEST_PUSH_SECRET, TEST_TWILIO } from '@lr/testing';
 import { gatewaySender } from '../services/push-worker/src/gateway.sender';
-import { twilioSender } from '../services/sms-worker/src/twilio.sender';
+import { twilioSender } from '@lr/sms';
 import { SMS_PROVIDER, type ChannelName, type SenderResult } from './delivery-common';
 import { seconds } from './measure';
 
@@ -27,9 +27,9 @@ const content = JSON.parse(process.env.BENCH_SENDER_CONTENT ?? '{}') as {
   templateParam?: Record<string, string>;
 };
 
-/** The bare SDK: a dependency of @lr/aliyun-sms, not of the root, so required from there (CommonJS: the client class is `default`). */
+/** The bare SDK: a dependency of @lr/sms, not of the root, so required from there (CommonJS: the client class is `default`). */
 function bareAliyunSdk() {
-  const require = createRequire(new URL('../packages/aliyun-sms/package.json', import.meta.url));
+  const require = createRequire(new URL('../packages/sms/package.json', import.meta.url));
   const sdk = require('@alicloud/dysmsapi20170525') as {
     default: new (config: unknown) => { sendSms(request: unknown): Promise<{ body?: { code?: string; bizId?: string } }> };
     SendSmsRequest: new (fields: Record<string, string>) => unknown;

@@ -14,8 +14,8 @@ import { sql } from 'kysely';
 // @lr/delivery is a dependency of the workers, not of the root: its source, which the workers' link points to.
 import { messageDelivery, ProviderError, type DeliveryDeps } from '../packages/delivery/src/index';
 import { logSender as pushLogSender, pushChannel } from '../services/push-worker/src/push.channel';
-import type { SmsSender } from '../services/sms-worker/src/twilio.sender';
-import { logSender as smsLogSender, smsChannel } from '../services/sms-worker/src/sms.channel';
+import { logSender as smsLogSender, type SmsSender } from '@lr/sms';
+import { smsChannel } from '../services/sms-worker/src/sms.channel';
 
 export interface HistoryDeps {
   db: Database;
@@ -53,7 +53,7 @@ function localTime(timezone: string, day: string, hours: number): Date {
 
 /**
  * Twilio as it answers for a phone no longer in use: some numbers it refuses at once (21614,
- * as twilio.sender classifies it), the others it takes and later reports undelivered. Every
+ * as twilio.ts classifies it), the others it takes and later reports undelivered. Every
  * other SMS goes to the log provider.
  */
 function demoSmsSender(log: Logger, dead: Map<string, DeadPhoneAnswer>): SmsSender {

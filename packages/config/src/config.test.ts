@@ -130,57 +130,63 @@ describe('configuration', () => {
     expect(loadConfig('scheduler', { SMS_PROVIDER: 'twilio' }).sms).toEqual({ provider: 'log' });
   });
 
-  it('asks the API and the scheduler for the Alibaba Cloud key and the receipt URL\'s token when SMS_PROVIDER=aliyun', () => {
-    const keys = { ALIYUN_ACCESS_KEY_ID: 'LTAI5tKey', ALIYUN_ACCESS_KEY_SECRET: 'secret' };
-    expect(problem('api', { ...API_ENV, SMS_PROVIDER: 'aliyun' })).toMatch(/^ALIYUN_ACCESS_KEY_ID: is required when SMS_PROVIDER=aliyun/);
-    expect(problem('api', { ...API_ENV, SMS_PROVIDER: 'aliyun', ALIYUN_ACCESS_KEY_ID: 'LTAI5tKey' })).toMatch(/^ALIYUN_ACCESS_KEY_SECRET: is required/);
-    const aliyun = { ...API_ENV, SMS_PROVIDER: 'aliyun', ...keys };
+  it("asks the API with SMS_PROVIDER=aliyun for the receipt URL's token alone: it calls Alibaba Cloud for nothing", () => {
+    const aliyun = { ...API_ENV, SMS_PROVIDER: 'aliyun' };
     expect(problem('api', aliyun)).toMatch(/^ALIYUN_SMS_REPORT_TOKEN: is required when SMS_PROVIDER=aliyun/);
     // It alone authenticates a receipt: a trivially short or URL-unsafe one is refused.
     for (const bad of ['short', 'a'.repeat(7), `${'a'.repeat(24)}/x`, `${'a'.repeat(24)}?x`, 'a'.repeat(129)]) {
       expect(problem('api', { ...aliyun, ALIYUN_SMS_REPORT_TOKEN: bad }), bad).toMatch(/^ALIYUN_SMS_REPORT_TOKEN: must be 8 to 128/);
     }
-    expect(loadConfig('api', { ...aliyun, ALIYUN_SMS_REPORT_TOKEN: 'test-report-token' }).sms).toMatchObject({ reportToken: 'test-report-token' });
     const token = 'f3a9c2e07b5d41e8a6c1d2b3e4f50617';
+    // No key: the API has none to leak.
     expect(loadConfig('api', { ...aliyun, ALIYUN_SMS_REPORT_TOKEN: token }).sms).toEqual({
       provider: 'aliyun',
-      accessKeyId: 'LTAI5tKey',
-      accessKeySecret: 'secret',
-      endpoint: 'https://dysmsapi.aliyuncs.com',
+      account: undefined,
       reportToken: token,
       reconcileMinutes: 30,
+      sending: undefined,
     });
-    expect(loadConfig('api', { ...aliyun, ALIYUN_SMS_REPORT_TOKEN: token, ALIYUN_SMS_ENDPOINT: 'http://127.0.0.1:9000/' }).sms).toMatchObject({ endpoint: 'http://127.0.0.1:9000' });
-    expect(problem('api', { ...aliyun, ALIYUN_SMS_REPORT_TOKEN: token, ALIYUN_SMS_ENDPOINT: 'dysmsapi.aliyuncs.com' })).toMatch(/^ALIYUN_SMS_ENDPOINT: must be a URL/);
-    expect(problem('api', { ...aliyun, ALIYUN_SMS_REPORT_TOKEN: token, ALIYUN_SMS_ENDPOINT: 'https://proxy.example/sms' })).toMatch(/^ALIYUN_SMS_ENDPOINT: must be a scheme and host/);
-    // The scheduler looks up SMS without a receipt: it needs the credentials with aliyun, and nothing with twilio.
-    expect(loadConfig('scheduler', { SMS_PROVIDER: 'aliyun', ...keys, ALIYUN_SMS_REPORT_TOKEN: token }).sms).toMatchObject({ provider: 'aliyun', reconcileMinutes: 30 });
-    expect(problem('scheduler', { SMS_PROVIDER: 'aliyun', ALIYUN_SMS_REPORT_TOKEN: token })).toMatch(/^ALIYUN_ACCESS_KEY_ID: is required/);
-    expect(loadConfig('api', { ...aliyun, ALIYUN_SMS_REPORT_TOKEN: token, ALIYUN_SMS_RECONCILE_MINUTES: '90' }).sms).toMatchObject({ reconcileMinutes: 90 });
-    expect(problem('api', { ...aliyun, ALIYUN_SMS_REPORT_TOKEN: token, ALIYUN_SMS_RECONCILE_MINUTES: '0' })).toMatch(
-      /^ALIYUN_SMS_RECONCILE_MINUTES: must be a whole number from 1/,
-    );
   });
 
-  it('asks the SMS worker with SMS_PROVIDER=aliyun for the signature and the digest template, naming what is missing', () => {
+  it('asks the scheduler with SMS_PROVIDER=aliyun for the account it looks SMS up with, and not for the token', () => {
+    const keys = { ALIYUN_ACCESS_KEY_ID: 'LTAI5tKey', ALIYUN_ACCESS_KEY_SECRET: 'secret' };
+    const aliyun = { SMS_PROVIDER: 'aliyun', ...keys };
+    expect(problem('scheduler', { SMS_PROVIDER: 'aliyun' })).toMatch(/^ALIYUN_ACCESS_KEY_ID: is required when SMS_PROVIDER=aliyun/);
+    expect(problem('scheduler', { SMS_PROVIDER: 'aliyun', ALIYUN_ACCESS_KEY_ID: 'LTAI5tKey' })).toMatch(/^ALIYUN_ACCESS_KEY_SECRET: is required/);
+    expect(loadConfig('scheduler', aliyun).sms).toEqual({
+      provider: 'aliyun',
+      account: { accessKeyId: 'LTAI5tKey', accessKeySecret: 'secret', endpoint: 'https://dysmsapi.aliyuncs.com' },
+      reportToken: undefined,
+      reconcileMinutes: 30,
+      sending: undefined,
+    });
+    expect(loadConfig('scheduler', { ...aliyun, ALIYUN_SMS_ENDPOINT: 'http://127.0.0.1:9000/' }).sms).toMatchObject({ account: { endpoint: 'http://127.0.0.1:9000' } });
+    expect(problem('scheduler', { ...aliyun, ALIYUN_SMS_ENDPOINT: 'dysmsapi.aliyuncs.com' })).toMatch(/^ALIYUN_SMS_ENDPOINT: must be a URL/);
+    expect(problem('scheduler', { ...aliyun, ALIYUN_SMS_ENDPOINT: 'https://proxy.example/sms' })).toMatch(/^ALIYUN_SMS_ENDPOINT: must be a scheme and host/);
+    expect(loadConfig('scheduler', { ...aliyun, ALIYUN_SMS_RECONCILE_MINUTES: '90' }).sms).toMatchObject({ reconcileMinutes: 90 });
+    expect(problem('scheduler', { ...aliyun, ALIYUN_SMS_RECONCILE_MINUTES: '0' })).toMatch(/^ALIYUN_SMS_RECONCILE_MINUTES: must be a whole number from 1/);
+  });
+
+  it('asks the SMS worker with SMS_PROVIDER=aliyun for the account, the signature and the digest template, naming what is missing', () => {
     const worker = {
       SMS_PROVIDER: 'aliyun',
       ALIYUN_ACCESS_KEY_ID: 'LTAI5tKey',
       ALIYUN_ACCESS_KEY_SECRET: 'secret',
-      ALIYUN_SMS_REPORT_TOKEN: 'f3a9c2e07b5d41e8a6c1d2b3e4f50617',
       ALIYUN_SMS_SIGN_NAME: '卢氏县政务服务',
       ALIYUN_SMS_DIGEST_TEMPLATE_CODE: 'SMS_465000001',
     };
-    expect(loadConfig('sms-worker', worker).sms).toMatchObject({ provider: 'aliyun', sending: { signName: '卢氏县政务服务', digestTemplateCode: 'SMS_465000001' } });
-    for (const name of ['ALIYUN_ACCESS_KEY_ID', 'ALIYUN_ACCESS_KEY_SECRET', 'ALIYUN_SMS_SIGN_NAME', 'ALIYUN_SMS_DIGEST_TEMPLATE_CODE', 'ALIYUN_SMS_REPORT_TOKEN'] as const) {
+    expect(loadConfig('sms-worker', worker).sms).toMatchObject({
+      provider: 'aliyun',
+      account: { accessKeyId: 'LTAI5tKey' },
+      reportToken: undefined,
+      sending: { signName: '卢氏县政务服务', digestTemplateCode: 'SMS_465000001' },
+    });
+    for (const name of ['ALIYUN_ACCESS_KEY_ID', 'ALIYUN_ACCESS_KEY_SECRET', 'ALIYUN_SMS_SIGN_NAME', 'ALIYUN_SMS_DIGEST_TEMPLATE_CODE'] as const) {
       const { [name]: _missing, ...rest } = worker;
       expect(problem('sms-worker', rest), name).toMatch(new RegExp(`^${name}: is required when SMS_PROVIDER=aliyun`));
     }
     expect(problem('sms-worker', { ...worker, ALIYUN_SMS_SIGN_NAME: '【卢氏县政务服务】' })).toMatch(/^ALIYUN_SMS_SIGN_NAME: must be the approved signature itself/);
     expect(problem('sms-worker', { ...worker, ALIYUN_SMS_DIGEST_TEMPLATE_CODE: '465000001' })).toMatch(/^ALIYUN_SMS_DIGEST_TEMPLATE_CODE: must be a template code/);
-    // The API and the scheduler do not send: they need neither.
-    const { ALIYUN_SMS_SIGN_NAME: _s, ALIYUN_SMS_DIGEST_TEMPLATE_CODE: _d, ...notSending } = worker;
-    expect(loadConfig('scheduler', notSending).sms).toMatchObject({ provider: 'aliyun', sending: undefined });
   });
 
   it('asks the push worker for the gateway URL and secret only when PUSH_PROVIDER=gateway', () => {

@@ -26,17 +26,23 @@ export type SmsSettings =
     }
   | {
       provider: 'aliyun';
-      accessKeyId: string;
-      accessKeySecret: string;
-      /** ALIYUN_SMS_ENDPOINT: a URL; its scheme and host:port become the SDK's protocol and endpoint */
-      endpoint: string;
-      /** ALIYUN_SMS_REPORT_TOKEN: the secret last segment of the receipt URL Alibaba Cloud pushes delivery reports to */
-      reportToken: string;
+      /** the SMS worker's and the scheduler's (undefined in the API): they call Alibaba Cloud */
+      account: AliyunAccount | undefined;
+      /** ALIYUN_SMS_REPORT_TOKEN, the API's alone: the secret last segment of the receipt URL Alibaba Cloud pushes delivery reports to */
+      reportToken: string | undefined;
       /** ALIYUN_SMS_RECONCILE_MINUTES: a sent SMS still without a receipt after this long is looked up (QuerySendDetails) */
       reconcileMinutes: number;
       /** what sending needs besides the account: the SMS worker's alone (undefined in the other services) */
       sending: AliyunSending | undefined;
     };
+
+/** The Alibaba Cloud account that sends and answers look-ups. */
+export interface AliyunAccount {
+  accessKeyId: string;
+  accessKeySecret: string;
+  /** ALIYUN_SMS_ENDPOINT: a URL; its scheme and host:port become the SDK's protocol and endpoint */
+  endpoint: string;
+}
 
 /** How the SMS worker sends through Alibaba Cloud (docs/aliyun.md). */
 export interface AliyunSending {
@@ -239,7 +245,7 @@ function sms(env: Env, service: ServiceName): SmsSettings {
   // up the SMS whose receipt did not come.
   const needed = service === 'sms-worker' || service === 'api' || (provider === 'aliyun' && service === 'scheduler');
   if (provider === 'log' || !needed) return { provider: 'log' };
-  if (provider === 'aliyun') return aliyun(env, service === 'sms-worker');
+  if (provider === 'aliyun') return aliyun(env, service);
   const why = 'when SMS_PROVIDER=twilio';
   const accountSid = required(env, 'TWILIO_ACCOUNT_SID', why);
   if (!/^AC[0-9a-fA-F]{32}$/.test(accountSid)) {
@@ -260,29 +266,39 @@ function sms(env: Env, service: ServiceName): SmsSettings {
   };
 }
 
-/** Alibaba Cloud SMS: its credentials and the receipts' settings (the sending ones come with the SMS worker's sender). */
-function aliyun(env: Env, sends: boolean): SmsSettings {
+/**
+ * Alibaba Cloud SMS, what each service needs of it: the SMS worker sends (the account, the
+ * signature and the digest template), the scheduler looks up SMS left without a receipt (the
+ * account), the API takes the pushed receipts (their URL's token).
+ */
+function aliyun(env: Env, service: ServiceName): SmsSettings {
   const why = 'when SMS_PROVIDER=aliyun';
+  return {
+    provider: 'aliyun',
+    account: service === 'api' ? undefined : aliyunAccount(env, why),
+    reportToken: service === 'api' ? reportToken(env, why) : undefined,
+    reconcileMinutes: integer(env, 'ALIYUN_SMS_RECONCILE_MINUTES', 30, 1, 7 * 24 * 60),
+    sending: service === 'sms-worker' ? aliyunSending(env, why) : undefined,
+  };
+}
+
+function aliyunAccount(env: Env, why: string): AliyunAccount {
   const accessKeyId = required(env, 'ALIYUN_ACCESS_KEY_ID', why);
   const accessKeySecret = required(env, 'ALIYUN_ACCESS_KEY_SECRET', why);
   const endpoint = url(env, 'ALIYUN_SMS_ENDPOINT', ['http:', 'https:'], 'https://dysmsapi.aliyuncs.com')!;
   // The SDK takes a host:port and a protocol, nothing more: a path would be dropped silently.
   if (new URL(endpoint).pathname !== '/') throw new ConfigError('ALIYUN_SMS_ENDPOINT', 'must be a scheme and host[:port], without a path');
-  const reportToken = required(env, 'ALIYUN_SMS_REPORT_TOKEN', why);
+  return { accessKeyId, accessKeySecret, endpoint };
+}
+
+function reportToken(env: Env, why: string): string {
+  const token = required(env, 'ALIYUN_SMS_REPORT_TOKEN', why);
   // It is all that authenticates a receipt: a plain URL segment, not trivially short. (The
   // contract fixes no length; the docs ask for 32 random characters, openssl rand -hex 16.)
-  if (!/^[A-Za-z0-9._~-]{8,128}$/.test(reportToken)) {
+  if (!/^[A-Za-z0-9._~-]{8,128}$/.test(token)) {
     throw new ConfigError('ALIYUN_SMS_REPORT_TOKEN', 'must be 8 to 128 letters, digits, ".", "_", "~" or "-" (e.g. openssl rand -hex 16)');
   }
-  return {
-    provider: 'aliyun',
-    accessKeyId,
-    accessKeySecret,
-    endpoint,
-    reportToken,
-    reconcileMinutes: integer(env, 'ALIYUN_SMS_RECONCILE_MINUTES', 30, 1, 7 * 24 * 60),
-    sending: sends ? aliyunSending(env, why) : undefined,
-  };
+  return token;
 }
 
 function aliyunSending(env: Env, why: string): AliyunSending {

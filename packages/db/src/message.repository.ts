@@ -465,23 +465,26 @@ export async function receiptBeforeSend(
 export type Receipt = { status: ReceiptStatus; error?: { code: string; message: string } } | null;
 
 /**
- * A provider's receipt, whichever provider: applied to the message recorded under
- * `providerMessageId` (forward only: 'unchanged' when it moves nothing), or, when no send is
- * recorded under it yet, kept for the SMS being sent to the recipient (receiptBeforeSend:
+ * A provider's receipt, whichever provider: applied to the message recorded under the first of
+ * `providerMessageIds` a message carries (the provider's id, or another it may be recorded
+ * under: forward only, 'unchanged' when it moves nothing), or, when no send is recorded under
+ * any yet, kept under the first for the SMS being sent to the recipient (receiptBeforeSend:
  * 'kept', or 'applied' when the send was recorded meanwhile); 'unknown' when no SMS is being
  * sent to it. `recipient` is asked only then (it may cost a query).
  */
 export async function applyReceipt(
   db: Database,
-  { providerMessageId, receipt, recipient }: { providerMessageId: string; receipt: Receipt; recipient: () => Promise<string | null> },
+  { providerMessageIds, receipt, recipient }: { providerMessageIds: string[]; receipt: Receipt; recipient: () => Promise<string | null> },
 ): Promise<'applied' | 'unchanged' | 'kept' | 'unknown'> {
-  if (await findMessageByProviderId(db, providerMessageId)) {
+  const carried = await db.selectFrom('outgoingMessages').select('providerMessageId').where('providerMessageId', 'in', providerMessageIds).execute();
+  const recordedUnder = providerMessageIds.find((id) => carried.some((m) => m.providerMessageId === id));
+  if (recordedUnder !== undefined) {
     if (!receipt) return 'unchanged';
-    return (await recordReceipt(db, providerMessageId, receipt.status, receipt.error)) ? 'applied' : 'unchanged';
+    return (await recordReceipt(db, recordedUnder, receipt.status, receipt.error)) ? 'applied' : 'unchanged';
   }
   const phone = await recipient();
   if (phone === null) return 'unknown';
-  const early = await receiptBeforeSend(db, { providerMessageId, recipient: phone, receipt });
+  const early = await receiptBeforeSend(db, { providerMessageId: providerMessageIds[0]!, recipient: phone, receipt });
   return early === 'recorded' ? 'applied' : early;
 }
 

@@ -6,6 +6,7 @@ import type { Config } from '@lr/config';
 import { idSealer, sealingThread, type CancelBackend, type Database } from '@lr/db';
 import type { MessageQueues } from '@lr/jobs';
 import type { Logger } from '@lr/log';
+import { receiptPushes } from '@lr/sms';
 import Fastify, { type FastifyBaseLogger, type FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
@@ -13,7 +14,6 @@ import { apiKeyAuth, apiKeyIdentity, presentsSecret } from './auth';
 import { frameworkErrors, installErrorHandling } from './errors';
 import { registerProtection } from './protection';
 import { createReportGate } from './report-gate';
-import { aliyunReportRoutes } from './routes/aliyun-reports';
 import { auditRoutes } from './routes/audit';
 import { categoryRoutes } from './routes/categories';
 import { followUpRoutes } from './routes/follow-ups';
@@ -25,6 +25,7 @@ import { licenseRoutes } from './routes/licenses';
 import { linkRoutes } from './routes/links';
 import { metricsRoutes } from './routes/metrics';
 import { healthRoutes, registerQueueDashboard } from './routes/ops';
+import { receiptPushRoutes } from './routes/receipt-pushes';
 import { reminderRoutes } from './routes/reminders';
 import { scanRoutes } from './routes/scans';
 import { statsRoutes } from './routes/stats';
@@ -139,7 +140,7 @@ export async function buildApp({ config, db, cancelBackend, redis, queues, log, 
       ? { authToken: config.sms.authToken, publicBaseUrl: config.publicBaseUrl }
       : null;
   await app.register(twilioWebhookRoutes(db, twilioAuth));
-  await app.register(aliyunReportRoutes(db, config.sms.provider === 'aliyun' ? config.sms.reportToken : null));
+  for (const push of receiptPushes(config.sms)) await app.register(receiptPushRoutes(db, push));
   await registerQueueDashboard(app, db, queues, requireRole);
   return app;
 }

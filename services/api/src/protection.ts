@@ -9,9 +9,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import { createHash } from 'node:crypto';
 import { ApiError, errorBody } from './errors';
-import { ALIYUN_REPORT_ROUTE } from './routes/aliyun-reports';
 import { MAX_BATCH } from './routes/licenses';
-import { TWILIO_STATUS_PATH } from '@lr/config';
 import { LINK_PATH } from '@lr/domain';
 
 export interface ProtectionOptions {
@@ -32,12 +30,13 @@ export interface ProtectionOptions {
 export const UI_PREFIXES = ['/docs', '/admin/queues'] as const;
 
 /**
- * Never limited: probes, Twilio's status callbacks (Twilio retries them, and they are
- * signed) and Alibaba Cloud's delivery reports (pushed from a few addresses, in bursts as
- * large as the sends; a wrong token costs a hash, no query). Metrics scrapes are counted: a
- * wrong bearer on /metrics costs a key look-up.
+ * Never limited: probes, and the providers' receipts under /webhooks/ (Twilio's status
+ * callbacks are retried by Twilio and signed; Alibaba Cloud's delivery reports come from a few
+ * addresses, in bursts as large as the sends, and a wrong token costs a hash, no query).
+ * Metrics scrapes are counted: a wrong bearer on /metrics costs a key look-up.
  */
-export const RATE_LIMIT_EXEMPT: ReadonlySet<string> = new Set(['/healthz', '/readyz', TWILIO_STATUS_PATH, ALIYUN_REPORT_ROUTE]);
+const RATE_LIMIT_EXEMPT: ReadonlySet<string> = new Set(['/healthz', '/readyz']);
+const WEBHOOKS = '/webhooks/';
 
 /**
  * Holders' renewal links (GET /r/{token}) are limited per address on a count of their own,
@@ -165,7 +164,7 @@ export async function registerProtection(app: FastifyInstance, { redis, queuePre
 
   app.addHook('onRequest', async (request, reply) => {
     const route = request.routeOptions.url;
-    if (route !== undefined && RATE_LIMIT_EXEMPT.has(route)) return;
+    if (route !== undefined && (RATE_LIMIT_EXEMPT.has(route) || route.startsWith(WEBHOOKS))) return;
     // Fail open: Redis being away must not take the API down with it (/readyz reports it).
     // Only a connected Redis is asked; one that is (re)connecting would hold the request.
     if (redis.status !== 'ready') return;

@@ -1,7 +1,7 @@
 // Alibaba Cloud's delivery reports (SmsReport, HTTP batch push) through the API, on its real
 // database: the token, the answer Alibaba Cloud expects, and that a report moves a message
 // forward only, whatever order and however often it comes.
-import { foundByOutId } from '@lr/aliyun-sms';
+import { foundByOutId } from '@lr/sms';
 import { claimMessage, insertCategory, markSent, type Database } from '@lr/db';
 import { createLogger } from '@lr/log';
 import { TEST_ALIYUN, testCategory, testLicense } from '@lr/testing';
@@ -261,7 +261,7 @@ describe('the receipt URL under other settings', () => {
     try {
       expectTaken(await push([], TOKEN, logged.app));
       expectError(await push([], `${TOKEN}x`, logged.app), 403, 'bad_token');
-      expect(lines.some((line) => line.includes('Alibaba Cloud delivery reports'))).toBe(true);
+      expect(lines.some((line) => line.includes('Alibaba Cloud delivery receipts'))).toBe(true);
       expect(lines.some((line) => line.includes('wrong token: 403'))).toBe(true);
       expect(lines.filter((line) => line.includes(TOKEN))).toEqual([]);
     } finally {

@@ -1,8 +1,8 @@
-import { aliyunSmsClient } from '@lr/aliyun-sms';
 import { loadConfig } from '@lr/config';
 import { connect, logDatabaseAvailability } from '@lr/db';
 import { logRedisAvailability, openMessageQueues, producerConnection } from '@lr/jobs';
 import { runService, serviceLogger } from '@lr/log';
+import { receiptLookUp } from '@lr/sms';
 import { scanForToday, scheduleDailyScan } from './cron';
 import { receiptReconciler } from './reconcile';
 import { startUpkeep } from './upkeep';
@@ -28,6 +28,7 @@ await runService('scheduler', async () => {
   const queues = openMessageQueues(redis, config.queuePrefix);
   const deps = { db: database.db, queues, log, followUpDays: config.followUpDays };
   const daily = { timezone: config.timezone, deps, log };
+  const receipts = receiptLookUp(config);
   const dailyScan = scheduleDailyScan({ ...daily, cronExpression: config.scanCron });
   const upkeep = startUpkeep({
     deps: { ...deps, redis, claimLeaseSeconds: config.claimLeaseSeconds },
@@ -36,10 +37,7 @@ await runService('scheduler', async () => {
     scanToday: scanForToday(daily),
     intervalMs: config.sweepIntervalSeconds * 1000,
     messageRetentionDays: config.messageRetentionDays,
-    reconcileReceipts:
-      config.sms.provider === 'aliyun'
-        ? receiptReconciler({ db: database.db, client: aliyunSmsClient(config.sms), reconcileMinutes: config.sms.reconcileMinutes, log })
-        : undefined,
+    reconcileReceipts: receipts ? receiptReconciler({ db: database.db, receipts, log }) : undefined,
     log,
   });
   log.info({ cron: config.scanCron, timezone: config.timezone, sweepIntervalSeconds: config.sweepIntervalSeconds }, 'scheduler started');

@@ -1,10 +1,10 @@
 // The reconciliation of SMS left without a receipt, against the fake Alibaba Cloud at the HTTP
 // level (the SDK's real signing and parsing run) and a real database.
-import { aliyunSmsClient, foundByOutId } from '@lr/aliyun-sms';
 import { claimMessage, findMessage, insertCategory, markSent, recordReceipt, type Database } from '@lr/db';
 import { addDays, localDate } from '@lr/domain';
 import { createLogger } from '@lr/log';
 import { runScan } from '@lr/scan';
+import { aliyunReceiptLookUp, aliyunSmsClient, foundByOutId } from '@lr/sms';
 import {
   fakeAliyun,
   FOLLOW_UP_DAYS,
@@ -67,8 +67,9 @@ async function sentAgo(id: number, minutes: number) {
   if (providerMessageId && !providerMessageId.startsWith('outid:')) aliyun.setSentAt(providerMessageId, sentAt);
 }
 
-const reconciler = (reconcileMinutes = 30) =>
-  receiptReconciler({ db, client: aliyunSmsClient({ ...TEST_ALIYUN, endpoint: aliyun.url }), reconcileMinutes, log });
+/** Alibaba Cloud's look-up, as the scheduler builds it (providers.ts: receiptLookUp). */
+const lookUp = (reconcileMinutes = 30) => aliyunReceiptLookUp(aliyunSmsClient({ ...TEST_ALIYUN, endpoint: aliyun.url }), { reconcileMinutes, timezone: TZ });
+const reconciler = (reconcileMinutes = 30) => receiptReconciler({ db, receipts: lookUp(reconcileMinutes), log });
 
 beforeAll(async () => {
   [database, queues, aliyun] = await Promise.all([freshDatabase(), freshMessageQueues(), fakeAliyun()]);
@@ -108,7 +109,7 @@ describe('SMS left without a receipt', () => {
     aliyun.setStatus(sent.FAILED!.bizId, 2, 'MK:0001');
     for (const name of ['DELIVERED', 'FAILED', 'WAITING']) await sentAgo(sent[name]!.id, 31);
     const before = aliyun.lookUps().length;
-    expect(await reconciler(30)()).toEqual({ looked: 3, delivered: 1, undelivered: 1, waiting: 1 });
+    expect(await reconciler(30)()).toEqual({ looked: 3, delivered: 1, undelivered: 1, failed: 0, waiting: 1 });
     // Asked by phone, Beijing day and BizId, with the real SDK's signature.
     const asked = aliyun.lookUps().slice(before);
     expect(asked.map((q) => q.get('BizId')).sort()).toEqual([sent.DELIVERED!.bizId, sent.FAILED!.bizId, sent.WAITING!.bizId].sort());
@@ -133,7 +134,7 @@ describe('SMS left without a receipt', () => {
     // The push came first: the message is delivered, and not asked about.
     await recordReceipt(db, sent.PUSHED!.bizId, 'delivered');
     const before = aliyun.lookUps().length;
-    expect(await reconciler(30)()).toEqual({ looked: 0, delivered: 0, undelivered: 0, waiting: 0 });
+    expect(await reconciler(30)()).toEqual({ looked: 0, delivered: 0, undelivered: 0, failed: 0, waiting: 0 });
     expect(aliyun.lookUps().length).toBe(before);
     expect(await statusOf('FRESH')).toMatchObject({ status: 'sent' });
     expect(await statusOf('PUSHED')).toMatchObject({ status: 'delivered' });
@@ -144,7 +145,7 @@ describe('SMS left without a receipt', () => {
     const [lower, higher] = [sent.WAITING!, sent.ELSEWHERE!].sort((a, b) => a.id - b.id);
     await sentAgo(higher!.id, 50);
     await sentAgo(lower!.id, 40);
-    const reconcile = receiptReconciler({ db, client: aliyunSmsClient({ ...TEST_ALIYUN, endpoint: aliyun.url }), reconcileMinutes: 30, log, perRound: 1 });
+    const reconcile = receiptReconciler({ db, receipts: lookUp(), log, perRound: 1 });
     const before = aliyun.lookUps().length;
     await reconcile();
     await reconcile();
@@ -160,7 +161,7 @@ describe('SMS left without a receipt', () => {
         set sent_at = date_trunc('milliseconds', now() - interval '40 minutes') + case when id = ${higher!.id} then interval '200 microseconds' else interval '700 microseconds' end
         where id in (${lower!.id}, ${higher!.id}) returning provider_message_id, sent_at`.execute(db);
     for (const { providerMessageId, sentAt } of rows) aliyun.setSentAt(providerMessageId, sentAt);
-    const reconcile = receiptReconciler({ db, client: aliyunSmsClient({ ...TEST_ALIYUN, endpoint: aliyun.url }), reconcileMinutes: 30, log, perRound: 1 });
+    const reconcile = receiptReconciler({ db, receipts: lookUp(), log, perRound: 1 });
     const before = aliyun.lookUps().length;
     for (let round = 0; round < 3; round += 1) await reconcile();
     expect(lookedUp().slice(before)).toEqual([higher!.bizId, lower!.bizId, higher!.bizId]);
@@ -177,7 +178,7 @@ describe('SMS left without a receipt', () => {
     await sentAgo(sent.ELSEWHERE!.id, 40);
     await sql`update outgoing_messages set provider_message_id = ${sent.DELIVERED!.bizId + '-x'} where id = ${sent.ELSEWHERE!.id}`.execute(db);
     try {
-      expect(await reconciler(30)()).toEqual({ looked: 1, delivered: 0, undelivered: 0, waiting: 1 });
+      expect(await reconciler(30)()).toEqual({ looked: 1, delivered: 0, undelivered: 0, failed: 0, waiting: 1 });
       expect(await statusOf('ELSEWHERE')).toMatchObject({ status: 'sent' });
     } finally {
       await sql`update outgoing_messages set provider_message_id = ${sent.ELSEWHERE!.bizId} where id = ${sent.ELSEWHERE!.id}`.execute(db);
@@ -190,7 +191,7 @@ describe('SMS left without a receipt', () => {
     aliyun.queueFaults({ code: 'isv.OUT_OF_SERVICE' });
     const lines: string[] = [];
     const seen = createLogger('test', 'info', { write: (line: string) => void lines.push(line) }, 'json');
-    const reconcileReceipts = receiptReconciler({ db, client: aliyunSmsClient({ ...TEST_ALIYUN, endpoint: aliyun.url }), reconcileMinutes: 30, log: seen });
+    const reconcileReceipts = receiptReconciler({ db, receipts: lookUp(), log: seen });
     const round = {
       deps: { db, queues: queues.queues, log: seen, followUpDays: FOLLOW_UP_DAYS, redis: queues.connection, claimLeaseSeconds: 120 },
       timezone: TZ,
@@ -212,8 +213,8 @@ describe('SMS left without a receipt', () => {
     await sentAgo(sent.WAITING!.id, 40);
     aliyun.queueFaults('throttling', 'drop');
     const reconcile = reconciler(30);
-    await expect(reconcile()).rejects.toMatchObject({ errorClass: 'transient' });
-    await expect(reconcile()).rejects.toMatchObject({ errorClass: 'transient' });
+    await expect(reconcile()).rejects.toMatchObject({ permanent: false, code: 'Throttling.User' });
+    await expect(reconcile()).rejects.toMatchObject({ permanent: false, wait: undefined });
     expect(await reconcile()).toMatchObject({ looked: 1, waiting: 1 });
   });
 

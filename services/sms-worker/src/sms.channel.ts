@@ -1,20 +1,13 @@
-import { randomUUID } from 'node:crypto';
 import { batched, ProviderError, type Channel } from '@lr/delivery';
 import { smsRecipientStates, suppressPhone, type Database, type SmsRecipientQuestion } from '@lr/db';
-import { localMidnight, maskPhone, nextLocalMidnight, renderSms, renderTemplateSms, smsSegments, type TemplateRendering } from '@lr/domain';
-import type { Logger } from '@lr/log';
-import { UNSUBSCRIBED, type SmsSender } from './twilio.sender';
+import { localMidnight, nextLocalMidnight, renderSms, renderTemplateSms, smsSegments, type TemplateRendering } from '@lr/domain';
+import type { SmsSender } from '@lr/sms';
 
 export interface SmsLimits {
   db: Database;
   /** SMS_MAX_PER_RECIPIENT_PER_DAY: carriers block numbers that receive more */
   maxPerRecipientPerDay: number;
   timezone: string;
-  /**
-   * A provider that sends approved templates (Alibaba Cloud): the digest's template code, for
-   * a message with several licences. Each message then also renders its template SMS.
-   */
-  digestTemplateCode?: string;
 }
 
 export interface SmsContent {
@@ -33,15 +26,16 @@ export function smsChannel(sender: SmsSender, limits: SmsLimits): Channel<SmsCon
     name: 'sms',
     render(reminders, link) {
       const body = renderSms(reminders, link);
-      const template = limits.digestTemplateCode === undefined ? undefined : renderTemplateSms(reminders, link, limits.digestTemplateCode);
+      // A provider that sends approved templates gets the message's template SMS too.
+      const template = sender.digestTemplateCode === undefined ? undefined : renderTemplateSms(reminders, link, sender.digestTemplateCode);
       return { body, segments: smsSegments(body).segments, ...(template && { template }) };
     },
     async send(message, { body, template }) {
       try {
         return await sender.send(message.recipient, body, { messageId: message.id, ...(template && { template }) });
       } catch (error) {
-        // The holder replied STOP: no more SMS to the phone until an operator clears it.
-        if (error instanceof ProviderError && error.code === UNSUBSCRIBED) {
+        // The holder opted out (replied STOP): no more SMS to the phone until an operator clears it.
+        if (error instanceof ProviderError && sender.optOutCodes?.has(error.code)) {
           await suppressPhone(db, { phone: message.recipient, errorCode: error.code, reason: error.message, messageId: message.id });
         }
         throw error;
@@ -55,7 +49,7 @@ export function smsChannel(sender: SmsSender, limits: SmsLimits): Channel<SmsCon
         return {
           action: 'refuse',
           code: 'suppressed',
-          message: `SMS to this phone are suppressed (Twilio ${state.suppressedFor}: the recipient unsubscribed) until an operator clears it`,
+          message: `SMS to this phone are suppressed (the provider said ${state.suppressedFor}: the recipient opted out) until an operator clears it`,
         };
       }
       // A phone that had its SMS for the (local) day gets the rest from the next day on.
@@ -63,22 +57,6 @@ export function smsChannel(sender: SmsSender, limits: SmsLimits): Channel<SmsCon
         return { action: 'hold', until: nextLocalMidnight(limits.timezone, now), reason: 'recipient reached the daily cap' };
       }
       return { action: 'send' };
-    },
-  };
-}
-
-/**
- * SMS_PROVIDER=log: writes that the message went (the phone masked, its id and length) and
- * records it like a real send. Not its text: that names the holder, whose name no mask in the
- * log knows; the text is kept with the message (outgoing_messages.body) until the retention erases it.
- */
-export function logSender(log: Logger): SmsSender {
-  return {
-    async send(to, body) {
-      const providerMessageId = `LOG${randomUUID().replaceAll('-', '')}`;
-      const { segments } = smsSegments(body);
-      log.info({ to: maskPhone(to), providerMessageId, characters: Array.from(body).length, segments }, 'sms (log provider)');
-      return { providerMessageId };
     },
   };
 }

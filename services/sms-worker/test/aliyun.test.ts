@@ -4,13 +4,13 @@
  * each error class of the contract, the account-wide pause, and the look-up before sending
  * again (QuerySendDetails, matched by OutId).
  */
-import { aliyunSmsClient, foundByOutId } from '@lr/aliyun-sms';
 import { claimMessage, findMessage, insertCategory } from '@lr/db';
 import { deliverMessage, startDeliveryWorker } from '@lr/delivery';
 import { nextLocalMidnight, type License } from '@lr/domain';
 import { counters, redisConnection, sendSms } from '@lr/jobs';
 import { createLogger } from '@lr/log';
 import { runScan } from '@lr/scan';
+import { aliyunSender, aliyunSmsClient, foundByOutId } from '@lr/sms';
 import {
   ageClaim,
   eventually,
@@ -30,7 +30,6 @@ import {
 } from '@lr/testing';
 import { Writable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { aliyunSender } from '../src/aliyun.sender';
 import { smsChannel } from '../src/sms.channel';
 
 const BASE_URL = 'https://reminders.example.gov.cn';
@@ -75,13 +74,13 @@ const settings = (fake: FakeAliyun) => ({
   accessKeySecret: TEST_ALIYUN.accessKeySecret,
   endpoint: fake.url,
   signName: TEST_ALIYUN.signName,
+  digestTemplateCode: TEST_ALIYUN.digestTemplateCode,
 });
 const channelFor = (fake: FakeAliyun, now?: () => Date) =>
   smsChannel(aliyunSender(settings(fake), { timezone: TIMEZONE, timeoutMs: 2_000, ...(now && { now }) }), {
     db: database.db,
     maxPerRecipientPerDay: 3,
     timezone: TIMEZONE,
-    digestTemplateCode: TEST_ALIYUN.digestTemplateCode,
   });
 const deps = () => ({ db: database.db, log, workerId: 'w1', claimLeaseSeconds: 60, maxClaims: 8, linkBaseUrl: BASE_URL });
 
@@ -217,7 +216,6 @@ describe('deliverMessage with the Alibaba Cloud sender', () => {
       db: database.db,
       maxPerRecipientPerDay: 3,
       timezone: TIMEZONE,
-      digestTemplateCode: TEST_ALIYUN.digestTemplateCode,
     });
     expect(await deliverMessage(deps(), wrong, id!, true)).toMatchObject({ outcome: 'paused', code: 'SignatureDoesNotMatch' });
     expect(fake.badSignatures()).toBe(1);

@@ -24,8 +24,8 @@ import {
 } from '@lr/testing';
 import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { logSender, smsChannel } from '../src/sms.channel';
-import { twilioSender } from '../src/twilio.sender';
+import { logSender, twilioSender } from '@lr/sms';
+import { smsChannel } from '../src/sms.channel';
 
 /** Longer than a worker keeps its counts before it writes them to Redis (counters.ts: 1 s). */
 const COUNTERS_FLUSHED_MS = 1_200;

@@ -1,5 +1,6 @@
 import { TWILIO_STATUS_PATH } from '@lr/config';
-import { applyReceipt, type Database, type ReceiptStatus } from '@lr/db';
+import { applyReceipt, type Database } from '@lr/db';
+import { twilioReceipt } from '@lr/sms';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import twilio from 'twilio';
@@ -7,12 +8,6 @@ import { ApiError } from '../errors';
 
 /** A provider's callback or push of receipts (Twilio's are a few hundred bytes): anything much larger is not one. */
 export const WEBHOOK_BODY_LIMIT = 64 * 1024;
-
-const FINAL: Record<string, ReceiptStatus> = {
-  delivered: 'delivered',
-  undelivered: 'undelivered',
-  failed: 'failed',
-};
 
 /**
  * Twilio status callbacks. The signature is checked against PUBLIC_BASE_URL + path
@@ -54,9 +49,7 @@ export function twilioWebhookRoutes(db: Database, twilioAuth: { authToken: strin
           throw new ApiError(403, 'bad_signature', 'X-Twilio-Signature does not match');
         }
         const { MessageSid: sid, MessageStatus: status, ErrorCode: errorCode, To: recipient } = request.body;
-        const to = FINAL[status];
-        const error = errorCode ? { code: errorCode, message: `Twilio error ${errorCode}` } : undefined;
-        const outcome = await applyReceipt(db, { providerMessageId: sid, receipt: to ? { status: to, error } : null, recipient: async () => recipient ?? null });
+        const outcome = await applyReceipt(db, { providerMessageIds: [sid], receipt: twilioReceipt(status, errorCode), recipient: async () => recipient ?? null });
         if (outcome === 'unknown') {
           request.log.warn({ sid, status }, 'status callback for an unknown MessageSid');
           throw new ApiError(404, 'unknown_message', `no message with MessageSid ${sid}`);

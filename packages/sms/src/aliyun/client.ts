@@ -158,3 +158,29 @@ export function aliyunSmsClient(settings: AliyunSmsSettings, timeoutMs = 10_000)
     },
   };
 }
+
+/** QuerySendDetails lists 50 SMS a page at most. */
+const DETAILS_PAGE = 50;
+/** The most of a phone's SMS of one day read when looking for one (a phone gets a few SMS a day). */
+const DETAILS_LIMIT = 200;
+
+/**
+ * The SMS whose OutId is `outId` among those sent to `phone` on `days` (YYYY-MM-DD, Beijing
+ * time, as Alibaba Cloud files them), asked by BizId when it is known, page by page; undefined
+ * when none lists it. An entry must carry the OutId: a BizId alone may be another SMS's.
+ */
+export async function findByOutId(
+  client: Pick<AliyunSmsClient, 'querySendDetails'>,
+  { phone, outId, days, bizId }: { phone: string; outId: string; days: string[]; bizId?: string | null },
+): Promise<SendDetail | undefined> {
+  for (const day of days) {
+    const sendDate = day.replaceAll('-', '');
+    for (let page = 1; (page - 1) * DETAILS_PAGE < DETAILS_LIMIT; page += 1) {
+      const { details } = await client.querySendDetails({ phone, sendDate, page, pageSize: DETAILS_PAGE, ...(bizId && { bizId }) });
+      const match = details.find((d) => d.outId === outId);
+      if (match) return match;
+      if (details.length < DETAILS_PAGE) break;
+    }
+  }
+  return undefined;
+}

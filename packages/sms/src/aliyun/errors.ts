@@ -1,3 +1,6 @@
+import { ProviderError } from '@lr/delivery';
+import { nextLocalMidnight } from '@lr/domain';
+
 /**
  * Alibaba Cloud SMS's answers, sorted into the classes the service acts on
  * (docs/aliyun.md, "What Alibaba Cloud's codes mean"). The one place that knows what a code means: the sender
@@ -69,3 +72,31 @@ export class AliyunSmsError extends Error {
     this.name = 'AliyunSmsError';
   }
 }
+
+/** How long the carrier's per-number frequency limit (isv.BUSINESS_LIMIT_CONTROL) holds a message. */
+export const FREQUENCY_HOLD_MS = 3_600_000;
+
+/**
+ * Alibaba Cloud's answer as the delivery acts on it (its class):
+ * permanent fails the message; the carrier's limits hold it (an hour; to the next local day);
+ * transient retries it with backoff; an account that cannot send pauses sending and fails
+ * nothing. The message is the code's meaning where known, for the operator.
+ */
+export function aliyunProviderError(error: AliyunSmsError, timezone: string, now: Date): ProviderError {
+  const meaning = aliyunErrorMeaning(error.code);
+  const message = meaning ? `${meaning} (${error.message})` : error.message;
+  switch (error.errorClass) {
+    case 'permanent':
+      return new ProviderError(true, error.code, message);
+    case 'hold_hour':
+      return new ProviderError(false, error.code, message, { hold: new Date(now.getTime() + FREQUENCY_HOLD_MS) });
+    case 'hold_day':
+      return new ProviderError(false, error.code, message, { hold: nextLocalMidnight(timezone, now) });
+    case 'account':
+      return new ProviderError(false, error.code, message, { pause: true });
+    case 'transient':
+    default:
+      return new ProviderError(false, error.code, message);
+  }
+}
+

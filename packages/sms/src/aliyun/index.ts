@@ -1,3 +1,6 @@
 export * from './client';
 export * from './errors';
+export * from './look-up';
 export * from './receipts';
+export * from './reports';
+export * from './sender';

@@ -1,7 +1,7 @@
 import { createLogger } from '@lr/log';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { logSender } from './sms.channel';
+import { logSender } from './log';
 
 describe('the log SMS provider', () => {
   it("writes the masked phone, the message's id and length, never its text: it names the holder", async () => {

@@ -1,10 +1,10 @@
 import type { SmsSettings } from '@lr/config';
 import type { ReceiptStatus } from '@lr/db';
 import { isPermanentStatus, ProviderError, type FoundSend } from '@lr/delivery';
-import type { TemplateRendering } from '@lr/domain';
 import twilio from 'twilio';
 import type RequestClient from 'twilio/lib/base/RequestClient';
 import type { MessageInstance } from 'twilio/lib/rest/api/v2010/account/message';
+import type { SmsReceipt, SmsSender } from './provider';
 
 type TwilioSettings = Extract<SmsSettings, { provider: 'twilio' }>;
 
@@ -28,37 +28,6 @@ class RebasedRequestClient extends twilio.RequestClient {
   }
 }
 
-/** What a look-up asks an SMS provider: did you take this SMS since `since`? */
-export interface SentSmsQuery {
-  to: string;
-  body: string;
-  /** the outgoing message's id: a provider that keeps the sender's own id (Aliyun's OutId) matches by it */
-  messageId: number;
-  /** when the message was made (or its dead claim, if older): no try of it went out before; the claims that died may be several */
-  since: Date;
-}
-
-/** What a sender may need of the message beyond its text: its id, and its template SMS where the channel renders one. */
-export interface SmsToSend {
-  messageId: number;
-  /** with a template provider (Alibaba Cloud): the approved template and its variables, or why there is none */
-  template?: TemplateRendering;
-}
-
-/**
- * An SMS provider: the one place that knows its API and what its answers mean (a refusal as
- * a ProviderError: permanent, retried, held, or the account unable to send).
- */
-export interface SmsSender {
-  send(to: string, body: string, sms?: SmsToSend): Promise<{ providerMessageId: string | null }>;
-  /**
-   * Looks before sending again (Channel.findSent): the SMS the provider took since `since`
-   * that is this message, or null; rejects when the provider cannot say. Absent (the log
-   * provider): nothing to look up, the message is sent again.
-   */
-  findSent?(query: SentSmsQuery): Promise<FoundSend | null>;
-}
-
 /**
  * How far before `since` a look-up reaches back: Twilio's dates are whole seconds of
  * Twilio's clock, `since` is PostgreSQL's. A minute covers both; what matches is still
@@ -68,20 +37,29 @@ const LOOK_UP_MARGIN_MS = 60_000;
 /** The most of a phone's recent messages a look-up reads (a phone gets at most a few SMS a day). */
 const LOOK_UP_LIMIT = 200;
 
-/** How a message Twilio lists has ended, as its status callback would say it; other statuses end nothing yet. */
-const ENDED: Partial<Record<MessageInstance['status'], ReceiptStatus>> = {
+/** The statuses that end a Twilio message, as the ledger records them; the others (queued, sent, …) end nothing yet. */
+const ENDED: Partial<Record<string, ReceiptStatus>> = {
   delivered: 'delivered',
   read: 'delivered',
   undelivered: 'undelivered',
   failed: 'failed',
 };
 
-/** The send a look-up found, with how it ended (if it has) as a receipt, its error as the status callback gives it. */
+/**
+ * How a Twilio message has ended, from its status and error code, the same whether a status
+ * callback says it or the Messages list does; null while it has not ended.
+ */
+export function twilioReceipt(status: string, errorCode: string | number | null | undefined): SmsReceipt | null {
+  const ended = ENDED[status];
+  if (!ended) return null;
+  const code = errorCode ? String(errorCode) : null;
+  return { status: ended, ...(code && { error: { code, message: `Twilio error ${code}` } }) };
+}
+
+/** The send a look-up found, with how it ended (if it has) as its status callback would say it. */
 function foundSend(message: MessageInstance): FoundSend {
-  const status = ENDED[message.status];
-  if (!status) return { providerMessageId: message.sid };
-  const code = message.errorCode ? String(message.errorCode) : null;
-  return { providerMessageId: message.sid, receipt: { status, ...(code && { error: { code, message: `Twilio error ${code}` } }) } };
+  const receipt = twilioReceipt(message.status, message.errorCode);
+  return { providerMessageId: message.sid, ...(receipt && { receipt }) };
 }
 
 /** Twilio's code for a recipient who replied STOP: their phone is suppressed for SMS. */
@@ -113,6 +91,7 @@ export function twilioSender(settings: TwilioSettings, statusCallback: string, t
   });
   const sender = settings.messagingServiceSid ? { messagingServiceSid: settings.messagingServiceSid } : { from: settings.from! };
   return {
+    optOutCodes: new Set([UNSUBSCRIBED]),
     async send(to, body) {
       try {
         const message = await client.messages.create({ ...sender, to, body, statusCallback });
