@@ -48,6 +48,12 @@ describe('the Alibaba Cloud SMS client, through the official SDK against the fak
     expect(error).toMatchObject({ code: 'SignatureDoesNotMatch', errorClass: 'account', httpStatus: 400 });
   });
 
+  it('is refused with InvalidAccessKeyId.NotFound, thrown on an HTTP 404 as Alibaba Cloud answers it, when the access key id is unknown', async () => {
+    const unknown = aliyunSmsClient({ accessKeyId: 'LTAI5tNoSuchAccessKeyId00', accessKeySecret: TEST_ALIYUN.accessKeySecret, endpoint: aliyun.url }, 2_000);
+    const error = await refusal(unknown.sendSms(request));
+    expect(error).toMatchObject({ code: 'InvalidAccessKeyId.NotFound', errorClass: 'account', httpStatus: 404 });
+  });
+
   const cases: [string, Parameters<FakeAliyun['queueFaults']>[0], AliyunErrorClass, string][] = [
     ['an illegal number', { code: 'isv.MOBILE_NUMBER_ILLEGAL' }, 'permanent', 'isv.MOBILE_NUMBER_ILLEGAL'],
     ['missing template variables', { code: 'isv.TEMPLATE_MISSING_PARAMETERS' }, 'permanent', 'isv.TEMPLATE_MISSING_PARAMETERS'],

@@ -1,13 +1,7 @@
 import * as dysmsapi from '@alicloud/dysmsapi20170525';
 import { $OpenApiUtil } from '@alicloud/openapi-core';
+import type { AliyunAccount } from '@lr/config';
 import { AliyunSmsError, classifyAliyunCode } from './errors';
-
-export interface AliyunSmsSettings {
-  accessKeyId: string;
-  accessKeySecret: string;
-  /** ALIYUN_SMS_ENDPOINT: a URL (https://dysmsapi.aliyuncs.com, a proxy, a local fake) */
-  endpoint: string;
-}
 
 export interface SendSmsRequest {
   /** the 11-digit mainland number, without +86 */
@@ -72,7 +66,7 @@ const Client: ClientClass = moduleDefault.default ?? moduleDefault;
 const models = ((dysmsapi as { SendSmsRequest?: unknown }).SendSmsRequest ? dysmsapi : moduleDefault) as unknown as typeof dysmsapi;
 
 /** The SDK's Config from a URL: its scheme and host:port are what the SDK takes apart. */
-export function sdkConfig(settings: AliyunSmsSettings, timeoutMs: number) {
+export function sdkConfig(settings: AliyunAccount, timeoutMs: number) {
   const url = new URL(settings.endpoint);
   return new $OpenApiUtil.Config({
     accessKeyId: settings.accessKeyId,
@@ -113,7 +107,7 @@ export function classifyThrown(error: unknown): AliyunSmsError {
 }
 
 /** Alibaba Cloud SMS through its official SDK; retries are left to the caller (the queue knows the attempts). */
-export function aliyunSmsClient(settings: AliyunSmsSettings, timeoutMs = 10_000): AliyunSmsClient {
+export function aliyunSmsClient(settings: AliyunAccount, timeoutMs = 10_000): AliyunSmsClient {
   const client = new Client(sdkConfig(settings, timeoutMs));
   return {
     async sendSms({ phone, signName, templateCode, templateParam, outId }) {

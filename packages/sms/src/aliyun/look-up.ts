@@ -31,7 +31,7 @@ export function aliyunReceiptLookUp(
         throw aliyunProviderError(classifyThrown(error), timezone, now());
       }
       const receipt = detail && receiptOfDetail(detail);
-      return receipt && { receipt, at: beijingTime(detail.receiveDate) };
+      return detail && receipt && { receipt, at: beijingTime(detail.receiveDate) };
     },
   };
 }

@@ -1,15 +1,13 @@
+import type { AliyunAccount, AliyunSending } from '@lr/config';
 import { ProviderError, type FoundSend } from '@lr/delivery';
 import { addDays, CHINA_TIME_ZONE, localDate, TEMPLATE_MISSING } from '@lr/domain';
 import type { SmsSender } from '../provider';
-import { aliyunSmsClient, classifyThrown, findByOutId, foundByOutId, mainlandNumber, type AliyunSmsClient, type AliyunSmsSettings, type SendDetail } from './client';
+import { aliyunSmsClient, classifyThrown, findByOutId, foundByOutId, mainlandNumber, type AliyunSmsClient, type SendDetail } from './client';
 import { aliyunProviderError } from './errors';
 import { receiptOfDetail } from './receipts';
 
 /** The account, the approved signature and the digest template (ALIYUN_* settings of the SMS worker). */
-export interface AliyunSenderSettings extends AliyunSmsSettings {
-  signName: string;
-  digestTemplateCode: string;
-}
+export type AliyunSenderSettings = AliyunAccount & AliyunSending;
 
 /** QuerySendDetails answers for the last 30 days only. */
 const LOOK_UP_DAYS = 30;
