@@ -3,7 +3,9 @@
  * for every process the compose file starts, the environment the container would see is
  * rebuilt (anchors merged, ${...} interpolated the way Compose does) and fed to loadConfig.
  * A variable dropped from the compose file, a typo in its name or a secret that Compose
- * would let through empty fails here instead of at three in the morning.
+ * would let through empty without the service refusing it fails here instead of at three in
+ * the morning. Both SMS providers are checked (SMS_PROVIDER twilio, the default, and aliyun),
+ * and deploy/aliyun.env.example, the .env a county on Alibaba Cloud fills in.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -12,7 +14,7 @@ import { basename, delimiter, dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { loadConfig, type ServiceName } from '@lr/config';
+import { ConfigError, loadConfig, type ServiceName } from '@lr/config';
 import { emptyDatabase, eventually, freePort, freshQueuePrefix, testCategory, testLicense } from '@lr/testing';
 import pg from 'pg';
 
@@ -51,7 +53,8 @@ const PROCESSES: readonly ServiceName[] = [...APP_SERVICES, 'migrate'];
 
 /**
  * What an operator would export before `docker compose up`: one valid-looking value for
- * every variable the compose file takes from the host without a default.
+ * every variable the compose file takes from the host without a default. A deployment on
+ * Twilio, the default provider (SMS_PROVIDER left unset).
  */
 const HOST_ENV: Record<string, string> = {
   POSTGRES_PASSWORD: '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b',
@@ -60,7 +63,6 @@ const HOST_ENV: Record<string, string> = {
   TWILIO_ACCOUNT_SID: 'AC' + '0123456789abcdef0123456789abcdef',
   TWILIO_AUTH_TOKEN: 'fedcba9876543210fedcba9876543210',
   TWILIO_FROM: '+15005550006',
-  TWILIO_MESSAGING_SERVICE_SID: 'MG' + '0123456789abcdef0123456789abcdef',
   PUBLIC_BASE_URL: 'https://reminders.example.com',
   PUSH_GATEWAY_URL: 'https://push.example.com/v1/send',
   PUSH_GATEWAY_SECRET: 'pgs_4c1f0b8e2a7d9c3e5f6a1b2c3d4e5f6a7b8c9d0e',
@@ -69,11 +71,55 @@ const HOST_ENV: Record<string, string> = {
   ADMIN_API_KEY: 'ak_5f6a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a',
 };
 
-/** Secrets and endpoints that must make Compose refuse to start when unset. */
-const MUST_BE_GUARDED: Record<(typeof APP_SERVICES)[number], string[]> = {
-  api: ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'TWILIO_FROM', 'PUBLIC_BASE_URL', 'INBOX_JWT_SECRET', 'PII_KEY', 'ADMIN_API_KEY'],
+/** What a county sending through Alibaba Cloud exports instead of the Twilio settings (docs/aliyun.md). */
+const ALIYUN_SETTINGS: Record<string, string> = {
+  SMS_PROVIDER: 'aliyun',
+  ALIYUN_ACCESS_KEY_ID: 'LTAI5tRk8a9Bc7De6Fg5Hi4J',
+  ALIYUN_ACCESS_KEY_SECRET: 'q8Wm2Zr5Tx7Yv3Ub9Nc4Ld6Kf1Hj0G',
+  ALIYUN_SMS_SIGN_NAME: '卢氏县政务服务',
+  ALIYUN_SMS_DIGEST_TEMPLATE_CODE: 'SMS_468012345',
+  ALIYUN_SMS_REPORT_TOKEN: '3f9c2e07b5d41e8a6c1d2b3e4f506172',
+};
+const ALIYUN_HOST_ENV: Record<string, string> = {
+  ...Object.fromEntries(Object.entries(HOST_ENV).filter(([key]) => !key.startsWith('TWILIO_'))),
+  ...ALIYUN_SETTINGS,
+};
+
+const PROVIDERS = { twilio: HOST_ENV, aliyun: ALIYUN_HOST_ENV } as const;
+type Provider = keyof typeof PROVIDERS;
+type AppService = (typeof APP_SERVICES)[number];
+
+/**
+ * What each service needs of its SMS provider (packages/config): Compose passes these on even
+ * when unset, as it cannot require them for one provider only, so the service itself must
+ * refuse to start without one, naming it.
+ */
+const PROVIDER_NEEDS: Record<Provider, Record<AppService, string[]>> = {
+  twilio: {
+    // the status callbacks' signatures
+    api: ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'TWILIO_FROM'],
+    scheduler: [],
+    'sms-worker': ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'TWILIO_FROM'],
+    'push-worker': [],
+  },
+  aliyun: {
+    // the pushed delivery reports' URL
+    api: ['ALIYUN_SMS_REPORT_TOKEN'],
+    // the look-up of SMS whose receipt did not come
+    scheduler: ['ALIYUN_ACCESS_KEY_ID', 'ALIYUN_ACCESS_KEY_SECRET'],
+    'sms-worker': ['ALIYUN_ACCESS_KEY_ID', 'ALIYUN_ACCESS_KEY_SECRET', 'ALIYUN_SMS_SIGN_NAME', 'ALIYUN_SMS_DIGEST_TEMPLATE_CODE'],
+    'push-worker': [],
+  },
+};
+const isProviderVariable = (key: string) => key.startsWith('TWILIO_') || key.startsWith('ALIYUN_');
+/** The provider settings that are secrets: a service gets one only if it needs it. */
+const PROVIDER_SECRETS = ['TWILIO_AUTH_TOKEN', 'ALIYUN_ACCESS_KEY_SECRET', 'ALIYUN_SMS_REPORT_TOKEN'];
+
+/** Secrets and endpoints that must make Compose refuse to start when unset, whatever the provider. */
+const MUST_BE_GUARDED: Record<AppService, string[]> = {
+  api: ['PUBLIC_BASE_URL', 'INBOX_JWT_SECRET', 'PII_KEY', 'ADMIN_API_KEY'],
   scheduler: [],
-  'sms-worker': ['TWILIO_ACCOUNT_SID', 'TWILIO_AUTH_TOKEN', 'TWILIO_FROM', 'PUBLIC_BASE_URL'],
+  'sms-worker': ['PUBLIC_BASE_URL'],
   'push-worker': ['PUSH_GATEWAY_URL', 'PUSH_GATEWAY_SECRET', 'PUBLIC_BASE_URL'],
 };
 
@@ -181,6 +227,17 @@ function requiredBy(name: ServiceName, env: Record<string, string>): string[] {
   });
 }
 
+/** The variable loadConfig stops at for this environment, or undefined when it loads. */
+function refusal(name: ServiceName, env: Record<string, string>): string | undefined {
+  try {
+    loadConfig(name, env);
+    return undefined;
+  } catch (error) {
+    if (error instanceof ConfigError) return error.variable;
+    throw error;
+  }
+}
+
 function commandOf(name: string): string {
   const command = service(name).command;
   return Array.isArray(command) ? command.join(' ') : (command ?? '');
@@ -220,63 +277,105 @@ describe('docker-compose.yml', () => {
     expect(unknown, 'add a placeholder to HOST_ENV').toEqual([]);
   });
 
-  describe.each(PROCESSES)('%s', (name) => {
-    const env = containerEnv(name);
+  describe.each(Object.keys(PROVIDERS) as Provider[])('SMS through %s', (provider) => {
+    const host = PROVIDERS[provider];
 
-    it('passes loadConfig with the environment Compose would give it', () => {
-      expect(() => loadConfig(name, env)).not.toThrow();
-    });
+    describe.each(PROCESSES)('%s', (name) => {
+      const env = containerEnv(name, host);
 
-    it('talks to the postgres and redis services', () => {
-      const config = loadConfig(name, env);
-      expect(hostOf(env.DATABASE_URL ?? ''), 'DATABASE_URL').toBe('postgres');
-      expect(hostOf(config.databaseUrl)).toBe('postgres');
-      // The migration as the owner of the tables, every service as the app role; none as the superuser.
-      const [role, password] = name === 'migrate' ? [OWNER_ROLE, 'DB_OWNER_PASSWORD'] : [APP_ROLE, 'DB_APP_PASSWORD'];
-      expect(new URL(config.databaseUrl).username).toBe(role);
-      expect(decodeURIComponent(new URL(config.databaseUrl).password)).toBe(containerEnv('postgres')[password]);
-      expect(new URL(config.databaseUrl).pathname).toBe(`/${containerEnv('postgres').POSTGRES_DB}`);
-      if (name !== 'migrate') {
-        expect(hostOf(env.REDIS_URL ?? ''), 'REDIS_URL').toBe('redis');
-        expect(hostOf(config.redisUrl)).toBe('redis');
-      }
-    });
+      it('passes loadConfig with the environment Compose would give it', () => {
+        expect(() => loadConfig(name, env)).not.toThrow();
+      });
 
-    it('cannot start with a variable loadConfig requires left empty', () => {
-      // With nothing exported on the host, every variable loadConfig needs must either make
-      // Compose refuse (${VAR:?...}) or be given a non-empty value by the compose file.
-      for (const key of requiredBy(name, env)) {
-        const raw = rawEnvironment(name)[key];
-        expect(raw, `${key} is passed through from the host without a guard`).not.toBeNull();
-        let value: string | undefined;
-        try {
-          value = interpolate(raw!, {});
-        } catch (error) {
-          expect(error).toBeInstanceOf(ComposeRefusal);
-          continue;
+      it('talks to the postgres and redis services', () => {
+        const config = loadConfig(name, env);
+        expect(hostOf(env.DATABASE_URL ?? ''), 'DATABASE_URL').toBe('postgres');
+        expect(hostOf(config.databaseUrl)).toBe('postgres');
+        // The migration as the owner of the tables, every service as the app role; none as the superuser.
+        const [role, password] = name === 'migrate' ? [OWNER_ROLE, 'DB_OWNER_PASSWORD'] : [APP_ROLE, 'DB_APP_PASSWORD'];
+        expect(new URL(config.databaseUrl).username).toBe(role);
+        expect(decodeURIComponent(new URL(config.databaseUrl).password)).toBe(containerEnv('postgres', host)[password]);
+        expect(new URL(config.databaseUrl).pathname).toBe(`/${containerEnv('postgres', host).POSTGRES_DB}`);
+        if (name !== 'migrate') {
+          expect(hostOf(env.REDIS_URL ?? ''), 'REDIS_URL').toBe('redis');
+          expect(hostOf(config.redisUrl)).toBe('redis');
         }
-        expect(value.trim(), `${key} would be empty`).not.toBe('');
+      });
+
+      it('cannot start with a variable loadConfig requires left unset or empty', () => {
+        // Each variable loadConfig needs, with what it is made of unset or blank on the host:
+        // Compose refuses (${VAR:?...}), or the compose file gives it a non-empty default, or
+        // it reaches the service blank and loadConfig stops, naming it. Never a silent blank.
+        for (const key of requiredBy(name, env)) {
+          const raw = rawEnvironment(name)[key];
+          expect(raw, `${key} is passed through from the host without a guard`).not.toBeNull();
+          const blank = Object.fromEntries(references(raw!).map((r) => [r.name, ' ']));
+          for (const [what, hostValues] of [['unset', {}], ['blank', blank]] as const) {
+            let value: string;
+            try {
+              value = interpolate(raw!, hostValues);
+            } catch (error) {
+              expect(error).toBeInstanceOf(ComposeRefusal);
+              continue;
+            }
+            if (value.trim() !== '') continue;
+            expect(refusal(name, { ...env, [key]: value }), `${key} ${what} on the host`).toBe(key);
+          }
+        }
+      });
+    });
+
+    it.each(APP_SERVICES)("%s stops at start, naming it, without a setting of the provider that it needs", (name) => {
+      const required = requiredBy(name, containerEnv(name, host));
+      // What the table says is what loadConfig needs: nothing of the other provider, nothing more.
+      expect(required.filter(isProviderVariable).sort()).toEqual([...PROVIDER_NEEDS[provider][name]].sort());
+      for (const key of PROVIDER_NEEDS[provider][name]) {
+        expect(rawEnvironment(name), `${name} gets ${key}`).toHaveProperty([key]);
+        const without = { ...host };
+        delete without[key];
+        for (const [what, hostValues] of [
+          ['unset', without],
+          ['empty', { ...host, [key]: '' }],
+          ['blank', { ...host, [key]: '   ' }],
+        ] as const) {
+          // Compose lets it through (it cannot tell which provider needs it); the service refuses.
+          const env = containerEnv(name, hostValues);
+          expect(refusal(name, env), `${name} with ${key} ${what}`).toBe(key);
+        }
       }
     });
   });
 
   it.each(APP_SERVICES)('%s: Compose refuses to start without its secrets and endpoints', (name) => {
-    const env = containerEnv(name);
-    const required = requiredBy(name, env);
-    for (const key of MUST_BE_GUARDED[name]) {
-      expect(env, `${name} gets ${key}`).toHaveProperty([key]);
-      const raw = rawEnvironment(name)[key]!;
-      expect(references(raw)).toContainEqual(expect.objectContaining({ name: key, operator: ':?' }));
-      const host = { ...HOST_ENV };
-      delete host[key];
-      expect(() => containerEnv(name, host)).toThrow(key);
+    for (const host of Object.values(PROVIDERS)) {
+      const env = containerEnv(name, host);
+      const required = requiredBy(name, env);
+      for (const key of MUST_BE_GUARDED[name]) {
+        expect(env, `${name} gets ${key}`).toHaveProperty([key]);
+        const raw = rawEnvironment(name)[key]!;
+        expect(references(raw)).toContainEqual(expect.objectContaining({ name: key, operator: ':?' }));
+        const without = { ...host };
+        delete without[key];
+        expect(() => containerEnv(name, without)).toThrow(key);
+      }
+      // The requirement detection itself works: loadConfig does need these (PUBLIC_BASE_URL
+      // only where Twilio's callbacks or the push gateway need it).
+      const expected = MUST_BE_GUARDED[name].filter((key) => key !== 'ADMIN_API_KEY' && (key !== 'PUBLIC_BASE_URL' || host === HOST_ENV || name === 'push-worker'));
+      expect(required).toEqual(expect.arrayContaining(expected));
     }
-    // The requirement detection itself works: loadConfig does need these.
-    const expected = MUST_BE_GUARDED[name].filter((key) => key !== 'ADMIN_API_KEY');
-    expect(required).toEqual(expect.arrayContaining(expected));
   });
 
-  it('sends through Twilio and the push gateway, without demo data', () => {
+  it('gives a service no provider secret it does not need', () => {
+    for (const name of APP_SERVICES) {
+      const needed = new Set([...PROVIDER_NEEDS.twilio[name], ...PROVIDER_NEEDS.aliyun[name]]);
+      const given = PROVIDER_SECRETS.filter((key) => Object.hasOwn(rawEnvironment(name), key));
+      expect(given.filter((key) => !needed.has(key)), name).toEqual([]);
+    }
+    expect(Object.keys(rawEnvironment('migrate')).filter(isProviderVariable)).toEqual([]);
+  });
+
+  it('sends through Twilio unless SMS_PROVIDER says otherwise, and through the push gateway, without demo data', () => {
+    expect(HOST_ENV).not.toHaveProperty(['SMS_PROVIDER']);
     for (const name of APP_SERVICES) {
       const env = containerEnv(name);
       expect(env.SMS_PROVIDER, name).toBe('twilio');
@@ -284,7 +383,7 @@ describe('docker-compose.yml', () => {
       expect(env.DEMO_DATA, name).toBe('off');
     }
     const sms = loadConfig('sms-worker', containerEnv('sms-worker'));
-    expect(sms.sms).toMatchObject({ provider: 'twilio', accountSid: HOST_ENV.TWILIO_ACCOUNT_SID, from: HOST_ENV.TWILIO_FROM });
+    expect(sms.sms).toMatchObject({ provider: 'twilio', accountSid: HOST_ENV.TWILIO_ACCOUNT_SID, from: HOST_ENV.TWILIO_FROM, messagingServiceSid: undefined });
     expect(sms.publicBaseUrl).toBe(HOST_ENV.PUBLIC_BASE_URL);
     const push = loadConfig('push-worker', containerEnv('push-worker'));
     expect(push.push).toEqual({ provider: 'gateway', url: HOST_ENV.PUSH_GATEWAY_URL, secret: HOST_ENV.PUSH_GATEWAY_SECRET });
@@ -296,6 +395,37 @@ describe('docker-compose.yml', () => {
     expect(api.sms.provider).toBe('twilio');
     expect(api.inboxJwtSecret).toBe(HOST_ENV.INBOX_JWT_SECRET);
     expect(api.adminApiKey).toBe(HOST_ENV.ADMIN_API_KEY);
+    // A Messaging Service instead of a number: set on the host, no edit of the file.
+    const withService: Record<string, string> = { ...HOST_ENV, TWILIO_MESSAGING_SERVICE_SID: 'MG' + '0123456789abcdef0123456789abcdef' };
+    delete withService.TWILIO_FROM;
+    for (const name of ['api', 'sms-worker'] as const) {
+      expect(loadConfig(name, containerEnv(name, withService)).sms, name).toMatchObject({ provider: 'twilio', from: undefined, messagingServiceSid: withService.TWILIO_MESSAGING_SERVICE_SID });
+    }
+  });
+
+  it('sends through Alibaba Cloud with SMS_PROVIDER=aliyun, each service given its part', () => {
+    for (const name of APP_SERVICES) expect(containerEnv(name, ALIYUN_HOST_ENV).SMS_PROVIDER, name).toBe('aliyun');
+    const load = (name: AppService, host = ALIYUN_HOST_ENV) => loadConfig(name, containerEnv(name, host));
+    const account = { accessKeyId: ALIYUN_SETTINGS.ALIYUN_ACCESS_KEY_ID, accessKeySecret: ALIYUN_SETTINGS.ALIYUN_ACCESS_KEY_SECRET, endpoint: 'https://dysmsapi.aliyuncs.com' };
+    // The SMS worker sends: the account, the signature and the digest template.
+    expect(load('sms-worker').sms).toMatchObject({
+      provider: 'aliyun',
+      account,
+      sending: { signName: ALIYUN_SETTINGS.ALIYUN_SMS_SIGN_NAME, digestTemplateCode: ALIYUN_SETTINGS.ALIYUN_SMS_DIGEST_TEMPLATE_CODE },
+    });
+    // The scheduler looks up the SMS without a receipt after ALIYUN_SMS_RECONCILE_MINUTES.
+    expect(load('scheduler').sms).toMatchObject({ provider: 'aliyun', account, reconcileMinutes: 30 });
+    // The API takes the pushed reports at the token's URL.
+    expect(load('api').sms).toMatchObject({ provider: 'aliyun', reportToken: ALIYUN_SETTINGS.ALIYUN_SMS_REPORT_TOKEN });
+    expect(load('push-worker').sms.provider).toBe('log');
+    // The renewal links' address, which the approved templates hold, is still PUBLIC_BASE_URL.
+    for (const name of ['api', 'sms-worker', 'push-worker'] as const) expect(load(name).linkBaseUrl, name).toBe(HOST_ENV.PUBLIC_BASE_URL);
+    // The optional settings reach the services that read them.
+    const tuned = { ...ALIYUN_HOST_ENV, ALIYUN_SMS_ENDPOINT: 'http://sms-proxy.internal:8080', ALIYUN_SMS_RECONCILE_MINUTES: '45' };
+    expect(load('scheduler', tuned).sms).toMatchObject({ account: { endpoint: 'http://sms-proxy.internal:8080' }, reconcileMinutes: 45 });
+    expect(load('sms-worker', tuned).sms).toMatchObject({ account: { endpoint: 'http://sms-proxy.internal:8080' } });
+    // A provider the loader does not know stops every service that reads it, naming it.
+    for (const name of APP_SERVICES) expect(refusal(name, containerEnv(name, { ...ALIYUN_HOST_ENV, SMS_PROVIDER: 'alyun' })), name).toBe('SMS_PROVIDER');
   });
 
   it('uses the contract defaults for the tunable settings', () => {
@@ -422,6 +552,64 @@ describe('docker-compose.yml', () => {
     }
     for (const name of APP_SERVICES) {
       expect(seconds(service(name).stop_grace_period), name).toBeGreaterThanOrEqual(30);
+    }
+  });
+});
+
+/**
+ * deploy/aliyun.env.example, the .env a county copies and fills in: read as Compose reads a
+ * .env (KEY=value, # comments), checked against the compose file and the loader.
+ */
+describe('deploy/aliyun.env.example', () => {
+  const text = readFileSync(join(root, 'deploy', 'aliyun.env.example'), 'utf8');
+  const lines = text.split('\n').map((line) => line.trim()).filter((line) => line !== '' && !line.startsWith('#'));
+  const example = Object.fromEntries(lines.map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]));
+  const taken = new Set(references(composeText).map((r) => r.name));
+  const guarded = new Set(references(composeText).filter((r) => r.operator === ':?').map((r) => r.name));
+
+  it('is KEY=value lines and whole-line comments, nothing a .env parser could read two ways', () => {
+    expect(lines.length).toBeGreaterThan(10);
+    for (const line of lines) expect(line).toMatch(/^[A-Z][A-Z0-9_]*=[^\s#'"]*$/);
+  });
+
+  it('sets what Compose takes from the host, every setting a deployment on Alibaba Cloud needs, and names the optional ones', () => {
+    expect(Object.keys(example).filter((key) => !taken.has(key)), 'not read by docker-compose.yml').toEqual([]);
+    const needed = new Set([...guarded, ...Object.values(PROVIDER_NEEDS.aliyun).flat()]);
+    expect([...needed].filter((key) => !Object.hasOwn(example, key)).sort()).toEqual([]);
+    expect(example.SMS_PROVIDER).toBe('aliyun');
+    expect(Object.keys(example).filter((key) => key.startsWith('TWILIO_'))).toEqual([]);
+    // The Alibaba Cloud settings with a default are there too, as comments.
+    for (const key of [...taken].filter((k) => k.startsWith('ALIYUN_') && !Object.hasOwn(example, k))) {
+      expect(text, key).toMatch(new RegExp(`^# ${key}=\\S`, 'm'));
+    }
+  });
+
+  it('starts nothing as shipped: every value left for the county is empty, and each one stops what needs it', () => {
+    // Empty rather than a plausible placeholder: a placeholder key would start the services and
+    // fail every SMS, a placeholder signature would fail them for good.
+    expect(Object.entries(example).filter(([key, value]) => value !== '' && key !== 'SMS_PROVIDER')).toEqual([]);
+    for (const key of Object.keys(example).filter((k) => example[k] === '')) {
+      // Filled in but for this one: Compose refuses, or a service stops at start naming it.
+      const host = { ...ALIYUN_HOST_ENV, [key]: '' };
+      const stoppedBy = Object.keys(compose.services).flatMap((name) => {
+        try {
+          const env = containerEnv(name, host);
+          return (PROCESSES as readonly string[]).includes(name) ? [refusal(name as ServiceName, env)] : [];
+        } catch (error) {
+          expect(error).toBeInstanceOf(ComposeRefusal);
+          return [(error as ComposeRefusal).variable];
+        }
+      });
+      expect(stoppedBy, key).toContain(key);
+    }
+  });
+
+  it('filled in, loads in every process with Alibaba Cloud', () => {
+    const filled = Object.fromEntries(Object.entries(example).map(([key, value]) => [key, value || ALIYUN_HOST_ENV[key]!]));
+    expect(Object.values(filled).every((value) => value !== undefined && value !== '')).toBe(true);
+    for (const name of PROCESSES) {
+      const config = loadConfig(name, containerEnv(name, filled));
+      if (name !== 'migrate' && name !== 'push-worker') expect(config.sms.provider, name).toBe('aliyun');
     }
   });
 });

@@ -12,6 +12,29 @@ import type { Category, HolderType, LicenseInput, LicenseStatus } from './types'
 
 const SMS_SIGNATURE = '【卢氏县政务服务】';
 
+// Under SMS_PROVIDER=aliyun the carriers take no free text: a county applies for templates
+// (docs/aliyun.md), and each category names its approved template and maps the template's
+// variables to our placeholders. The demo shows such a set-up: one template shared by the
+// four licences and one for the certificate review, worded as their SMS text. The codes are
+// examples, approved for no account. A variable may not carry a link, so the template holds
+// the link's fixed part (the county's PUBLIC_BASE_URL, then /r/) and the token is a variable:
+//
+//   SMS_468012301  您的${name}（${no}）于${date}到期，剩${days}天。办理：https://zwfw.lushi.gov.cn/r/${token} 咨询${tel}
+//   SMS_468012302  您的行政执法证（${no}）应于${date}前年审，剩${days}天。办理：https://zwfw.lushi.gov.cn/r/${token} 咨询${tel}
+function licenseTemplate(): Pick<Category, 'aliyunTemplateCode' | 'aliyunTemplateParams'> {
+  return {
+    aliyunTemplateCode: 'SMS_468012301',
+    aliyunTemplateParams: { name: '{licenseName}', no: '{licenseNo}', date: '{expiresOn}', days: '{daysLeft}', token: '{renewalToken}', tel: '{consultPhone}' },
+  };
+}
+
+function reviewTemplate(): Pick<Category, 'aliyunTemplateCode' | 'aliyunTemplateParams'> {
+  return {
+    aliyunTemplateCode: 'SMS_468012302',
+    aliyunTemplateParams: { no: '{licenseNo}', date: '{expiresOn}', days: '{daysLeft}', token: '{renewalToken}', tel: '{consultPhone}' },
+  };
+}
+
 // The SMS leaves out the holder's name: a company's runs to 25 characters, and with it the
 // longest licence numbers took three segments (billed three times). The phone is the
 // holder's own, and the log provider writes the text to the log, where a person's name has
@@ -32,6 +55,7 @@ function category(code: string, name: string, renewalPath: string, consultPhone:
     renewalUrl: `https://www.hnzwfw.gov.cn/ls/${renewalPath}`,
     consultPhone,
     enabled: true,
+    ...licenseTemplate(),
   };
 }
 
@@ -45,6 +69,7 @@ function enforcementCertificateReview(): Category {
     smsTemplate: `${SMS_SIGNATURE}行政执法证（{licenseNo}）应于{expiresOn}前年审，剩{daysLeft}天。办理：{renewalLink} 咨询{consultPhone}`,
     pushTitle: '行政执法证件年审提醒',
     pushBody: '您的行政执法证（{licenseNo}）应于{expiresOn}前完成年审，还剩{daysLeft}天，点击即可在线办理，咨询电话{consultPhone}。',
+    ...reviewTemplate(),
   };
 }
 
