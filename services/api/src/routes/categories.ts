@@ -12,6 +12,8 @@ import {
   type Category,
   type PreviewOptions,
 } from '@lr/domain';
+import type { SmsSettings } from '@lr/config';
+import { sendsTemplates } from '@lr/sms';
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { RequireRole } from '../auth';
@@ -73,9 +75,9 @@ function checkTemplates(fields: Partial<Static<typeof CategoryChanges>>): void {
  */
 function checkSmsTemplate(
   category: Pick<Category, 'name' | 'consultPhone' | 'channels' | 'aliyunTemplateCode' | 'aliyunTemplateParams'>,
-  smsProvider: string | undefined,
+  smsProvider: SmsSettings['provider'] | undefined,
 ): void {
-  if (smsProvider !== 'aliyun' || !category.channels.includes('sms')) return;
+  if (smsProvider === undefined || !sendsTemplates(smsProvider) || !category.channels.includes('sms')) return;
   const missing = [
     ...(category.aliyunTemplateCode ? [] : ['aliyunTemplateCode']),
     ...(category.aliyunTemplateParams && Object.keys(category.aliyunTemplateParams).length > 0 ? [] : ['aliyunTemplateParams']),
@@ -96,7 +98,7 @@ export function categoryRoutes(
   requireRole: RequireRole,
   preview: Pick<PreviewOptions, 'linkBaseUrl'>,
   /** SMS_PROVIDER: under `aliyun` a category with the sms channel needs its approved template */
-  smsProvider?: string,
+  smsProvider?: SmsSettings['provider'],
 ): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.get(
