@@ -79,9 +79,17 @@ function expectedSignature(req: IncomingMessage, rawQuery: string, signedHeaders
   return createHmac('sha256', secret).update(stringToSign).digest('hex');
 }
 
+const AUTHORIZATION = /^ACS3-HMAC-SHA256 Credential=([^,]+),SignedHeaders=([^,]+),Signature=([0-9a-f]{64})$/;
+
+/** Whether the request is signed with an access key id other than the account's: Alibaba Cloud looks the key up before it can check a signature. */
+function unknownKey(req: IncomingMessage, keys: { accessKeyId: string }): boolean {
+  const match = AUTHORIZATION.exec(String(req.headers.authorization ?? ''));
+  return match !== null && match[1] !== keys.accessKeyId;
+}
+
 /** Whether the Authorization header is a valid ACS3-HMAC-SHA256 signature of this request by TEST_ALIYUN's key. */
 function verify(req: IncomingMessage, rawQuery: string, body: Buffer, keys: { accessKeyId: string; accessKeySecret: string }): boolean {
-  const match = /^ACS3-HMAC-SHA256 Credential=([^,]+),SignedHeaders=([^,]+),Signature=([0-9a-f]{64})$/.exec(String(req.headers.authorization ?? ''));
+  const match = AUTHORIZATION.exec(String(req.headers.authorization ?? ''));
   if (!match || match[1] !== keys.accessKeyId) return false;
   const signedHeaders = match[2]!.split(';');
   // The signed headers must cover what the signature protects: the host, the action, the time, the nonce, the payload.
@@ -105,7 +113,8 @@ const requestId = () => randomUUID().toUpperCase();
  * Speaks the part of Alibaba Cloud SMS (dysmsapi, 2017-05-25) the service uses, as the
  * official SDK calls it: RPC POSTs to `/` with the action in `x-acs-action` and the
  * parameters in the query, signed with ACS3-HMAC-SHA256 (verified with the secret: a wrong
- * one is HTTP 400 SignatureDoesNotMatch). SendSms checks the signature name, the template
+ * one is HTTP 400 SignatureDoesNotMatch, an unknown access key id HTTP 404
+ * InvalidAccessKeyId.NotFound). SendSms checks the signature name, the template
  * code and its variables against TEST_ALIYUN as Alibaba Cloud does against what it approved,
  * and answers `{ Code: "OK", BizId }`; QuerySendDetails lists the SMS of a phone and day.
  * Faults can be queued to play each error code, throttling, a 500 or a dropped connection.
@@ -187,6 +196,8 @@ export async function fakeAliyun(options: Partial<typeof TEST_ALIYUN> = {}): Pro
         res.end(JSON.stringify(json));
       };
       const error = (status: number, code: string, message: string) => reply(status, { RequestId: requestId(), HostId: 'dysmsapi.aliyuncs.com', Code: code, Message: message });
+      // An unknown AccessKeyId is HTTP 404, as Alibaba Cloud's common errors list it (the SDK throws it).
+      if (unknownKey(req, keys)) return error(404, 'InvalidAccessKeyId.NotFound', 'Specified access key is not found.');
       if (!verify(req, rawQuery, body, keys)) {
         refused += 1;
         return error(400, 'SignatureDoesNotMatch', 'Specified signature does not match our calculation.');

@@ -1,7 +1,8 @@
 /**
  * The SMS worker with SMS_PROVIDER=aliyun, through the official SDK against the fake Alibaba
  * Cloud (which verifies each request's signature): the template SMS and its OutId, the digest,
- * each error class of the contract, the account-wide pause, and the look-up before sending
+ * each error class of the contract (a hold as the BullMQ job delayed), the account-wide pause,
+ * time-outs, and the look-up before sending
  * again (QuerySendDetails, matched by OutId).
  */
 import { claimMessage, findMessage, insertCategory } from '@lr/db';
@@ -76,8 +77,8 @@ const settings = (fake: FakeAliyun) => ({
   signName: TEST_ALIYUN.signName,
   digestTemplateCode: TEST_ALIYUN.digestTemplateCode,
 });
-const channelFor = (fake: FakeAliyun, now?: () => Date) =>
-  smsChannel(aliyunSender(settings(fake), { timezone: TIMEZONE, timeoutMs: 2_000, ...(now && { now }) }), {
+const channelFor = (fake: FakeAliyun, now?: () => Date, timeoutMs = 2_000) =>
+  smsChannel(aliyunSender(settings(fake), { timezone: TIMEZONE, timeoutMs, ...(now && { now }) }), {
     db: database.db,
     maxPerRecipientPerDay: 3,
     timezone: TIMEZONE,
@@ -202,6 +203,25 @@ describe('deliverMessage with the Alibaba Cloud sender', () => {
     expect(await deliverMessage(deps(), channelFor(fake), id!, true)).toMatchObject({ outcome: 'failed', code });
   });
 
+  it('retries a send Alibaba Cloud answers slower than the time-out: not failed, the claim given back and counted, sent on the next try', async () => {
+    const [id] = await seed(idle.queues, licence());
+    // Answered 1.5 s late to a sender that waits 0.5 s.
+    fake.queueFaults({ lateMs: 1_500 });
+    const started = Date.now();
+    const first = await deliverMessage(deps(), channelFor(fake, undefined, 500), id!, false);
+    expect(first).toMatchObject({ outcome: 'retry' });
+    expect(Date.now() - started).toBeLessThan(1_400);
+    // The SDK's read time-out, kept on the message for the operator.
+    expect(await message(id!)).toMatchObject({ status: 'queued', attempts: 1, lockedBy: null, providerMessageId: null, errorCode: 'RequestTimeoutError' });
+
+    const second = await deliverMessage(deps(), channelFor(fake, undefined, 500), id!, false);
+    expect(fake.sendCalls()).toHaveLength(2);
+    // The late SMS too was taken: a time-out cannot tell, and the retry sends it again (the contract's retry).
+    const bizId = fake.sms().at(-1)!.bizId;
+    expect(second).toEqual({ outcome: 'sent', providerMessageId: bizId });
+    expect(await message(id!)).toMatchObject({ status: 'sent', attempts: 2, providerMessageId: bizId, errorCode: null });
+  });
+
   it.each(['isv.AMOUNT_NOT_ENOUGH', 'isv.OUT_OF_SERVICE', 'InvalidAccessKeyId.NotFound'])('fails no message on %s: it goes back untried', async (code) => {
     const [id] = await seed(idle.queues, licence());
     fake.queueFaults({ code });
@@ -220,6 +240,24 @@ describe('deliverMessage with the Alibaba Cloud sender', () => {
     expect(await deliverMessage(deps(), wrong, id!, true)).toMatchObject({ outcome: 'paused', code: 'SignatureDoesNotMatch' });
     expect(fake.badSignatures()).toBe(1);
     expect(await message(id!)).toMatchObject({ status: 'queued' });
+  });
+
+  it('pauses on an unknown access key (InvalidAccessKeyId.NotFound, which Alibaba Cloud answers with HTTP 404) and fails no message', async () => {
+    const [id] = await seed(idle.queues, licence());
+    const unknown = smsChannel(aliyunSender({ ...settings(fake), accessKeyId: 'LTAI5tNoSuchAccessKeyId00' }, { timezone: TIMEZONE, timeoutMs: 2_000 }), {
+      db: database.db,
+      maxPerRecipientPerDay: 3,
+      timezone: TIMEZONE,
+    });
+    // Even on what would be its last attempt.
+    expect(await deliverMessage(deps(), unknown, id!, true)).toMatchObject({ outcome: 'paused', code: 'InvalidAccessKeyId.NotFound' });
+    expect(fake.sendCalls()).toHaveLength(1);
+    expect(fake.sms()).toHaveLength(0);
+    const stored = await message(id!);
+    expect(stored).toMatchObject({ status: 'queued', attempts: 0, lockedBy: null, errorCode: 'InvalidAccessKeyId.NotFound' });
+    expect(stored.errorMessage).toContain('ALIYUN_ACCESS_KEY_ID is unknown');
+    // The key fixed: it goes.
+    expect((await deliverMessage(deps(), channelFor(fake), id!, true)).outcome).toBe('sent');
   });
 
   it('looks before sending again: a send its dead worker made is found by OutId (QuerySendDetails) and recorded, not sent again', async () => {
@@ -247,6 +285,29 @@ describe('deliverMessage with the Alibaba Cloud sender', () => {
     expect((await deliverMessage(deps(), channelFor(fake), id!, false)).outcome).toBe('sent');
     expect(fake.lookUps().length).toBeGreaterThanOrEqual(1);
     expect(fake.sms()).toEqual([expect.objectContaining({ outId: String(id) })]);
+  });
+
+  it.each(['http500', 'drop'] as const)('sends again, and records it sent once, when the look-up before sending again fails (%s)', async (fault) => {
+    const [id] = await seed(idle.queues, licence());
+    await claimMessage(database.db, id!, 'died', { leaseSeconds: 60, maxClaims: 8 });
+    await ageClaim(database.db, id!, 120);
+    // The look-up (QuerySendDetails) is the first request, and fails: it is sent again.
+    fake.queueFaults(fault);
+    const result = await deliverMessage(deps(), channelFor(fake), id!, false);
+    expect(fake.lookUps()).toHaveLength(1);
+    expect(fake.sendCalls()).toHaveLength(1);
+    const [sms] = fake.sms();
+    expect(sms).toMatchObject({ outId: String(id) });
+    expect(result).toEqual({ outcome: 'sent', providerMessageId: sms!.bizId });
+    expect(await message(id!)).toMatchObject({ status: 'sent', providerMessageId: sms!.bizId });
+    const sentEvents = await database.db
+      .selectFrom('deliveryEvents as e')
+      .innerJoin('deliveries as d', 'd.id', 'e.deliveryId')
+      .select('e.id')
+      .where('d.messageId', '=', id!)
+      .where('e.status', '=', 'sent')
+      .execute();
+    expect(sentEvents).toHaveLength(1);
   });
 });
 
@@ -302,6 +363,63 @@ describe('the SMS worker when the Alibaba Cloud account cannot send', () => {
       await eventually(async () => ((await Promise.all(ids.map(message))).every((m) => m.status === 'sent') ? true : undefined), 15_000, 'all sent');
       expect(fake.sms().map((s) => s.outId).sort()).toEqual(ids.map(String).sort());
       for (const id of ids) expect(await message(id)).toMatchObject({ status: 'sent', attempts: 1 });
+    } finally {
+      await worker.close();
+      await connection.quit();
+    }
+  });
+});
+
+describe('the SMS worker when the carrier holds a message', () => {
+  let fake: FakeAliyun;
+  let queue: TestQueues;
+  beforeEach(async () => {
+    fake = await fakeAliyun();
+    queue = await freshMessageQueues();
+  });
+  afterEach(async () => {
+    await queue.cleanup();
+    await fake.close();
+  });
+
+  it.each([
+    ['isv.BUSINESS_LIMIT_CONTROL', 'an hour later', (at: Date) => new Date(at.getTime() + 3_600_000)],
+    ['isv.DAY_LIMIT_CONTROL', 'at the next local midnight', (at: Date) => nextLocalMidnight(TIMEZONE, at)],
+  ] as const)('on %s delays the BullMQ job until %s, the message queued and untried meanwhile', async (code, _when, until) => {
+    fake.queueFaults({ code });
+    const connection = redisConnection(queue.url);
+    const worker = startDeliveryWorker({
+      job: sendSms,
+      channel: channelFor(fake),
+      deps: deps(),
+      connection,
+      prefix: queue.prefix,
+      concurrency: 2,
+      quietHours: null,
+      timezone: TIMEZONE,
+    });
+    try {
+      const before = new Date();
+      const [id] = await seed(queue.queues, licence());
+      const job = await eventually(
+        async () => {
+          const found = await queue.queues.sms.getJob(`sms-${id}`);
+          return found && (await found.getState()) === 'delayed' ? found : undefined;
+        },
+        10_000,
+        'the held job delayed',
+      );
+      const after = new Date();
+      // Due when the carrier's limit ends (job.timestamp is when the job was made, job.delay counted from its hold).
+      const due = job.timestamp + job.delay;
+      expect(due).toBeGreaterThan(until(before).getTime() - 5_000);
+      expect(due).toBeLessThan(until(after).getTime() + 5_000);
+      expect(await message(id!)).toMatchObject({ status: 'queued', attempts: 0, lockedBy: null, errorCode: code, providerMessageId: null });
+      // Not tried again meanwhile (a retry's backoff is seconds).
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      expect(fake.sendCalls()).toHaveLength(1);
+      expect(await job.getState()).toBe('delayed');
+      expect(await message(id!)).toMatchObject({ status: 'queued', attempts: 0 });
     } finally {
       await worker.close();
       await connection.quit();
