@@ -23,13 +23,13 @@ import {
 import { sql } from 'kysely';
 import { createTask } from 'node-cron';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { receiptReconciler } from '../src/reconcile';
+import { LOOK_FOR_MINUTES, receiptReconciler } from '../src/reconcile';
 import { upkeep } from '../src/upkeep';
 
 const TZ = 'Asia/Shanghai';
 const log = createLogger('test', 'silent');
 const TODAY = localDate(TZ, new Date());
-const NAMES = ['DELIVERED', 'FAILED', 'WAITING', 'PUSHED', 'FRESH', 'ACCOUNT', 'ELSEWHERE'];
+const NAMES = ['DELIVERED', 'FAILED', 'WAITING', 'PUSHED', 'FRESH', 'ACCOUNT', 'ELSEWHERE', 'REFUSED', 'ANSWERED', 'BOUNCED', 'OLD', 'RECENT'];
 
 let database: TestDatabase;
 let queues: TestQueues;
@@ -77,7 +77,7 @@ beforeAll(async () => {
   await insertCategory(db, testCategory({ code: 'food', channels: ['sms'] }));
   await storeLicenses(
     db,
-    NAMES.map((licenseNo, i) => validLicense(testLicense({ categoryCode: 'food', licenseNo, phone: `1361234560${i}`, expiresOn: addDays(TODAY, 10) }))),
+    NAMES.map((licenseNo, i) => validLicense(testLicense({ categoryCode: 'food', licenseNo, phone: `136123456${String(i).padStart(2, '0')}`, expiresOn: addDays(TODAY, 10) }))),
   );
   await runScan({ db, queues: queues.queues, log, followUpDays: FOLLOW_UP_DAYS, ...FUTURE_SCANS_ALLOWED }, { asOf: TODAY, trigger: 'command' });
   const { rows } = await sql<{ id: number; licenseNo: string }>`
@@ -227,5 +227,44 @@ describe('SMS left without a receipt', () => {
     expect(await reconciler(30)()).toMatchObject({ looked: 1, delivered: 1 });
     expect(aliyun.lookUps().slice(before).map((q) => q.get('BizId'))).toEqual([null]);
     expect(await statusOf('WAITING')).toMatchObject({ status: 'delivered' });
+  });
+
+  it('skips an SMS whose look-up Alibaba Cloud refuses (counted waiting, logged), and still looks up and records the others of the round', async () => {
+    // Sent in this order: the refused one's look-up is the round's first.
+    await sentAgo(sent.REFUSED!.id, 50);
+    await sentAgo(sent.ANSWERED!.id, 45);
+    await sentAgo(sent.BOUNCED!.id, 40);
+    aliyun.setStatus(sent.REFUSED!.bizId, 3);
+    aliyun.setStatus(sent.ANSWERED!.bizId, 3);
+    aliyun.setStatus(sent.BOUNCED!.bizId, 2, 'MK:0001');
+    aliyun.queueFaults({ code: 'isv.MOBILE_NUMBER_ILLEGAL' });
+    const lines: string[] = [];
+    const seen = createLogger('test', 'info', { write: (line: string) => void lines.push(line) }, 'json');
+    const before = aliyun.lookUps().length;
+    expect(await receiptReconciler({ db, receipts: lookUp(), log: seen })()).toEqual({ looked: 2, delivered: 1, undelivered: 1, failed: 0, waiting: 1 });
+    expect(lookedUp().slice(before)).toEqual([sent.REFUSED!.bizId, sent.ANSWERED!.bizId, sent.BOUNCED!.bizId]);
+    expect(await statusOf('REFUSED')).toMatchObject({ status: 'sent', errorCode: null });
+    expect(await statusOf('ANSWERED')).toMatchObject({ status: 'delivered' });
+    expect(await statusOf('BOUNCED')).toMatchObject({ status: 'undelivered', errorCode: 'MK:0001' });
+    const refused = lines.map((line) => JSON.parse(line) as { level: number; msg: string; messageId?: number; code?: string }).filter((l) => l.msg.includes('refused the look-up'));
+    expect(refused).toEqual([expect.objectContaining({ level: 40, messageId: sent.REFUSED!.id, code: 'isv.MOBILE_NUMBER_ILLEGAL' })]);
+    expect(lines.join('\n')).not.toContain(aliyun.lookUps()[before]!.get('PhoneNumber'));
+    // Refused once, not for ever: the next round asks again.
+    expect(await reconciler(30)()).toMatchObject({ looked: 1, delivered: 1 });
+    expect(await statusOf('REFUSED')).toMatchObject({ status: 'delivered' });
+  });
+
+  it(`looks up an SMS for ${LOOK_FOR_MINUTES / 60} hours after it was sent, and no longer: the carriers report within them`, async () => {
+    expect(LOOK_FOR_MINUTES).toBe(72 * 60);
+    await sentAgo(sent.OLD!.id, 73 * 60);
+    await sentAgo(sent.RECENT!.id, 71 * 60);
+    aliyun.setStatus(sent.OLD!.bizId, 3);
+    aliyun.setStatus(sent.RECENT!.bizId, 3);
+    const before = aliyun.lookUps().length;
+    expect(await reconciler(30)()).toEqual({ looked: 1, delivered: 1, undelivered: 0, failed: 0, waiting: 0 });
+    expect(lookedUp().slice(before)).toEqual([sent.RECENT!.bizId]);
+    expect(await statusOf('RECENT')).toMatchObject({ status: 'delivered' });
+    // Left as sent: it will not get a final status.
+    expect(await statusOf('OLD')).toMatchObject({ status: 'sent' });
   });
 });
