@@ -40,7 +40,7 @@ const CONSULT_PHONE = '0398-7861234';
 interface Reminder {
   leadDays: number;
   status: string;
-  deliveries: { channel: 'sms' | 'push'; status: string; providerMessageId: string | null; errorMessage?: string | null }[];
+  deliveries: { channel: 'sms' | 'push'; status: string; providerMessageId: string | null; errorCode?: string | null; errorMessage?: string | null }[];
 }
 
 /** An SMS a fake provider took: the phone (+86…) and the id the provider gave. */
@@ -333,6 +333,51 @@ describe.each(['twilio', 'aliyun'] as const)('a licence due in 30 days, end to e
     },
   );
 
+  it.runIf(providerName === 'aliyun')(
+    "shows the operator what Alibaba Cloud's refusal and the carrier's code mean, on the reminder's SMS delivery (errorCode, errorMessage)",
+    async () => {
+      const { fake } = provider as Awaited<ReturnType<typeof aliyunProvider>>;
+      // Alibaba Cloud refuses the number: the SMS fails after its one call.
+      fake.setStandingFault({ code: 'isv.MOBILE_NUMBER_ILLEGAL' });
+      await call('POST', '/v1/licenses/batch', { licenses: [licence('JY14112240012347', '13700137001', 'hn-app-10088', '卢氏县东风饭店')] });
+      expect((await call('POST', '/v1/scans', { asOf: AS_OF })).body).toMatchObject({ status: 'succeeded', remindersCreated: 1, messagesQueued: 2 });
+      const refused = await eventually(async () => {
+        const sms = await smsOf('JY14112240012347');
+        return sms?.status === 'failed' ? sms : undefined;
+      }, 20_000, 'the refused SMS failed');
+      fake.setStandingFault(null);
+      expect(refused).toMatchObject({ errorCode: 'isv.MOBILE_NUMBER_ILLEGAL', providerMessageId: null });
+      expect(refused.errorMessage).toMatch(/^the phone number is not a valid mainland mobile number \(/);
+      expect(fake.sendCalls().filter((q) => q.get('PhoneNumbers') === '13700137001')).toHaveLength(1);
+
+      // Taken by Alibaba Cloud, then reported undelivered by the carrier with its gateway code.
+      await call('POST', '/v1/licenses/batch', { licenses: [licence('JY14112240012348', '13700137002', 'hn-app-10089', '卢氏县西风饭店')] });
+      expect((await call('POST', '/v1/scans', { asOf: AS_OF })).body).toMatchObject({ status: 'succeeded', remindersCreated: 1, messagesQueued: 2 });
+      const taken = await eventually(() => fake.sms().find((s) => s.phone === '13700137002'), 20_000, 'the SMS');
+      await eventually(async () => ((await smsOf('JY14112240012348'))?.status === 'sent' ? true : undefined), 10_000, 'the SMS recorded as sent');
+      const report = {
+        phone_number: taken.phone,
+        send_time: '2026-03-01 10:00:00',
+        report_time: '2026-03-01 10:00:09',
+        success: false,
+        err_code: 'MK:0001',
+        err_msg: '用户状态异常',
+        sms_size: '1',
+        biz_id: taken.bizId,
+        out_id: taken.outId,
+      };
+      const pushed = await fetch(`${api}/webhooks/aliyun/sms-report/${TEST_ALIYUN_REPORT_TOKEN}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify([report]),
+      });
+      expect(pushed.status).toBe(200);
+      const undelivered = await smsOf('JY14112240012348');
+      expect(undelivered).toMatchObject({ status: 'undelivered', errorCode: 'MK:0001', providerMessageId: taken.bizId });
+      expect(undelivered?.errorMessage).toBe('not delivered: the number is not in use, suspended, switched off or unreachable (carrier code) (Alibaba Cloud MK:0001: 用户状态异常)');
+    },
+  );
+
   it('stops every service cleanly on SIGTERM', async () => {
     const codes = await Promise.all(services.map((s) => s.stop('SIGTERM')));
     expect(codes, services.map((s) => `${s.name}: ${s.output().slice(-500)}`).join('\n')).toEqual([0, 0, 0, 0]);
@@ -342,6 +387,6 @@ describe.each(['twilio', 'aliyun'] as const)('a licence due in 30 days, end to e
   it('never logs a phone number unmasked', () => {
     const logs = services.map((s) => s.output()).join('\n');
     expect(logs).toContain('138****8000');
-    expect(logs).not.toMatch(/13800138000|13900139001/);
+    expect(logs).not.toMatch(/13800138000|13900139001|13700137001|13700137002/);
   });
 });
