@@ -14,6 +14,7 @@ import {
   providerEnv,
   startService,
   storeLicenses,
+  ALIYUN_API_ENV,
   TEST_ALIYUN,
   FOLLOW_UP_DAYS,
   FUTURE_SCANS_ALLOWED,
@@ -60,12 +61,7 @@ describe('the demo categories under SMS_PROVIDER=aliyun', () => {
   describe('through the API', () => {
     let testApp: TestApp | undefined;
     beforeAll(async () => {
-      testApp = await startTestApp({
-        SMS_PROVIDER: 'aliyun',
-        ALIYUN_SMS_REPORT_TOKEN: 'report-token-0123456789abcdef',
-        ALIYUN_ACCESS_KEY_ID: TEST_ALIYUN.accessKeyId,
-        ALIYUN_ACCESS_KEY_SECRET: TEST_ALIYUN.accessKeySecret,
-      });
+      testApp = await startTestApp(ALIYUN_API_ENV);
     });
     afterAll(() => testApp?.close());
 

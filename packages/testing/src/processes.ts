@@ -74,6 +74,9 @@ export async function eventually<T>(check: () => Promise<T | undefined> | T | un
 /** ALIYUN_SMS_REPORT_TOKEN of the services pointed at the fake Alibaba Cloud: the last segment of the receipt URL. */
 export const TEST_ALIYUN_REPORT_TOKEN = 'test-report-token-0123456789abcdef';
 
+/** What the API reads with SMS_PROVIDER=aliyun: the receipt URL's token alone (it calls Alibaba Cloud for nothing). */
+export const ALIYUN_API_ENV = { SMS_PROVIDER: 'aliyun', ALIYUN_SMS_REPORT_TOKEN: TEST_ALIYUN_REPORT_TOKEN };
+
 /**
  * The settings that point a service at the fake providers: Twilio or Alibaba Cloud (with
  * TEST_ALIYUN's key, signature and digest template, and TEST_ALIYUN_REPORT_TOKEN), and the

@@ -4,23 +4,17 @@
 import { foundByOutId } from '@lr/sms';
 import { claimMessage, insertCategory, markSent, type Database } from '@lr/db';
 import { createLogger } from '@lr/log';
-import { TEST_ALIYUN, testCategory, testLicense } from '@lr/testing';
+import { ALIYUN_API_ENV, TEST_ALIYUN_REPORT_TOKEN, testCategory, testLicense } from '@lr/testing';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, expectError, startTestApp, type App, type TestApp } from './harness';
 
-const TOKEN = 'aliyun-report-token-0123456789abcdef';
+const TOKEN = TEST_ALIYUN_REPORT_TOKEN;
 const REPORT_PATH = '/webhooks/aliyun/sms-report';
 const TAKEN = { code: 0, msg: '接收成功' };
 const WORKER = 'sms-worker-aliyun-test';
 const LEASE = { leaseSeconds: 120, maxClaims: 8 };
 
-const ALIYUN_API = {
-  SMS_PROVIDER: 'aliyun',
-  ALIYUN_ACCESS_KEY_ID: TEST_ALIYUN.accessKeyId,
-  ALIYUN_ACCESS_KEY_SECRET: TEST_ALIYUN.accessKeySecret,
-  ALIYUN_SMS_REPORT_TOKEN: TOKEN,
-};
 
 let testApp: TestApp | undefined;
 let app: App;
@@ -32,7 +26,7 @@ const SENT = ['AL-DELIVERED', 'AL-UNDELIVERED', 'AL-REPEAT', 'AL-LATE', 'AL-BATC
 const SENDING = ['AL-EARLY', 'AL-EARLY-FAILED'];
 
 beforeAll(async () => {
-  testApp = await startTestApp(ALIYUN_API);
+  testApp = await startTestApp(ALIYUN_API_ENV);
   ({ app } = testApp);
   db = testApp.database.db;
   await insertCategory(db, testCategory({ channels: ['sms'] }));
@@ -257,7 +251,7 @@ describe('the receipt URL under other settings', () => {
   it('keeps the token out of the log: a push is logged with its counts, not its URL', async () => {
     const lines: string[] = [];
     const log = createLogger('api', 'info', { write: (line: string) => void lines.push(line) }, 'json');
-    const logged = await startTestApp(ALIYUN_API, { log });
+    const logged = await startTestApp(ALIYUN_API_ENV, { log });
     try {
       expectTaken(await push([], TOKEN, logged.app));
       expectError(await push([], `${TOKEN}x`, logged.app), 403, 'bad_token');
@@ -270,7 +264,7 @@ describe('the receipt URL under other settings', () => {
   });
 
   it('is never rate limited: Alibaba Cloud pushes in bursts from a few addresses', async () => {
-    const limited = await startTestApp({ ...ALIYUN_API, RATE_LIMIT_PER_MINUTE: '3' });
+    const limited = await startTestApp({ ...ALIYUN_API_ENV, RATE_LIMIT_PER_MINUTE: '3' });
     try {
       for (let i = 0; i < 6; i++) expectTaken(await push([], TOKEN, limited.app));
       // Another route from the same address is limited as always.

@@ -3,7 +3,7 @@
  * template's code and its variables, checked when saved, required with the sms channel under
  * SMS_PROVIDER=aliyun, and shown in the preview as they will be sent.
  */
-import { TEST_ALIYUN } from '@lr/testing';
+import { ALIYUN_API_ENV } from '@lr/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, categoryBody, expectErrorShape, startTestApp, type App, type TestApp } from './harness';
 
@@ -16,12 +16,7 @@ describe('category template fields under SMS_PROVIDER=aliyun', () => {
   let testApp: TestApp | undefined;
   let app: App;
   beforeAll(async () => {
-    testApp = await startTestApp({
-      SMS_PROVIDER: 'aliyun',
-      ALIYUN_SMS_REPORT_TOKEN: 'report-token-0123456789abcdef',
-      ALIYUN_ACCESS_KEY_ID: TEST_ALIYUN.accessKeyId,
-      ALIYUN_ACCESS_KEY_SECRET: TEST_ALIYUN.accessKeySecret,
-    });
+    testApp = await startTestApp(ALIYUN_API_ENV);
     ({ app } = testApp);
   });
   afterAll(() => testApp?.close());

@@ -311,7 +311,7 @@ describe('deliverMessage with the Alibaba Cloud sender', () => {
   });
 });
 
-describe('the SMS worker when the Alibaba Cloud account cannot send', () => {
+describe('the SMS worker running against Alibaba Cloud', () => {
   let fake: FakeAliyun;
   let queue: TestQueues;
   beforeEach(async () => {
@@ -323,7 +323,7 @@ describe('the SMS worker when the Alibaba Cloud account cannot send', () => {
     await fake.close();
   });
 
-  it('pauses the queue with backoff, an error log line and a metric, fails no message, and sends them all once the account works', async () => {
+  it('pauses the queue when the account cannot send, with backoff, an error log line and a metric, fails no message, and sends them all once the account works', async () => {
     const lines: string[] = [];
     const stream = new Writable({
       write(chunk, _enc, done) {
@@ -368,24 +368,11 @@ describe('the SMS worker when the Alibaba Cloud account cannot send', () => {
       await connection.quit();
     }
   });
-});
-
-describe('the SMS worker when the carrier holds a message', () => {
-  let fake: FakeAliyun;
-  let queue: TestQueues;
-  beforeEach(async () => {
-    fake = await fakeAliyun();
-    queue = await freshMessageQueues();
-  });
-  afterEach(async () => {
-    await queue.cleanup();
-    await fake.close();
-  });
 
   it.each([
     ['isv.BUSINESS_LIMIT_CONTROL', 'an hour later', (at: Date) => new Date(at.getTime() + 3_600_000)],
     ['isv.DAY_LIMIT_CONTROL', 'at the next local midnight', (at: Date) => nextLocalMidnight(TIMEZONE, at)],
-  ] as const)('on %s delays the BullMQ job until %s, the message queued and untried meanwhile', async (code, _when, until) => {
+  ] as const)('when the carrier holds a message (%s) delays the BullMQ job until %s, the message queued and untried meanwhile', async (code, _when, until) => {
     fake.queueFaults({ code });
     const connection = redisConnection(queue.url);
     const worker = startDeliveryWorker({
