@@ -461,30 +461,49 @@ export async function receiptBeforeSend(
   });
 }
 
+/**
+ * The first of `providerMessageIds` a message carries: the first is the provider's own id; the
+ * others, ids a send may be recorded under when the provider gave none (Alibaba Cloud's
+ * `outid:<message id>`), match only a message to `phone`, the receipt's, for a provider's
+ * receipts may name an id of ours that another system sharing the account also uses.
+ */
+async function recordedUnderAny(db: Database, providerMessageIds: string[], phone: string | null): Promise<string | undefined> {
+  if (providerMessageIds.length === 0) return undefined;
+  const carried = await db
+    .selectFrom('outgoingMessages')
+    .select(['providerMessageId', 'recipient'])
+    .where('providerMessageId', 'in', providerMessageIds)
+    .execute();
+  return providerMessageIds.find((id, i) => carried.some((m) => m.providerMessageId === id && (i === 0 || m.recipient === phone)));
+}
+
 /** A provider's receipt: how it ends the message, or null for a status that ends nothing ('queued', 'sent'…). */
 export type Receipt = { status: ReceiptStatus; error?: { code: string; message: string } } | null;
 
 /**
- * A provider's receipt, whichever provider: applied to the message recorded under the first of
- * `providerMessageIds` a message carries (the provider's id, or another it may be recorded
- * under: forward only, 'unchanged' when it moves nothing), or, when no send is recorded under
- * any yet, kept under the first for the SMS being sent to the recipient (receiptBeforeSend:
- * 'kept', or 'applied' when the send was recorded meanwhile); 'unknown' when no SMS is being
- * sent to it. `recipient` is asked only then (it may cost a query).
+ * A provider's receipt, whichever provider: applied to the message recorded under one of
+ * `providerMessageIds` (recordedUnderAny: forward only, 'unchanged' when it moves nothing),
+ * or, when no send is recorded under them yet, kept under the provider's own id for the SMS
+ * being sent to the receipt's phone (receiptBeforeSend: 'kept', or 'applied' when the send
+ * was recorded meanwhile); 'unknown' when no SMS is being sent to it. `recipient` (the receipt's phone, or
+ * its message's) is asked once, and its query made only when the receipt names no phone.
  */
 export async function applyReceipt(
   db: Database,
   { providerMessageIds, receipt, recipient }: { providerMessageIds: string[]; receipt: Receipt; recipient: () => Promise<string | null> },
 ): Promise<'applied' | 'unchanged' | 'kept' | 'unknown'> {
-  const carried = await db.selectFrom('outgoingMessages').select('providerMessageId').where('providerMessageId', 'in', providerMessageIds).execute();
-  const recordedUnder = providerMessageIds.find((id) => carried.some((m) => m.providerMessageId === id));
-  if (recordedUnder !== undefined) {
+  if (providerMessageIds.length === 0) return 'unknown';
+  let phone: string | null | undefined;
+  const phoneOnce = async () => (phone === undefined ? (phone = await recipient()) : phone);
+  // The provider's own id needs no phone; another id is checked against it.
+  const recorded = await recordedUnderAny(db, providerMessageIds, providerMessageIds.length > 1 ? await phoneOnce() : null);
+  if (recorded !== undefined) {
     if (!receipt) return 'unchanged';
-    return (await recordReceipt(db, recordedUnder, receipt.status, receipt.error)) ? 'applied' : 'unchanged';
+    return (await recordReceipt(db, recorded, receipt.status, receipt.error)) ? 'applied' : 'unchanged';
   }
-  const phone = await recipient();
-  if (phone === null) return 'unknown';
-  const early = await receiptBeforeSend(db, { providerMessageId: providerMessageIds[0]!, recipient: phone, receipt });
+  const to = await phoneOnce();
+  if (to === null) return 'unknown';
+  const early = await receiptBeforeSend(db, { providerMessageId: providerMessageIds[0]!, recipient: to, receipt });
   return early === 'recorded' ? 'applied' : early;
 }
 

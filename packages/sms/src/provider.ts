@@ -62,7 +62,11 @@ export interface SmsSender {
 
 /** One receipt of a push, as the provider's intake reads it. */
 export interface PushedReceipt {
-  /** the provider ids its SMS may be recorded under, the likeliest first */
+  /**
+   * The ids its SMS may be recorded under: first the provider's own; then any the send may be
+   * recorded under when the provider gave none (Alibaba Cloud's outid:<message id>), which
+   * match only a message to `phone`.
+   */
   providerMessageIds: string[];
   /** our message id, when the provider gives it back (Alibaba Cloud's out_id) */
   messageId?: number;

@@ -22,7 +22,7 @@ let db: Database;
 
 /** licence number -> its SMS message: id, phone (E.164) and the BizId it is sent under */
 const messages = new Map<string, { id: number; recipient: string; bizId: string }>();
-const SENT = ['AL-DELIVERED', 'AL-UNDELIVERED', 'AL-REPEAT', 'AL-LATE', 'AL-BATCH-1', 'AL-BATCH-2', 'AL-BADTOKEN', 'AL-NOCODE', 'AL-FOUND'];
+const SENT = ['AL-DELIVERED', 'AL-UNDELIVERED', 'AL-REPEAT', 'AL-LATE', 'AL-BATCH-1', 'AL-BATCH-2', 'AL-BADTOKEN', 'AL-NOCODE', 'AL-FOUND', 'AL-FOREIGN'];
 const SENDING = ['AL-EARLY', 'AL-EARLY-FAILED'];
 
 beforeAll(async () => {
@@ -181,6 +181,17 @@ describe('POST /webhooks/aliyun/sms-report/{token}', () => {
     await db.updateTable('outgoingMessages').set({ providerMessageId: foundByOutId(id) }).where('id', '=', id).execute();
     expectTaken(await push([report('AL-FOUND', true)]));
     expect(await delivery('AL-FOUND')).toMatchObject({ status: 'delivered', providerMessageId: foundByOutId(id) });
+  });
+
+  it("a report of another system sharing the account, whose out_id is one of our ids but whose phone is not its SMS's, changes nothing", async () => {
+    const { id } = messageOf('AL-FOREIGN');
+    await db.updateTable('outgoingMessages').set({ providerMessageId: foundByOutId(id) }).where('id', '=', id).execute();
+    // Another system's SMS: its own BizId and phone, an out_id that happens to be our message's id.
+    expectTaken(await push([report('AL-FOREIGN', false, { biz_id: '777000000000000000^0', phone_number: '13999999999' })]));
+    expect(await delivery('AL-FOREIGN')).toMatchObject({ status: 'sent', errorCode: null, providerMessageId: foundByOutId(id) });
+    // Ours, to its phone, still finds it.
+    expectTaken(await push([report('AL-FOREIGN', true, { biz_id: '777000000000000001^0' })]));
+    expect(await delivery('AL-FOREIGN')).toMatchObject({ status: 'delivered' });
   });
 
   it('a wrong or missing token is 403 and changes nothing, before the body is read', async () => {

@@ -62,11 +62,13 @@ export function receiptPushRoutes(db: Database, push: ReceiptPush): FastifyPlugi
   };
 }
 
-/** The phone of an SMS whose send is not recorded yet: its message's, when the push names it, or else the push's own. */
+/**
+ * The phone a receipt is for: the one the push names, or else its message's, when the push
+ * names our message id (the phone then checks an id of ours it names, and finds the SMS being sent).
+ */
 async function recipientOf(db: Database, messageId: number | undefined, phone: string | undefined): Promise<string | null> {
-  if (messageId !== undefined) {
-    const message = await findMessage(db, messageId);
-    if (message?.channel === 'sms') return message.recipient;
-  }
-  return phone ?? null;
+  if (phone !== undefined) return phone;
+  if (messageId === undefined) return null;
+  const message = await findMessage(db, messageId);
+  return message?.channel === 'sms' ? message.recipient : null;
 }
