@@ -143,7 +143,7 @@ describe('configuration', () => {
       provider: 'aliyun',
       account: undefined,
       reportToken: token,
-      reconcileMinutes: 30,
+      reconcileMinutes: undefined,
       sending: undefined,
     });
   });
@@ -164,7 +164,13 @@ describe('configuration', () => {
     expect(problem('scheduler', { ...aliyun, ALIYUN_SMS_ENDPOINT: 'dysmsapi.aliyuncs.com' })).toMatch(/^ALIYUN_SMS_ENDPOINT: must be a URL/);
     expect(problem('scheduler', { ...aliyun, ALIYUN_SMS_ENDPOINT: 'https://proxy.example/sms' })).toMatch(/^ALIYUN_SMS_ENDPOINT: must be a scheme and host/);
     expect(loadConfig('scheduler', { ...aliyun, ALIYUN_SMS_RECONCILE_MINUTES: '90' }).sms).toMatchObject({ reconcileMinutes: 90 });
-    expect(problem('scheduler', { ...aliyun, ALIYUN_SMS_RECONCILE_MINUTES: '0' })).toMatch(/^ALIYUN_SMS_RECONCILE_MINUTES: must be a whole number from 1/);
+    // Looked up for 72 hours after sending: more than a day before the first look-up is refused.
+    for (const bad of ['0', '1441', '4320', 'soon']) {
+      expect(problem('scheduler', { ...aliyun, ALIYUN_SMS_RECONCILE_MINUTES: bad }), bad).toMatch(/^ALIYUN_SMS_RECONCILE_MINUTES: must be a whole number from 1 to 1440/);
+    }
+    expect(loadConfig('scheduler', { ...aliyun, ALIYUN_SMS_RECONCILE_MINUTES: '1440' }).sms).toMatchObject({ reconcileMinutes: 1440 });
+    // Only the scheduler reads it: a bad value stops no other service.
+    expect(loadConfig('api', { ...API_ENV, SMS_PROVIDER: 'aliyun', ALIYUN_SMS_REPORT_TOKEN: 'f3a9c2e07b5d41e8a6c1d2b3e4f50617', ALIYUN_SMS_RECONCILE_MINUTES: 'soon' }).sms).toMatchObject({ reconcileMinutes: undefined });
   });
 
   it('asks the SMS worker with SMS_PROVIDER=aliyun for the account, the signature and the digest template, naming what is missing', () => {

@@ -30,8 +30,8 @@ export type SmsSettings =
       account: AliyunAccount | undefined;
       /** ALIYUN_SMS_REPORT_TOKEN, the API's alone: the secret last segment of the receipt URL Alibaba Cloud pushes delivery reports to */
       reportToken: string | undefined;
-      /** ALIYUN_SMS_RECONCILE_MINUTES: a sent SMS still without a receipt after this long is looked up (QuerySendDetails) */
-      reconcileMinutes: number;
+      /** ALIYUN_SMS_RECONCILE_MINUTES, the scheduler's alone: a sent SMS still without a receipt after this long is looked up (QuerySendDetails) */
+      reconcileMinutes: number | undefined;
       /** what sending needs besides the account: the SMS worker's alone (undefined in the other services) */
       sending: AliyunSending | undefined;
     };
@@ -277,7 +277,8 @@ function aliyun(env: Env, service: ServiceName): SmsSettings {
     provider: 'aliyun',
     account: service === 'api' ? undefined : aliyunAccount(env, why),
     reportToken: service === 'api' ? reportToken(env, why) : undefined,
-    reconcileMinutes: integer(env, 'ALIYUN_SMS_RECONCILE_MINUTES', 30, 1, 7 * 24 * 60),
+    // SMS are looked up for 72 hours after they were sent (reconcile.ts): a day at most leaves two days of look-ups.
+    reconcileMinutes: service === 'scheduler' ? integer(env, 'ALIYUN_SMS_RECONCILE_MINUTES', 30, 1, 24 * 60) : undefined,
     sending: service === 'sms-worker' ? aliyunSending(env, why) : undefined,
   };
 }

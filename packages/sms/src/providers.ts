@@ -47,7 +47,7 @@ export function receiptLookUp(config: Config): ReceiptLookUp | null {
   const sms = config.sms;
   if (sms.provider !== 'aliyun') return null;
   const client = aliyunSmsClient(given(sms.account, 'the Alibaba Cloud account settings'), providerTimeoutMs(config.claimLeaseSeconds));
-  return aliyunReceiptLookUp(client, { reconcileMinutes: sms.reconcileMinutes, timezone: config.timezone });
+  return aliyunReceiptLookUp(client, { reconcileMinutes: given(sms.reconcileMinutes, 'ALIYUN_SMS_RECONCILE_MINUTES'), timezone: config.timezone });
 }
 
 /** Whether SMS_PROVIDER sends only approved templates: a category with the sms channel then names its template. */

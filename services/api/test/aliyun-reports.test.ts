@@ -267,7 +267,8 @@ describe('the receipt URL under other settings', () => {
       expectTaken(await push([], TOKEN, logged.app));
       expectError(await push([], `${TOKEN}x`, logged.app), 403, 'bad_token');
       expect(lines.some((line) => line.includes('Alibaba Cloud delivery receipts'))).toBe(true);
-      expect(lines.some((line) => line.includes('wrong token: 403'))).toBe(true);
+      // The line docs/operations.md tells an operator to look for.
+      expect(lines.some((line) => line.includes('Alibaba Cloud receipt push with a wrong token: 403'))).toBe(true);
       expect(lines.filter((line) => line.includes(TOKEN))).toEqual([]);
     } finally {
       await logged.close();
