@@ -67,7 +67,7 @@ if (channel === 'sms' && SMS_PROVIDER === 'aliyun') {
     { provider: 'twilio', ...TEST_TWILIO, messagingServiceSid: undefined, apiBaseUrl: url },
     'http://127.0.0.1:9/webhooks/twilio/status',
   );
-  send = (i) => sender.send(`+86137${String(i).padStart(8, '0')}`, content.body ?? 'bench');
+  send = (i) => sender.send(`+86137${String(i).padStart(8, '0')}`, content.body ?? 'bench', { messageId: i + 1 });
 } else {
   const sender = gatewaySender({ provider: 'gateway', url, secret: TEST_PUSH_SECRET });
   const push = { title: content.title ?? 'bench', body: content.body ?? 'bench', url: content.url ?? 'https://example.org' };

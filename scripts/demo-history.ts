@@ -59,9 +59,9 @@ function localTime(timezone: string, day: string, hours: number): Date {
 function demoSmsSender(log: Logger, dead: Map<string, DeadPhoneAnswer>): SmsSender {
   const logged = smsLogSender(log);
   return {
-    async send(to, body) {
+    async send(to, body, sms) {
       if (dead.get(to) === 'rejected') throw new ProviderError(true, '21614', '"To" number is not a mobile number');
-      return logged.send(to, body);
+      return logged.send(to, body, sms);
     },
   };
 }

@@ -15,7 +15,7 @@ import {
   type Database,
   type MessageItem,
   type OutgoingMessage,
-  type ReceiptStatus,
+  type Receipt,
   type SentMessage,
 } from '@lr/db';
 import { renewalLink, type ReminderFacts, type RenewalLink } from '@lr/domain';
@@ -44,7 +44,7 @@ export type Admission =
 export interface FoundSend {
   providerMessageId: string;
   /** how it ended, when the provider knows already: applied as its receipt would be */
-  receipt?: { status: ReceiptStatus; error?: { code: string; message: string } };
+  receipt?: NonNullable<Receipt>;
 }
 
 /** How one channel turns reminders into a message and hands it to its provider. */

@@ -12,16 +12,13 @@
  * Each speaks in the service's terms only: a refusal is a ProviderError (permanent, retried,
  * held until a time, or the account paused), an outcome is an SmsReceipt.
  */
-import type { ReceiptStatus } from '@lr/db';
+import type { Receipt } from '@lr/db';
 import type { FoundSend } from '@lr/delivery';
 import type { TemplateRendering } from '@lr/domain';
 import type { TSchema } from '@sinclair/typebox';
 
 /** How a sent SMS ended, as the ledger records it: the error is the provider's code and its meaning for the operator. */
-export interface SmsReceipt {
-  status: ReceiptStatus;
-  error?: { code: string; message: string };
-}
+export type SmsReceipt = NonNullable<Receipt>;
 
 /** What a look-up asks an SMS provider: did you take this SMS since `since`? */
 export interface SentSmsQuery {
@@ -43,7 +40,7 @@ export interface SmsToSend {
 /** The SMS worker's part of a provider. */
 export interface SmsSender {
   /** Resolves with the provider's id for the SMS; rejects with a ProviderError when the provider did not take it. */
-  send(to: string, body: string, sms?: SmsToSend): Promise<{ providerMessageId: string | null }>;
+  send(to: string, body: string, sms: SmsToSend): Promise<{ providerMessageId: string | null }>;
   /**
    * Looks before sending again (Channel.findSent): the SMS the provider took since `since`
    * that is this message, or null; rejects when the provider cannot say. Absent (the log

@@ -1,7 +1,7 @@
 /**
  * SMS_PROVIDER's choice: the one place that names every provider, and hands each service the
  * part of its provider it uses (provider.ts). A new provider is a module beside these, its
- * settings in @lr/config, and a case in each function below.
+ * settings in @lr/config, and its answer in each function below.
  */
 import { TWILIO_STATUS_PATH, type Config, type SmsSettings } from '@lr/config';
 import { providerTimeoutMs } from '@lr/delivery';

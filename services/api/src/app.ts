@@ -2,7 +2,7 @@ import formbody from '@fastify/formbody';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { Config } from '@lr/config';
+import { TWILIO_STATUS_PATH, type Config } from '@lr/config';
 import { idSealer, sealingThread, type CancelBackend, type Database } from '@lr/db';
 import type { MessageQueues } from '@lr/jobs';
 import type { Logger } from '@lr/log';
@@ -25,7 +25,7 @@ import { licenseRoutes } from './routes/licenses';
 import { linkRoutes } from './routes/links';
 import { metricsRoutes } from './routes/metrics';
 import { healthRoutes, registerQueueDashboard } from './routes/ops';
-import { receiptPushRoutes } from './routes/receipt-pushes';
+import { receiptPushRoute, receiptPushRoutes } from './routes/receipt-pushes';
 import { reminderRoutes } from './routes/reminders';
 import { scanRoutes } from './routes/scans';
 import { statsRoutes } from './routes/stats';
@@ -102,7 +102,9 @@ export async function buildApp({ config, db, cancelBackend, redis, queues, log, 
     const caller = askDatabase ? await apiKeys.identify(request) : apiKeys.recentlySeen(request);
     return caller && `api-key:${caller.keyId ?? caller.name}`;
   };
-  await registerProtection(app, { redis, queuePrefix: config.queuePrefix, perMinute: config.rateLimitPerMinute, knownSender });
+  const pushes = receiptPushes(config.sms);
+  const receiptRoutes = [TWILIO_STATUS_PATH, ...pushes.map(receiptPushRoute)];
+  await registerProtection(app, { redis, queuePrefix: config.queuePrefix, perMinute: config.rateLimitPerMinute, knownSender, receiptRoutes });
   installErrorHandling(app);
   await app.register(formbody);
   await app.register(swagger, {
@@ -140,7 +142,7 @@ export async function buildApp({ config, db, cancelBackend, redis, queues, log, 
       ? { authToken: config.sms.authToken, publicBaseUrl: config.publicBaseUrl }
       : null;
   await app.register(twilioWebhookRoutes(db, twilioAuth));
-  for (const push of receiptPushes(config.sms)) await app.register(receiptPushRoutes(db, push));
+  for (const push of pushes) await app.register(receiptPushRoutes(db, push));
   await registerQueueDashboard(app, db, queues, requireRole);
   return app;
 }

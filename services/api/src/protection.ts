@@ -14,6 +14,8 @@ import { LINK_PATH } from '@lr/domain';
 
 export interface ProtectionOptions {
   redis: Redis;
+  /** the routes providers post their receipts to: never limited */
+  receiptRoutes: string[];
   /** QUEUE_PREFIX: the counters live under `${prefix}:rate:` */
   queuePrefix: string;
   /** RATE_LIMIT_PER_MINUTE: requests per key (or address) per minute */
@@ -30,13 +32,12 @@ export interface ProtectionOptions {
 export const UI_PREFIXES = ['/docs', '/admin/queues'] as const;
 
 /**
- * Never limited: probes, and the providers' receipts under /webhooks/ (Twilio's status
- * callbacks are retried by Twilio and signed; Alibaba Cloud's delivery reports come from a few
- * addresses, in bursts as large as the sends, and a wrong token costs a hash, no query).
- * Metrics scrapes are counted: a wrong bearer on /metrics costs a key look-up.
+ * Never limited: probes, and the providers' receipts (ProtectionOptions.receiptRoutes): Twilio's
+ * status callbacks are retried by Twilio and signed; Alibaba Cloud's delivery reports come
+ * from a few addresses, in bursts as large as the sends, and a wrong token costs a hash, no
+ * query. Metrics scrapes are counted: a wrong bearer on /metrics costs a key look-up.
  */
-const RATE_LIMIT_EXEMPT: ReadonlySet<string> = new Set(['/healthz', '/readyz']);
-const WEBHOOKS = '/webhooks/';
+const PROBES = ['/healthz', '/readyz'];
 
 /**
  * Holders' renewal links (GET /r/{token}) are limited per address on a count of their own,
@@ -130,7 +131,8 @@ export async function rateLimitKey(
  * Registers helmet and the rate limit on the root instance. Call it before any route is
  * registered: the per-route settings are attached by an onRoute hook.
  */
-export async function registerProtection(app: FastifyInstance, { redis, queuePrefix, perMinute, knownSender }: ProtectionOptions): Promise<void> {
+export async function registerProtection(app: FastifyInstance, { redis, queuePrefix, perMinute, knownSender, receiptRoutes }: ProtectionOptions): Promise<void> {
+  const exempt: ReadonlySet<string> = new Set([...PROBES, ...receiptRoutes]);
   const nameSpace = `${queuePrefix}:rate:`;
   // The plugin's Redis store keeps each bucket's count under nameSpace + key: read, not counted.
   const addressOverLimit = async (addressKey: string) => Number(await redis.get(nameSpace + addressKey)) >= perMinute;
@@ -164,7 +166,7 @@ export async function registerProtection(app: FastifyInstance, { redis, queuePre
 
   app.addHook('onRequest', async (request, reply) => {
     const route = request.routeOptions.url;
-    if (route !== undefined && (RATE_LIMIT_EXEMPT.has(route) || route.startsWith(WEBHOOKS))) return;
+    if (route !== undefined && exempt.has(route)) return;
     // Fail open: Redis being away must not take the API down with it (/readyz reports it).
     // Only a connected Redis is asked; one that is (re)connecting would hold the request.
     if (redis.status !== 'ready') return;

@@ -14,7 +14,7 @@ export interface UpkeepOptions {
   intervalMs: number;
   /** MESSAGE_RETENTION_DAYS: sent text older than this is erased */
   messageRetentionDays: number;
-  /** with SMS_PROVIDER=aliyun: looks up the next SMS left without a receipt (reconcile.ts) */
+  /** with a provider whose receipts can be looked up (providers.ts: receiptLookUp): looks up the next SMS left without a receipt (reconcile.ts) */
   reconcileReceipts?: () => Promise<unknown>;
   log: Logger;
   now?: () => Date;
@@ -70,8 +70,8 @@ export async function applyMessageRetention(
 
 /**
  * One round of upkeep: today's scan if it is owed, the sweep of lost messages, the
- * follow-ups' (follow-up.repository), the retention of sent text, then (Alibaba Cloud) the
- * look-up of SMS left without a receipt.
+ * follow-ups' (follow-up.repository), the retention of sent text, then (with a provider that
+ * can be asked) the look-up of SMS left without a receipt.
  */
 export async function upkeep(options: UpkeepOptions): Promise<void> {
   const { deps, log } = options;

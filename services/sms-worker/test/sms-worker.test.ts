@@ -331,7 +331,7 @@ describe('deliverMessage with the Twilio sender', () => {
     async function diedMidSend(id: number, reached = true) {
       const dead = await claimMessage(database.db, id, 'dead-worker', { leaseSeconds: 60, maxClaims: 8 });
       const { body } = channel.render(dead!.items, renewalLink(PUBLIC_BASE_URL, dead!.message.linkToken));
-      const sent = reached ? await realSender(fake).send(dead!.message.recipient, body) : null;
+      const sent = reached ? await realSender(fake).send(dead!.message.recipient, body, { messageId: id }) : null;
       await outliveClaim(id);
       return { deadClaimAt: (await message(id)).lockedAt!, recipient: dead!.message.recipient, body, sid: sent?.providerMessageId ?? null };
     }
@@ -342,7 +342,7 @@ describe('deliverMessage with the Twilio sender', () => {
       const dead = await diedMidSend(id);
       // SMS to the phone of other text are not this message; 55 of them, newer, fill the list's
       // first page (50), and the look-up reads on.
-      for (let n = 0; n < 55; n++) await realSender(fake).send(dead.recipient, `another text ${n}`);
+      for (let n = 0; n < 55; n++) await realSender(fake).send(dead.recipient, `another text ${n}`, { messageId: id });
 
       expect(await deliverMessage(deps(), channel, id, false)).toEqual({ outcome: 'sent', providerMessageId: dead.sid });
       expect(fake.sms()).toHaveLength(56);

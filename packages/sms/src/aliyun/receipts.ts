@@ -1,3 +1,5 @@
+import type { SmsReceipt } from '../provider';
+
 /**
  * What Alibaba Cloud says of an SMS after it took it: a delivery report pushed to the API
  * (SmsReport) or a QuerySendDetails entry looked up by the scheduler. Beside errors.ts, which
@@ -15,10 +17,7 @@ export interface AliyunReport {
 }
 
 /** How a report ends a sent message: delivered, or undelivered with the code and its meaning. */
-export interface ReceiptOutcome {
-  status: 'delivered' | 'undelivered';
-  error?: { code: string; message: string };
-}
+export type ReceiptOutcome = SmsReceipt & { status: 'delivered' | 'undelivered' };
 
 /**
  * The carriers' status codes an operator meets most, with what they mean for the holder.

@@ -39,7 +39,7 @@ export function aliyunSender(settings: AliyunSenderSettings, options: AliyunSend
   return {
     digestTemplateCode: settings.digestTemplateCode,
     async send(to, _body, sms) {
-      const template = sms?.template;
+      const template = sms.template;
       if (!template) throw new ProviderError(true, TEMPLATE_MISSING, 'the message has no template to send through Alibaba Cloud');
       // Not sent rather than cut or refused by Alibaba Cloud: the operator fixes the category.
       if (!template.ok) throw new ProviderError(true, template.code, template.message);

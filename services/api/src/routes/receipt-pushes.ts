@@ -21,12 +21,14 @@ import { WEBHOOK_BODY_LIMIT } from './webhooks';
  * whatever its receipts matched, so that it is not pushed again; a push the database could
  * not take is answered 503, and the provider pushes it again.
  */
+export const receiptPushRoute = (push: ReceiptPush) => `${push.path}/:token`;
+
 export function receiptPushRoutes(db: Database, push: ReceiptPush): FastifyPluginAsyncTypebox {
   // Compared as hashes: equal lengths, and no timing that tells how much of a guess was right.
   const tokenMatches = (given: string) => push.token !== null && sameSecret(given, push.token);
   return async (app) => {
     app.post(
-      `${push.path}/:token`,
+      receiptPushRoute(push),
       {
         // Info lines (incoming request, request completed) carry the URL, and so the token:
         // not logged for this route. What a push did is logged below, without it.
