@@ -39,14 +39,14 @@ async function rawRequest(port: number, chunks: string[], waitMs: number): Promi
   let received = '';
   socket.on('data', (data: Buffer) => (received += data.toString('latin1')));
   socket.on('error', () => {});
+  let closed = false;
+  const close = once(socket, 'close').then(() => (closed = true));
   // A whole JSON answer ends the wait as a close does: the server may keep the connection open.
-  const answered = new Promise<false>((resolve) => socket.on('data', () => /\r\n\r\n\{.*\}$/s.test(received) && resolve(false)));
+  const answered = new Promise<void>((resolve) => socket.on('data', () => /\r\n\r\n\{.*\}$/s.test(received) && resolve()));
   for (const chunk of chunks) socket.write(chunk);
-  const closed = await Promise.race([
-    once(socket, 'close').then(() => true),
-    answered,
-    new Promise<false>((resolve) => setTimeout(() => resolve(false), waitMs)),
-  ]);
+  await Promise.race([close, answered, new Promise((resolve) => setTimeout(resolve, waitMs))]);
+  // A server that answers and then drops the connection (a 408) closes it just after: a moment to see it.
+  if (!closed && received !== '') await Promise.race([close, new Promise((resolve) => setTimeout(resolve, 250))]);
   socket.destroy();
   return { received, closed, elapsedMs: performance.now() - started };
 }
