@@ -30,4 +30,20 @@ describe('quiet hours', () => {
     expect(quietHoursEnd(lunch, 'UTC', new Date('2026-03-02T13:30:00Z'))).toBeNull();
     expect(quietHoursEnd(null, TZ, new Date('2026-03-02T15:30:00Z'))).toBeNull();
   });
+
+  it('within one day, starts at its start sharp and ends at its end sharp, in local time', () => {
+    // 12:00-13:00 Shanghai is 04:00-05:00 UTC: a rule read in UTC would hold nothing here.
+    const lunch = { start: 12 * 60, end: 13 * 60 };
+    expect(quietHoursEnd(lunch, TZ, new Date('2026-03-02T03:59:59Z'))).toBeNull();
+    expect(quietHoursEnd(lunch, TZ, new Date('2026-03-02T04:00:00Z'))?.toISOString()).toBe('2026-03-02T05:00:00.000Z');
+    expect(quietHoursEnd(lunch, TZ, new Date('2026-03-02T04:59:59Z'))?.toISOString()).toBe('2026-03-02T05:00:00.000Z');
+    expect(quietHoursEnd(lunch, TZ, new Date('2026-03-02T05:00:00Z'))).toBeNull();
+    // Early morning and late evening lie outside a midday range: not taken for spanning midnight.
+    expect(quietHoursEnd(lunch, TZ, new Date('2026-03-01T16:30:00Z'))).toBeNull();
+    expect(quietHoursEnd(lunch, TZ, new Date('2026-03-02T15:30:00Z'))).toBeNull();
+  });
+
+  it('waits to the second: a message at 07:59:30 is held 30 seconds', () => {
+    expect(quietHoursEnd(NIGHT, TZ, new Date('2026-03-01T23:59:30Z'))?.toISOString()).toBe('2026-03-02T00:00:00.000Z');
+  });
 });
