@@ -287,7 +287,7 @@ describe('pushes of concurrent jobs, whose statements are shared', () => {
       expect(m.body).toContain(CATEGORY.consultPhone);
       const push = gateway.pushes().find((p) => p.idempotencyKey === `push-${m.id}`);
       expect(push).toMatchObject({ userId: m.recipient, title: m.title, body: m.body });
-      expect(m.providerMessageId).toBeTruthy();
+      expect(m.providerMessageId).toBe(`push-${m.id}`);
     }
     expect(gateway.requests).toHaveLength(4);
   });

@@ -702,8 +702,10 @@ describe('the SMS worker on BullMQ', () => {
     const phone = '+8613900139000';
     const ids: number[] = [];
     for (let i = 0; i < 4; i++) ids.push(await seed(queues, licence({ phone })));
-    await until('three SMS at the fake', () => fake.sms().length >= 3);
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    // Every job has run: three sent, and the fourth back on its queue, delayed to the next
+    // Shanghai midnight, not failed.
+    const states = async () => Promise.all(ids.map(async (id) => ((await message(id)).status === 'sent' ? 'sent' : await (await queues.sms.getJob(`sms-${id}`))!.getState())));
+    await until('three sent and one delayed', async () => (await states()).sort().join() === 'delayed,sent,sent,sent');
     expect(fake.sms().filter((s) => s.to === phone)).toHaveLength(3);
     // The fourth is back on its queue, delayed to the next Shanghai midnight, not failed.
     const held = [];
