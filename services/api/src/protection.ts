@@ -9,7 +9,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import { createHash } from 'node:crypto';
 import { ApiError, errorBody } from './errors';
-import { MAX_BATCH } from './routes/licenses';
+import { MAX_ARRAY_ITEMS } from './limits';
 import { LINK_PATH } from '@lr/domain';
 
 export interface ProtectionOptions {
@@ -79,13 +79,6 @@ const UI_CSP = {
 };
 
 const isUiRoute = (url: string) => UI_PREFIXES.some((prefix) => url === prefix || url.startsWith(`${prefix}/`));
-
-/**
- * The longest array any route takes (a batch of licences). Checked before the schemas: Ajv
- * reports every error (allErrors), so a million wrong items in a field that takes two
- * would cost seconds of CPU to describe.
- */
-export const MAX_ARRAY_ITEMS = MAX_BATCH;
 
 /** The length of the longest array in `value`, looked for down to `maxDepth` levels. */
 export function longestArray(value: unknown, maxDepth = 32): number {

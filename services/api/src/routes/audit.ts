@@ -1,19 +1,8 @@
 import { listAudit, type Database } from '@lr/db';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import type { FastifyRequest } from 'fastify';
 import type { RequireRole } from '../auth';
 import { decodeCursor, page, PageQuery } from '../pagination';
-
-/**
- * Who made a request, as the audit log records it: the key's id (null for the
- * ADMIN_API_KEY bootstrap key) and its name. Only for routes behind requireRole.
- */
-export function auditActor(request: FastifyRequest): { apiKeyId: number | null; actor: string } {
-  const caller = request.caller;
-  if (!caller) throw new Error('auditActor needs a route behind requireRole');
-  return { apiKeyId: caller.keyId, actor: caller.name };
-}
 
 /** GET /v1/audit: every write by an admin key (and operators' scans and queue-dashboard actions), newest first. Admins only. */
 export function auditRoutes(db: Database, requireRole: RequireRole): FastifyPluginAsyncTypebox {

@@ -19,7 +19,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { RequireRole } from '../auth';
 import { ApiError, notFound } from '../errors';
 import { decodeCodeCursor, page, PageQuery } from '../pagination';
-import { auditActor } from './audit';
+import { auditActor } from '../audit';
 
 const Code = Type.String({ pattern: CATEGORY_CODE.source });
 const Text = (maxLength: number) => Type.String({ minLength: 1, maxLength });

@@ -18,7 +18,7 @@ import { ApiError, notFound } from '../errors';
 import { decodeDateIdCursor, MAX_ID, page, PageQuery } from '../pagination';
 import type { ReportGate } from '../report-gate';
 import { CsvLanguageQuery, reportFilter, ReportFilterQuery } from '../report-query';
-import { auditActor } from './audit';
+import { auditActor } from '../audit';
 
 const FollowUpQuery = {
   status: Type.Optional(Type.Union([Type.Literal('open'), Type.Literal('closed')])),

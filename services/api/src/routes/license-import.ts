@@ -40,7 +40,7 @@ import type { RequireRole } from '../auth';
 import { ApiError } from '../errors';
 import { csvRecordBatches, WholeLines, type CsvStructure } from '../csv-records';
 import { checkLicenseRows } from '../license-rows';
-import { auditActor } from './audit';
+import { auditActor } from '../audit';
 
 /**
  * Chunks sealed and written at once, while this thread reads the next chunk. Measured on

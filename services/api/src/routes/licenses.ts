@@ -5,12 +5,12 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { RequireRole } from '../auth';
 import { ApiError, notFound } from '../errors';
-import { auditActor } from './audit';
+import { auditActor } from '../audit';
 import { decodeCursor, MAX_ID, page, PageQuery } from '../pagination';
 import { checkLicenseRows } from '../license-rows';
+import { MAX_BATCH } from '../limits';
 import { BusinessDateString } from '../schemas';
 
-export const MAX_BATCH = 10_000;
 /** 10,000 licences of about 400 bytes each, with room to spare. */
 const BATCH_BODY_LIMIT = 8 * 1024 * 1024;
 

@@ -8,7 +8,7 @@ import type { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import type { RequireRole } from '../auth';
 import { ApiError, errorBody } from '../errors';
-import { auditActor } from './audit';
+import { auditActor } from '../audit';
 
 /** How long readiness waits for each of PostgreSQL and Redis (asked at once): a probe gives up at 3 s. */
 const READY_CHECK_MS = 2_000;

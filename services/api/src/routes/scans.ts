@@ -5,7 +5,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { RequireRole } from '../auth';
 import { ApiError } from '../errors';
-import { auditActor } from './audit';
+import { auditActor } from '../audit';
 import { decodeCursor, page, PageQuery } from '../pagination';
 import { BusinessDateString } from '../schemas';
 

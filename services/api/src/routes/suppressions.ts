@@ -4,7 +4,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { RequireRole } from '../auth';
 import { ApiError, notFound } from '../errors';
-import { auditActor } from './audit';
+import { auditActor } from '../audit';
 
 const PhoneParams = Type.Object({ phone: Type.String({ maxLength: 40, description: 'mainland mobile, +86 optional (URL-encode the +)' }) });
 
