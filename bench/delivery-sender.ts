@@ -9,9 +9,9 @@
 // its SendSms with the template and variables the worker sent first, and an OutId; no code of
 // ours around it): the floor the aliyun SMS worker's rate is held against (issue 15).
 import { createRequire } from 'node:module';
-import { TEST_ALIYUN, TEST_PUSH_SECRET, TEST_TWILIO } from '@lr/testing';
-import { gatewaySender } from '../services/push-worker/src/gateway.sender';
+import { gatewaySender } from '@lr/push-worker/gateway.sender';
 import { twilioSender } from '@lr/sms';
+import { TEST_ALIYUN, TEST_PUSH_SECRET, TEST_TWILIO } from '@lr/testing';
 import { SMS_PROVIDER, type ChannelName, type SenderResult } from './delivery-common';
 import { seconds } from './measure';
 

@@ -10,7 +10,7 @@ import { loadConfig } from '@lr/config';
 import { connect, ensureDatabase, idSealer, migrate } from '@lr/db';
 import { localDate } from '@lr/domain';
 import { createLogger } from '@lr/log';
-import { loadDemoData } from './demo-data';
+import { loadDemoData } from '@lr/demo/load';
 import { ensurePostgres, ensureRedis, type Running } from './local-services';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

@@ -3,7 +3,8 @@
 // sends today's demo reminders with them to an Alibaba Cloud (the fake, at the HTTP level)
 // that approved exactly the demo's templates and checks their variables as it would.
 import { insertCategory } from '@lr/db';
-import { DIGEST_VARIABLES, demoCategories, demoHistory, renderTemplateSms, renewalLink, validateLicense, type Category, type License, type ReminderFacts } from '@lr/domain';
+import { demoCategories, demoHistory } from '@lr/demo';
+import { DIGEST_VARIABLES, renderTemplateSms, renewalLink, validateLicense, type Category, type License, type ReminderFacts } from '@lr/domain';
 import { createLogger } from '@lr/log';
 import { runScan } from '@lr/scan';
 import {

@@ -9,6 +9,4 @@ export * from './category-preview';
 export * from './mask';
 export * from './identity';
 export * from './license.validate';
-export * from './demo';
-export * from './demo-history';
 export * from './sms-template';

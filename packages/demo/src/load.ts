@@ -1,7 +1,10 @@
+// How `npm start` (scripts/start.ts) fills an empty store with the demo: its categories,
+// licences and half a year of history, replayed (replay.ts).
 import { insertCategory, recordAudit, upsertLicenses, type Database } from '@lr/db';
-import { demoCategories, demoHistory } from '@lr/domain';
 import { sql } from 'kysely';
-import { replayDemoHistory, validDemoLicense, type HistoryDeps, type HistorySummary } from './demo-history';
+import { demoCategories } from './categories';
+import { demoHistory } from './history';
+import { replayDemoHistory, validDemoLicense, type HistoryDeps, type HistorySummary } from './replay';
 
 export interface DemoLoad extends HistorySummary {
   categories: number;

@@ -6,16 +6,16 @@
 // and every message is finished before the next day begins.
 import { randomBytes } from 'node:crypto';
 import { recordReceipt, upsertLicenses, type Database, type IdSealer } from '@lr/db';
-import { addDays, localMidnight, normalizeMobile, validateLicense, type DeadPhoneAnswer, type DemoHistory, type License, type LicenseInput } from '@lr/domain';
+import { messageDelivery, ProviderError, type DeliveryDeps } from '@lr/delivery';
+import { addDays, localMidnight, normalizeMobile, validateLicense, type License, type LicenseInput } from '@lr/domain';
 import { openMessageQueues, redisConnection } from '@lr/jobs';
 import type { Logger } from '@lr/log';
+import { logSender as pushLogSender, pushChannel } from '@lr/push-worker/push.channel';
 import { runScan } from '@lr/scan';
-import { sql } from 'kysely';
-// @lr/delivery is a dependency of the workers, not of the root: its source, which the workers' link points to.
-import { messageDelivery, ProviderError, type DeliveryDeps } from '../packages/delivery/src/index';
-import { logSender as pushLogSender, pushChannel } from '../services/push-worker/src/push.channel';
 import { logSender as smsLogSender, type SmsSender } from '@lr/sms';
-import { smsChannel } from '../services/sms-worker/src/sms.channel';
+import { smsChannel } from '@lr/sms-worker/sms.channel';
+import { sql } from 'kysely';
+import type { DeadPhoneAnswer, DemoHistory } from './history';
 
 export interface HistoryDeps {
   db: Database;

@@ -4,9 +4,10 @@
  * shape follows Lushi County's report: most licensees are individuals and are reached, and
  * more than nine in ten of those reached renew in time, fewer of those not reached.
  */
-import { addDays } from './dates';
-import { DemoLicenseMaker, SeededRandom, demoLicensesOf, type DemoCategoryCode, type DemoContact } from './demo';
-import type { LicenseInput } from './types';
+import { addDays, type LicenseInput } from '@lr/domain';
+import type { DemoCategoryCode } from './categories';
+import { DemoLicenseMaker, demoLicensesOf, type DemoContact } from './licenses';
+import { SeededRandom } from './seeded-random';
 
 /** Days of history before today: about half a year. */
 export const HISTORY_DAYS = 182;

@@ -1,14 +1,15 @@
 // The demo's half year of history, loaded as `npm start` loads it into an empty store: what
 // a newcomer's reports and ledger then show, and that nothing of it is left for a worker.
 import { Writable } from 'node:stream';
-import { demoHistory, HISTORY_DAYS, addDays, localDate, maskPhone, normalizeMobile } from '@lr/domain';
+import { addDays, localDate, maskPhone, normalizeMobile } from '@lr/domain';
 import { createLogger } from '@lr/log';
 import { runScan } from '@lr/scan';
 import type { Database } from '@lr/db';
 import { freshDatabase, freshMessageQueues, TEST_SEALER, type TestDatabase, type TestQueues, FOLLOW_UP_DAYS, FUTURE_SCANS_ALLOWED } from '@lr/testing';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadDemoData, type DemoLoad } from '../scripts/demo-data';
+import { demoHistory, HISTORY_DAYS } from '../src/history';
+import { loadDemoData, type DemoLoad } from '../src/load';
 
 const TODAY = '2026-03-02';
 const TIMEZONE = 'Asia/Shanghai';

@@ -1,90 +1,21 @@
 /**
- * Demo data: the licence categories of the Lushi County (卢氏县) programme, the yearly review
- * of administrative law-enforcement certificates that Shaanzhou and Lushan remind of, and a
- * deterministic set of realistic licences around a given day. Names, numbers and phones are
- * invented; id numbers and credit codes carry correct check characters.
+ * Demo licences: a deterministic set of realistic licences around a given day, of the demo
+ * categories. Names, numbers and phones are invented; id numbers and credit codes carry
+ * correct check characters.
  */
-import { addDays, daysBetween } from './dates';
-import { creditCodeCheckChar, isBusinessDate, normalizeMobile, residentIdCheckChar } from './identity';
-import type { Category, HolderType, LicenseInput, LicenseStatus } from './types';
-
-// ---- categories --------------------------------------------------------------------------
-
-const SMS_SIGNATURE = '【卢氏县政务服务】';
-
-// Under SMS_PROVIDER=aliyun the carriers take no free text: a county applies for templates
-// (docs/aliyun.md), and each category names its approved template and maps the template's
-// variables to our placeholders. The demo shows such a set-up: one template shared by the
-// four licences and one for the certificate review, worded as their SMS text. The codes are
-// examples, approved for no account. A variable may not carry a link, so the template holds
-// the link's fixed part (the county's PUBLIC_BASE_URL, then /r/) and the token is a variable:
-//
-//   SMS_468012301  您的${name}（${no}）于${date}到期，剩${days}天。办理：https://zwfw.lushi.gov.cn/r/${token} 咨询${tel}
-//   SMS_468012302  您的行政执法证（${no}）应于${date}前年审，剩${days}天。办理：https://zwfw.lushi.gov.cn/r/${token} 咨询${tel}
-function licenseTemplate(): Pick<Category, 'aliyunTemplateCode' | 'aliyunTemplateParams'> {
-  return {
-    aliyunTemplateCode: 'SMS_468012301',
-    aliyunTemplateParams: { name: '{licenseName}', no: '{licenseNo}', date: '{expiresOn}', days: '{daysLeft}', token: '{renewalToken}', tel: '{consultPhone}' },
-  };
-}
-
-function reviewTemplate(): Pick<Category, 'aliyunTemplateCode' | 'aliyunTemplateParams'> {
-  return {
-    aliyunTemplateCode: 'SMS_468012302',
-    aliyunTemplateParams: { no: '{licenseNo}', date: '{expiresOn}', days: '{daysLeft}', token: '{renewalToken}', tel: '{consultPhone}' },
-  };
-}
-
-// The SMS leaves out the holder's name: a company's runs to 25 characters, and with it the
-// longest licence numbers took three segments (billed three times). The phone is the
-// holder's own, and the log provider writes the text to the log, where a person's name has
-// no place. It carries the holder's personal renewal link (51 characters with a public
-// address of 32), which records the opening and leads on to the renewal: the words around it
-// are few, so that the longest licence number still fits two segments. A space ends the
-// link: some phones take the characters after it for part of it.
-function category(code: string, name: string, renewalPath: string, consultPhone: string): Category {
-  return {
-    code,
-    name,
-    leadDays: [60, 30, 10],
-    channels: ['sms', 'push'],
-    smsTemplate: `${SMS_SIGNATURE}{licenseName}（{licenseNo}）于{expiresOn}到期，剩{daysLeft}天。办理：{renewalLink} 咨询{consultPhone}`,
-    pushTitle: '{licenseName}即将到期',
-    pushBody:
-      '您的{licenseName}（{licenseNo}）将于{expiresOn}到期，还剩{daysLeft}天，点击即可在线办理延续，咨询电话{consultPhone}。',
-    renewalUrl: `https://www.hnzwfw.gov.cn/ls/${renewalPath}`,
-    consultPhone,
-    enabled: true,
-    ...licenseTemplate(),
-  };
-}
-
-/**
- * 行政执法证件年审: an officer's law-enforcement certificate is reviewed every year; the
- * review date is the licence's `expiresOn`, and a review moves it a year on.
- */
-function enforcementCertificateReview(): Category {
-  return {
-    ...category('enforcement-cert-review', '行政执法证件年审', 'zfzj', '0398-7812148'),
-    smsTemplate: `${SMS_SIGNATURE}行政执法证（{licenseNo}）应于{expiresOn}前年审，剩{daysLeft}天。办理：{renewalLink} 咨询{consultPhone}`,
-    pushTitle: '行政执法证件年审提醒',
-    pushBody: '您的行政执法证（{licenseNo}）应于{expiresOn}前完成年审，还剩{daysLeft}天，点击即可在线办理，咨询电话{consultPhone}。',
-    ...reviewTemplate(),
-  };
-}
-
-/** The four categories of the Lushi County programme, and the yearly review of enforcement certificates. */
-export function demoCategories(): Category[] {
-  return [
-    category('food-business', '食品经营许可证', 'spjy', '0398-7856315'),
-    category('public-hygiene', '公共场所卫生许可证', 'ggws', '0398-7823062'),
-    category('water-abstraction', '取水许可证', 'qsxk', '0398-7868127'),
-    category('road-transport', '道路运输经营许可证', 'dlys', '0398-7832590'),
-    enforcementCertificateReview(),
-  ];
-}
-
-// ---- dates ---------------------------------------------------------------------------------
+import {
+  addDays,
+  creditCodeCheckChar,
+  daysBetween,
+  isBusinessDate,
+  normalizeMobile,
+  residentIdCheckChar,
+  type HolderType,
+  type LicenseInput,
+  type LicenseStatus,
+} from '@lr/domain';
+import type { DemoCategoryCode } from './categories';
+import { SeededRandom } from './seeded-random';
 
 /** The same day `years` earlier or later; 29 February becomes 28 February in other years. */
 function addYears(date: string, years: number): string {
@@ -92,64 +23,6 @@ function addYears(date: string, years: number): string {
   const lastDay = new Date(Date.UTC(year + years, month, 0)).getUTCDate();
   return new Date(Date.UTC(year + years, month - 1, Math.min(day, lastDay))).toISOString().slice(0, 10);
 }
-
-// ---- a seeded random source ---------------------------------------------------------------
-
-/** mulberry32: a small, fast, seeded PRNG; the same seed gives the same sequence. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Random choices that are the same for the same seed. */
-export class SeededRandom {
-  private readonly next: () => number;
-  constructor(seed: number) {
-    this.next = mulberry32(seed);
-  }
-  float(): number {
-    return this.next();
-  }
-  /** An integer in [min, max]. */
-  int(min: number, max: number): number {
-    return min + Math.floor(this.next() * (max - min + 1));
-  }
-  pick<T>(items: readonly T[]): T {
-    const item = items[Math.floor(this.next() * items.length)];
-    if (item === undefined) throw new Error('pick from an empty list');
-    return item;
-  }
-  /** An item chosen with the given weights. */
-  weighted<T>(items: readonly (readonly [T, number])[]): T {
-    const total = items.reduce((sum, [, w]) => sum + w, 0);
-    let r = this.next() * total;
-    for (const [item, w] of items) {
-      r -= w;
-      if (r < 0) return item;
-    }
-    const last = items[items.length - 1];
-    if (last === undefined) throw new Error('weighted pick from an empty list');
-    return last[0];
-  }
-  digits(n: number): string {
-    let s = '';
-    for (let i = 0; i < n; i++) s += String(this.int(0, 9));
-    return s;
-  }
-  chars(alphabet: string, n: number): string {
-    let s = '';
-    for (let i = 0; i < n; i++) s += alphabet.charAt(this.int(0, alphabet.length - 1));
-    return s;
-  }
-}
-
-// ---- places, names and numbers -------------------------------------------------------------
 
 /** Sanmenxia (三门峡) divisions, Lushi County first and most frequent; the name used in business names. */
 const REGIONS: readonly (readonly [code: string, name: string, weight: number])[] = [
@@ -173,7 +46,6 @@ const TRADE_WORDS = [
   '宏远', '聚福', '瑞丰', '百合', '绿野', '嘉禾', '永盛', '天成', '众鑫', '和顺',
 ];
 
-export type DemoCategoryCode = 'food-business' | 'public-hygiene' | 'water-abstraction' | 'road-transport' | 'enforcement-cert-review';
 type CategoryCode = DemoCategoryCode;
 
 /**

@@ -1,9 +1,7 @@
+import { addDays, daysBetween, normalizeMobile, validateLicense } from '@lr/domain';
 import { describe, expect, it } from 'vitest';
-import { addDays, daysBetween } from './dates';
-import { demoLicenses } from './demo';
-import { demoHistory, HISTORY_DAYS } from './demo-history';
-import { normalizeMobile } from './identity';
-import { validateLicense } from './license.validate';
+import { demoHistory, HISTORY_DAYS } from './history';
+import { demoLicenses } from './licenses';
 
 const TODAY = '2026-03-02';
 const history = demoHistory(TODAY);
