@@ -18,11 +18,15 @@ const channel = process.argv[2] as ChannelName;
 const ids = (process.env.BENCH_DIRECT_IDS ?? '').split(',').filter(Boolean).map(Number);
 if ((channel !== 'sms' && channel !== 'push') || ids.length === 0) throw new Error('usage: BENCH_DIRECT_IDS=1,2,3 delivery-direct.ts <sms|push>');
 
-/** A statement in a few words, from its text (moveMessages' first parameter is the status it moves to). */
+/** A statement in a few words, from its text (a message's move names the status it moves to, or has it as a parameter). */
 function label(text: string, params: unknown): string {
   if (/set status = 'sent'/.test(text)) return 'move to sent (markSentMany)';
   if (/pg_advisory_xact_lock/.test(text)) return 'receipt locks of the sids (markSentMany)';
-  if (/with moved as/.test(text)) return `move to ${String((params as unknown[])[0])}${(params as unknown[])[0] === 'sending' ? ' (claim)' : ''}`;
+  if (/with moved as/.test(text)) {
+    const [, written, parameter] = /set status = (?:'(\w+)'|\$(\d+))/.exec(text) ?? [];
+    const to = written ?? String((params as unknown[])[Number(parameter) - 1]);
+    return `move to ${to}${to === 'sending' ? ' (claim)' : ''}`;
+  }
   if (/sms_suppressions/.test(text)) return 'admit (SMS of the day, suppression)';
   if (/insert into "inbox_messages"/.test(text)) return 'inbox write';
   return text.replace(/\s+/g, ' ').trim().slice(0, 50);

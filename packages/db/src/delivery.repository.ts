@@ -1,6 +1,7 @@
 import { sql, type RawBuilder } from 'kysely';
 import type { Database } from './db';
-import { UNSENT } from './statuses';
+import { followUpsOpenedByFailure } from './follow-up.repository';
+import { UNSENT, type DeliveryStatus } from './statuses';
 
 /** One reminder a message still carries, with what its text needs. */
 export interface MessageItem {
@@ -49,6 +50,35 @@ export function messageItemsJson(messageId: RawBuilder<number>) {
 }
 
 /**
+ * SQL: the ledger's row (delivery_events) for each delivery of `deliveries`, the name of a
+ * common table expression with a `delivery_id` column: it went to `status` for `cause`.
+ * Every write that moves or makes deliveries records them through this, in the same statement.
+ */
+export function deliveryEvents(deliveries: string, status: DeliveryStatus, cause: string, detail: RawBuilder<unknown> = sql`null`) {
+  return sql`insert into delivery_events (delivery_id, status, cause, detail)
+      select delivery_id, ${status}, ${cause}, ${detail}::jsonb from ${sql.table(deliveries)}`;
+}
+
+/**
+ * SQL, after a common table expression `moved` of messages (a message's state change,
+ * message.repository): their deliveries that are not cancelled follow them to `to` (`followed`),
+ * each with its ledger row (`logged`); `detail` may use the message's `provider_message_id`.
+ * A move to failed or undelivered also opens the follow-ups it causes (`opened`), in the same
+ * statement as the failure.
+ */
+export function deliveriesFollow(to: DeliveryStatus, cause: string, detail?: RawBuilder<unknown>) {
+  const opensFollowUps = to === 'failed' || to === 'undelivered';
+  return sql`followed as (
+      update deliveries d set status = ${to}, updated_at = now()
+        from moved m
+       where d.message_id = m.id and d.status <> 'cancelled'
+      returning d.id as delivery_id, d.reminder_id, m.provider_message_id
+    ), logged as (
+      ${deliveryEvents('followed', to, cause, detail)}
+    )${opensFollowUps ? sql`, ${followUpsOpenedByFailure(sql`followed`)}` : sql``}`;
+}
+
+/**
  * Cancels deliveries that were not handed to a provider yet, and the messages left
  * with nothing to carry. `which` picks them by licence (renewed, corrected, revoked)
  * or by delivery id.
@@ -71,15 +101,15 @@ export async function cancelUnsentDeliveries(
       update deliveries d set status = 'cancelled', updated_at = now()
         from reminders r join licenses l on l.id = r.license_id
        where d.reminder_id = r.id and d.status = any(${UNSENT}::text[]) and ${picked}
-      returning d.id, d.message_id
+      returning d.id as delivery_id, d.message_id
     ), logged as (
-      insert into delivery_events (delivery_id, status, cause) select id, 'cancelled', ${cause} from cancelled
+      ${deliveryEvents('cancelled', 'cancelled', cause)}
     ), emptied as (
       update outgoing_messages m set status = 'cancelled', updated_at = now()
        where m.id in (select message_id from cancelled) and m.status = any(${UNSENT}::text[])
          and not exists (
            select 1 from deliveries x
-            where x.message_id = m.id and x.status <> 'cancelled' and x.id not in (select id from cancelled))
+            where x.message_id = m.id and x.status <> 'cancelled' and x.id not in (select delivery_id from cancelled))
     )
     select count(*)::int as cancelled from cancelled`.execute(db);
   return result.rows[0]?.cancelled ?? 0;
@@ -91,7 +121,7 @@ export async function dropDeliveries(db: Database, messageId: number, deliveryId
     with dropped as (
       update deliveries set status = 'cancelled', updated_at = now()
        where id = any(${deliveryIds}::int[]) and message_id = ${messageId} and status <> 'cancelled'
-      returning id
+      returning id as delivery_id
     )
-    insert into delivery_events (delivery_id, status, cause) select id, 'cancelled', ${cause} from dropped`.execute(db);
+    ${deliveryEvents('dropped', 'cancelled', cause)}`.execute(db);
 }

@@ -1,130 +1,35 @@
 import { sql, type RawBuilder, type Selectable } from 'kysely';
 import type { Database } from './db';
-import { messageItemsJson, type MessageItem } from './delivery.repository';
+import { deliveriesFollow, messageItemsJson, type MessageItem } from './delivery.repository';
 import type { OutgoingMessages } from './schema';
-import { followUpsOpenedByFailure } from './follow-up.repository';
-import { UNFINISHED, UNSENT, type DeliveryStatus } from './statuses';
+import { UNFINISHED, UNSENT } from './statuses';
 import { inTransaction } from './transaction';
 
 export type OutgoingMessage = Selectable<OutgoingMessages>;
 
-type MessageColumns = Partial<
-  Pick<
-    OutgoingMessage,
-    'title' | 'body' | 'url' | 'segments' | 'providerMessageId' | 'errorCode' | 'errorMessage' | 'deliveredAt' | 'lockedBy'
-  > & {
-    // The database's clock (`now()`): claims and sends of every worker are timed by one
-    // clock, which the lease and the daily cap compare.
-    lockedAt: Date | null | RawBuilder<Date>;
-    sentAt: Date | null | RawBuilder<Date>;
-  }
->;
+/*
+ * The state changes of an outgoing message (docs/rules.md: pending -> queued -> sending ->
+ * sent -> delivered | undelivered | failed, or cancelled). Each is one statement: it moves the
+ * message if its guard holds (its status, and for a message being sent, the claim's token in
+ * locked_by), and its deliveries follow it with their ledger rows (deliveriesFollow). A move
+ * the guard refuses changes nothing and returns no message. Times are the database's clock
+ * (`now()`): claims and sends of every worker are timed by one clock, which the lease and the
+ * daily cap compare.
+ */
 
-interface Move {
-  /** exactly one of these picks the messages */
-  messageId?: number;
-  messageIds?: number[];
-  providerMessageId?: string;
-  from: readonly DeliveryStatus[];
-  /**
-   * also a message 'sending' whose claim is older than the lease (its worker stopped
-   * mid-send), if it was claimed fewer than `belowAttempts` times
-   */
-  orOutlivedClaim?: { leaseSeconds: number; belowAttempts?: number };
-  to: DeliveryStatus;
-  cause: string;
-  /** Only the worker holding the claim may move a message out of 'sending'. */
-  lockedBy?: string;
-  set?: MessageColumns;
-  /** added to the message's attempts: a claim is one, a claim handed back untried takes it back */
-  attempts?: 1 | -1;
-  detail?: Record<string, unknown>;
+/** An error as the ledger's detail. */
+function detailOf(error: { code: string; message: string } | undefined) {
+  return sql`${error ? JSON.stringify(error) : null}`;
 }
-
-const COLUMN: Record<keyof MessageColumns, string> = {
-  title: 'title',
-  body: 'body',
-  url: 'url',
-  segments: 'segments',
-  providerMessageId: 'provider_message_id',
-  errorCode: 'error_code',
-  errorMessage: 'error_message',
-  sentAt: 'sent_at',
-  deliveredAt: 'delivered_at',
-  lockedBy: 'locked_by',
-  lockedAt: 'locked_at',
-};
 
 /** SQL: the message (`table`, its name or alias) is being sent under a claim older than the lease: its worker stopped. */
 function claimOutlived(table: RawBuilder<unknown>, leaseSeconds: number) {
   return sql<boolean>`(${table}.status = 'sending' and ${table}.locked_at < now() - make_interval(secs => ${leaseSeconds}))`;
 }
 
-function outlivedClaim({ leaseSeconds, belowAttempts }: NonNullable<Move['orOutlivedClaim']>) {
-  return belowAttempts === undefined ? claimOutlived(sql`m`, leaseSeconds) : sql`(${claimOutlived(sql`m`, leaseSeconds)} and m.attempts < ${belowAttempts})`;
+async function firstRow(db: Database, query: RawBuilder<OutgoingMessage>): Promise<OutgoingMessage | undefined> {
+  return (await query.execute(db)).rows[0];
 }
-
-/**
- * The one way a message changes status. Its SQL guards the move (current status,
- * and the claim holder for a message being sent), moves the message's deliveries
- * that are not cancelled along with it, and records one event per delivery.
- * Returns the messages after the move; none when the guard refused it.
- */
-export async function moveMessages(db: Database, move: Move): Promise<OutgoingMessage[]> {
-  const result = await sql<OutgoingMessage>`${moved(move)} select * from moved`.execute(db);
-  return result.rows;
-}
-
-/**
- * The statements of a move, as common table expressions; `moved` holds the messages after
- * it, for the caller's final select.
- */
-function moved(move: Move) {
-  const assignments = Object.entries(move.set ?? {}).map(
-    ([key, value]) => sql`${sql.ref(COLUMN[key as keyof MessageColumns])} = ${value}`,
-  );
-  const target =
-    move.messageId !== undefined
-      ? sql`m.id = ${move.messageId}`
-      : move.messageIds !== undefined
-        ? sql`m.id = any(${move.messageIds}::int[])`
-        : sql`m.provider_message_id = ${move.providerMessageId}`;
-  return sql`
-    with moved as (
-      update outgoing_messages m
-         set status = ${move.to}, updated_at = now(),
-             attempts = attempts + ${move.attempts ?? 0}
-             ${assignments.length ? sql`, ${sql.join(assignments)}` : sql``}
-       where ${target}
-         and (m.status = any(${move.from}::text[])
-              ${move.orOutlivedClaim ? sql`or ${outlivedClaim(move.orOutlivedClaim)}` : sql``})
-         ${move.lockedBy !== undefined ? sql`and m.locked_by = ${move.lockedBy}` : sql``}
-      returning m.*
-    ), ${followed(move.to, move.cause, sql`${move.detail ? JSON.stringify(move.detail) : null}::jsonb`)}`;
-}
-
-/**
- * SQL, after a `moved` expression: the moved messages' deliveries that are not cancelled
- * move with them, with one ledger event each; `detail` may use the message's `provider_message_id`.
- * A move to failed or undelivered also opens the follow-ups it causes (follow-up.repository).
- */
-function followed(to: DeliveryStatus, cause: string, detail: RawBuilder<unknown>) {
-  return sql`followed as (
-      update deliveries d set status = ${to}, updated_at = now()
-        from moved m
-       where d.message_id = m.id and d.status <> 'cancelled'
-      returning d.id as delivery_id, d.reminder_id, m.provider_message_id
-    ), logged as (
-      insert into delivery_events (delivery_id, status, cause, detail)
-      select delivery_id, ${to}, ${cause}, ${detail} from followed
-    )${to === 'failed' || to === 'undelivered' ? sql`, ${followUpsOpenedByFailure(sql`followed`)}` : sql``}`;
-}
-
-/** moveMessages for one message: the message after the move, or undefined when refused. */
-async function moveMessage(db: Database, move: Move): Promise<OutgoingMessage | undefined> {
-  return (await moveMessages(db, move))[0];
-}
-
 
 /** A message a worker has claimed, with the reminders it carries (messageItemsJson). */
 export interface ClaimedMessage {
@@ -142,32 +47,31 @@ export interface ClaimedMessage {
  * A message sent or cancelled is not claimable, nor one another worker took less than the
  * lease ago; one taken longer ago lost its worker mid-send (killed, cut off from the
  * database), and is taken over to be sent again (README: what a crash may repeat), unless
- * it was claimed `maxClaims` times already (abandonMessage). Returns, for each id asked,
+ * it was claimed `maxClaims` times already (abandonMessage). `lockedBy` is the claim's token:
+ * every later move of the message by its worker must show it. Returns, for each id asked,
  * its claim or undefined; an id asked twice is claimed once, for its first asker.
  */
 export async function claimMessages(
   db: Database,
   messageIds: number[],
-  workerId: string,
+  lockedBy: string,
   lease: { leaseSeconds: number; maxClaims: number },
 ): Promise<Array<ClaimedMessage | undefined>> {
-  // The items come with the claims, in one round trip: a worker needs them next.
-  const claim = moved({
-    messageIds,
-    from: UNSENT,
-    orOutlivedClaim: { leaseSeconds: lease.leaseSeconds, belowAttempts: lease.maxClaims },
-    to: 'sending',
-    cause: 'claimed',
-    attempts: 1,
-    set: { lockedBy: workerId, lockedAt: sql<Date>`now()` },
-    detail: { worker: workerId },
-  });
-  // The statement's other parts see the messages as they were before the claim: a message
-  // that was 'sending' had a dead claim, made at its locked_at.
+  // The items come with the claims, in one round trip: a worker needs them next. The
+  // statement's other parts see the messages as they were before the claim: a message that
+  // was 'sending' had a dead claim, made at its locked_at.
   const result = await sql<OutgoingMessage & { items: MessageItem[]; takenOverFrom: Date | null }>`
-    ${claim} select m.*, ${messageItemsJson(sql`m.id`)} as items,
-                    (select o.locked_at from outgoing_messages o where o.id = m.id and o.status = 'sending') as "takenOverFrom"
-               from moved m`.execute(db);
+    with moved as (
+      update outgoing_messages m
+         set status = 'sending', updated_at = now(), attempts = attempts + 1, locked_by = ${lockedBy}, locked_at = now()
+       where m.id = any(${messageIds}::int[])
+         and (m.status = any(${UNSENT}::text[])
+              or (${claimOutlived(sql`m`, lease.leaseSeconds)} and m.attempts < ${lease.maxClaims}))
+      returning m.*
+    ), ${deliveriesFollow('sending', 'claimed', sql`${JSON.stringify({ worker: lockedBy })}`)}
+    select m.*, ${messageItemsJson(sql`m.id`)} as items,
+           (select o.locked_at from outgoing_messages o where o.id = m.id and o.status = 'sending') as "takenOverFrom"
+      from moved m`.execute(db);
   const claimed = new Map(result.rows.map(({ items, takenOverFrom, ...message }) => [message.id, { message, items, takenOverFrom }]));
   return messageIds.map((id) => {
     const claim = claimed.get(id);
@@ -176,38 +80,41 @@ export async function claimMessages(
   });
 }
 
-/** claimMessages for one message. */
-export async function claimMessage(db: Database, messageId: number, workerId: string, lease: { leaseSeconds: number; maxClaims: number }) {
-  return (await claimMessages(db, [messageId], workerId, lease))[0];
-}
-
 /** After the jobs are on their queue; a message a worker already took stays as it is. */
-export function markQueued(db: Database, messageIds: number[]) {
-  return moveMessages(db, { messageIds, from: ['pending'], to: 'queued', cause: 'enqueued' });
+export async function markQueued(db: Database, messageIds: number[]): Promise<OutgoingMessage[]> {
+  const result = await sql<OutgoingMessage>`
+    with moved as (
+      update outgoing_messages m
+         set status = 'queued', updated_at = now()
+       where m.id = any(${messageIds}::int[]) and m.status = 'pending'
+      returning m.*
+    ), ${deliveriesFollow('queued', 'enqueued')}
+    select * from moved`.execute(db);
+  return result.rows;
 }
 
 /**
  * Gives up a message whose claims all outlived their lease: its workers died mid-send
  * `maxClaims` times (a message that kills its worker), so it is not taken over again.
+ * Guarded by the lease alone: no worker holds the claim any more.
  */
 export function abandonMessage(db: Database, messageId: number, leaseSeconds: number) {
   const error = { code: 'abandoned', message: 'its workers stopped mid-send on every claim; it may or may not have been sent' };
-  return moveMessage(db, {
-    messageId,
-    from: [],
-    orOutlivedClaim: { leaseSeconds },
-    to: 'failed',
-    cause: 'abandoned',
-    set: { errorCode: error.code, errorMessage: error.message },
-    detail: error,
-  });
+  return firstRow(db, sql`
+    with moved as (
+      update outgoing_messages m
+         set status = 'failed', updated_at = now(), error_code = ${error.code}, error_message = ${error.message}
+       where m.id = ${messageId} and ${claimOutlived(sql`m`, leaseSeconds)}
+      returning m.*
+    ), ${deliveriesFollow('failed', 'abandoned', detailOf(error))}
+    select * from moved`);
 }
 
 /** What a worker records of a message its provider accepted. */
 export interface SentMessage {
   messageId: number;
-  /** the claim's holder: a message whose claim was taken over is not recorded */
-  workerId: string;
+  /** the claim's token: a message whose claim was taken over is not recorded */
+  lockedBy: string;
   providerMessageId: string | null;
   title?: string | null;
   body: string;
@@ -235,7 +142,7 @@ export async function markSentMany(
 ): Promise<Array<OutgoingMessage | undefined>> {
   const rows = sent.map((s) => ({
     id: s.messageId,
-    locked_by: s.workerId,
+    locked_by: s.lockedBy,
     provider_message_id: s.providerMessageId,
     title: s.title ?? null,
     body: s.body,
@@ -254,7 +161,7 @@ export async function markSentMany(
                as s(id int, locked_by text, provider_message_id text, title text, body text, url text, segments int)
          where m.id = s.id and m.status = 'sending' and m.locked_by = s.locked_by
         returning m.*
-      ), ${followed('sent', 'provider accepted', sql`jsonb_build_object('providerMessageId', provider_message_id)`)},
+      ), ${deliveriesFollow('sent', 'provider accepted', sql`jsonb_build_object('providerMessageId', provider_message_id)`)},
       kept as (
         delete from early_receipts k using moved m
          where k.provider_message_id = m.provider_message_id
@@ -282,54 +189,49 @@ export async function markSentMany(
   // By message and claim: a stale run of a job may share a batch with the run that took its
   // message over, and only the holder's send was recorded.
   const byClaim = new Map(recorded.map((message) => [`${message.id}/${message.lockedBy}`, message]));
-  return sent.map((s) => byClaim.get(`${s.messageId}/${s.workerId}`));
+  return sent.map((s) => byClaim.get(`${s.messageId}/${s.lockedBy}`));
 }
 
-export async function markSent(db: Database, messageId: number, workerId: string, sent: Omit<SentMessage, 'messageId' | 'workerId'>) {
-  return (await markSentMany(db, [{ messageId, workerId, ...sent }]))[0];
-}
-
-export function markFailed(db: Database, messageId: number, workerId: string, error: { code: string; message: string }) {
-  return moveMessage(db, {
-    messageId,
-    from: ['sending'],
-    to: 'failed',
-    cause: 'provider refused',
-    lockedBy: workerId,
-    set: { errorCode: error.code, errorMessage: error.message },
-    detail: error,
-  });
+/** The provider refused the message for good, or on its last attempt: it fails. */
+export function markFailed(db: Database, messageId: number, lockedBy: string, error: { code: string; message: string }) {
+  return firstRow(db, sql`
+    with moved as (
+      update outgoing_messages m
+         set status = 'failed', updated_at = now(), error_code = ${error.code}, error_message = ${error.message}
+       where m.id = ${messageId} and m.status = 'sending' and m.locked_by = ${lockedBy}
+      returning m.*
+    ), ${deliveriesFollow('failed', 'provider refused', detailOf(error))}
+    select * from moved`);
 }
 
 /** A transient error: the claim is given back so that the retry can take it again. */
-export function releaseForRetry(db: Database, messageId: number, workerId: string, error: { code: string; message: string }) {
-  return moveMessage(db, {
-    messageId,
-    from: ['sending'],
-    to: 'queued',
-    cause: 'retry after transient error',
-    lockedBy: workerId,
-    set: { errorCode: error.code, errorMessage: error.message, lockedBy: null, lockedAt: null },
-    detail: error,
-  });
+export function releaseForRetry(db: Database, messageId: number, lockedBy: string, error: { code: string; message: string }) {
+  return firstRow(db, sql`
+    with moved as (
+      update outgoing_messages m
+         set status = 'queued', updated_at = now(), error_code = ${error.code}, error_message = ${error.message},
+             locked_by = null, locked_at = null
+       where m.id = ${messageId} and m.status = 'sending' and m.locked_by = ${lockedBy}
+      returning m.*
+    ), ${deliveriesFollow('queued', 'retry after transient error', detailOf(error))}
+    select * from moved`);
 }
 
 /**
  * The worker holds a message back (the recipient's daily cap; a provider's limit, or its
  * account unable to send, with the provider's `error`): it goes back to the queue, and its
- * claim does not count as an attempt.
+ * claim does not count as an attempt. Held without an error, it keeps the one it had.
  */
-export function deferMessage(db: Database, messageId: number, workerId: string, reason: string, error?: { code: string; message: string }) {
-  return moveMessage(db, {
-    messageId,
-    from: ['sending'],
-    to: 'queued',
-    cause: `deferred: ${reason}`,
-    lockedBy: workerId,
-    attempts: -1,
-    set: { lockedBy: null, lockedAt: null, ...(error && { errorCode: error.code, errorMessage: error.message }) },
-    ...(error && { detail: error }),
-  });
+export function deferMessage(db: Database, messageId: number, lockedBy: string, reason: string, error?: { code: string; message: string }) {
+  return firstRow(db, sql`
+    with moved as (
+      update outgoing_messages m
+         set status = 'queued', updated_at = now(), attempts = attempts - 1, locked_by = null, locked_at = null,
+             error_code = coalesce(${error?.code ?? null}, error_code), error_message = coalesce(${error?.message ?? null}, error_message)
+       where m.id = ${messageId} and m.status = 'sending' and m.locked_by = ${lockedBy}
+      returning m.*
+    ), ${deliveriesFollow('queued', `deferred: ${reason}`, detailOf(error))}
+    select * from moved`);
 }
 
 /** The SMS a message would send: to whom, and since when its phone's day began. */
@@ -369,8 +271,19 @@ export async function smsRecipientStates(
   return answers;
 }
 
+/**
+ * Cancels a message not yet sent, whoever holds it: an operator's cancel, or its worker's when
+ * no reminder it carries is still due.
+ */
 export function cancelMessage(db: Database, messageId: number, cause: string) {
-  return moveMessage(db, { messageId, from: UNFINISHED, to: 'cancelled', cause });
+  return firstRow(db, sql`
+    with moved as (
+      update outgoing_messages m
+         set status = 'cancelled', updated_at = now()
+       where m.id = ${messageId} and m.status = any(${UNFINISHED}::text[])
+      returning m.*
+    ), ${deliveriesFollow('cancelled', cause)}
+    select * from moved`);
 }
 
 /** How a provider's receipt ends a sent message. */
@@ -387,14 +300,19 @@ export function recordReceipt(
   error?: { code: string; message: string },
   at: Date = new Date(),
 ) {
-  return moveMessage(db, {
-    providerMessageId,
-    from: ['sent'],
-    to,
-    cause: 'delivery receipt',
-    set: to === 'delivered' ? { deliveredAt: at } : { errorCode: error?.code ?? null, errorMessage: error?.message ?? null },
-    detail: error,
-  });
+  // A sent message has neither a delivery time nor an error (markSentMany clears it): a
+  // delivery writes the one, a failure the other.
+  const deliveredAt = to === 'delivered' ? at : null;
+  const failure = to === 'delivered' ? undefined : error;
+  return firstRow(db, sql`
+    with moved as (
+      update outgoing_messages m
+         set status = ${to}, updated_at = now(), delivered_at = ${deliveredAt},
+             error_code = ${failure?.code ?? null}, error_message = ${failure?.message ?? null}
+       where m.provider_message_id = ${providerMessageId} and m.status = 'sent'
+      returning m.*
+    ), ${deliveriesFollow(to, 'delivery receipt', detailOf(error))}
+    select * from moved`);
 }
 
 /** A receipt kept in early_receipts, as markSentMany finds it (JSON). */

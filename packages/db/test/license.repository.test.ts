@@ -6,8 +6,8 @@ import { insertCategory } from '../src/category.repository';
 import type { Database } from '../src/db';
 import { upsertLicenses } from '../src/license.repository';
 import { markQueued } from '../src/message.repository';
-import { listReminders } from '../src/reminder.repository';
-import { createDueReminders, startScan } from '../src/scan.repository';
+import { createDueReminders, listReminders } from '../src/reminder.repository';
+import { startScan } from '../src/scan.repository';
 
 const AS_OF = '2026-03-02';
 const CATEGORY = 'food';

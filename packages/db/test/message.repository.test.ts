@@ -1,8 +1,10 @@
 import { addDays, type License } from '@lr/domain';
 import {
   ageClaim,
+  claimMessage,
   eventually,
   freshDatabase,
+  markSent,
   storeLicenses,
   testCategory,
   testLicense,
@@ -16,12 +18,10 @@ import type { Database } from '../src/db';
 import { cancelUnsentDeliveries } from '../src/delivery.repository';
 import {
   cancelMessage,
-  claimMessage,
   claimMessages,
   findMessage,
   markFailed,
   markQueued,
-  markSent,
   markSentMany,
   receiptBeforeSend,
   recordReceipt,
@@ -29,8 +29,8 @@ import {
   smsRecipientStates,
 } from '../src/message.repository';
 import { suppressPhone } from '../src/suppression.repository';
-import { listReminders } from '../src/reminder.repository';
-import { createDueReminders, startScan } from '../src/scan.repository';
+import { createDueReminders, listReminders } from '../src/reminder.repository';
+import { startScan } from '../src/scan.repository';
 
 const AS_OF = '2026-03-02';
 const CATEGORY = 'food';
@@ -240,14 +240,14 @@ describe('many messages in one statement (a worker\'s concurrent jobs)', () => {
     await claimMessage(db, b.messageId, 'worker-b', CLAIM);
 
     const recorded = await markSentMany(db, [
-      { messageId: a.messageId, workerId: 'worker-a', providerMessageId: 'SM-many-a', body: 'text a', segments: 1 },
-      { messageId: b.messageId, workerId: 'worker-a', providerMessageId: 'SM-many-b', body: 'text b', segments: 2 },
+      { messageId: a.messageId, lockedBy: 'worker-a', providerMessageId: 'SM-many-a', body: 'text a', segments: 1 },
+      { messageId: b.messageId, lockedBy: 'worker-a', providerMessageId: 'SM-many-b', body: 'text b', segments: 2 },
     ]);
     expect(recorded.map((m) => m?.id)).toEqual([a.messageId, undefined]);
     expect(await findMessage(db, a.messageId)).toMatchObject({ status: 'sent', providerMessageId: 'SM-many-a', body: 'text a', segments: 1 });
     expect(await findMessage(db, b.messageId)).toMatchObject({ status: 'sending', providerMessageId: null, lockedBy: 'worker-b' });
 
-    await markSentMany(db, [{ messageId: b.messageId, workerId: 'worker-b', providerMessageId: 'SM-many-b', title: null, body: 'text b', segments: 2 }]);
+    await markSentMany(db, [{ messageId: b.messageId, lockedBy: 'worker-b', providerMessageId: 'SM-many-b', title: null, body: 'text b', segments: 2 }]);
     expect(await deliveryStatuses(b.deliveryIds)).toEqual(['sent', 'sent']);
     // Each delivery's ledger event names its own message's provider id.
     const details = await db.selectFrom('deliveryEvents').select(['deliveryId', 'detail']).where('deliveryId', 'in', [...a.deliveryIds, ...b.deliveryIds]).where('status', '=', 'sent').orderBy('deliveryId').execute();
@@ -260,8 +260,8 @@ describe('many messages in one statement (a worker\'s concurrent jobs)', () => {
     await ageClaim(db, messageId, LEASE + 1);
     await claimMessage(db, messageId, 'worker-new', CLAIM);
     const recorded = await markSentMany(db, [
-      { messageId, workerId: 'worker-old', providerMessageId: 'SM-stale-run', body: 'x' },
-      { messageId, workerId: 'worker-new', providerMessageId: 'SM-holder', body: 'x' },
+      { messageId, lockedBy: 'worker-old', providerMessageId: 'SM-stale-run', body: 'x' },
+      { messageId, lockedBy: 'worker-new', providerMessageId: 'SM-holder', body: 'x' },
     ]);
     expect(recorded.map((m) => m?.providerMessageId)).toEqual([undefined, 'SM-holder']);
     expect(await findMessage(db, messageId)).toMatchObject({ status: 'sent', providerMessageId: 'SM-holder', attempts: 2 });
@@ -418,7 +418,7 @@ describe('receipts that come before their send is recorded', () => {
     const undelivered = { status: 'undelivered' as const, error: { code: '30003', message: 'Twilio error 30003' } };
     expect(await receiptBeforeSend(db, { providerMessageId: 'SM-early-2', recipient, receipt: undelivered })).toBe('kept');
     expect(await receiptBeforeSend(db, { providerMessageId: 'SM-early-2', recipient, receipt: { status: 'delivered' } })).toBe('kept');
-    await markSentMany(db, [{ messageId, workerId: 'worker-a', providerMessageId: 'SM-early-2', body: 'text' }]);
+    await markSentMany(db, [{ messageId, lockedBy: 'worker-a', providerMessageId: 'SM-early-2', body: 'text' }]);
     expect(await findMessage(db, messageId)).toMatchObject({ status: 'undelivered', errorCode: '30003', errorMessage: 'Twilio error 30003', deliveredAt: null });
     expect(await kept('SM-early-2')).toEqual([]);
   });

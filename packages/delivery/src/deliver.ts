@@ -69,6 +69,7 @@ export interface Channel<Content extends SentContent> {
 export interface DeliveryDeps {
   db: Database;
   log: Logger;
+  /** the worker's own name: each batch of claims takes a token of its own that begins with it */
   workerId: string;
   /** CLAIM_LEASE_SECONDS: a claim older than this lost its worker, and is taken over */
   claimLeaseSeconds: number;
@@ -100,13 +101,13 @@ export type DeliveryResult =
  */
 export function messageDelivery<Content extends SentContent>(deps: DeliveryDeps, channel: Channel<Content>) {
   const lease = { leaseSeconds: deps.claimLeaseSeconds, maxClaims: deps.maxClaims };
-  // A claim token of its own for each batch, so that a job run again in the same process
-  // (BullMQ thought it stalled) cannot pass for the run that holds the claim.
-  const claim = batched((messageIds: number[]) => claimMessages(deps.db, messageIds, `${deps.workerId}/${randomUUID().slice(0, 8)}`, lease));
+  // A claim token (locked_by) of its own for each batch, so that a job run again in the same
+  // process (BullMQ thought it stalled) cannot pass for the run that holds the claim.
+  const claimInBatch = batched((messageIds: number[]) => claimMessages(deps.db, messageIds, `${deps.workerId}/${randomUUID().slice(0, 8)}`, lease));
   // Only an SMS's receipt can come before its record (receiptBeforeSend): a push's record takes no lock.
   const earlyReceipts = channel.name === 'sms';
-  const recordSent = batched((sent: SentMessage[]) => markSentMany(deps.db, sent, { earlyReceipts }));
-  return (messageId: number, lastAttempt: boolean) => deliver(deps, channel, { claim, recordSent }, messageId, lastAttempt);
+  const recordSentInBatch = batched((sent: SentMessage[]) => markSentMany(deps.db, sent, { earlyReceipts }));
+  return (messageId: number, lastAttempt: boolean) => deliver(deps, channel, { claimInBatch, recordSentInBatch }, messageId, lastAttempt);
 }
 
 /** One message on its own (tests, tools); a worker keeps one messageDelivery for all its jobs. */
@@ -119,24 +120,28 @@ export function deliverMessage<Content extends SentContent>(
   return messageDelivery(deps, channel)(messageId, lastAttempt);
 }
 
-interface Statements {
-  claim(messageId: number): Promise<ClaimedMessage | undefined>;
-  recordSent(sent: SentMessage): Promise<OutgoingMessage | undefined>;
+/**
+ * The statements a worker's jobs share (batched): a call joins the next batch of its statement
+ * and gets its own message's answer.
+ */
+interface SharedStatements {
+  claimInBatch(messageId: number): Promise<ClaimedMessage | undefined>;
+  recordSentInBatch(sent: SentMessage): Promise<OutgoingMessage | undefined>;
 }
 
 async function deliver<Content extends SentContent>(
   deps: DeliveryDeps,
   channel: Channel<Content>,
-  statements: Statements,
+  shared: SharedStatements,
   messageId: number,
   lastAttempt: boolean,
 ): Promise<DeliveryResult> {
   const { db, log } = deps;
-  const claimed = await statements.claim(messageId);
+  const claimed = await shared.claimInBatch(messageId);
   if (!claimed) return notClaimed(deps, channel.name, messageId);
   const { message, items, takenOverFrom } = claimed;
   // The claim's token: every later move of the message is guarded by it.
-  const workerId = message.lockedBy!;
+  const lockedBy = message.lockedBy!;
   let prepared: Prepared<Content>;
   let found: FoundSend | null = null;
   try {
@@ -157,21 +162,21 @@ async function deliver<Content extends SentContent>(
       // missed. Few SMS go to one phone.
       const since = new Date(Math.min(message.createdAt.getTime(), takenOverFrom.getTime()));
       found = await lookUp(deps, channel, message, prepared.content, since);
-      const held = found ? undefined : await admit(deps, channel, message, workerId);
+      const held = found ? undefined : await admit(deps, channel, message, lockedBy);
       if (held) return held;
     } else {
-      const held = await admit(deps, channel, message, workerId);
+      const held = await admit(deps, channel, message, lockedBy);
       if (held) return held;
       prepared = await prepare(db, channel, message, items, link);
     }
   } catch (error) {
     // Nothing was sent: give the claim back so that the retry can take it.
     const detail = { code: 'PREPARE', message: error instanceof Error ? error.message : String(error) };
-    await releaseForRetry(db, messageId, workerId, detail).catch(() => {});
+    await releaseForRetry(db, messageId, lockedBy, detail).catch(() => {});
     throw error;
   }
   // Outside the try, as a send's record below.
-  if (found) return recordFound(deps, statements, channel.name, message, workerId, prepared, found);
+  if (found) return recordFound(deps, shared, channel.name, message, lockedBy, prepared, found);
 
   let providerMessageId: string | null;
   try {
@@ -180,28 +185,28 @@ async function deliver<Content extends SentContent>(
     const error = asProviderError(thrown);
     const detail = { code: error.code, message: error.message };
     if (error.wait && 'hold' in error.wait) {
-      await deferMessage(db, messageId, workerId, `provider limit ${error.code}`, detail);
+      await deferMessage(db, messageId, lockedBy, `provider limit ${error.code}`, detail);
       log.info({ messageId, channel: channel.name, recipient: message.recipient, ...detail, until: error.wait.hold }, 'held by the provider: tried again later');
       return { outcome: 'held', until: error.wait.hold };
     }
     if (error.wait) {
       // Not the message's fault: it fails nothing and waits, untried, until the account works.
-      await deferMessage(db, messageId, workerId, `provider account cannot send (${error.code})`, detail);
+      await deferMessage(db, messageId, lockedBy, `provider account cannot send (${error.code})`, detail);
       return { outcome: 'paused', ...detail };
     }
     if (error.permanent || lastAttempt) {
-      await markFailed(db, messageId, workerId, detail);
+      await markFailed(db, messageId, lockedBy, detail);
       log.warn({ messageId, channel: channel.name, recipient: message.recipient, ...detail, permanent: error.permanent }, 'message failed');
       return { outcome: 'failed', ...detail };
     }
-    await releaseForRetry(db, messageId, workerId, detail);
+    await releaseForRetry(db, messageId, lockedBy, detail);
     log.warn({ messageId, channel: channel.name, ...detail }, 'transient provider error; will retry');
     return { outcome: 'retry', ...detail };
   }
   // Outside the try: should recording still fail after its tries in place, no job retry
   // sends the message at once; the claim holds until its lease ends, and the message is then
   // sent again, as after a worker killed here (README: what a crash may repeat).
-  const recorded = await recordSent(deps, statements, { messageId, workerId, providerMessageId, ...prepared.content });
+  const recorded = await recordSent(deps, shared, { messageId, lockedBy, providerMessageId, ...prepared.content });
   if (!recorded) {
     // The claim outlived its lease mid-send and another worker took the message over: that
     // worker looks for this send at the provider (Channel.findSent), or sends it again.
@@ -243,18 +248,18 @@ async function admit<Content extends SentContent>(
   deps: DeliveryDeps,
   channel: Channel<Content>,
   message: OutgoingMessage,
-  workerId: string,
+  lockedBy: string,
 ): Promise<DeliveryResult | undefined> {
   const admission = (await channel.admit?.(message, deps.now?.() ?? new Date())) ?? { action: 'send' };
   const about = { messageId: message.id, channel: channel.name, recipient: message.recipient };
   if (admission.action === 'hold') {
-    await deferMessage(deps.db, message.id, workerId, admission.reason);
+    await deferMessage(deps.db, message.id, lockedBy, admission.reason);
     deps.log.info({ ...about, until: admission.until }, `held: ${admission.reason}`);
     return { outcome: 'held', until: admission.until };
   }
   if (admission.action === 'refuse') {
     const detail = { code: admission.code, message: admission.message };
-    await markFailed(deps.db, message.id, workerId, detail);
+    await markFailed(deps.db, message.id, lockedBy, detail);
     deps.log.warn({ ...about, ...detail }, 'message refused before sending');
     return { outcome: 'failed', ...detail };
   }
@@ -287,16 +292,16 @@ async function lookUp<Content extends SentContent>(
 /** Records as sent, with the provider's id (and how it ended, if known), a message a look-up found: it is not sent again. */
 async function recordFound<Content extends SentContent>(
   deps: DeliveryDeps,
-  statements: Statements,
+  shared: SharedStatements,
   channel: Channel<Content>['name'],
   message: OutgoingMessage,
-  workerId: string,
+  lockedBy: string,
   prepared: Prepared<Content>,
   found: FoundSend,
 ): Promise<DeliveryResult> {
   const { providerMessageId, receipt } = found;
   const about = { messageId: message.id, channel, recipient: message.recipient, providerMessageId };
-  const recorded = await recordSent(deps, statements, { messageId: message.id, workerId, providerMessageId, ...prepared.content });
+  const recorded = await recordSent(deps, shared, { messageId: message.id, lockedBy, providerMessageId, ...prepared.content });
   if (!recorded) {
     deps.log.warn(about, 'found at the provider, but the claim had been taken over meanwhile');
     return { outcome: 'sent', providerMessageId };
@@ -340,14 +345,14 @@ const RECORD_RETRY_MS = [250, 1_000, 4_000];
  * dropped connection): a send left unrecorded goes out a second time once its claim's lease
  * ends, so a passing error is worth waiting out here.
  */
-async function recordSent(deps: DeliveryDeps, statements: Statements, sent: SentMessage): Promise<OutgoingMessage | undefined> {
+async function recordSent(deps: DeliveryDeps, shared: SharedStatements, sent: SentMessage): Promise<OutgoingMessage | undefined> {
   for (const waitMs of RECORD_RETRY_MS) {
     try {
-      return await statements.recordSent(sent);
+      return await shared.recordSentInBatch(sent);
     } catch (error) {
       deps.log.warn({ err: error, messageId: sent.messageId, retryInMs: waitMs }, 'could not record a send the provider took; trying again');
       await sleep(waitMs);
     }
   }
-  return statements.recordSent(sent);
+  return shared.recordSentInBatch(sent);
 }

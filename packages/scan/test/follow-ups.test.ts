@@ -1,7 +1,6 @@
 // Follow-ups (docs/rules.md, "Follow-up"): when each opens, that it opens once per cycle
 // whichever process notices first, and that it closes by itself.
 import {
-  claimMessage,
   findFollowUp,
   insertCategory,
   markFailed,
@@ -13,6 +12,7 @@ import {
 import { addDays, type LicenseInput } from '@lr/domain';
 import { createLogger } from '@lr/log';
 import {
+  claimMessage,
   finishMessage,
   FOLLOW_UP_DAYS,
   FUTURE_SCANS_ALLOWED,

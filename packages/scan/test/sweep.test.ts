@@ -1,7 +1,9 @@
-import { claimMessage, insertCategory, markSent, type Database } from '@lr/db';
+import { insertCategory, type Database } from '@lr/db';
 import { addDays } from '@lr/domain';
 import { createLogger } from '@lr/log';
 import {
+  claimMessage,
+  markSent,
   ageClaim,
   freshDatabase,
   freshMessageQueues,

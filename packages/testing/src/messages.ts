@@ -1,5 +1,15 @@
-import { claimMessage, markFailed, markSent, recordReceipt, type Database } from '@lr/db';
+import { claimMessages, markFailed, markSentMany, recordReceipt, type Database, type SentMessage } from '@lr/db';
 import { sql } from 'kysely';
+
+/** claimMessages for one message, as a worker's lone job claims it: its claim, or undefined. */
+export async function claimMessage(db: Database, messageId: number, lockedBy: string, lease: { leaseSeconds: number; maxClaims: number }) {
+  return (await claimMessages(db, [messageId], lockedBy, lease))[0];
+}
+
+/** markSentMany for one message, under the claim `lockedBy`: the message sent, or undefined when the claim is not its own. */
+export async function markSent(db: Database, messageId: number, lockedBy: string, sent: Omit<SentMessage, 'messageId' | 'lockedBy'>) {
+  return (await markSentMany(db, [{ messageId, lockedBy, ...sent }]))[0];
+}
 
 /** Moves a message's claim back in time, as if its worker had taken it `seconds` ago. */
 export async function ageClaim(db: Database, messageId: number, seconds: number): Promise<void> {
@@ -49,13 +59,13 @@ export type MessageEnd = 'sent' | 'delivered' | 'undelivered' | 'failed';
 export async function finishMessage(db: Database, messageId: number, end: MessageEnd): Promise<string> {
   const claimed = await claimMessage(db, messageId, 'test-worker', { leaseSeconds: 120, maxClaims: 8 });
   if (!claimed) throw new Error(`message ${messageId} is not claimable`);
-  const workerId = claimed.message.lockedBy!;
+  const lockedBy = claimed.message.lockedBy!;
   const providerMessageId = `SM-test-${messageId}`;
   if (end === 'failed') {
-    await markFailed(db, messageId, workerId, { code: '21211', message: 'invalid number (test)' });
+    await markFailed(db, messageId, lockedBy, { code: '21211', message: 'invalid number (test)' });
     return providerMessageId;
   }
-  await markSent(db, messageId, workerId, { providerMessageId, body: 'test message' });
+  await markSent(db, messageId, lockedBy, { providerMessageId, body: 'test message' });
   if (end !== 'sent') await recordReceipt(db, providerMessageId, end, end === 'undelivered' ? { code: '30003', message: 'unreachable (test)' } : undefined);
   return providerMessageId;
 }

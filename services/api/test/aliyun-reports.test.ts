@@ -2,9 +2,9 @@
 // database: the token, the answer Alibaba Cloud expects, and that a report moves a message
 // forward only, whatever order and however often it comes.
 import { foundByOutId } from '@lr/sms';
-import { claimMessage, insertCategory, markSent, type Database } from '@lr/db';
+import { insertCategory, type Database } from '@lr/db';
 import { createLogger } from '@lr/log';
-import { ALIYUN_API_ENV, TEST_ALIYUN_REPORT_TOKEN, testCategory, testLicense } from '@lr/testing';
+import { claimMessage, markSent, ALIYUN_API_ENV, TEST_ALIYUN_REPORT_TOKEN, testCategory, testLicense } from '@lr/testing';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, expectError, startTestApp, type App, type TestApp } from './harness';

@@ -1,6 +1,6 @@
-import { claimMessage, createApiKey, markFailed, suppressPhone } from '@lr/db';
+import { createApiKey, markFailed, suppressPhone } from '@lr/db';
 import { addDays, localDate } from '@lr/domain';
-import { TEST_RESIDENT_ID } from '@lr/testing';
+import { claimMessage, TEST_RESIDENT_ID } from '@lr/testing';
 import { SignJWT } from 'jose';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

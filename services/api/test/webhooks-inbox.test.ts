@@ -1,5 +1,4 @@
-import { claimMessage, markSent } from '@lr/db';
-import { TEST_TWILIO, testLicense, type TestDatabase } from '@lr/testing';
+import { claimMessage, markSent, TEST_TWILIO, testLicense, type TestDatabase } from '@lr/testing';
 import { SignJWT, UnsecuredJWT } from 'jose';
 import twilio from 'twilio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

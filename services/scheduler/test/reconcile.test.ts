@@ -1,11 +1,13 @@
 // The reconciliation of SMS left without a receipt, against the fake Alibaba Cloud at the HTTP
 // level (the SDK's real signing and parsing run) and a real database.
-import { claimMessage, findMessage, insertCategory, markSent, recordReceipt, type Database } from '@lr/db';
+import { findMessage, insertCategory, recordReceipt, type Database } from '@lr/db';
 import { addDays, localDate } from '@lr/domain';
 import { createLogger } from '@lr/log';
 import { runScan } from '@lr/scan';
 import { aliyunReceiptLookUp, aliyunSmsClient, foundByOutId } from '@lr/sms';
 import {
+  claimMessage,
+  markSent,
   fakeAliyun,
   FOLLOW_UP_DAYS,
   freshDatabase,

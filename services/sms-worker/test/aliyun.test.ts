@@ -5,7 +5,7 @@
  * time-outs, and the look-up before sending
  * again (QuerySendDetails, matched by OutId).
  */
-import { claimMessage, findMessage, insertCategory } from '@lr/db';
+import { findMessage, insertCategory } from '@lr/db';
 import { deliverMessage, startDeliveryWorker } from '@lr/delivery';
 import { nextLocalMidnight, type License } from '@lr/domain';
 import { counters, redisConnection, sendSms } from '@lr/jobs';
@@ -13,6 +13,7 @@ import { createLogger } from '@lr/log';
 import { runScan } from '@lr/scan';
 import { aliyunSender, aliyunSmsClient, foundByOutId } from '@lr/sms';
 import {
+  claimMessage,
   ageClaim,
   eventually,
   fakeAliyun,

@@ -1,10 +1,11 @@
-import { claimMessage, clearSuppression, findMessage, findSuppression, insertCategory, listReminders, suppressPhone } from '@lr/db';
+import { clearSuppression, findMessage, findSuppression, insertCategory, listReminders, suppressPhone } from '@lr/db';
 import { deliverMessage, startDeliveryWorker } from '@lr/delivery';
 import { addDays, localDate, localSecondOfDay, nextLocalMidnight, renewalLink, type License, type LicenseInput } from '@lr/domain';
 import { enqueue, redisConnection, sendSms, type MessageQueues } from '@lr/jobs';
 import { createLogger } from '@lr/log';
 import { runScan } from '@lr/scan';
 import {
+  claimMessage,
   ageClaim,
   eventually,
   failSentRecords,
