@@ -29,7 +29,7 @@ const content = JSON.parse(process.env.BENCH_SENDER_CONTENT ?? '{}') as {
 
 /** The bare SDK: a dependency of @lr/sms, not of the root, so required from there (CommonJS: the client class is `default`). */
 function bareAliyunSdk() {
-  const require = createRequire(new URL('../packages/sms/package.json', import.meta.url));
+  const require = createRequire(import.meta.resolve('@lr/sms'));
   const sdk = require('@alicloud/dysmsapi20170525') as {
     default: new (config: unknown) => { sendSms(request: unknown): Promise<{ body?: { code?: string; bizId?: string } }> };
     SendSmsRequest: new (fields: Record<string, string>) => unknown;
