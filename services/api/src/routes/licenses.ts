@@ -1,4 +1,4 @@
-import { findLicense, inTransaction, licenseContact, licenseRenewals, listLicenses, listReminders, recordAudit, sealLicenses, upsertSealedLicenses, type Database, type IdSealer } from '@lr/db';
+import { findLicense, licenseRenewals, listLicenses, listReminders, type Database, type IdSealer } from '@lr/db';
 import { isBusinessDate } from '@lr/domain';
 import type { Counters } from '@lr/jobs';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
@@ -7,14 +7,15 @@ import type { RequireRole } from '../auth';
 import { ApiError, notFound } from '../errors';
 import { auditActor } from '../audit';
 import { decodeCursor, MAX_ID, page, PageQuery } from '../pagination';
-import { checkLicenseRows } from '../license-rows';
 import { MAX_BATCH } from '../limits';
 import { BusinessDateString } from '../schemas';
+import { licenseService } from '../services/licenses';
 
 /** 10,000 licences of about 400 bytes each, with room to spare. */
 const BATCH_BODY_LIMIT = 8 * 1024 * 1024;
 
 export function licenseRoutes(db: Database, sealer: IdSealer, counters: Counters, requireRole: RequireRole): FastifyPluginAsyncTypebox {
+  const licenses = licenseService({ db, sealer, counters });
   return async (app) => {
     app.post(
       '/v1/licenses/batch',
@@ -30,22 +31,12 @@ export function licenseRoutes(db: Database, sealer: IdSealer, counters: Counters
         },
       },
       async (request) => {
-        const { valid, errors } = await checkLicenseRows(db, request.body.licenses);
-        if (errors.length > 0) {
+        const written = await licenses.writeBatch(request.body.licenses, auditActor(request));
+        if ('errors' in written) {
+          const { errors } = written;
           throw new ApiError(422, 'invalid_licenses', `${new Set(errors.map((e) => e.index)).size} of ${request.body.licenses.length} rows are invalid; nothing was written`, errors);
         }
-        const licenses = valid.map((v) => v.license);
-        // Sealed before a connection is taken. Here rather than on the import's sealing thread:
-        // the request waits for it either way, and the thread's round trip measured slower.
-        const sealed = await sealLicenses(sealer, licenses);
-        const counts = await inTransaction(db, async (trx) => {
-          const written = await upsertSealedLicenses(trx, sealed);
-          // Counts only: the rows hold personal data.
-          await recordAudit(trx, { ...auditActor(request), action: 'licenses.batch', target: 'licenses', before: null, after: { rows: licenses.length, ...written } });
-          return written;
-        });
-        counters.add('renewals', counts.renewed);
-        return counts;
+        return written.counts;
       },
     );
 
@@ -110,13 +101,7 @@ export function licenseRoutes(db: Database, sealer: IdSealer, counters: Counters
         },
       },
       async (request) => {
-        const { id } = request.params;
-        // The read and its audit entry commit together: no phone is shown without its record.
-        const contact = await db.transaction().execute(async (trx) => {
-          const found = await licenseContact(trx, id);
-          if (found) await recordAudit(trx, { ...auditActor(request), action: 'licenses.contact.read', target: `license:${id}`, before: null, after: null });
-          return found;
-        });
+        const contact = await licenses.contact(request.params.id, auditActor(request));
         if (!contact) throw notFound('licence');
         return contact;
       },
