@@ -6,8 +6,8 @@
  */
 import { addDays, type LicenseInput } from '@lr/domain';
 import type { DemoCategoryCode } from './categories';
-import { DemoLicenseMaker, demoLicensesOf, type DemoContact } from './licenses';
-import { SeededRandom } from './seeded-random';
+import { demoLicenseMaker, demoLicensesOf, renewedDemoLicense, type DemoContact } from './licenses';
+import { seededRandom } from './seeded-random';
 
 /** Days of history before today: about half a year. */
 export const HISTORY_DAYS = 182;
@@ -87,9 +87,9 @@ export function demoHistory(today: string, cycles = 400): DemoHistory {
   const firstDay = addDays(today, -HISTORY_DAYS);
   const lastDay = addDays(today, -1);
   // Today's licences first, so that the history's holders, phones and numbers differ from theirs.
-  const maker = new DemoLicenseMaker();
+  const maker = demoLicenseMaker();
   const licenses = demoLicensesOf(maker, today);
-  const rnd = new SeededRandom(0x4849_5354); // 'HIST'
+  const rnd = seededRandom(0x4849_5354); // 'HIST'
   const renewals: DemoHistory['renewals'] = [];
   const deadPhones: DemoHistory['deadPhones'] = [];
 
@@ -113,7 +113,7 @@ export function demoHistory(today: string, cycles = 400): DemoHistory {
       on = addDays(expiresOn, rnd.int(1, 25));
     }
     if (on === undefined || on > lastDay) continue;
-    renewals.push({ on: on < firstDay ? firstDay : on, license: maker.renewed(license) });
+    renewals.push({ on: on < firstDay ? firstDay : on, license: renewedDemoLicense(license) });
   }
   renewals.sort((a, b) => (a.on < b.on ? -1 : a.on > b.on ? 1 : 0));
   return { firstDay, licenses, renewals, deadPhones };

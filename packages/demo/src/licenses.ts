@@ -15,7 +15,7 @@ import {
   type LicenseStatus,
 } from '@lr/domain';
 import type { DemoCategoryCode } from './categories';
-import { SeededRandom } from './seeded-random';
+import { seededRandom, type SeededRandom } from './seeded-random';
 
 /** The same day `years` earlier or later; 29 February becomes 28 February in other years. */
 function addYears(date: string, years: number): string {
@@ -161,90 +161,63 @@ export interface DemoContact {
   app?: boolean;
 }
 
-/**
- * Makes realistic licences one at a time, every holder, id number, phone, app account and
- * licence number distinct from those made before by the same maker.
- */
-export class DemoLicenseMaker {
-  readonly rnd: SeededRandom;
-  private readonly usedIds = new Set<string>();
-  private readonly usedPhones = new Set<string>();
-  private readonly usedUserIds = new Set<string>();
-  private readonly usedNames = new Set<string>();
-  private readonly nextSeq: Record<CategoryCode, number>;
-  /**
-   * Hotels and restaurants hold both a food and a hygiene licence: the hospitality enterprises
-   * that so far hold only one of them, by the category they still lack.
-   */
-  private readonly lacking: Record<'food-business' | 'public-hygiene', Holder[]> = { 'food-business': [], 'public-hygiene': [] };
-
-  constructor(seed = 0x4c55_5348 /* 'LUSH' */) {
-    const rnd = new SeededRandom(seed);
-    this.rnd = rnd;
-    this.nextSeq = {
-      'food-business': rnd.int(100, 900),
-      'public-hygiene': rnd.int(10, 90),
-      'water-abstraction': rnd.int(10, 60),
-      'road-transport': rnd.int(100, 900),
-      'enforcement-cert-review': rnd.int(100, 400),
-    };
+/** A value `make` gives that is not in `used` yet, then noted there. */
+function unique(used: Set<string>, make: () => string): string {
+  for (let attempt = 0; attempt < 10_000; attempt++) {
+    const value = make();
+    if (!used.has(value)) {
+      used.add(value);
+      return value;
+    }
   }
+  throw new Error('demo data: ran out of unique values');
+}
 
+/** The licence after its renewal: a new term from its old expiry date on; a certificate's next review a year on. */
+export function renewedDemoLicense(license: LicenseInput): LicenseInput {
+  const cat = license.categoryCode as CategoryCode;
+  if (cat === 'enforcement-cert-review') return { ...license, expiresOn: addYears(license.expiresOn, 1) };
+  const years = Math.round(daysBetween(license.validFrom, license.expiresOn) / 365);
+  return { ...license, validFrom: addDays(license.expiresOn, 1), expiresOn: addYears(license.expiresOn, years) };
+}
+
+export interface DemoLicenseMaker {
+  /** the maker's random source, which its caller may draw from too: the draws follow one another */
+  rnd: SeededRandom;
   /**
    * A licence of `cat` that expires on `expiresOn`. Its holder is new, or (one time in seven,
    * hotels and restaurants) an enterprise that holds the other hospitality licence; a new
    * holder's contact follows `contact`.
    */
-  license(cat: CategoryCode, expiresOn: string, status: LicenseStatus = 'active', contact: DemoContact = {}): LicenseInput {
-    const { rnd } = this;
-    const validFrom =
-      cat === 'enforcement-cert-review'
-        ? addDays(addYears(expiresOn, -rnd.pick(CERTIFICATE_AGES)), 1) // issued then, reviewed every year since
-        : addDays(addYears(expiresOn, -rnd.pick(TERM_YEARS[cat])), 1);
-    let holder = rnd.float() < 0.15 && contact.phone === undefined && contact.app === undefined ? this.reusableEnterprise(cat) : undefined;
-    if (!holder) {
-      const [regionCode, regionName] = rnd.weighted(REGION_WEIGHTS);
-      holder = rnd.float() < INDIVIDUAL_SHARE[cat] ? this.newIndividual(regionCode, contact) : this.newEnterprise(cat, regionCode, regionName, contact);
-      this.noteHospitality(holder, cat);
-    }
-    return {
-      categoryCode: cat,
-      licenseNo: this.licenseNo(cat, holder.regionCode, validFrom, holder),
-      holderName: holder.holderName,
-      holderType: holder.holderType,
-      holderIdNo: holder.holderIdNo,
-      phone: holder.phone,
-      platformUserId: holder.platformUserId,
-      regionCode: holder.regionCode,
-      validFrom,
-      expiresOn,
-      status,
-    };
-  }
+  license(cat: CategoryCode, expiresOn: string, status?: LicenseStatus, contact?: DemoContact): LicenseInput;
+}
 
-  /** The licence after its renewal: a new term from its old expiry date on; a certificate's next review a year on. */
-  renewed(license: LicenseInput): LicenseInput {
-    const cat = license.categoryCode as CategoryCode;
-    if (cat === 'enforcement-cert-review') return { ...license, expiresOn: addYears(license.expiresOn, 1) };
-    const years = Math.round(daysBetween(license.validFrom, license.expiresOn) / 365);
-    return { ...license, validFrom: addDays(license.expiresOn, 1), expiresOn: addYears(license.expiresOn, years) };
-  }
+/**
+ * Makes realistic licences one at a time, every holder, id number, phone, app account and
+ * licence number distinct from those made before by the same maker.
+ */
+export function demoLicenseMaker(seed = 0x4c55_5348 /* 'LUSH' */): DemoLicenseMaker {
+  const rnd = seededRandom(seed);
+  const usedIds = new Set<string>();
+  const usedPhones = new Set<string>();
+  const usedUserIds = new Set<string>();
+  const usedNames = new Set<string>();
+  const nextSeq: Record<CategoryCode, number> = {
+    'food-business': rnd.int(100, 900),
+    'public-hygiene': rnd.int(10, 90),
+    'water-abstraction': rnd.int(10, 60),
+    'road-transport': rnd.int(100, 900),
+    'enforcement-cert-review': rnd.int(100, 400),
+  };
+  /**
+   * Hotels and restaurants hold both a food and a hygiene licence: the hospitality enterprises
+   * that so far hold only one of them, by the category they still lack.
+   */
+  const lacking: Record<'food-business' | 'public-hygiene', Holder[]> = { 'food-business': [], 'public-hygiene': [] };
 
-  private unique(used: Set<string>, make: () => string): string {
-    for (let attempt = 0; attempt < 10_000; attempt++) {
-      const value = make();
-      if (!used.has(value)) {
-        used.add(value);
-        return value;
-      }
-    }
-    throw new Error('demo data: ran out of unique values');
-  }
-
-  private newPhone(wanted: boolean | undefined): string | null {
-    const { rnd } = this;
+  function newPhone(wanted: boolean | undefined): string | null {
     if (wanted === false || (wanted === undefined && rnd.float() < 0.05)) return null;
-    return this.unique(this.usedPhones, () => {
+    return unique(usedPhones, () => {
       for (;;) {
         const phone = rnd.pick(MOBILE_PREFIXES) + rnd.digits(8);
         if (normalizeMobile(phone) !== null) return phone;
@@ -252,14 +225,12 @@ export class DemoLicenseMaker {
     });
   }
 
-  private newUserId(wanted: boolean | undefined): string | null {
-    const { rnd } = this;
+  function newUserId(wanted: boolean | undefined): string | null {
     if (wanted === false || (wanted === undefined && rnd.float() >= 0.6)) return null;
-    return this.unique(this.usedUserIds, () => `hn-app-${rnd.int(1, 9)}${rnd.digits(9)}`);
+    return unique(usedUserIds, () => `hn-app-${rnd.int(1, 9)}${rnd.digits(9)}`);
   }
 
-  private newEnterprise(cat: CategoryCode, regionCode: string, regionName: string, contact: DemoContact): Holder {
-    const { rnd, usedNames } = this;
+  function newEnterprise(cat: CategoryCode, regionCode: string, regionName: string, contact: DemoContact): Holder {
     const [kind, registration] = rnd.pick(ENTERPRISE_KINDS[cat]);
     // Townships only in Lushi County's own businesses; once the names run out, branches.
     const place = (): string => (regionCode === '411224' ? rnd.pick(PLACES) : rnd.pick(TRADE_WORDS));
@@ -271,7 +242,7 @@ export class DemoLicenseMaker {
       holderName = `${regionName}${place()}${rnd.pick(TRADE_WORDS)}${kind}第${branch}分店`;
     }
     usedNames.add(holderName);
-    const holderIdNo = this.unique(this.usedIds, () => {
+    const holderIdNo = unique(usedIds, () => {
       const org =
         rnd.float() < 0.75
           ? `MA${rnd.pick(['40', '44', '45', '46'])}${rnd.chars(CREDIT_CHARS, 5)}` // codes issued since 2015
@@ -283,17 +254,16 @@ export class DemoLicenseMaker {
       holderType: 'enterprise',
       holderName,
       holderIdNo,
-      phone: this.newPhone(contact.phone),
-      platformUserId: this.newUserId(contact.app),
+      phone: newPhone(contact.phone),
+      platformUserId: newUserId(contact.app),
       regionCode,
     };
   }
 
-  private newIndividual(regionCode: string, contact: DemoContact): Holder {
-    const { rnd } = this;
+  function newIndividual(regionCode: string, contact: DemoContact): Holder {
     const male = rnd.float() < 0.55;
     const holderName = rnd.pick(SURNAMES) + rnd.pick(male ? MALE_NAMES : FEMALE_NAMES);
-    const holderIdNo = this.unique(this.usedIds, () => {
+    const holderIdNo = unique(usedIds, () => {
       const birth = addDays('1960-01-01', rnd.int(0, daysBetween('1960-01-01', '2000-12-31')));
       const sequence = `${rnd.digits(2)}${2 * rnd.int(0, 4) + (male ? 1 : 0)}`; // odd for men, even for women
       const body = `${regionCode}${birth.replaceAll('-', '')}${sequence}`;
@@ -303,31 +273,30 @@ export class DemoLicenseMaker {
       holderType: 'individual',
       holderName,
       holderIdNo,
-      phone: this.newPhone(contact.phone),
-      platformUserId: this.newUserId(contact.app),
+      phone: newPhone(contact.phone),
+      platformUserId: newUserId(contact.app),
       regionCode,
     };
   }
 
-  private reusableEnterprise(cat: CategoryCode): Holder | undefined {
+  function reusableEnterprise(cat: CategoryCode): Holder | undefined {
     if (cat !== 'food-business' && cat !== 'public-hygiene') return undefined;
-    const candidates = this.lacking[cat];
+    const candidates = lacking[cat];
     if (candidates.length === 0) return undefined;
-    const index = this.rnd.int(0, candidates.length - 1);
+    const index = rnd.int(0, candidates.length - 1);
     const [holder] = candidates.splice(index, 1);
     return holder;
   }
 
-  private noteHospitality(holder: Holder, cat: CategoryCode): void {
+  function noteHospitality(holder: Holder, cat: CategoryCode): void {
     if (holder.holderType !== 'enterprise' || !HOSPITALITY.test(holder.holderName)) return;
-    if (cat === 'food-business') this.lacking['public-hygiene'].push(holder);
-    if (cat === 'public-hygiene') this.lacking['food-business'].push(holder);
+    if (cat === 'food-business') lacking['public-hygiene'].push(holder);
+    if (cat === 'public-hygiene') lacking['food-business'].push(holder);
   }
 
-  private licenseNo(cat: CategoryCode, regionCode: string, validFrom: string, holder: Holder): string {
-    const { rnd } = this;
-    this.nextSeq[cat] += rnd.int(1, 7);
-    const seq = this.nextSeq[cat];
+  function licenseNo(cat: CategoryCode, regionCode: string, validFrom: string, holder: Holder): string {
+    nextSeq[cat] += rnd.int(1, 7);
+    const seq = nextSeq[cat];
     const year = validFrom.slice(0, 4);
     switch (cat) {
       case 'food-business': {
@@ -346,6 +315,34 @@ export class DemoLicenseMaker {
         return `${regionCode}${rnd.pick(ENFORCEMENT_AGENCIES)}${String(seq).padStart(5, '0')}`;
     }
   }
+
+  function license(cat: CategoryCode, expiresOn: string, status: LicenseStatus = 'active', contact: DemoContact = {}): LicenseInput {
+    const validFrom =
+      cat === 'enforcement-cert-review'
+        ? addDays(addYears(expiresOn, -rnd.pick(CERTIFICATE_AGES)), 1) // issued then, reviewed every year since
+        : addDays(addYears(expiresOn, -rnd.pick(TERM_YEARS[cat])), 1);
+    let holder = rnd.float() < 0.15 && contact.phone === undefined && contact.app === undefined ? reusableEnterprise(cat) : undefined;
+    if (!holder) {
+      const [regionCode, regionName] = rnd.weighted(REGION_WEIGHTS);
+      holder = rnd.float() < INDIVIDUAL_SHARE[cat] ? newIndividual(regionCode, contact) : newEnterprise(cat, regionCode, regionName, contact);
+      noteHospitality(holder, cat);
+    }
+    return {
+      categoryCode: cat,
+      licenseNo: licenseNo(cat, holder.regionCode, validFrom, holder),
+      holderName: holder.holderName,
+      holderType: holder.holderType,
+      holderIdNo: holder.holderIdNo,
+      phone: holder.phone,
+      platformUserId: holder.platformUserId,
+      regionCode: holder.regionCode,
+      validFrom,
+      expiresOn,
+      status,
+    };
+  }
+
+  return { rnd, license };
 }
 
 /**
@@ -377,5 +374,5 @@ export function demoLicensesOf(maker: DemoLicenseMaker, today: string, count = 3
 
 /** `count` realistic licences around `today` (demoLicensesOf), the same for the same arguments. */
 export function demoLicenses(today: string, count = 300): LicenseInput[] {
-  return demoLicensesOf(new DemoLicenseMaker(), today, count);
+  return demoLicensesOf(demoLicenseMaker(), today, count);
 }

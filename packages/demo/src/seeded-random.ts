@@ -12,44 +12,52 @@ function mulberry32(seed: number): () => number {
   };
 }
 
-/** Random choices that are the same for the same seed. */
-export class SeededRandom {
-  private readonly next: () => number;
-  constructor(seed: number) {
-    this.next = mulberry32(seed);
-  }
-  float(): number {
-    return this.next();
-  }
+export interface SeededRandom {
+  /** A number in [0, 1). */
+  float(): number;
   /** An integer in [min, max]. */
-  int(min: number, max: number): number {
-    return min + Math.floor(this.next() * (max - min + 1));
-  }
-  pick<T>(items: readonly T[]): T {
-    const item = items[Math.floor(this.next() * items.length)];
-    if (item === undefined) throw new Error('pick from an empty list');
-    return item;
-  }
+  int(min: number, max: number): number;
+  pick<T>(items: readonly T[]): T;
   /** An item chosen with the given weights. */
-  weighted<T>(items: readonly (readonly [T, number])[]): T {
-    const total = items.reduce((sum, [, w]) => sum + w, 0);
-    let r = this.next() * total;
-    for (const [item, w] of items) {
-      r -= w;
-      if (r < 0) return item;
-    }
-    const last = items[items.length - 1];
-    if (last === undefined) throw new Error('weighted pick from an empty list');
-    return last[0];
-  }
-  digits(n: number): string {
-    let s = '';
-    for (let i = 0; i < n; i++) s += String(this.int(0, 9));
-    return s;
-  }
-  chars(alphabet: string, n: number): string {
-    let s = '';
-    for (let i = 0; i < n; i++) s += alphabet.charAt(this.int(0, alphabet.length - 1));
-    return s;
-  }
+  weighted<T>(items: readonly (readonly [T, number])[]): T;
+  /** `n` decimal digits. */
+  digits(n: number): string;
+  /** `n` characters of `alphabet`. */
+  chars(alphabet: string, n: number): string;
+}
+
+/** Random choices that are the same for the same seed. */
+export function seededRandom(seed: number): SeededRandom {
+  const next = mulberry32(seed);
+  const int = (min: number, max: number): number => min + Math.floor(next() * (max - min + 1));
+  return {
+    float: next,
+    int,
+    pick<T>(items: readonly T[]): T {
+      const item = items[Math.floor(next() * items.length)];
+      if (item === undefined) throw new Error('pick from an empty list');
+      return item;
+    },
+    weighted<T>(items: readonly (readonly [T, number])[]): T {
+      const total = items.reduce((sum, [, w]) => sum + w, 0);
+      let r = next() * total;
+      for (const [item, w] of items) {
+        r -= w;
+        if (r < 0) return item;
+      }
+      const last = items[items.length - 1];
+      if (last === undefined) throw new Error('weighted pick from an empty list');
+      return last[0];
+    },
+    digits(n: number): string {
+      let s = '';
+      for (let i = 0; i < n; i++) s += String(int(0, 9));
+      return s;
+    },
+    chars(alphabet: string, n: number): string {
+      let s = '';
+      for (let i = 0; i < n; i++) s += alphabet.charAt(int(0, alphabet.length - 1));
+      return s;
+    },
+  };
 }
