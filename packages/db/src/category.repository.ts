@@ -73,7 +73,12 @@ export function insertCategory(db: Database, category: Category): Promise<Stored
 
 /**
  * Changes a category. New lead days apply from the next scan; disabling it cancels
- * its unsent deliveries at once. Run inside a transaction.
+ * its unsent deliveries at once (docs/rules.md). Run inside a transaction.
+ *
+ * The cancellation is a rule, and the API's category service (services/api) decides the
+ * rest of a change; it is still applied here, with the write, because the scan's tests
+ * disable a category through this function and expect what is queued to be cancelled.
+ * Once they go through the service, it moves there.
  */
 export async function updateCategory(
   trx: Database,

@@ -1,25 +1,13 @@
-import { findCategory, findCategoryForUpdate, inTransaction, insertCategory, listCategories, recordAudit, updateCategory, type Database } from '@lr/db';
-import {
-  ALIYUN_TEMPLATE_CODE,
-  CATEGORY_CODE,
-  DEFAULT_LEAD_DAYS,
-  digestFieldProblems,
-  MAX_LEAD_DAYS,
-  TEMPLATE_PARAM_TOO_LONG,
-  templateFieldProblems,
-  unknownPlaceholders,
-  withPreview,
-  type Category,
-  type PreviewOptions,
-} from '@lr/domain';
+import { findCategory, listCategories, type Database } from '@lr/db';
+import { ALIYUN_TEMPLATE_CODE, CATEGORY_CODE, MAX_LEAD_DAYS, withPreview, type PreviewOptions } from '@lr/domain';
 import type { SmsSettings } from '@lr/config';
-import { sendsTemplates } from '@lr/sms';
-import { Type, type Static } from '@sinclair/typebox';
+import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { auditActor } from '../audit';
 import type { RequireRole } from '../auth';
 import { ApiError, notFound } from '../errors';
 import { decodeCodeCursor, page, PageQuery } from '../pagination';
-import { auditActor } from '../audit';
+import { categoryService, CategoryRefused } from '../services/categories';
 
 const Code = Type.String({ pattern: CATEGORY_CODE.source });
 const Text = (maxLength: number) => Type.String({ minLength: 1, maxLength });
@@ -54,42 +42,10 @@ const CategoryChanges = Type.Partial(Type.Object(CategoryFields, { additionalPro
   minProperties: 1,
 });
 
-/** An unknown placeholder is rejected when the category is saved (docs/rules.md, message text). */
-function checkTemplates(fields: Partial<Static<typeof CategoryChanges>>): void {
-  const details = [
-    ...(['smsTemplate', 'pushTitle', 'pushBody'] as const).flatMap((field) =>
-      unknownPlaceholders(fields[field] ?? '').map((name) => ({ field, message: `unknown placeholder {${name}}` })),
-    ),
-    ...templateFieldProblems(fields),
-  ];
-  if (details.length > 0) {
-    const message = details.map((d) => `${d.field}: ${d.message}`).join('; ');
-    throw new ApiError(422, 'unknown_placeholder', message, details);
-  }
-}
-
-/**
- * Under SMS_PROVIDER=aliyun, carriers take an SMS only as an approved template: a category
- * with the sms channel needs its template's code and variables, and a name and consultPhone
- * that fit the digest template's variables (docs/aliyun.md).
- */
-function checkSmsTemplate(
-  category: Pick<Category, 'name' | 'consultPhone' | 'channels' | 'aliyunTemplateCode' | 'aliyunTemplateParams'>,
-  smsProvider: SmsSettings['provider'] | undefined,
-): void {
-  if (smsProvider === undefined || !sendsTemplates(smsProvider) || !category.channels.includes('sms')) return;
-  const missing = [
-    ...(category.aliyunTemplateCode ? [] : ['aliyunTemplateCode']),
-    ...(category.aliyunTemplateParams && Object.keys(category.aliyunTemplateParams).length > 0 ? [] : ['aliyunTemplateParams']),
-  ];
-  if (missing.length > 0) {
-    const details = missing.map((field) => ({ field, message: 'is required for the sms channel when SMS_PROVIDER=aliyun' }));
-    throw new ApiError(422, 'sms_template_required', details.map((d) => `${d.field} ${d.message}`).join('; '), details);
-  }
-  // The digest sends the name and consultPhone as variables: refused now rather than every
-  // digest SMS of the category failing later.
-  const tooLong = digestFieldProblems(category);
-  if (tooLong.length > 0) throw new ApiError(422, TEMPLATE_PARAM_TOO_LONG, tooLong.map((d) => `${d.field} ${d.message}`).join('; '), tooLong);
+/** A category refused for its fields: a 422 with the contract's code. */
+function refused(error: unknown): never {
+  if (error instanceof CategoryRefused) throw new ApiError(422, error.code, error.message, error.details);
+  throw error;
 }
 
 /** `preview.linkBaseUrl`: the address of the service's renewal links, so that the preview counts `{renewalLink}` as sent. */
@@ -100,6 +56,7 @@ export function categoryRoutes(
   /** SMS_PROVIDER: under `aliyun` a category with the sms channel needs its approved template */
   smsProvider?: SmsSettings['provider'],
 ): FastifyPluginAsyncTypebox {
+  const categories = categoryService({ db, smsProvider });
   return async (app) => {
     app.get(
       '/v1/categories',
@@ -127,17 +84,8 @@ export function categoryRoutes(
       '/v1/categories',
       { onRequest: requireRole('admin'), schema: { tags: ['categories'], body: NewCategory } },
       async (request, reply) => {
-        checkTemplates(request.body);
-        const category: Category = { leadDays: [...DEFAULT_LEAD_DAYS], enabled: true, ...request.body };
-        checkSmsTemplate(category, smsProvider);
-        const created = await db.transaction().execute(async (trx) => {
-          const stored = await insertCategory(trx, category);
-          if (stored) {
-            await recordAudit(trx, { ...auditActor(request), action: 'category.create', target: `category:${stored.code}`, before: null, after: stored });
-          }
-          return stored;
-        });
-        if (!created) throw new ApiError(409, 'category_exists', `category ${category.code} exists already`);
+        const created = await categories.create(request.body, auditActor(request)).catch(refused);
+        if (created === 'exists') throw new ApiError(409, 'category_exists', `category ${request.body.code} exists already`);
         return reply.code(201).send(withPreview(created, preview));
       },
     );
@@ -149,15 +97,7 @@ export function categoryRoutes(
         schema: { tags: ['categories'], params: Type.Object({ code: Type.String() }), body: CategoryChanges },
       },
       async (request) => {
-        checkTemplates(request.body);
-        const updated = await inTransaction(db, async (trx) => {
-          const before = await findCategoryForUpdate(trx, request.params.code);
-          if (!before) return undefined;
-          checkSmsTemplate({ ...before, ...request.body }, smsProvider);
-          const after = await updateCategory(trx, request.params.code, request.body);
-          await recordAudit(trx, { ...auditActor(request), action: 'category.update', target: `category:${before.code}`, before, after });
-          return after;
-        });
+        const updated = await categories.update(request.params.code, request.body, auditActor(request)).catch(refused);
         return updated ? withPreview(updated, preview) : Promise.reject(notFound('category'));
       },
     );
