@@ -80,7 +80,7 @@ async function run(): Promise<RunResult> {
     const queues = openMessageQueues(redis, QUEUE_PREFIX);
     const scanner = connect(DATABASE_URL, { max: 4, applicationName: 'bench-crash-scan' });
     const scan = await runScan(
-      { db: scanner.db, queues, log: createLogger('scan', 'warn'), followUpDays: FOLLOW_UP_DAYS, timezone: 'Asia/Shanghai', allowFutureScans: true },
+      { db: scanner.db, queues, log: createLogger('scan', 'warn'), followUpDays: FOLLOW_UP_DAYS },
       { asOf: AS_OF, trigger: 'command' },
     );
     await scanner.close();

@@ -5,10 +5,9 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from '@lr/config';
 import { connect } from '@lr/db';
-import { localDate } from '@lr/domain';
 import { openMessageQueues, producerConnection } from '@lr/jobs';
 import { createLogger } from '@lr/log';
-import { asOfProblem, AsOfInFutureError, runScan, ScanInProgressError } from '@lr/scan';
+import { scanFor } from '@lr/scan';
 
 const USAGE = `usage: npm run scan -- [--as-of YYYY-MM-DD]
   runs a scan for that date (default: today in REMINDER_TIMEZONE) and prints its record;
@@ -26,18 +25,17 @@ function parse(argv: string[]): { asOf?: string; help: boolean } {
     options: { 'as-of': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
   });
   if (positionals.length > 0) throw new Error(`unexpected argument "${positionals[0]}"`);
-  const asOf = values['as-of'];
-  const problem = asOf === undefined ? undefined : asOfProblem(asOf);
-  if (problem) throw new Error(`--as-of ${problem}, not "${asOf}"`);
-  return { asOf, help: values.help ?? false };
+  return { asOf: values['as-of'], help: values.help ?? false };
 }
+
+const usageError = (message: string) => `scan: ${message}\n${USAGE}\n`;
 
 async function main(): Promise<number> {
   let args;
   try {
     args = parse(process.argv.slice(2));
   } catch (error) {
-    process.stderr.write(`scan: ${error instanceof Error ? error.message : String(error)}\n${USAGE}\n`);
+    process.stderr.write(usageError(error instanceof Error ? error.message : String(error)));
     return 2;
   }
   if (args.help) {
@@ -53,20 +51,24 @@ async function main(): Promise<number> {
   const queues = openMessageQueues(redis, config.queuePrefix);
   try {
     const deps = { db: database.db, queues, log, followUpDays: config.followUpDays, timezone: config.timezone, allowFutureScans: config.allowFutureScans };
-    const summary = await runScan(deps, { asOf: args.asOf ?? localDate(config.timezone), trigger: 'command' });
-    process.stdout.write(`${JSON.stringify(summary)}\n`);
-    return 0;
-  } catch (error) {
-    if (error instanceof ScanInProgressError) {
-      process.stderr.write('scan: another scan is running; run this again when it has finished\n');
-      return SCAN_IN_PROGRESS;
+    const answer = await scanFor(deps, { asOf: args.asOf, trigger: 'command' });
+    switch (answer.kind) {
+      case 'scanned':
+        process.stdout.write(`${JSON.stringify(answer.summary)}\n`);
+        return 0;
+      case 'invalid_as_of':
+        process.stderr.write(usageError(`--as-of ${answer.message}, not "${answer.asOf}"`));
+        return 2;
+      case 'as_of_in_future':
+        process.stderr.write(`scan: --as-of ${answer.message}\n`);
+        return 2;
+      case 'scan_in_progress':
+        process.stderr.write('scan: another scan is running; run this again when it has finished\n');
+        return SCAN_IN_PROGRESS;
+      case 'failed':
+        process.stderr.write(`scan: failed: ${answer.error instanceof Error ? answer.error.message : String(answer.error)}\n`);
+        return 1;
     }
-    if (error instanceof AsOfInFutureError) {
-      process.stderr.write(`scan: --as-of ${error.message}\n`);
-      return 2;
-    }
-    process.stderr.write(`scan: failed: ${error instanceof Error ? error.message : String(error)}\n`);
-    return 1;
   } finally {
     await queues.close();
     await redis.quit().catch(() => redis.disconnect());

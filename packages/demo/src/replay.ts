@@ -149,7 +149,7 @@ export async function replayDemoHistory(deps: HistoryDeps, history: DemoHistory,
       // The first day's scan also takes the categories and licences stored before it.
       const marks = [days === 0 ? storedAt : await databaseNow(db)];
       // A replay: each of its days is before the `today` it was given, and its messages go to the log senders.
-      const scan = await runScan({ db, queues, log, followUpDays: deps.followUpDays, timezone: deps.timezone, allowFutureScans: true }, { asOf: day, trigger: 'cron' });
+      const scan = await runScan({ db, queues, log, followUpDays: deps.followUpDays }, { asOf: day, trigger: 'cron' });
 
       marks.push(await databaseNow(db));
       simulated = times[1]!;

@@ -1,5 +1,42 @@
 import type { BusinessDate } from './types';
 
+/**
+ * What a business date looks like: 'YYYY-MM-DD'. The API's schemas check this much; whether
+ * it is a real day of the service's range is isBusinessDate's question.
+ */
+export const BUSINESS_DATE_PATTERN = '^\\d{4}-\\d{2}-\\d{2}$';
+const DATE_PARTS = /^(\d{4})-(\d{2})-(\d{2})$/;
+
+/**
+ * The business dates the service accepts, wherever one enters: a scan's asOf (the contract
+ * fixes this range for it), a licence's validFrom and expiresOn, and the dates of filters and
+ * cursors. One range, so that a date the API takes is one every other way in takes too.
+ */
+export const FIRST_BUSINESS_DATE: BusinessDate = '2000-01-01';
+export const LAST_BUSINESS_DATE: BusinessDate = '2100-12-31';
+
+/** What a business date must be, in the words of the API's and the command's refusals. */
+export const BUSINESS_DATE_RULE = `a real date (YYYY-MM-DD) from ${FIRST_BUSINESS_DATE} to ${LAST_BUSINESS_DATE}`;
+
+const MONTH_DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/** Whether `s` is 'YYYY-MM-DD' and a day of the Gregorian calendar, any year (a birth date, say). */
+export function isCalendarDate(s: string): boolean {
+  const m = DATE_PARTS.exec(s);
+  if (!m) return false;
+  const year = Number(m[1]);
+  const month = Number(m[2]);
+  const day = Number(m[3]);
+  if (month < 1 || month > 12 || day < 1) return false;
+  if (month === 2) return day <= ((year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28);
+  return day <= MONTH_DAYS[month - 1]!;
+}
+
+/** Whether `s` is a business date: a real calendar date from FIRST_BUSINESS_DATE to LAST_BUSINESS_DATE. */
+export function isBusinessDate(s: string): boolean {
+  return isCalendarDate(s) && s >= FIRST_BUSINESS_DATE && s <= LAST_BUSINESS_DATE;
+}
+
 const DAY_MS = 86_400_000;
 
 function dayNumber(date: BusinessDate): number {

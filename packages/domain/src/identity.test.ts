@@ -2,7 +2,6 @@ import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
 import { describe, expect, it } from 'vitest';
 import {
   creditCodeCheckChar,
-  isBusinessDate,
   isRegionCode,
   isValidCreditCode,
   isValidResidentId,
@@ -145,28 +144,5 @@ describe('administrative division codes', () => {
     for (const code of ['41122', '4112240', '011224', '4112a4', '', '161224', '991224', '721224', ' 411224']) {
       expect(isRegionCode(code)).toBe(false);
     }
-  });
-});
-
-describe('business dates', () => {
-  it('accepts real dates written YYYY-MM-DD', () => {
-    expect(isBusinessDate('2025-06-01')).toBe(true);
-    expect(isBusinessDate('2024-02-29')).toBe(true);
-    expect(isBusinessDate('2000-02-29')).toBe(true);
-    expect(isBusinessDate('1900-01-01')).toBe(true);
-    expect(isBusinessDate('2200-12-31')).toBe(true);
-  });
-
-  it('rejects days that do not exist, other formats and years out of range', () => {
-    expect(isBusinessDate('2023-02-29')).toBe(false);
-    expect(isBusinessDate('1900-02-29')).toBe(false);
-    expect(isBusinessDate('2025-04-31')).toBe(false);
-    expect(isBusinessDate('2025-13-01')).toBe(false);
-    expect(isBusinessDate('2025-00-10')).toBe(false);
-    expect(isBusinessDate('2025-6-1')).toBe(false);
-    expect(isBusinessDate('2025/06/01')).toBe(false);
-    expect(isBusinessDate('2025-06-01T00:00:00Z')).toBe(false);
-    expect(isBusinessDate('1899-12-31')).toBe(false);
-    expect(isBusinessDate('2201-01-01')).toBe(false);
   });
 });

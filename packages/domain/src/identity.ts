@@ -1,10 +1,10 @@
 /**
  * Checks of the identifiers a licence carries: mainland mobile numbers, unified social
  * credit codes (GB 32100-2015), resident id numbers (GB 11643-1999), administrative
- * division codes and business dates.
+ * division codes. Business dates have theirs in dates.ts.
  */
 import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
-import { localDate } from './dates';
+import { isCalendarDate, localDate } from './dates';
 
 /** What a phone number may be written with before it is parsed: digits, spaces, hyphens, a leading '+'. */
 const PHONE_CHARS = /^\+?[0-9][0-9 -]*$/;
@@ -107,7 +107,7 @@ export function residentIdProblem(id: string, today: string = localDate(CHINA_TI
   if (s.length !== 18) return 'must have 18 characters';
   if (!RESIDENT_ID_SHAPE.test(s)) return 'must be 17 digits followed by a digit or X';
   const birth = `${s.slice(6, 10)}-${s.slice(10, 12)}-${s.slice(12, 14)}`;
-  if (!isBusinessDate(birth) || birth < '1900-01-01') return 'birth date is not a real date';
+  if (!isCalendarDate(birth) || birth < '1900-01-01') return 'birth date is not a real date';
   if (birth > today) return 'birth date is in the future';
   if (residentIdCheckChar(s.slice(0, 17)) !== s.charAt(17)) return 'wrong check character';
   return null;
@@ -138,20 +138,4 @@ const PROVINCE_CODES = new Set([
 /** Whether `code` is a 6-digit administrative division code under a real province-level division. */
 export function isRegionCode(code: string): boolean {
   return /^[1-9]\d{5}$/.test(code) && PROVINCE_CODES.has(code.slice(0, 2));
-}
-
-// ---- business dates --------------------------------------------------------------------
-
-const MONTH_DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-
-/** Whether `s` is 'YYYY-MM-DD', a real calendar date with a year from 1900 to 2200. */
-export function isBusinessDate(s: string): boolean {
-  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(s);
-  if (!m) return false;
-  const year = Number(m[1]);
-  const month = Number(m[2]);
-  const day = Number(m[3]);
-  if (year < 1900 || year > 2200 || month < 1 || month > 12 || day < 1) return false;
-  if (month === 2) return day <= ((year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28);
-  return day <= MONTH_DAYS[month - 1]!;
 }

@@ -3,8 +3,8 @@
  * may come in. Every problem of the row is reported, not only the first. Whether the
  * category exists is not checked here (the caller asks the database).
  */
-import { localDate } from './dates';
-import { CHINA_TIME_ZONE, creditCodeProblem, isBusinessDate, isRegionCode, normalizeMobile, residentIdProblem } from './identity';
+import { isBusinessDate, localDate } from './dates';
+import { CHINA_TIME_ZONE, creditCodeProblem, isRegionCode, normalizeMobile, residentIdProblem } from './identity';
 import type { FieldError, HolderType, License, LicenseStatus } from './types';
 
 export type LicenseValidation = { ok: true; license: License } | { ok: false; errors: FieldError[] };

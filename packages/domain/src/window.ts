@@ -1,4 +1,4 @@
-import { daysBetween } from './dates';
+import { addDays } from './dates';
 import type { BusinessDate } from './types';
 
 /** docs/rules.md: a category's lead days unless it names its own. */
@@ -28,9 +28,20 @@ export function reminderWindows(leadDays: readonly number[]): ReminderWindow[] {
   return leads.map((lead, i) => ({ lead, fromDaysLeft: i === 0 ? 0 : leads[i - 1]! + 1, toDaysLeft: lead }));
 }
 
-/** The lead whose reminder is due for a licence, or null when none is. */
-export function dueLead(leadDays: readonly number[], asOf: BusinessDate, expiresOn: BusinessDate): number | null {
-  const daysLeft = daysBetween(asOf, expiresOn);
-  const window = reminderWindows(leadDays).find((w) => daysLeft >= w.fromDaysLeft && daysLeft <= w.toDaysLeft);
-  return window?.lead ?? null;
+/** One window on the calendar of a scan: the licences expiring from `from` to `to` (both included) are due for `lead`. */
+export interface ExpiryWindow {
+  lead: number;
+  from: BusinessDate;
+  to: BusinessDate;
+}
+
+/**
+ * The windows of `leadDays` as expiry dates for a scan of `asOf`, the form the scan's SQL
+ * finds licences by. Days left (docs/rules.md, dates) are `expiresOn - asOf` in whole days,
+ * one more for each day later a licence expires, so a range of days left is a range of
+ * expiry dates. The SQL writes each reminder's days_left as `expires_on - asOf`;
+ * packages/scan/test/windows.test.ts pins what the scan creates to the rule.
+ */
+export function expiryWindows(leadDays: readonly number[], asOf: BusinessDate): ExpiryWindow[] {
+  return reminderWindows(leadDays).map((w) => ({ lead: w.lead, from: addDays(asOf, w.fromDaysLeft), to: addDays(asOf, w.toDaysLeft) }));
 }

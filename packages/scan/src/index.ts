@@ -1,2 +1,3 @@
 export * from './scan';
+export * from './scan-for';
 export * from './sweep';

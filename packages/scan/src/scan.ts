@@ -14,7 +14,7 @@ import {
   type Database,
   type DueWindow,
 } from '@lr/db';
-import { addDays, isBusinessDate, localDate, reminderWindows, type Category } from '@lr/domain';
+import { expiryWindows, type Category } from '@lr/domain';
 import { enqueue, isRedisUnavailable, messageJobs, RedisUnavailableError, type MessageQueues } from '@lr/jobs';
 import type { Logger } from '@lr/log';
 import { sql } from 'kysely';
@@ -25,20 +25,14 @@ export interface ScanDeps {
   log: Logger;
   /** FOLLOW_UP_DAYS: how close to its expiry date a reached, unrenewed cycle gets a follow-up */
   followUpDays: number;
-  /** REMINDER_TIMEZONE: whose calendar says which day today is */
-  timezone: string;
-  /** ALLOW_FUTURE_SCANS: whether a scan may be for a date after today (tests, demos, replays) */
-  allowFutureScans: boolean;
-  /** the clock; tests set it */
-  now?: () => Date;
 }
 
-/** What a scan knows of the calendar: which day is today, and whether it may scan a later one. */
-export type ScanCalendar = Pick<ScanDeps, 'timezone' | 'allowFutureScans' | 'now'>;
+/** Who started a scan, as its record says. */
+export type ScanTrigger = 'cron' | 'api' | 'command';
 
 export interface ScanRequest {
   asOf: string;
-  trigger: 'cron' | 'api' | 'command';
+  trigger: ScanTrigger;
 }
 
 export type ScanSummary = Awaited<ReturnType<typeof finishScan>>;
@@ -47,25 +41,6 @@ export class ScanInProgressError extends Error {
   constructor() {
     super('another scan is running');
     this.name = 'ScanInProgressError';
-  }
-}
-
-/**
- * A scan for a date after today would send real messages now, telling holders the wrong
- * number of days left, spend each window's only reminder early, and mark open reminders
- * expired for good. Only ALLOW_FUTURE_SCANS=on (tests, demos, replays) lets one run.
- */
-export class AsOfInFutureError extends Error {
-  constructor(
-    readonly asOf: string,
-    readonly today: string,
-    timezone: string,
-  ) {
-    super(
-      `${asOf} is after today (${today} in ${timezone}): a scan for a later date would send real messages early, ` +
-        'with the wrong days left, and spend their windows; ALLOW_FUTURE_SCANS=on allows it (tests, demos, replays)',
-    );
-    this.name = 'AsOfInFutureError';
   }
 }
 
@@ -87,24 +62,11 @@ export interface ScanDryRun {
 // not rest on it (the unique reminder key does); it keeps scans from racing for rows.
 export const SCAN_LOCK = 7_364_201;
 
-/** Why a date cannot be a scan's as-of date (contract: a real date from 2000-01-01 to 2100-12-31), or undefined. */
-export function asOfProblem(asOf: string): string | undefined {
-  if (!isBusinessDate(asOf) || asOf < '2000-01-01' || asOf > '2100-12-31') return 'must be a real date (YYYY-MM-DD) from 2000-01-01 to 2100-12-31';
-  return undefined;
-}
-
 /** The windows of every enabled category, as expiry-date ranges for the scan's date. */
 export function dueWindows(categories: Pick<Category, 'code' | 'leadDays' | 'enabled'>[], asOf: string): DueWindow[] {
   return categories
     .filter((c) => c.enabled)
-    .flatMap((c) =>
-      reminderWindows(c.leadDays).map((w) => ({
-        categoryCode: c.code,
-        lead: w.lead,
-        from: addDays(asOf, w.fromDaysLeft),
-        to: addDays(asOf, w.toDaysLeft),
-      })),
-    );
+    .flatMap((c) => expiryWindows(c.leadDays, asOf).map((w) => ({ categoryCode: c.code, ...w })));
 }
 
 /**
@@ -114,11 +76,12 @@ export function dueWindows(categories: Pick<Category, 'code' | 'leadDays' | 'ena
  * to their date and not renewed), in one transaction, then puts the messages on their queues. Messages stay 'pending' in
  * PostgreSQL until they are on a queue, so a crash between the two loses nothing: the
  * scheduler's sweeper (sweep.ts) enqueues them.
+ *
+ * The date is taken as given: the route, the cron and the command come in through scanFor
+ * (scan-for.ts), which picks and checks it; tests, benches and the demo's replay scan the
+ * dates they set.
  */
 export async function runScan(deps: ScanDeps, request: ScanRequest): Promise<ScanSummary> {
-  // Here rather than in the route, the cron and the command, so that no way in can forget it.
-  const today = localDate(deps.timezone, deps.now?.());
-  if (request.asOf > today && !deps.allowFutureScans) throw new AsOfInFutureError(request.asOf, today, deps.timezone);
   // With Redis away the scan would write messages it cannot queue: it is not started
   // (RedisUnavailableError, within a second). Should Redis go during the scan, its enqueue fails fast and the
   // lock is let go; the sweeper queues the messages left pending once Redis is back.

@@ -1,13 +1,12 @@
-import { localDate } from '@lr/domain';
 import type { Logger } from '@lr/log';
-import { runScan, ScanInProgressError, type ScanCalendar, type ScanDeps } from '@lr/scan';
+import { scanFor, type ScanDeps, type ScanSummary } from '@lr/scan';
 import cron, { type ScheduledTask } from 'node-cron';
 
 export interface DailyScanOptions {
   cronExpression: string;
   timezone: string;
   /** the cron's own calendar (timezone, now) is the scan's */
-  deps: Omit<ScanDeps, keyof ScanCalendar>;
+  deps: ScanDeps;
   log: Logger;
   now?: () => Date;
 }
@@ -18,18 +17,22 @@ export interface DailyScanOptions {
  * the others step aside, so replicas need no election of their own.
  */
 export function scanForToday({ timezone, deps, log, now = () => new Date() }: Omit<DailyScanOptions, 'cronExpression'>) {
-  return async () => {
-    const asOf = localDate(timezone, now());
-    try {
-      // Today by the same clock, so never a date after today: no ALLOW_FUTURE_SCANS needed.
-      return await runScan({ ...deps, timezone, now, allowFutureScans: false }, { asOf, trigger: 'cron' });
-    } catch (error) {
-      if (error instanceof ScanInProgressError) {
-        log.info({ asOf }, 'another replica is scanning; this one steps aside');
+  return async (): Promise<ScanSummary | undefined> => {
+    // Today by the cron's clock, so never a date after today: no ALLOW_FUTURE_SCANS needed.
+    const answer = await scanFor({ ...deps, timezone, now, allowFutureScans: false }, { trigger: 'cron' });
+    switch (answer.kind) {
+      case 'scanned':
+        return answer.summary;
+      case 'scan_in_progress':
+        log.info({ asOf: answer.asOf }, 'another replica is scanning; this one steps aside');
         return undefined;
-      }
-      log.error({ err: error, asOf }, 'daily scan failed');
-      return undefined;
+      case 'failed':
+        log.error({ err: answer.error, asOf: answer.asOf }, 'daily scan failed');
+        return undefined;
+      default:
+        // invalid_as_of alone can come here (a clock past 2100): today is never after today, and no dry run is asked.
+        log.error({ asOf: answer.asOf, refused: answer.kind }, 'daily scan failed');
+        return undefined;
     }
   };
 }

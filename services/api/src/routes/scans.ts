@@ -1,6 +1,5 @@
-import { listScans, recordAudit, type Database } from '@lr/db';
-import { localDate } from '@lr/domain';
-import { asOfProblem, AsOfInFutureError, dryRunScan, runScan, ScanInProgressError, type ScanDeps } from '@lr/scan';
+import { listScans, recordAudit } from '@lr/db';
+import { scanFor, type ScanCalendar, type ScanDeps } from '@lr/scan';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { RequireRole } from '../auth';
@@ -43,7 +42,7 @@ const ScanDryRun = Type.Object(
   { title: 'ScanDryRun', description: 'what the scan would create and queue; nothing was written' },
 );
 
-export function scanRoutes(deps: ScanDeps & { db: Database }, requireRole: RequireRole): FastifyPluginAsyncTypebox {
+export function scanRoutes(deps: ScanDeps & ScanCalendar, requireRole: RequireRole): FastifyPluginAsyncTypebox {
   return async (app) => {
     app.post(
       '/v1/scans',
@@ -70,30 +69,33 @@ export function scanRoutes(deps: ScanDeps & { db: Database }, requireRole: Requi
         },
       },
       async (request) => {
-        const asOf = request.body.asOf ?? localDate(deps.timezone);
-        const problem = asOfProblem(asOf);
-        if (problem) throw new ApiError(422, 'invalid_as_of', `asOf ${problem}`, [{ field: 'asOf', message: problem }]);
-        try {
-          // Nothing is written, so nothing is audited.
-          if (request.body.dryRun === true) return await dryRunScan(deps, asOf);
-          const summary = await runScan(deps, { asOf, trigger: 'api' });
-          // A scan commits in several steps of its own (the scans row is its record), so its
-          // audit entry follows once it has succeeded rather than sharing a transaction.
-          const { id, status, remindersCreated, skipped, messagesQueued, undeliverable } = summary;
-          await recordAudit(deps.db, {
-            ...auditActor(request),
-            action: 'scan.run',
-            target: `scan:${id}`,
-            before: null,
-            after: { asOf, status, remindersCreated, skipped, messagesQueued, undeliverable },
-          }).catch((error: unknown) => request.log.error({ err: error, scanId: id }, 'scan ran but its audit entry was not written'));
-          return summary;
-        } catch (error) {
-          if (error instanceof ScanInProgressError) throw new ApiError(409, 'scan_in_progress', 'another scan is running; try again when it has finished');
-          if (error instanceof AsOfInFutureError) {
-            throw new ApiError(422, 'as_of_in_future', error.message, [{ field: 'asOf', message: `is after today (${error.today})` }]);
+        const answer = await scanFor(deps, { asOf: request.body.asOf, trigger: 'api', dryRun: request.body.dryRun === true });
+        switch (answer.kind) {
+          case 'invalid_as_of':
+            throw new ApiError(422, 'invalid_as_of', `asOf ${answer.message}`, [{ field: 'asOf', message: answer.message }]);
+          case 'as_of_in_future':
+            throw new ApiError(422, 'as_of_in_future', answer.message, [{ field: 'asOf', message: `is after today (${answer.today})` }]);
+          case 'scan_in_progress':
+            throw new ApiError(409, 'scan_in_progress', 'another scan is running; try again when it has finished');
+          case 'failed':
+            throw answer.error;
+          case 'dry_run':
+            // Nothing is written, so nothing is audited.
+            return answer.dryRun;
+          case 'scanned': {
+            // A scan commits in several steps of its own (the scans row is its record), so its
+            // audit entry follows once it has succeeded rather than sharing a transaction.
+            const { asOf } = answer;
+            const { id, status, remindersCreated, skipped, messagesQueued, undeliverable } = answer.summary;
+            await recordAudit(deps.db, {
+              ...auditActor(request),
+              action: 'scan.run',
+              target: `scan:${id}`,
+              before: null,
+              after: { asOf, status, remindersCreated, skipped, messagesQueued, undeliverable },
+            }).catch((error: unknown) => request.log.error({ err: error, scanId: id }, 'scan ran but its audit entry was not written'));
+            return answer.summary;
           }
-          throw error;
         }
       },
     );
