@@ -13,7 +13,8 @@ export interface UpsertCounts {
   unchanged: number;
 }
 
-interface Stored {
+/** A licence's id, expiry date and status, as the write compares them. */
+export interface LicenseState {
   id: number;
   expiresOn: string;
   status: string;
@@ -84,23 +85,42 @@ function jsonArray(items: object[]): Buffer {
 
 /**
  * Upserts licences on (categoryCode, licenseNo), then applies what the changes mean
- * (docs/rules.md): a later expiresOn is a renewal (recorded; open reminders of the old
- * date get the outcome 'renewed'); an earlier one is a correction; either cancels the
- * unsent deliveries of the old date, and a revocation cancels all of them; the follow-ups of
- * renewed cycles and revoked licences close. Run it inside a transaction so that nothing is
+ * (licenseChanges, applyLicenseChanges). Run it inside a transaction so that nothing is
  * half written.
  */
 export async function upsertLicenses(trx: Database, sealer: IdSealer, licenses: License[]): Promise<UpsertCounts> {
   return upsertSealedLicenses(trx, await sealLicenses(sealer, licenses));
 }
 
+/**
+ * The write of licences: the rows are locked, written, and what changed is applied, all in
+ * the caller's transaction. The consequences are applied here rather than by the caller
+ * because they must commit with the write, under the row locks lockLicenses takes, and every
+ * writer of licences (the API's licence service, the demo, the tests' fixtures, the benches)
+ * must get the same ones.
+ */
 export async function upsertSealedLicenses(trx: Database, licenses: SealedLicenses): Promise<UpsertCounts> {
   const { categoryCodes, licenseNos, rows } = licenses;
   if (categoryCodes.length === 0) return { created: 0, updated: 0, renewed: 0, unchanged: 0 };
-  // The rows as they are before the write, locked until the transaction ends so that no
-  // one changes them in between. (Read apart from the upsert: joining the upsert's
-  // result to them inside one statement makes PostgreSQL compare every pair.)
-  const { rows: before } = await sql<Stored>`
+  const before = await lockLicenses(trx, categoryCodes, licenseNos);
+  const written = await writeLicenses(trx, rows);
+  const changes = licenseChanges(before, written);
+  await applyLicenseChanges(trx, changes);
+  return {
+    created: changes.created.length,
+    renewed: changes.renewed.length,
+    updated: written.length - changes.created.length - changes.renewed.length,
+    unchanged: categoryCodes.length - written.length,
+  };
+}
+
+/**
+ * The rows as they are before the write, locked until the transaction ends so that no one
+ * changes them in between. (Read apart from the upsert: joining the upsert's result to them
+ * inside one statement makes PostgreSQL compare every pair.)
+ */
+async function lockLicenses(trx: Database, categoryCodes: string[], licenseNos: string[]): Promise<Map<number, LicenseState>> {
+  const { rows } = await sql<LicenseState>`
     select l.id, l.expires_on, l.status
       from licenses l
       join unnest(${categoryCodes}::text[], ${licenseNos}::text[])
@@ -108,10 +128,12 @@ export async function upsertSealedLicenses(trx: Database, licenses: SealedLicens
      -- In id order, as the follow-up openers lock licences, so that the two cannot wait for each other.
      order by l.id
        for update of l`.execute(trx);
-  const old = new Map(before.map((row) => [row.id, row]));
+  return new Map(rows.map((row) => [row.id, row]));
+}
 
-  // Returns only the rows it created or changed.
-  const { rows: written } = await sql<Stored>`
+/** Upserts the rows; returns only those it created or changed. */
+async function writeLicenses(trx: Database, rows: Buffer): Promise<LicenseState[]> {
+  const { rows: written } = await sql<LicenseState>`
     insert into licenses as l (category_code, license_no, holder_name, holder_type, holder_id_sealed,
                                holder_id_hash, holder_id_masked, phone, platform_user_id, region_code,
                                valid_from, expires_on, status)
@@ -137,33 +159,59 @@ export async function upsertSealedLicenses(trx: Database, licenses: SealedLicens
            (excluded.holder_name, excluded.holder_type, excluded.holder_id_hash, excluded.phone,
             excluded.platform_user_id, excluded.region_code, excluded.valid_from, excluded.expires_on, excluded.status)
     returning l.id, l.expires_on, l.status`.execute(trx);
+  return written;
+}
 
-  const changed = written.map((row) => {
-    const was = old.get(row.id);
-    return { id: row.id, created: was === undefined, oldExpiresOn: was?.expiresOn, newExpiresOn: row.expiresOn, oldStatus: was?.status, newStatus: row.status };
-  });
-  const renewed = changed.filter((c) => !c.created && c.oldExpiresOn! < c.newExpiresOn);
-  const redated = changed.filter((c) => !c.created && c.oldExpiresOn !== c.newExpiresOn).map((c) => c.id);
-  const revoked = changed.filter((c) => c.oldStatus === 'active' && c.newStatus === 'revoked').map((c) => c.id);
+/** What a write changed, licence by licence (ids), as docs/rules.md names it. */
+export interface LicenseChanges {
+  /** licences that did not exist */
+  created: number[];
+  /** a later expiresOn: a renewal, from the old date to the new */
+  renewed: { id: number; oldExpiresOn: string; newExpiresOn: string }[];
+  /** any other expiresOn (a renewal or a correction): the reminders of the old date are stale */
+  redated: number[];
+  /** active before, revoked now */
+  revoked: number[];
+}
 
+/**
+ * The rules of a licence's change (docs/rules.md, "Renewal"): a later expiresOn is a renewal,
+ * an earlier one a correction; either leaves the old date's reminders stale; active to
+ * revoked is a revocation. `before` holds the licences as they were (none for a new one),
+ * `written` those the write created or changed.
+ */
+export function licenseChanges(before: ReadonlyMap<number, LicenseState>, written: LicenseState[]): LicenseChanges {
+  const changes: LicenseChanges = { created: [], renewed: [], redated: [], revoked: [] };
+  for (const now of written) {
+    const was = before.get(now.id);
+    if (was === undefined) {
+      changes.created.push(now.id);
+      // A new licence is written active or revoked; neither is a revocation.
+      continue;
+    }
+    if (was.expiresOn < now.expiresOn) changes.renewed.push({ id: now.id, oldExpiresOn: was.expiresOn, newExpiresOn: now.expiresOn });
+    if (was.expiresOn !== now.expiresOn) changes.redated.push(now.id);
+    if (was.status === 'active' && now.status === 'revoked') changes.revoked.push(now.id);
+  }
+  return changes;
+}
+
+/**
+ * What the changes mean (docs/rules.md): a renewal is recorded and the open cycles of the
+ * old date end `renewed`; a new date cancels the unsent deliveries of the old one, and a
+ * revocation all of them; the follow-ups of renewed and revoked licences close.
+ */
+async function applyLicenseChanges(trx: Database, { renewed, redated, revoked }: LicenseChanges): Promise<void> {
   if (renewed.length > 0) {
     await trx
       .insertInto('renewals')
-      .values(renewed.map((c) => ({ licenseId: c.id, oldExpiresOn: c.oldExpiresOn!, newExpiresOn: c.newExpiresOn })))
+      .values(renewed.map((c) => ({ licenseId: c.id, oldExpiresOn: c.oldExpiresOn, newExpiresOn: c.newExpiresOn })))
       .execute();
     await closeRenewedCycles(trx, renewed.map((c) => c.id));
   }
   if (redated.length > 0) await cancelUnsentDeliveries(trx, { licenseIds: redated, onlyStaleDates: true }, 'expiry date changed');
   if (revoked.length > 0) await cancelUnsentDeliveries(trx, { licenseIds: revoked }, 'licence revoked');
   if (renewed.length > 0 || revoked.length > 0) await closeEndedFollowUps(trx, [...renewed.map((c) => c.id), ...revoked]);
-
-  const created = changed.filter((c) => c.created).length;
-  return {
-    created,
-    renewed: renewed.length,
-    updated: changed.length - created - renewed.length,
-    unchanged: categoryCodes.length - changed.length,
-  };
 }
 
 /**
