@@ -13,9 +13,9 @@ import {
 } from '@lr/testing';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { insertCategory } from '../src/category.repository';
+import { insertCategory, updateCategory } from '../src/category.repository';
 import type { Database } from '../src/db';
-import { cancelUnsentDeliveries } from '../src/delivery.repository';
+import { cancelUnsentDeliveries, dropDeliveries, type MessageItem } from '../src/delivery.repository';
 import {
   cancelMessage,
   claimMessages,
@@ -533,6 +533,56 @@ describe('the ledger and the deliveries of a message', () => {
     const [keptReminder] = await listReminders(db, { licenseNo: licenseNos[1]!, limit: 10 });
     expect(droppedReminder?.status).toBe('cancelled');
     expect(keptReminder?.status).toBe('sent');
+  });
+
+  it('each claim re-checks its reminders: a licence renewed or revoked mid-send is no longer due, and dropDeliveries takes only those out of the message', async () => {
+    const { messageId, deliveryIds } = await queuedMessage(3);
+    const first = (await claimMessage(db, messageId, 'worker-a', CLAIM))!;
+    expect(first.items.map((i) => i.stillDue)).toEqual([true, true, true]);
+    const [renewed, revoked, due] = first.items as [MessageItem, MessageItem, MessageItem];
+    const phone = first.message.recipient;
+    // Written while the message is being sent: a renewal or revocation cancels only the
+    // deliveries not handed to a worker yet, so these stay on the message.
+    await storeLicenses(db, [
+      validLicense(testLicense({ categoryCode: CATEGORY, licenseNo: renewed.licenseNo, phone, expiresOn: addDays(AS_OF, 375) })),
+      validLicense(testLicense({ categoryCode: CATEGORY, licenseNo: revoked.licenseNo, phone, expiresOn: addDays(AS_OF, 10), status: 'revoked' })),
+    ]);
+    expect(await deliveryStatuses(deliveryIds)).toEqual(['sending', 'sending', 'sending']);
+    expect(await releaseForRetry(db, messageId, 'worker-a', TRANSIENT)).toMatchObject({ status: 'queued' });
+
+    const again = (await claimMessage(db, messageId, 'worker-b', CLAIM))!;
+    const stillDue = new Map(again.items.map((i) => [i.deliveryId, i.stillDue]));
+    expect(stillDue).toEqual(new Map([[renewed.deliveryId, false], [revoked.deliveryId, false], [due.deliveryId, true]]));
+
+    await dropDeliveries(db, messageId, [renewed.deliveryId, revoked.deliveryId], 'no longer due');
+    // Another message's delivery is not this message's to drop.
+    const other = await queuedMessage(1);
+    await dropDeliveries(db, messageId, other.deliveryIds, 'no longer due');
+    expect(await deliveryStatuses(other.deliveryIds)).toEqual(['queued']);
+
+    const statuses = new Map([[renewed.deliveryId, 'cancelled'], [revoked.deliveryId, 'cancelled'], [due.deliveryId, 'sending']]);
+    expect(await deliveryStatuses(deliveryIds)).toEqual(deliveryIds.map((id) => statuses.get(id)));
+    for (const dropped of [renewed.deliveryId, revoked.deliveryId]) {
+      expect((await events(dropped)).slice(-2)).toEqual([
+        ['sending', 'claimed'],
+        ['cancelled', 'no longer due'],
+      ]);
+    }
+    // The claim goes on with the one still due: sent, its deliveries left cancelled.
+    expect(await markSent(db, messageId, again.message.lockedBy!, { providerMessageId: 'SM-drop-1', body: 'x' })).toMatchObject({ status: 'sent' });
+    expect(await deliveryStatuses(deliveryIds)).toEqual(deliveryIds.map((id) => (id === due.deliveryId ? 'sent' : 'cancelled')));
+  });
+
+  it('a claim finds the reminders of a category disabled mid-send no longer due', async () => {
+    const { messageId } = await queuedMessage(1);
+    expect((await claimMessage(db, messageId, 'worker-a', CLAIM))!.items.map((i) => i.stillDue)).toEqual([true]);
+    await updateCategory(db, CATEGORY, { enabled: false });
+    try {
+      await releaseForRetry(db, messageId, 'worker-a', TRANSIENT);
+      expect((await claimMessage(db, messageId, 'worker-b', CLAIM))!.items.map((i) => i.stillDue)).toEqual([false]);
+    } finally {
+      await updateCategory(db, CATEGORY, { enabled: true });
+    }
   });
 
   it('a message whose deliveries are all cancelled is cancelled too and cannot be claimed', async () => {
