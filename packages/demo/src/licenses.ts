@@ -46,13 +46,11 @@ const TRADE_WORDS = [
   '宏远', '聚福', '瑞丰', '百合', '绿野', '嘉禾', '永盛', '天成', '众鑫', '和顺',
 ];
 
-type CategoryCode = DemoCategoryCode;
-
 /**
  * The kinds of enterprise that hold each category, with the first two characters of their credit
  * code: 91 a company, 92 a registered 个体工商户, 93 a farmers' cooperative.
  */
-const ENTERPRISE_KINDS: Record<CategoryCode, readonly (readonly [kind: string, registration: '91' | '92' | '93'])[]> = {
+const ENTERPRISE_KINDS: Record<DemoCategoryCode, readonly (readonly [kind: string, registration: '91' | '92' | '93'])[]> = {
   'food-business': [
     ['餐饮有限公司', '91'],
     ['农家乐', '92'],
@@ -110,7 +108,7 @@ const MOBILE_PREFIXES = [
 const CREDIT_CHARS = '0123456789ABCDEFGHJKLMNPQRTUWXY';
 
 /** Term of a licence, in years, by category: an enforcement certificate is reviewed every year. */
-const TERM_YEARS: Record<CategoryCode, readonly number[]> = {
+const TERM_YEARS: Record<DemoCategoryCode, readonly number[]> = {
   'food-business': [5],
   'public-hygiene': [4],
   'water-abstraction': [5, 10],
@@ -125,14 +123,14 @@ const CERTIFICATE_AGES = [1, 2, 3, 4, 5, 6, 7, 8];
 const ENFORCEMENT_AGENCIES = ['003', '005', '011', '012', '016', '021', '024', '031'];
 
 /** How often each category appears, and how often its holder is an individual. */
-const CATEGORY_MIX: readonly (readonly [CategoryCode, number])[] = [
+const CATEGORY_MIX: readonly (readonly [DemoCategoryCode, number])[] = [
   ['food-business', 40],
   ['public-hygiene', 22],
   ['water-abstraction', 10],
   ['road-transport', 28],
   ['enforcement-cert-review', 15],
 ];
-const INDIVIDUAL_SHARE: Record<CategoryCode, number> = {
+const INDIVIDUAL_SHARE: Record<DemoCategoryCode, number> = {
   'food-business': 0.55,
   'public-hygiene': 0.4,
   'water-abstraction': 0.15,
@@ -175,7 +173,7 @@ function unique(used: Set<string>, make: () => string): string {
 
 /** The licence after its renewal: a new term from its old expiry date on; a certificate's next review a year on. */
 export function renewedDemoLicense(license: LicenseInput): LicenseInput {
-  const cat = license.categoryCode as CategoryCode;
+  const cat = license.categoryCode as DemoCategoryCode;
   if (cat === 'enforcement-cert-review') return { ...license, expiresOn: addYears(license.expiresOn, 1) };
   const years = Math.round(daysBetween(license.validFrom, license.expiresOn) / 365);
   return { ...license, validFrom: addDays(license.expiresOn, 1), expiresOn: addYears(license.expiresOn, years) };
@@ -189,7 +187,7 @@ export interface DemoLicenseMaker {
    * hotels and restaurants) an enterprise that holds the other hospitality licence; a new
    * holder's contact follows `contact`.
    */
-  license(cat: CategoryCode, expiresOn: string, status?: LicenseStatus, contact?: DemoContact): LicenseInput;
+  license(cat: DemoCategoryCode, expiresOn: string, status?: LicenseStatus, contact?: DemoContact): LicenseInput;
 }
 
 /**
@@ -202,7 +200,7 @@ export function demoLicenseMaker(seed = 0x4c55_5348 /* 'LUSH' */): DemoLicenseMa
   const usedPhones = new Set<string>();
   const usedUserIds = new Set<string>();
   const usedNames = new Set<string>();
-  const nextSeq: Record<CategoryCode, number> = {
+  const nextSeq: Record<DemoCategoryCode, number> = {
     'food-business': rnd.int(100, 900),
     'public-hygiene': rnd.int(10, 90),
     'water-abstraction': rnd.int(10, 60),
@@ -230,7 +228,7 @@ export function demoLicenseMaker(seed = 0x4c55_5348 /* 'LUSH' */): DemoLicenseMa
     return unique(usedUserIds, () => `hn-app-${rnd.int(1, 9)}${rnd.digits(9)}`);
   }
 
-  function newEnterprise(cat: CategoryCode, regionCode: string, regionName: string, contact: DemoContact): Holder {
+  function newEnterprise(cat: DemoCategoryCode, regionCode: string, regionName: string, contact: DemoContact): Holder {
     const [kind, registration] = rnd.pick(ENTERPRISE_KINDS[cat]);
     // Townships only in Lushi County's own businesses; once the names run out, branches.
     const place = (): string => (regionCode === '411224' ? rnd.pick(PLACES) : rnd.pick(TRADE_WORDS));
@@ -279,7 +277,7 @@ export function demoLicenseMaker(seed = 0x4c55_5348 /* 'LUSH' */): DemoLicenseMa
     };
   }
 
-  function reusableEnterprise(cat: CategoryCode): Holder | undefined {
+  function reusableEnterprise(cat: DemoCategoryCode): Holder | undefined {
     if (cat !== 'food-business' && cat !== 'public-hygiene') return undefined;
     const candidates = lacking[cat];
     if (candidates.length === 0) return undefined;
@@ -288,13 +286,13 @@ export function demoLicenseMaker(seed = 0x4c55_5348 /* 'LUSH' */): DemoLicenseMa
     return holder;
   }
 
-  function noteHospitality(holder: Holder, cat: CategoryCode): void {
+  function noteHospitality(holder: Holder, cat: DemoCategoryCode): void {
     if (holder.holderType !== 'enterprise' || !HOSPITALITY.test(holder.holderName)) return;
     if (cat === 'food-business') lacking['public-hygiene'].push(holder);
     if (cat === 'public-hygiene') lacking['food-business'].push(holder);
   }
 
-  function licenseNo(cat: CategoryCode, regionCode: string, validFrom: string, holder: Holder): string {
+  function licenseNo(cat: DemoCategoryCode, regionCode: string, validFrom: string, holder: Holder): string {
     nextSeq[cat] += rnd.int(1, 7);
     const seq = nextSeq[cat];
     const year = validFrom.slice(0, 4);
@@ -316,7 +314,7 @@ export function demoLicenseMaker(seed = 0x4c55_5348 /* 'LUSH' */): DemoLicenseMa
     }
   }
 
-  function license(cat: CategoryCode, expiresOn: string, status: LicenseStatus = 'active', contact: DemoContact = {}): LicenseInput {
+  function license(cat: DemoCategoryCode, expiresOn: string, status: LicenseStatus = 'active', contact: DemoContact = {}): LicenseInput {
     const validFrom =
       cat === 'enforcement-cert-review'
         ? addDays(addYears(expiresOn, -rnd.pick(CERTIFICATE_AGES)), 1) // issued then, reviewed every year since
