@@ -2,13 +2,11 @@ import {
   copyFollowUps,
   findFollowUp,
   listFollowUps,
-  recordAudit,
-  recordFollowUpAction,
   type CsvCopySettings,
   type Database,
   type FollowUpFilter,
 } from '@lr/db';
-import { localDate, maskText } from '@lr/domain';
+import { localDate } from '@lr/domain';
 import { followUpFilename, followUpHeader } from '@lr/reporting';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
@@ -19,6 +17,7 @@ import { decodeDateIdCursor, MAX_ID, page, PageQuery } from '../pagination';
 import type { ReportGate } from '../report-gate';
 import { CsvLanguageQuery, reportFilter, ReportFilterQuery } from '../report-query';
 import { auditActor } from '../audit';
+import { followUpService } from '../services/follow-ups';
 
 const FollowUpQuery = {
   status: Type.Optional(Type.Union([Type.Literal('open'), Type.Literal('closed')])),
@@ -59,6 +58,7 @@ export function followUpRoutes({ db, reports, timezone, copy }: FollowUpRouteDep
     return { status: query.status, reason: query.reason, categoryCode, regionCode };
   };
 
+  const followUps = followUpService({ db });
   return async (app) => {
     app.get(
       '/v1/follow-ups',
@@ -130,18 +130,7 @@ export function followUpRoutes({ db, reports, timezone, copy }: FollowUpRouteDep
       },
       async (request, reply) => {
         const { id } = request.params;
-        const actor = auditActor(request);
-        // A note is shown to every viewer and kept in the audit log: a phone or id number typed
-        // into it is masked as in every answer (the whole phone is the audited contact read's).
-        const { note, ...rest } = request.body;
-        const action = note === undefined ? rest : { ...rest, note: maskText(note) };
-        const outcome = await db.transaction().execute(async (trx) => {
-          const recorded = await recordFollowUpAction(trx, id, { ...action, ...actor });
-          if (recorded === 'recorded') {
-            await recordAudit(trx, { ...actor, action: 'follow-up.action', target: `follow-up:${id}`, before: null, after: action });
-          }
-          return recorded;
-        });
+        const outcome = await followUps.recordAction(id, request.body, auditActor(request));
         if (outcome === 'missing') throw notFound('follow-up');
         if (outcome === 'closed') throw new ApiError(409, 'follow_up_closed', `follow-up ${id} is closed: no action can be added`);
         return reply.code(201).send(await findFollowUp(db, id, localDate(timezone)));

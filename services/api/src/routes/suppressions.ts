@@ -1,10 +1,11 @@
-import { clearSuppression, findSuppression, recordAudit, type Database, type SmsSuppression } from '@lr/db';
+import { findSuppression, type Database, type SmsSuppression } from '@lr/db';
 import { maskPhone, normalizeMobile } from '@lr/domain';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { RequireRole } from '../auth';
 import { ApiError, notFound } from '../errors';
 import { auditActor } from '../audit';
+import { suppressionService } from '../services/suppressions';
 
 const PhoneParams = Type.Object({ phone: Type.String({ maxLength: 40, description: 'mainland mobile, +86 optional (URL-encode the +)' }) });
 
@@ -26,6 +27,7 @@ const view = (s: SmsSuppression) => ({ phone: maskPhone(s.phone), errorCode: s.e
  * meanwhile stay failed, and the next scan's reminders go out.
  */
 export function suppressionRoutes(db: Database, requireRole: RequireRole): FastifyPluginAsyncTypebox {
+  const suppressions = suppressionService({ db });
   return async (app) => {
     app.get(
       '/v1/suppressions/:phone',
@@ -42,20 +44,7 @@ export function suppressionRoutes(db: Database, requireRole: RequireRole): Fasti
       { onRequest: requireRole('operator'), schema: { tags: ['suppressions'], params: PhoneParams } },
       async (request) => {
         const phone = phoneOf(request.params.phone);
-        const cleared = await db.transaction().execute(async (trx) => {
-          const removed = await clearSuppression(trx, phone);
-          if (removed) {
-            await recordAudit(trx, {
-              ...auditActor(request),
-              action: 'suppression.clear',
-              // The audit log holds no personal data: the phone is masked there.
-              target: `suppression:${maskPhone(phone)}`,
-              before: { errorCode: removed.errorCode, messageId: removed.messageId, createdAt: removed.createdAt },
-              after: null,
-            });
-          }
-          return removed;
-        });
+        const cleared = await suppressions.clear(phone, auditActor(request));
         if (!cleared) throw notFound('suppression of this phone');
         return { cleared: view(cleared) };
       },
