@@ -6,7 +6,6 @@ import {
   FOLLOW_UP_DAYS,
   freshDatabase,
   freshMessageQueues,
-  FUTURE_SCANS_ALLOWED,
   storeLicenses,
   TEST_ENTERPRISE,
   testCategory,
@@ -31,7 +30,6 @@ const deps = (): ScanDeps => ({
   queues: redis.queues,
   log: createLogger('test', 'silent'),
   followUpDays: FOLLOW_UP_DAYS,
-  ...FUTURE_SCANS_ALLOWED,
 });
 
 function licence(categoryCode: string, licenseNo: string, expiresOn: string, extra: Partial<LicenseInput> = {}): License {

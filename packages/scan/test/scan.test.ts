@@ -14,7 +14,6 @@ import {
   type TestDatabase,
   type TestQueues,
   FOLLOW_UP_DAYS,
-  FUTURE_SCANS_ALLOWED,
 } from '@lr/testing';
 import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -67,7 +66,7 @@ function store(...licences: License[]): Promise<UpsertCounts> {
 }
 
 function scanDeps(): ScanDeps {
-  return { db: db(), queues: world.queues, log: createLogger('test', 'silent'), followUpDays: FOLLOW_UP_DAYS, ...FUTURE_SCANS_ALLOWED };
+  return { db: db(), queues: world.queues, log: createLogger('test', 'silent'), followUpDays: FOLLOW_UP_DAYS };
 }
 
 function scan(asOf: string) {

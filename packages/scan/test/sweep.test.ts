@@ -15,7 +15,6 @@ import {
   type TestDatabase,
   type TestQueues,
   FOLLOW_UP_DAYS,
-  FUTURE_SCANS_ALLOWED,
 } from '@lr/testing';
 import { redisConnection, sendSms, startWorker } from '@lr/jobs';
 import { sql } from 'kysely';
@@ -49,7 +48,7 @@ const db = (): Database => database.db;
 const LEASE = 60;
 const CLAIM = { leaseSeconds: LEASE, maxClaims: 8 };
 const deps = () => ({ db: db(), queues: redis.queues, redis: redis.connection, claimLeaseSeconds: LEASE });
-const scan = () => runScan({ db: db(), queues: redis.queues, log: createLogger('test', 'silent'), followUpDays: FOLLOW_UP_DAYS, ...FUTURE_SCANS_ALLOWED }, { asOf: D, trigger: 'command' });
+const scan = () => runScan({ db: db(), queues: redis.queues, log: createLogger('test', 'silent'), followUpDays: FOLLOW_UP_DAYS }, { asOf: D, trigger: 'command' });
 
 async function jobIds(): Promise<string[]> {
   const ids = await Promise.all(
