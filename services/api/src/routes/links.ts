@@ -1,25 +1,12 @@
-import { openLink, type Database } from '@lr/db';
-import { isLinkToken, LINK_PATH, linkAnswer, localDate, oldestWorkingExpiry } from '@lr/domain';
+import type { Database } from '@lr/db';
+import { LINK_PATH } from '@lr/domain';
 import type { Counters } from '@lr/jobs';
 import type { FastifyPluginAsync, FastifyReply, RouteShorthandOptions } from 'fastify';
 import { LINK_NOT_FOUND_PAGE, LINK_PAGE_CSP, LINK_PAGE_TYPE, licensesPage } from '../link-pages';
+import { linkService } from '../services/links';
 
 function notFound(reply: FastifyReply) {
   return reply.code(404).type(LINK_PAGE_TYPE).send(LINK_NOT_FOUND_PAGE);
-}
-
-/**
- * Today's date in `timezone`, worked out at most once a second (formatting a date costs as much
- * as a tenth of an opening's work): a link lapses within a second of midnight.
- */
-function today(timezone: string): () => string {
-  let second = -1;
-  let date = '';
-  return () => {
-    const now = Math.floor(Date.now() / 1000);
-    if (now !== second) [second, date] = [now, localDate(timezone)];
-    return date;
-  };
 }
 
 /**
@@ -28,7 +15,7 @@ function today(timezone: string): () => string {
  * link, malformed or not, is the same 404 page.
  */
 export function linkRoutes(db: Database, counters: Counters, timezone: string): FastifyPluginAsync {
-  const businessDay = today(timezone);
+  const links = linkService({ db, counters, timezone });
   const options: RouteShorthandOptions = {
     // The token names the holder's message and the request carries the holder's address: neither
     // is logged for an ordinary opening (errors still are).
@@ -45,10 +32,8 @@ export function linkRoutes(db: Database, counters: Counters, timezone: string): 
         // Every answer is personal or may change (a link lapses): kept by no cache.
         void reply.header('cache-control', 'no-store');
         const { token } = request.params;
-        const opened = isLinkToken(token) ? await openLink(db, token, oldestWorkingExpiry(businessDay())) : undefined;
-        if (!opened?.works) return notFound(reply);
-        counters.add('linkOpenings', 1);
-        const answer = linkAnswer(opened.licenses);
+        const answer = await links.open(token);
+        if (!answer) return notFound(reply);
         if ('redirect' in answer) return reply.redirect(answer.redirect, 302);
         return reply.type(LINK_PAGE_TYPE).send(licensesPage(answer.page));
       },
