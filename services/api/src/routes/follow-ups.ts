@@ -1,12 +1,4 @@
-import {
-  copyFollowUps,
-  findFollowUp,
-  listFollowUps,
-  type CsvCopySettings,
-  type Database,
-  type FollowUpFilter,
-} from '@lr/db';
-import { localDate } from '@lr/domain';
+import type { CsvCopySettings, Database, FollowUpFilter } from '@lr/db';
 import { followUpFilename, followUpHeader } from '@lr/reporting';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
@@ -58,7 +50,7 @@ export function followUpRoutes({ db, reports, timezone, copy }: FollowUpRouteDep
     return { status: query.status, reason: query.reason, categoryCode, regionCode };
   };
 
-  const followUps = followUpService({ db });
+  const followUps = followUpService({ db, timezone, copy });
   return async (app) => {
     app.get(
       '/v1/follow-ups',
@@ -73,7 +65,7 @@ export function followUpRoutes({ db, reports, timezone, copy }: FollowUpRouteDep
       async (request) => {
         const { cursor, limit, ...query } = request.query;
         const after = decodeDateIdCursor(cursor);
-        const rows = await listFollowUps(db, await followUpFilter(query), localDate(timezone), {
+        const rows = await followUps.list(await followUpFilter(query), {
           after: after && { expiresOn: after.date, id: after.id },
           limit: limit + 1,
         });
@@ -100,10 +92,10 @@ export function followUpRoutes({ db, reports, timezone, copy }: FollowUpRouteDep
       async (request, reply) => {
         const { lang, ...query } = request.query;
         const filter = await followUpFilter(query);
-        const today = localDate(timezone);
+        const today = followUps.today();
         const names = { filename: followUpFilename(filter, today, lang), asciiFilename: followUpFilename(filter, today, 'en'), header: followUpHeader(lang) };
         const leave = reports.enter(reply);
-        return sendCsv(request, reply, { ...names, writeRows: (to) => copyFollowUps(db, filter, today, to, copy).finally(leave) });
+        return sendCsv(request, reply, { ...names, writeRows: (to) => followUps.copy(filter, today, to).finally(leave) });
       },
     );
 
@@ -111,7 +103,7 @@ export function followUpRoutes({ db, reports, timezone, copy }: FollowUpRouteDep
       '/v1/follow-ups/:id',
       { onRequest: requireRole('viewer'), schema: { tags: ['follow-ups'], params: FollowUpId } },
       async (request) => {
-        const followUp = await findFollowUp(db, request.params.id, localDate(timezone));
+        const followUp = await followUps.find(request.params.id);
         if (!followUp) throw notFound('follow-up');
         return followUp;
       },
@@ -133,7 +125,7 @@ export function followUpRoutes({ db, reports, timezone, copy }: FollowUpRouteDep
         const outcome = await followUps.recordAction(id, request.body, auditActor(request));
         if (outcome === 'missing') throw notFound('follow-up');
         if (outcome === 'closed') throw new ApiError(409, 'follow_up_closed', `follow-up ${id} is closed: no action can be added`);
-        return reply.code(201).send(await findFollowUp(db, id, localDate(timezone)));
+        return reply.code(201).send(await followUps.find(id));
       },
     );
   };
