@@ -2,24 +2,36 @@ import { describe, expect, it } from 'vitest';
 import {
   addDays,
   BUSINESS_DATE_PATTERN,
-  BUSINESS_DATE_RULE,
+  dateRule,
   daysBetween,
   isBusinessDate,
   isCalendarDate,
   localDate,
   localMidnight,
+  LICENSE_DATES,
   localSecondOfDay,
   nextLocalMidnight,
+  SCAN_DATES,
 } from './dates';
 
 describe('business dates', () => {
-  it('accepts real dates written YYYY-MM-DD, from 2000-01-01 to 2100-12-31', () => {
+  it('accepts real dates written YYYY-MM-DD: a licence from 1900 to 2200, a scan from 2000 to 2100', () => {
     expect(isBusinessDate('2025-06-01')).toBe(true);
     expect(isBusinessDate('2024-02-29')).toBe(true);
     expect(isBusinessDate('2000-02-29')).toBe(true);
-    expect(isBusinessDate('2000-01-01')).toBe(true);
-    expect(isBusinessDate('2100-12-31')).toBe(true);
-    expect(BUSINESS_DATE_RULE).toBe('a real date (YYYY-MM-DD) from 2000-01-01 to 2100-12-31');
+    // A licence issued decades ago, or valid for a century.
+    expect(isBusinessDate('1900-01-01')).toBe(true);
+    expect(isBusinessDate('1998-05-01')).toBe(true);
+    expect(isBusinessDate('2200-12-31')).toBe(true);
+    expect(isBusinessDate('1899-12-31')).toBe(false);
+    expect(isBusinessDate('2201-01-01')).toBe(false);
+    // A scan: the contract's range.
+    expect(isBusinessDate('2000-01-01', SCAN_DATES)).toBe(true);
+    expect(isBusinessDate('2100-12-31', SCAN_DATES)).toBe(true);
+    expect(isBusinessDate('1999-12-31', SCAN_DATES)).toBe(false);
+    expect(isBusinessDate('2101-01-01', SCAN_DATES)).toBe(false);
+    expect(dateRule(SCAN_DATES)).toBe('a real date (YYYY-MM-DD) from 2000-01-01 to 2100-12-31');
+    expect(dateRule(LICENSE_DATES)).toBe('a real date (YYYY-MM-DD) from 1900-01-01 to 2200-12-31');
   });
 
   it('rejects days that do not exist, other formats and dates out of the range', () => {
@@ -32,8 +44,7 @@ describe('business dates', () => {
     expect(isBusinessDate('2025-6-1')).toBe(false);
     expect(isBusinessDate('2025/06/01')).toBe(false);
     expect(isBusinessDate('2025-06-01T00:00:00Z')).toBe(false);
-    expect(isBusinessDate('1999-12-31')).toBe(false);
-    expect(isBusinessDate('2101-01-01')).toBe(false);
+    expect(isBusinessDate('2200-02-29')).toBe(false);
   });
 
   it('a calendar date is any real day, whatever its year (a birth date)', () => {

@@ -8,15 +8,20 @@ export const BUSINESS_DATE_PATTERN = '^\\d{4}-\\d{2}-\\d{2}$';
 const DATE_PARTS = /^(\d{4})-(\d{2})-(\d{2})$/;
 
 /**
- * The business dates the service accepts, wherever one enters: a scan's asOf (the contract
- * fixes this range for it), a licence's validFrom and expiresOn, and the dates of filters and
- * cursors. One range, so that a date the API takes is one every other way in takes too.
+ * The business dates the service accepts, one range per kind of date and both here:
+ * - a licence's validFrom and expiresOn, and the dates of filters and cursors over them:
+ *   1900 to 2200, for a licence issued decades ago or valid for a century ("long-term");
+ * - a scan's asOf: 2000 to 2100, the range the contract fixes for it.
  */
-export const FIRST_BUSINESS_DATE: BusinessDate = '2000-01-01';
-export const LAST_BUSINESS_DATE: BusinessDate = '2100-12-31';
+export interface DateRange {
+  first: BusinessDate;
+  last: BusinessDate;
+}
+export const LICENSE_DATES: DateRange = { first: '1900-01-01', last: '2200-12-31' };
+export const SCAN_DATES: DateRange = { first: '2000-01-01', last: '2100-12-31' };
 
-/** What a business date must be, in the words of the API's and the command's refusals. */
-export const BUSINESS_DATE_RULE = `a real date (YYYY-MM-DD) from ${FIRST_BUSINESS_DATE} to ${LAST_BUSINESS_DATE}`;
+/** What a business date of `range` must be, in the words of the API's and the command's refusals. */
+export const dateRule = (range: DateRange) => `a real date (YYYY-MM-DD) from ${range.first} to ${range.last}`;
 
 const MONTH_DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
@@ -32,9 +37,9 @@ export function isCalendarDate(s: string): boolean {
   return day <= MONTH_DAYS[month - 1]!;
 }
 
-/** Whether `s` is a business date: a real calendar date from FIRST_BUSINESS_DATE to LAST_BUSINESS_DATE. */
-export function isBusinessDate(s: string): boolean {
-  return isCalendarDate(s) && s >= FIRST_BUSINESS_DATE && s <= LAST_BUSINESS_DATE;
+/** Whether `s` is a business date: a real calendar date within `range` (a licence's, unless said). */
+export function isBusinessDate(s: string, range: DateRange = LICENSE_DATES): boolean {
+  return isCalendarDate(s) && s >= range.first && s <= range.last;
 }
 
 const DAY_MS = 86_400_000;

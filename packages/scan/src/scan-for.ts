@@ -1,4 +1,4 @@
-import { BUSINESS_DATE_RULE, isBusinessDate, localDate } from '@lr/domain';
+import { dateRule, isBusinessDate, localDate, SCAN_DATES } from '@lr/domain';
 import { dryRunScan, runScan, ScanInProgressError, type ScanDeps, type ScanDryRun, type ScanSummary, type ScanTrigger } from './scan';
 
 /** What a scan's way in knows of the calendar: which day is today, and whether it may scan a later one. */
@@ -45,7 +45,7 @@ export async function scanFor(deps: ScanDeps & ScanCalendar, order: ScanOrder): 
 export async function scanFor(deps: ScanDeps & ScanCalendar, order: ScanOrder): Promise<ScanAnswer> {
   const today = localDate(deps.timezone, deps.now?.());
   const asOf = order.asOf ?? today;
-  if (!isBusinessDate(asOf)) return { kind: 'invalid_as_of', asOf, message: `must be ${BUSINESS_DATE_RULE}` };
+  if (!isBusinessDate(asOf, SCAN_DATES)) return { kind: 'invalid_as_of', asOf, message: `must be ${dateRule(SCAN_DATES)}` };
   try {
     // A dry run sends nothing, so any date will do: seeing what a coming day holds is what it is for.
     if (order.dryRun) return { kind: 'dry_run', asOf, dryRun: await dryRunScan(deps, asOf) };
