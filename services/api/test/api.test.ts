@@ -565,6 +565,10 @@ describe('scans and reminders', () => {
   });
 
   it('disabling a category cancels its unsent deliveries and stops new reminders', async () => {
+    const { lastEvent } = await database.db
+      .selectFrom('deliveryEvents')
+      .select((eb) => eb.fn.coalesce(eb.fn.max('id'), eb.lit(0)).as('lastEvent'))
+      .executeTakeFirstOrThrow();
     const res = await patch('/v1/categories/scan-sms', { enabled: false });
     expect(res.json()).toMatchObject({ code: 'scan-sms', enabled: false });
     const open = (await get('/v1/reminders?categoryCode=scan-sms&outcome=open')).json().items as { licenseNo: string; status: string }[];
@@ -573,6 +577,20 @@ describe('scans and reminders', () => {
       [no.in10]: 'undeliverable',
       [no.other]: 'cancelled',
     });
+    // What the change wrote to the ledger: each cancellation with its cause, and nothing else.
+    const written = await database.db
+      .selectFrom('deliveryEvents as e')
+      .innerJoin('deliveries as d', 'd.id', 'e.deliveryId')
+      .innerJoin('reminders as r', 'r.id', 'd.reminderId')
+      .innerJoin('licenses as l', 'l.id', 'r.licenseId')
+      .select(['l.licenseNo', 'e.status', 'e.cause'])
+      .where('e.id', '>', lastEvent)
+      .orderBy('l.licenseNo')
+      .execute();
+    expect(written).toEqual([
+      { licenseNo: no.in30, status: 'cancelled', cause: 'category disabled' },
+      { licenseNo: no.other, status: 'cancelled', cause: 'category disabled' },
+    ]);
     await post('/v1/licenses/batch', { licenses: [licence({ categoryCode: 'scan-sms', licenseNo: 'SCAN-0005', expiresOn: '2026-03-25' })] });
     expect((await post('/v1/scans', { asOf: AS_OF })).json()).toMatchObject({ remindersCreated: 0, messagesQueued: 0 });
   });
