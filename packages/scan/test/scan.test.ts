@@ -370,7 +370,7 @@ describe('renewal, correction and expiry', () => {
     expect(counts).toEqual({ created: 0, updated: 1, renewed: 0, unchanged: 0 });
     const [old] = await remindersOf('COR-1');
     expect(old?.status).toBe('cancelled');
-    expect(old?.outcome).not.toBe('renewed');
+    expect(old?.outcome).toBe('open');
     expect(await db().selectFrom('renewals').selectAll().execute()).toEqual([]);
 
     // Same 60-day window, but the reminder that named the wrong date does not count.

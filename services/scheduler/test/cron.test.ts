@@ -70,7 +70,13 @@ describe('the daily scan of the scheduler', () => {
 
       let stopped = false;
       const stopping = daily.stop().then(() => (stopped = true));
-      await new Promise((r) => setTimeout(r, 300));
+      // The scan is provably not done: its statement waits for the lock this test holds. A
+      // stop() that did not wait for it would have returned by now (a turn of the event loop).
+      const waitingForLock = async () =>
+        (await blocker.query<{ n: number }>(`select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()`)).rows[0]!.n;
+      for (let i = 0; i < 50 && (await waitingForLock()) === 0; i++) await new Promise((r) => setTimeout(r, 100));
+      expect(await waitingForLock()).toBe(1);
+      await new Promise((r) => setImmediate(r));
       expect(stopped).toBe(false);
       await blocker.query('commit');
       await stopping;
