@@ -109,10 +109,8 @@ export async function importLicenses(deps: LicenseImportDeps, source: Readable, 
       // No flush to disk per chunk: the client learns of success only at the end, and a
       // re-sent file is harmless (its rows count as unchanged), so a crash loses nothing.
       // Each chunk commits on its own, so each is audited with its write.
-      const counts = await writeSealedLicenses(deps, sealed, actor, {
-        action: 'licenses.import.chunk',
-        after: (written) => ({ rows: valid.length, ...written, ...span }),
-      }, { durable: false });
+      const audit = { action: 'licenses.import.chunk', after: (written: UpsertCounts) => ({ rows: valid.length, ...written, ...span }) };
+      const counts = await writeSealedLicenses(deps, sealed, actor, audit, { durable: false });
       totals.created += counts.created;
       totals.updated += counts.updated;
       totals.renewed += counts.renewed;
