@@ -1,5 +1,4 @@
 import type { Category } from '@lr/domain';
-import { cancelUnsentDeliveries } from './delivery.repository';
 import type { Database } from './db';
 
 const COLUMNS = [
@@ -72,13 +71,9 @@ export function insertCategory(db: Database, category: Category): Promise<Stored
 }
 
 /**
- * Changes a category. New lead days apply from the next scan; disabling it cancels
- * its unsent deliveries at once (docs/rules.md). Run inside a transaction.
- *
- * The cancellation is a rule, and the API's category service (services/api) decides the
- * rest of a change; it is still applied here, with the write, because the scan's tests
- * disable a category through this function and expect what is queued to be cancelled.
- * Once they go through the service, it moves there.
+ * Changes a category. Run inside a transaction. What a change means (disabling it cancels
+ * its unsent deliveries) is the category service's to apply, in the same transaction
+ * (services/api/src/services/categories.ts).
  */
 export async function updateCategory(
   trx: Database,
@@ -91,6 +86,5 @@ export async function updateCategory(
     .where('code', '=', code)
     .returning(COLUMNS)
     .executeTakeFirst();
-  if (updated && changes.enabled === false) await cancelUnsentDeliveries(trx, { categoryCode: code }, 'category disabled');
   return updated;
 }

