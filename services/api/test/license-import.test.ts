@@ -73,7 +73,8 @@ describe('POST /v1/licenses/import', () => {
     ]);
     const enterprise = await stored(rows[1]!.licenseNo as string);
     expect(enterprise).toEqual([expect.objectContaining({ holderType: 'enterprise', holderName: TEST_ENTERPRISE.holderName })]);
-    expect(enterprise[0]!.holderIdNo).not.toBe(TEST_CREDIT_CODE); // shown masked
+    // shown masked: its first three and last four characters
+    expect(enterprise[0]!.holderIdNo).toBe(`${TEST_CREDIT_CODE.slice(0, 3)}${'*'.repeat(11)}${TEST_CREDIT_CODE.slice(-4)}`);
     expect(await stored(rows[2]!.licenseNo as string)).toEqual([expect.objectContaining({ phone: null })]);
   });
 
