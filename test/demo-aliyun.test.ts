@@ -18,7 +18,6 @@ import {
   ALIYUN_API_ENV,
   TEST_ALIYUN,
   FOLLOW_UP_DAYS,
-  FUTURE_SCANS_ALLOWED,
   type FakeAliyun,
   type ServiceProcess,
   type TestDatabase,
@@ -129,7 +128,7 @@ describe("today's demo reminders, sent by the SMS worker through Alibaba Cloud",
       return result.license;
     }));
     const scan = await runScan(
-      { db: database.db, queues: redis.queues, log: createLogger('scan', 'silent'), followUpDays: FOLLOW_UP_DAYS, ...FUTURE_SCANS_ALLOWED },
+      { db: database.db, queues: redis.queues, log: createLogger('scan', 'silent'), followUpDays: FOLLOW_UP_DAYS },
       { asOf: TODAY, trigger: 'cron' },
     );
     const queued = await database.db.selectFrom('outgoingMessages').select('id').where('scanId', '=', scan.id).where('channel', '=', 'sms').execute();

@@ -22,7 +22,6 @@ import {
   type TestQueues,
   untilWaitingForLock,
   FOLLOW_UP_DAYS,
-  FUTURE_SCANS_ALLOWED,
 } from '@lr/testing';
 import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -60,7 +59,7 @@ beforeEach(async () => {
   await storeLicenses(database.db, [
     validLicense(testLicense({ categoryCode: 'food', licenseNo: 'F-1', phone: PHONE, platformUserId: USER, expiresOn: addDays(today, 30) })),
   ]);
-  await runScan({ db: database.db, queues: redis.queues, log: createLogger('test', 'silent'), followUpDays: FOLLOW_UP_DAYS, ...FUTURE_SCANS_ALLOWED }, { asOf: today, trigger: 'command' });
+  await runScan({ db: database.db, queues: redis.queues, log: createLogger('test', 'silent'), followUpDays: FOLLOW_UP_DAYS }, { asOf: today, trigger: 'command' });
   const rows = await database.db.selectFrom('outgoingMessages').select(['id', 'channel']).execute();
   messages = {
     sms: rows.find((r) => r.channel === 'sms')!.id,
@@ -234,7 +233,7 @@ describe('an SMS worker whose PostgreSQL restarts while Twilio has the message',
         const today = localDate('Asia/Shanghai');
         await storeLicenses(own.db, [validLicense(testLicense({ categoryCode: 'food', licenseNo: 'F-2', phone: PHONE, expiresOn: addDays(today, 30) }))]);
         await redis.dropKeys();
-        await runScan({ db: own.db, queues: redis.queues, log: createLogger('test', 'silent'), followUpDays: FOLLOW_UP_DAYS, ...FUTURE_SCANS_ALLOWED }, { asOf: today, trigger: 'command' });
+        await runScan({ db: own.db, queues: redis.queues, log: createLogger('test', 'silent'), followUpDays: FOLLOW_UP_DAYS }, { asOf: today, trigger: 'command' });
         const { id } = await own.db.selectFrom('outgoingMessages').select('id').executeTakeFirstOrThrow();
 
         // Twilio answers after a second, while PostgreSQL is down (3 s): the send is recorded

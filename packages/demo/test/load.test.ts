@@ -5,7 +5,7 @@ import { addDays, localDate, maskPhone, normalizeMobile } from '@lr/domain';
 import { createLogger } from '@lr/log';
 import { runScan } from '@lr/scan';
 import type { Database } from '@lr/db';
-import { freshDatabase, freshMessageQueues, TEST_SEALER, type TestDatabase, type TestQueues, FOLLOW_UP_DAYS, FUTURE_SCANS_ALLOWED } from '@lr/testing';
+import { freshDatabase, freshMessageQueues, TEST_SEALER, type TestDatabase, type TestQueues, FOLLOW_UP_DAYS } from '@lr/testing';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoHistory, HISTORY_DAYS } from '../src/history';
@@ -210,7 +210,7 @@ describe('demo history', () => {
   });
 
   it("leaves today's reminders to today's scan, which queues them for the workers", async () => {
-    const scan = await runScan({ db: db(), queues: redis.queues, log: createLogger('scan', 'silent'), followUpDays: FOLLOW_UP_DAYS, ...FUTURE_SCANS_ALLOWED }, { asOf: TODAY, trigger: 'cron' });
+    const scan = await runScan({ db: db(), queues: redis.queues, log: createLogger('scan', 'silent'), followUpDays: FOLLOW_UP_DAYS }, { asOf: TODAY, trigger: 'cron' });
     expect(scan.remindersCreated).toBeGreaterThanOrEqual(6); // the licences exactly 60, 30 and 10 days out, at least
     expect(scan.messagesQueued).toBeGreaterThan(0);
     const waiting = await redis.queues.sms.getJobCounts('wait', 'delayed');

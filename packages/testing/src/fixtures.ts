@@ -16,12 +16,6 @@ import {
 /** FOLLOW_UP_DAYS as the services run by default: the scans of tests open `not_renewed` follow-ups 3 days out. */
 export const FOLLOW_UP_DAYS = 3;
 
-/**
- * The calendar of the scans of tests: REMINDER_TIMEZONE as the services default to, and
- * ALLOW_FUTURE_SCANS=on, since tests scan fixed dates, some of them after today.
- */
-export const FUTURE_SCANS_ALLOWED = { timezone: 'Asia/Shanghai', allowFutureScans: true } as const;
-
 /** A resident id number of Lushi County (411224), born 1990-01-01, with its check character. */
 export const TEST_RESIDENT_ID = withCheckChar('41122419900101123', residentIdCheckChar);
 

@@ -3,7 +3,7 @@ import { addDays, type LicenseInput } from '@lr/domain';
 import { createLogger } from '@lr/log';
 import type { Forecast, ForecastDay } from '@lr/reporting';
 import { runScan } from '@lr/scan';
-import { storeLicenses, testCategory, testLicense, validLicense, FOLLOW_UP_DAYS, FUTURE_SCANS_ALLOWED } from '@lr/testing';
+import { storeLicenses, testCategory, testLicense, validLicense, FOLLOW_UP_DAYS } from '@lr/testing';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auth, startTestApp, type TestApp } from './harness';
@@ -66,7 +66,7 @@ async function forecast(query: string): Promise<Forecast> {
 }
 
 function scan(asOf: string) {
-  return runScan({ db: t.database.db, queues: t.queues, log: createLogger('test', 'silent'), followUpDays: FOLLOW_UP_DAYS, ...FUTURE_SCANS_ALLOWED }, { asOf, trigger: 'command' });
+  return runScan({ db: t.database.db, queues: t.queues, log: createLogger('test', 'silent'), followUpDays: FOLLOW_UP_DAYS }, { asOf, trigger: 'command' });
 }
 
 /** What one real scan created for the licences of a filter: reminders, and distinct recipients per channel. */

@@ -12,7 +12,6 @@ import {
   FOLLOW_UP_DAYS,
   freshDatabase,
   freshMessageQueues,
-  FUTURE_SCANS_ALLOWED,
   storeLicenses,
   TEST_PUSH_SECRET,
   testLicense,
@@ -67,7 +66,7 @@ async function pushFor(...licences: { licenseNo: string; categoryCode: string; e
     database.db,
     licences.map((l) => validLicense(testLicense({ ...l, holderName: '卢氏县悦来宾馆', phone: null, platformUserId: userId }))),
   );
-  const scan = await runScan({ db: database.db, queues: queues.queues, log, followUpDays: FOLLOW_UP_DAYS, ...FUTURE_SCANS_ALLOWED }, { asOf: AS_OF, trigger: 'command' });
+  const scan = await runScan({ db: database.db, queues: queues.queues, log, followUpDays: FOLLOW_UP_DAYS }, { asOf: AS_OF, trigger: 'command' });
   const messages = await database.db.selectFrom('outgoingMessages').select(['id', 'channel', 'recipient']).where('scanId', '=', scan.id).execute();
   expect(messages).toEqual([expect.objectContaining({ channel: 'push', recipient: userId })]);
   return { id: messages[0]!.id, userId };

@@ -20,7 +20,6 @@ import {
   type TestDatabase,
   type TestQueues,
   FOLLOW_UP_DAYS,
-  FUTURE_SCANS_ALLOWED,
 } from '@lr/testing';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { gatewaySender } from '../src/gateway.sender';
@@ -70,7 +69,7 @@ function licence(overrides: Partial<LicenseInput> = {}): License {
 /** Stores one licence, scans AS_OF, and returns the id of the one push message created. */
 async function seed(l: License): Promise<number> {
   await storeLicenses(database.db, [l]);
-  const scan = await runScan({ db: database.db, queues, log, followUpDays: FOLLOW_UP_DAYS, ...FUTURE_SCANS_ALLOWED }, { asOf: AS_OF, trigger: 'command' });
+  const scan = await runScan({ db: database.db, queues, log, followUpDays: FOLLOW_UP_DAYS }, { asOf: AS_OF, trigger: 'command' });
   const messages = await database.db.selectFrom('outgoingMessages').select(['id', 'channel', 'recipient']).where('scanId', '=', scan.id).execute();
   expect(messages).toEqual([expect.objectContaining({ channel: 'push', recipient: l.platformUserId })]);
   return messages[0]!.id;

@@ -12,7 +12,6 @@ import {
   FOLLOW_UP_DAYS,
   freshDatabase,
   freshMessageQueues,
-  FUTURE_SCANS_ALLOWED,
   storeLicenses,
   TEST_ALIYUN,
   testCategory,
@@ -81,7 +80,7 @@ beforeAll(async () => {
     db,
     NAMES.map((licenseNo, i) => validLicense(testLicense({ categoryCode: 'food', licenseNo, phone: `136123456${String(i).padStart(2, '0')}`, expiresOn: addDays(TODAY, 10) }))),
   );
-  await runScan({ db, queues: queues.queues, log, followUpDays: FOLLOW_UP_DAYS, ...FUTURE_SCANS_ALLOWED }, { asOf: TODAY, trigger: 'command' });
+  await runScan({ db, queues: queues.queues, log, followUpDays: FOLLOW_UP_DAYS }, { asOf: TODAY, trigger: 'command' });
   const { rows } = await sql<{ id: number; licenseNo: string }>`
     select m.id, l.license_no as "licenseNo" from outgoing_messages m join deliveries d on d.message_id = m.id
       join reminders r on r.id = d.reminder_id join licenses l on l.id = r.license_id`.execute(db);

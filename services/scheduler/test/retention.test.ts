@@ -7,7 +7,6 @@ import {
   FOLLOW_UP_DAYS,
   freshDatabase,
   freshMessageQueues,
-  FUTURE_SCANS_ALLOWED,
   storeLicenses,
   testCategory,
   testLicense,
@@ -45,7 +44,7 @@ beforeAll(async () => {
     db,
     names.map((licenseNo, i) => validLicense(testLicense({ categoryCode: 'food', licenseNo, holderName: '张三丰', phone: `1381234560${i}`, expiresOn: addDays(TODAY, 10) }))),
   );
-  await runScan({ db, queues: redis.queues, log, followUpDays: FOLLOW_UP_DAYS, ...FUTURE_SCANS_ALLOWED }, { asOf: TODAY, trigger: 'command' });
+  await runScan({ db, queues: redis.queues, log, followUpDays: FOLLOW_UP_DAYS }, { asOf: TODAY, trigger: 'command' });
   const { rows } = await sql<{ id: number; licenseNo: string }>`
     select m.id, l.license_no as "licenseNo" from outgoing_messages m join deliveries d on d.message_id = m.id
       join reminders r on r.id = d.reminder_id join licenses l on l.id = r.license_id`.execute(db);
@@ -112,7 +111,7 @@ describe('message retention', () => {
   it("runs in the scheduler's upkeep, with MESSAGE_RETENTION_DAYS", async () => {
     await sql`update outgoing_messages set body = 'again', title = 'again' where id = ${ids.RECENT!}`.execute(database.db);
     const options = (messageRetentionDays: number) => ({
-      deps: { db: database.db, queues: redis.queues, log, followUpDays: FOLLOW_UP_DAYS, ...FUTURE_SCANS_ALLOWED, redis: redis.connection, claimLeaseSeconds: 60 },
+      deps: { db: database.db, queues: redis.queues, log, followUpDays: FOLLOW_UP_DAYS, redis: redis.connection, claimLeaseSeconds: 60 },
       timezone: TZ,
       // never due: this round is the retention's
       dailyScan: createTask('0 0 1 1 *', () => {}, { timezone: TZ }),

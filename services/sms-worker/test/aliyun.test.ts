@@ -28,7 +28,6 @@ import {
   type TestDatabase,
   type TestQueues,
   FOLLOW_UP_DAYS,
-  FUTURE_SCANS_ALLOWED,
 } from '@lr/testing';
 import { Writable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -60,7 +59,7 @@ function licence(overrides: Partial<Parameters<typeof testLicense>[0]> = {}): Li
 /** Stores the licences and scans: the ids of the SMS messages made. */
 async function seed(queues: TestQueues['queues'], ...licences: License[]): Promise<number[]> {
   await storeLicenses(database.db, licences);
-  const scan = await runScan({ db: database.db, queues, log, followUpDays: FOLLOW_UP_DAYS, ...FUTURE_SCANS_ALLOWED }, { asOf: AS_OF, trigger: 'command' });
+  const scan = await runScan({ db: database.db, queues, log, followUpDays: FOLLOW_UP_DAYS }, { asOf: AS_OF, trigger: 'command' });
   const rows = await database.db.selectFrom('outgoingMessages').select('id').where('scanId', '=', scan.id).where('channel', '=', 'sms').orderBy('id').execute();
   return rows.map((r) => r.id);
 }

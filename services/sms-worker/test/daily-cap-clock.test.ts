@@ -13,7 +13,6 @@ import {
   FOLLOW_UP_DAYS,
   freshDatabase,
   freshMessageQueues,
-  FUTURE_SCANS_ALLOWED,
   storeLicenses,
   testCategory,
   testLicense,
@@ -48,7 +47,7 @@ async function messageTo(phone: string): Promise<number> {
   licenceSeq += 1;
   const licence: License = validLicense(testLicense({ categoryCode: CATEGORY.code, licenseNo: `CAP-${licenceSeq}`, phone, expiresOn: '2026-03-31' }));
   await storeLicenses(database.db, [licence]);
-  const scan = await runScan({ db: database.db, queues: queues.queues, log, followUpDays: FOLLOW_UP_DAYS, ...FUTURE_SCANS_ALLOWED }, { asOf: AS_OF, trigger: 'command' });
+  const scan = await runScan({ db: database.db, queues: queues.queues, log, followUpDays: FOLLOW_UP_DAYS }, { asOf: AS_OF, trigger: 'command' });
   const [message] = await database.db.selectFrom('outgoingMessages').select('id').where('scanId', '=', scan.id).execute();
   return message!.id;
 }

@@ -12,7 +12,6 @@ import {
   FOLLOW_UP_DAYS,
   freshDatabase,
   freshMessageQueues,
-  FUTURE_SCANS_ALLOWED,
   storeLicenses,
   TEST_TWILIO,
   testCategory,
@@ -51,7 +50,7 @@ async function messageFor(...licences: { licenseNo: string; categoryCode: string
     database.db,
     licences.map((l) => validLicense(testLicense({ ...l, expiresOn: '2026-03-31' }))),
   );
-  const scan = await runScan({ db: database.db, queues: queues.queues, log, followUpDays: FOLLOW_UP_DAYS, ...FUTURE_SCANS_ALLOWED }, { asOf: AS_OF, trigger: 'command' });
+  const scan = await runScan({ db: database.db, queues: queues.queues, log, followUpDays: FOLLOW_UP_DAYS }, { asOf: AS_OF, trigger: 'command' });
   const messages = await database.db.selectFrom('outgoingMessages').select('id').where('scanId', '=', scan.id).where('channel', '=', 'sms').execute();
   expect(messages).toHaveLength(1);
   return messages[0]!.id;

@@ -21,7 +21,6 @@ import {
   type TestDatabase,
   type TestQueues,
   FOLLOW_UP_DAYS,
-  FUTURE_SCANS_ALLOWED,
 } from '@lr/testing';
 import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -78,7 +77,7 @@ async function seed(queues: MessageQueues, ...args: [...License[]] | [...License
   const asOf = typeof args.at(-1) === 'string' ? (args.pop() as string) : AS_OF;
   const licences = args as License[];
   await upsert(...licences);
-  const scan = await runScan({ db: database.db, queues, log, followUpDays: FOLLOW_UP_DAYS, ...FUTURE_SCANS_ALLOWED }, { asOf, trigger: 'command' });
+  const scan = await runScan({ db: database.db, queues, log, followUpDays: FOLLOW_UP_DAYS }, { asOf, trigger: 'command' });
   const messages = await database.db
     .selectFrom('outgoingMessages')
     .select(['id', 'channel', 'status'])
@@ -597,7 +596,7 @@ describe('the SMS worker on BullMQ', () => {
     start(null, { ratePerSecond: 4 });
     const licences = Array.from({ length: 10 }, () => licence({ expiresOn: '2026-04-05' }));
     await upsert(...licences);
-    const scan = await runScan({ db: database.db, queues, log, followUpDays: FOLLOW_UP_DAYS, ...FUTURE_SCANS_ALLOWED }, { asOf: AS_OF, trigger: 'command' });
+    const scan = await runScan({ db: database.db, queues, log, followUpDays: FOLLOW_UP_DAYS }, { asOf: AS_OF, trigger: 'command' });
     expect(scan.messagesQueued).toBe(10);
     await until('ten SMS at the fake', () => fake.requests.length >= 10, 15_000);
     const arrivals = fake.requests.map((r) => r.at);
@@ -614,7 +613,7 @@ describe('the SMS worker on BullMQ', () => {
   it('concurrent jobs share their statements: 24 SMS at concurrency 8 go out once each, claimed in fewer statements than messages', async () => {
     start(null, { concurrency: 8 });
     await upsert(...Array.from({ length: 24 }, () => licence({ expiresOn: '2026-04-05' })));
-    const scan = await runScan({ db: database.db, queues, log, followUpDays: FOLLOW_UP_DAYS, ...FUTURE_SCANS_ALLOWED }, { asOf: AS_OF, trigger: 'command' });
+    const scan = await runScan({ db: database.db, queues, log, followUpDays: FOLLOW_UP_DAYS }, { asOf: AS_OF, trigger: 'command' });
     expect(scan.messagesQueued).toBe(24);
     const ids = (await database.db.selectFrom('outgoingMessages').select('id').where('scanId', '=', scan.id).execute()).map((m) => m.id);
     await until('24 messages sent', async () => (await Promise.all(ids.map(message))).every((m) => m?.status === 'sent'), 15_000);
