@@ -1,5 +1,5 @@
-import { listScans, recordAudit } from '@lr/db';
-import { scanFor, type ScanCalendar, type ScanDeps } from '@lr/scan';
+import { listScans } from '@lr/db';
+import type { ScanCalendar, ScanDeps } from '@lr/scan';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { RequireRole } from '../auth';
@@ -7,6 +7,7 @@ import { ApiError } from '../errors';
 import { auditActor } from '../audit';
 import { decodeCursor, page, PageQuery } from '../pagination';
 import { BusinessDateString } from '../schemas';
+import { scanService } from '../services/scans';
 
 const counts = {
   remindersCreated: Type.Integer({ description: 'new reminders' }),
@@ -43,6 +44,7 @@ const ScanDryRun = Type.Object(
 );
 
 export function scanRoutes(deps: ScanDeps & ScanCalendar, requireRole: RequireRole): FastifyPluginAsyncTypebox {
+  const scans = scanService(deps);
   return async (app) => {
     app.post(
       '/v1/scans',
@@ -69,7 +71,7 @@ export function scanRoutes(deps: ScanDeps & ScanCalendar, requireRole: RequireRo
         },
       },
       async (request) => {
-        const answer = await scanFor(deps, { asOf: request.body.asOf, trigger: 'api', dryRun: request.body.dryRun === true });
+        const answer = await scans.run({ asOf: request.body.asOf, dryRun: request.body.dryRun === true }, auditActor(request), request.log);
         switch (answer.kind) {
           case 'invalid_as_of':
             throw new ApiError(422, 'invalid_as_of', `asOf ${answer.message}`, [{ field: 'asOf', message: answer.message }]);
@@ -80,22 +82,9 @@ export function scanRoutes(deps: ScanDeps & ScanCalendar, requireRole: RequireRo
           case 'failed':
             throw answer.error;
           case 'dry_run':
-            // Nothing is written, so nothing is audited.
             return answer.dryRun;
-          case 'scanned': {
-            // A scan commits in several steps of its own (the scans row is its record), so its
-            // audit entry follows once it has succeeded rather than sharing a transaction.
-            const { asOf } = answer;
-            const { id, status, remindersCreated, skipped, messagesQueued, undeliverable } = answer.summary;
-            await recordAudit(deps.db, {
-              ...auditActor(request),
-              action: 'scan.run',
-              target: `scan:${id}`,
-              before: null,
-              after: { asOf, status, remindersCreated, skipped, messagesQueued, undeliverable },
-            }).catch((error: unknown) => request.log.error({ err: error, scanId: id }, 'scan ran but its audit entry was not written'));
+          case 'scanned':
             return answer.summary;
-          }
         }
       },
     );
