@@ -25,7 +25,7 @@ const RUNS = Number(process.env.BENCH_CRASH_RUNS ?? 1);
 const DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/lr_bench_crash';
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const QUEUE_PREFIX = 'lr-bench-crash';
-/** The scan's date (after today: ALLOW_FUTURE_SCANS); the licences expire 11 to 30 days later. */
+/** The scan's date (after today: runScan scans the date it is given); the licences expire 11 to 30 days later. */
 const AS_OF = '2027-03-01';
 
 const say = (line: string) => console.log(line);

@@ -90,8 +90,8 @@ for (const queue of [queues.sms, queues.push]) {
 await connection.ping();
 const cpuBefore = process.cpuUsage();
 origin = process.hrtime.bigint();
-// The benchmark's own store, scanned for the dates it chooses: ALLOW_FUTURE_SCANS=on.
-const scanDeps = { db: database.db, queues, log, followUpDays: config.followUpDays, timezone: config.timezone, allowFutureScans: true };
+// The benchmark's own store, scanned for the dates it chooses (runScan scans the date it is given).
+const scanDeps = { db: database.db, queues, log, followUpDays: config.followUpDays };
 const summary = await runScan(scanDeps, { asOf, trigger: 'command' });
 const elapsed = now() / 1000;
 if (captureFile) writeFileSync(captureFile, JSON.stringify({ statements: captured, scanId: summary.id }));
