@@ -237,10 +237,14 @@ describe('rate limit without Redis', () => {
       try {
         await app.ready();
         for (let i = 0; i < 50 && redis.status !== 'reconnecting'; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+        // Three requests under a limit of one a minute, all answered: the limit is not applied
+        // while Redis is away. A limiter that asked Redis anyway would wait for ever here (the
+        // client retries without end); the bound is only there to fail fast rather than at the
+        // test's time-out, and is wide enough for a slow machine.
         for (let i = 0; i < 3; i++) {
           const started = performance.now();
           expect((await app.inject({ method: 'GET', url: '/v1/categories', headers: admin })).statusCode).toBe(200);
-          expect(performance.now() - started).toBeLessThan(1000);
+          expect(performance.now() - started).toBeLessThan(5_000);
         }
       } finally {
         await app.close();
