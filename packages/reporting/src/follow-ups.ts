@@ -1,4 +1,5 @@
 import type { FollowUpFilter } from '@lr/db';
+import { LICENSE_HEADINGS } from './headings';
 import type { LedgerLanguage } from './ledger';
 
 /** The follow-up list's CSV columns, in the order of @lr/db's followUpCsvQuery. */
@@ -30,14 +31,7 @@ const CHINESE_HEADINGS: Record<FollowUpColumn, string> = {
   status: '状态',
   resolution: '结果',
   licenseId: '证照序号',
-  categoryCode: '证照类别代码',
-  licenseNo: '证照编号',
-  holderName: '持证人',
-  holderType: '持证人类型',
-  holderIdNo: '证件号码',
-  phone: '手机号码',
-  regionCode: '行政区划',
-  expiresOn: '到期日期',
+  ...LICENSE_HEADINGS,
   daysLeft: '剩余天数',
   openedAt: '立项时间',
   closedAt: '办结时间',

@@ -1,4 +1,5 @@
 import type { ReportFilter } from '@lr/db';
+import { LICENSE_HEADINGS } from './headings';
 
 /** The ledger's columns, by their contract names, in the order of the CSV (and of @lr/db's ledgerQuery). */
 export const LEDGER_COLUMNS = [
@@ -29,15 +30,8 @@ export type LedgerLanguage = (typeof LEDGER_LANGUAGES)[number];
 
 const CHINESE_HEADINGS: Record<LedgerColumn, string> = {
   asOf: '提醒日期',
-  categoryCode: '证照类别代码',
   categoryName: '证照类别',
-  licenseNo: '证照编号',
-  holderName: '持证人',
-  holderType: '持证人类型',
-  holderIdNo: '证件号码',
-  phone: '手机号码',
-  regionCode: '行政区划',
-  expiresOn: '到期日期',
+  ...LICENSE_HEADINGS,
   leadDays: '提前天数',
   channel: '提醒方式',
   status: '状态',
