@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from '@lr/config';
 import { connect } from '@lr/db';
+import { dateRule, isBusinessDate, SCAN_DATES } from '@lr/domain';
 import { openMessageQueues, producerConnection } from '@lr/jobs';
 import { createLogger } from '@lr/log';
 import { scanFor } from '@lr/scan';
@@ -25,7 +26,10 @@ function parse(argv: string[]): { asOf?: string; help: boolean } {
     options: { 'as-of': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
   });
   if (positionals.length > 0) throw new Error(`unexpected argument "${positionals[0]}"`);
-  return { asOf: values['as-of'], help: values.help ?? false };
+  const asOf = values['as-of'];
+  // A bad date is bad usage, said before the configuration, the database or Redis are asked.
+  if (asOf !== undefined && !isBusinessDate(asOf, SCAN_DATES)) throw new Error(`--as-of must be ${dateRule(SCAN_DATES)}, not "${asOf}"`);
+  return { asOf, help: values.help ?? false };
 }
 
 const usageError = (message: string) => `scan: ${message}\n${USAGE}\n`;

@@ -77,6 +77,12 @@ describe('npm run scan', () => {
     expect(result.stderr).toMatch(/^scan: .+\nusage: npm run scan/);
   });
 
+  it('says a bad date is bad usage before it reads the configuration or reaches the stores', async () => {
+    const result = await scanWith({ DATABASE_URL: 'mysql://nowhere' }, '--as-of', '2026-02-30');
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/^scan: --as-of must be a real date \(YYYY-MM-DD\) from 2000-01-01 to 2100-12-31, not "2026-02-30"\nusage: npm run scan/);
+  });
+
   it('refuses a date after today with exit status 2 and says why, unless ALLOW_FUTURE_SCANS=on', async () => {
     const today = localDate('Asia/Shanghai');
     const tomorrow = addDays(today, 1);
