@@ -73,7 +73,9 @@ export function insertCategory(db: Database, category: Category): Promise<Stored
 /**
  * Changes a category. Run inside a transaction. What a change means (disabling it cancels
  * its unsent deliveries) is the category service's to apply, in the same transaction
- * (services/api/src/services/categories.ts).
+ * (services/api/src/services/categories.ts), the one writer that changes a category. A
+ * licence's write applies its consequences itself (license.repository), as it has several
+ * writers (the API, the demo, the tests' fixtures, the benches) that must all get them.
  */
 export async function updateCategory(
   trx: Database,

@@ -1,6 +1,6 @@
-import { LICENSE_FIELDS, maskIdNo, type License } from '@lr/domain';
-import { closeEndedFollowUps } from './follow-up.repository';
+import { LICENSE_FIELDS, licenseChanges, maskIdNo, type License, type LicenseChanges, type LicenseState } from '@lr/domain';
 import { sql } from 'kysely';
+import { closeEndedFollowUps } from './follow-up.repository';
 import { cancelUnsentDeliveries } from './delivery.repository';
 import type { Database } from './db';
 import type { EncodedSeals, IdSealer } from './id-seal';
@@ -13,12 +13,6 @@ export interface UpsertCounts {
   unchanged: number;
 }
 
-/** A licence's id, expiry date and status, as the write compares them. */
-export interface LicenseState {
-  id: number;
-  expiresOn: string;
-  status: string;
-}
 
 /** Licences ready to write: id numbers sealed, rows encoded. Made apart from the write so that it can overlap another. */
 export interface SealedLicenses {
@@ -160,40 +154,6 @@ async function writeLicenses(trx: Database, rows: Buffer): Promise<LicenseState[
             excluded.platform_user_id, excluded.region_code, excluded.valid_from, excluded.expires_on, excluded.status)
     returning l.id, l.expires_on, l.status`.execute(trx);
   return written;
-}
-
-/** What a write changed, licence by licence (ids), as docs/rules.md names it. */
-export interface LicenseChanges {
-  /** licences that did not exist */
-  created: number[];
-  /** a later expiresOn: a renewal, from the old date to the new */
-  renewed: { id: number; oldExpiresOn: string; newExpiresOn: string }[];
-  /** any other expiresOn (a renewal or a correction): the reminders of the old date are stale */
-  redated: number[];
-  /** active before, revoked now */
-  revoked: number[];
-}
-
-/**
- * The rules of a licence's change (docs/rules.md, "Renewal"): a later expiresOn is a renewal,
- * an earlier one a correction; either leaves the old date's reminders stale; active to
- * revoked is a revocation. `before` holds the licences as they were (none for a new one),
- * `written` those the write created or changed.
- */
-export function licenseChanges(before: ReadonlyMap<number, LicenseState>, written: LicenseState[]): LicenseChanges {
-  const changes: LicenseChanges = { created: [], renewed: [], redated: [], revoked: [] };
-  for (const now of written) {
-    const was = before.get(now.id);
-    if (was === undefined) {
-      changes.created.push(now.id);
-      // A new licence is written active or revoked; neither is a revocation.
-      continue;
-    }
-    if (was.expiresOn < now.expiresOn) changes.renewed.push({ id: now.id, oldExpiresOn: was.expiresOn, newExpiresOn: now.expiresOn });
-    if (was.expiresOn !== now.expiresOn) changes.redated.push(now.id);
-    if (was.status === 'active' && now.status === 'revoked') changes.revoked.push(now.id);
-  }
-  return changes;
 }
 
 /**

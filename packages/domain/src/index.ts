@@ -10,3 +10,4 @@ export * from './mask';
 export * from './identity';
 export * from './license.validate';
 export * from './sms-template';
+export * from './license-changes';

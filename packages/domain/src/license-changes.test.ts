@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { licenseChanges, type LicenseState } from './license.repository';
+import { licenseChanges, type LicenseState } from './license-changes';
 
 const state = (id: number, expiresOn: string, status = 'active'): LicenseState => ({ id, expiresOn, status });
 
