@@ -7,7 +7,8 @@ export type { DB } from './schema';
 export * from './access.repository';
 export * from './audit.repository';
 export * from './category.repository';
-export * from './delivery.repository';
+// The ledger's SQL fragments (deliveryEvents, deliveriesFollow, messageItemsJson) stay inside the repositories.
+export { cancelUnsentDeliveries, dropDeliveries, type MessageItem } from './delivery.repository';
 export * from './inbox.repository';
 export * from './license.repository';
 export * from './message.repository';
