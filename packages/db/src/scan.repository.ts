@@ -1,6 +1,9 @@
 import type { Database } from './db';
 
-export async function startScan(db: Database, asOf: string, trigger: 'cron' | 'api' | 'command'): Promise<number> {
+/** What started a scan: the daily cron, POST /v1/scans, or npm run scan. */
+export type ScanTrigger = 'cron' | 'api' | 'command';
+
+export async function startScan(db: Database, asOf: string, trigger: ScanTrigger): Promise<number> {
   const row = await db.insertInto('scans').values({ asOf, trigger }).returning('id').executeTakeFirstOrThrow();
   return row.id;
 }

@@ -13,6 +13,7 @@ import {
   startScan,
   type Database,
   type DueWindow,
+  type ScanTrigger,
 } from '@lr/db';
 import { expiryWindows, type Category } from '@lr/domain';
 import { enqueue, isRedisUnavailable, messageJobs, RedisUnavailableError, type MessageQueues } from '@lr/jobs';
@@ -27,8 +28,8 @@ export interface ScanDeps {
   followUpDays: number;
 }
 
-/** Who started a scan, as its record says. */
-export type ScanTrigger = 'cron' | 'api' | 'command';
+/** Who started a scan, as its record says (the scans table's type). */
+export type { ScanTrigger };
 
 export interface ScanRequest {
   asOf: string;
