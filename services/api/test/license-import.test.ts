@@ -1,6 +1,6 @@
 import { createApiKey } from '@lr/db';
 import { LICENSE_FIELDS } from '@lr/domain';
-import { TEST_CREDIT_CODE, TEST_ENTERPRISE, TEST_RESIDENT_ID, testLicense, type TestDatabase } from '@lr/testing';
+import { eventually, TEST_CREDIT_CODE, TEST_ENTERPRISE, TEST_RESIDENT_ID, testLicense, type TestDatabase } from '@lr/testing';
 import { request } from 'node:http';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -228,22 +228,25 @@ describe('POST /v1/licenses/import', () => {
   it('keeps the rows read when the client goes away mid-upload', async () => {
     // A real connection: the client sends part of the file, then drops the socket.
     const address = await app.listen({ host: '127.0.0.1', port: 0 });
-    const rows = [licence(), licence()];
+    // A whole chunk (1,000 rows) goes to the database as soon as it is read: its licences in the
+    // store show that the server has read them, and the socket is dropped only then.
+    const rows = Array.from({ length: 1_000 }, () => licence());
+    const before = await licenceRowCount();
     const { hostname, port } = new URL(address);
     const req = request({ host: hostname, port, method: 'POST', path: '/v1/licenses/import', headers: { ...admin, 'content-type': 'text/csv' } });
     req.on('error', () => undefined);
-    // two whole rows, then half of one: that half is not a row
+    // the whole rows, then half of one: that half is not a row
     req.write(`${toCsv(rows)}food-business,JY-HALF,卢氏县张记面馆,individual,${TEST_RESIDENT_ID},138`);
-    // Time for the server to take the request in (auth, rate limit) and read what came.
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    await eventually(async () => ((await licenceRowCount()) === before + rows.length ? true : undefined), 15_000, 'the first chunk written');
     req.destroy();
     const audited = async () => {
       const res = await app.inject({ method: 'GET', url: '/v1/audit?action=licenses.import&limit=1', headers: admin });
       return res.json<{ items: { after: Record<string, unknown> }[] }>().items[0]?.after;
     };
-    for (let i = 0; i < 50 && (await audited())?.cutOffAfterLine === undefined; i++) await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(await audited()).toEqual({ rows: 2, created: 2, updated: 0, renewed: 0, unchanged: 0, rejectedCount: 0, cutOffAfterLine: 3 });
-    for (const row of rows) expect(await stored(row.licenseNo as string)).toHaveLength(1);
+    await eventually(async () => ((await audited())?.cutOffAfterLine === undefined ? undefined : true), 10_000, 'the import recorded as cut off');
+    expect(await audited()).toEqual({ rows: 1_000, created: 1_000, updated: 0, renewed: 0, unchanged: 0, rejectedCount: 0, cutOffAfterLine: 1_001 });
+    expect(await licenceRowCount()).toBe(before + rows.length);
+    expect(await stored(rows[0]!.licenseNo as string)).toHaveLength(1);
     expect(await stored('JY-HALF')).toEqual([]);
     expect((await app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
   });
