@@ -281,8 +281,14 @@ describe.each(['twilio', 'aliyun'] as const)('a licence due in 30 days, end to e
     expect(scan.body).toMatchObject({ status: 'succeeded', remindersCreated: 1, messagesQueued: 2 });
     // The push goes: the workers have taken the scan's jobs.
     await eventually(() => (gateway.pushes().length === 2 ? true : undefined), 20_000, 'the second push');
-    // The SMS worker took its job and put it back, delayed to the next Shanghai midnight.
-    const { id } = await database.db.selectFrom('outgoingMessages').select('id').where('channel', '=', 'sms').where('status', '=', 'queued').executeTakeFirstOrThrow();
+    // The SMS worker took its job and put it back, delayed to the next Shanghai midnight. The
+    // scan's SMS message, whatever its state this instant (the worker may hold it).
+    const { id } = await database.db
+      .selectFrom('outgoingMessages')
+      .select('id')
+      .where('channel', '=', 'sms')
+      .where('scanId', '=', (scan.body as { id: number }).id)
+      .executeTakeFirstOrThrow();
     const connection = redisConnection(redis.url);
     const queues = openMessageQueues(connection, redis.prefix);
     try {
