@@ -76,9 +76,11 @@ export async function applyMessageRetention(
 export async function upkeep(options: UpkeepOptions): Promise<void> {
   const { deps, log } = options;
   const now = options.now?.() ?? new Date();
+  // The round's business date: today in REMINDER_TIMEZONE, once.
+  const today = localDate(options.timezone, now);
   try {
     if (await owesTodaysScan(options, now)) {
-      log.warn({ asOf: localDate(options.timezone, now) }, "today's scan is owed (missed, interrupted or failed); running it now");
+      log.warn({ asOf: today }, "today's scan is owed (missed, interrupted or failed); running it now");
       await options.scanToday();
     }
   } catch (error) {
@@ -91,7 +93,7 @@ export async function upkeep(options: UpkeepOptions): Promise<void> {
     log.error({ err: error }, 'sweep failed; the next one will try again');
   }
   try {
-    const { opened, closed } = await sweepFollowUps(deps.db, localDate(options.timezone, now), deps.followUpDays);
+    const { opened, closed } = await sweepFollowUps(deps.db, today, deps.followUpDays);
     if (opened > 0 || closed > 0) log.info({ opened, closed }, 'follow-ups opened and closed by the sweep');
   } catch (error) {
     log.error({ err: error }, 'follow-up sweep failed; the next one will try again');
