@@ -19,6 +19,26 @@ export async function recreateBenchDatabase(databaseUrl: string): Promise<Databa
 }
 
 /**
+ * `count` enterprise licences of the demo's food-business category, each with a phone of its
+ * own (and, with `appUsers`, a platform user of its own), expiring `asOf` + 11 to 30 days: one
+ * 30-day reminder each. Numbered from `prefix`, written in one statement, then analysed.
+ */
+export async function seedDueLicenses(database: DatabaseHandle, { count, asOf, prefix, appUsers }: { count: number; asOf: string; prefix: string; appUsers: boolean }): Promise<void> {
+  await database.pool.query(
+    `insert into licenses (category_code, license_no, holder_name, holder_type, holder_id_sealed, holder_id_hash,
+                           holder_id_masked, phone, platform_user_id, region_code, valid_from, expires_on, status)
+     select 'food-business', $3 || lpad(g::text, 9, '0'), '卢氏县商户' || g || '有限公司', 'enterprise',
+            decode(md5('i' || g) || md5('s' || g) || left(md5('t' || g), 28), 'hex'), sha256(('h' || g)::text::bytea),
+            '91411224MA******' || lpad((g % 100)::text, 2, '0'),
+            '+86139' || lpad(g::text, 8, '0'), case when $4 then 'bench-user-' || g end, '411224',
+            $2::date + 11 + g % 20 - 1825, $2::date + 11 + g % 20, 'active'
+       from generate_series(1, $1::int) g`,
+    [count, asOf, prefix, appUsers],
+  );
+  await database.pool.query('vacuum analyze licenses');
+}
+
+/**
  * Undoes one scan: its reminders, deliveries, events, messages and inbox rows, and the
  * expiries it recorded, so the next run finds the same work.
  */

@@ -15,7 +15,7 @@ import { openMessageQueues, redisConnection } from '@lr/jobs';
 import { createLogger } from '@lr/log';
 import { runScan } from '@lr/scan';
 import { fakeTwilio, providerEnv, startService, type FakeTwilio, type ServiceProcess, FOLLOW_UP_DAYS } from '@lr/testing';
-import { dropQueueKeys, recreateBenchDatabase } from './bench-database';
+import { dropQueueKeys, recreateBenchDatabase, seedDueLicenses } from './bench-database';
 
 const MESSAGES = Number(process.env.BENCH_CRASH_MESSAGES ?? 3_000);
 const KILLS = Number(process.env.BENCH_CRASH_KILLS ?? 3);
@@ -33,18 +33,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** N licences of the demo's food-business category, each with a phone of its own and no app account: one SMS each. */
 async function seed(database: DatabaseHandle) {
-  await database.pool.query(
-    `insert into licenses (category_code, license_no, holder_name, holder_type, holder_id_sealed, holder_id_hash,
-                           holder_id_masked, phone, platform_user_id, region_code, valid_from, expires_on, status)
-     select 'food-business', 'CRS' || lpad(g::text, 9, '0'), '卢氏县商户' || g || '有限公司', 'enterprise',
-            decode(md5('i' || g) || md5('s' || g) || left(md5('t' || g), 28), 'hex'), sha256(('h' || g)::text::bytea),
-            '91411224MA******' || lpad((g % 100)::text, 2, '0'),
-            '+86139' || lpad(g::text, 8, '0'), null, '411224',
-            $2::date + 11 + g % 20 - 1825, $2::date + 11 + g % 20, 'active'
-       from generate_series(1, $1::int) g`,
-    [MESSAGES, AS_OF],
-  );
-  await database.pool.query('vacuum analyze licenses');
+  await seedDueLicenses(database, { count: MESSAGES, asOf: AS_OF, prefix: 'CRS', appUsers: false });
 }
 
 async function statuses(database: DatabaseHandle): Promise<Record<string, number>> {

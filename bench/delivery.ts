@@ -23,7 +23,7 @@ import { enqueue, messageJobs, openMessageQueues, redisConnection } from '@lr/jo
 import { createLogger } from '@lr/log';
 import { runScan } from '@lr/scan';
 import { providerEnv, startService, type ServiceProcess, FOLLOW_UP_DAYS } from '@lr/testing';
-import { dropQueueKeys, recreateBenchDatabase, undoScan } from './bench-database';
+import { dropQueueKeys, recreateBenchDatabase, seedDueLicenses, undoScan } from './bench-database';
 import {
   ALIYUN_BENCH_TEMPLATE,
   cpuMark,
@@ -80,17 +80,7 @@ const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, m
 /** N licences of one category (sms and push), each with a phone and a platform user of its own, all due for their 30-day reminder. */
 async function seed(database: DatabaseHandle) {
   const started = process.hrtime.bigint();
-  await database.pool.query(
-    `insert into licenses (category_code, license_no, holder_name, holder_type, holder_id_sealed, holder_id_hash,
-                           holder_id_masked, phone, platform_user_id, region_code, valid_from, expires_on, status)
-     select 'food-business', 'DLV' || lpad(g::text, 9, '0'), '卢氏县商户' || g || '有限公司', 'enterprise',
-            decode(md5('i' || g) || md5('s' || g) || left(md5('t' || g), 28), 'hex'), sha256(('h' || g)::text::bytea),
-            '91411224MA******' || lpad((g % 100)::text, 2, '0'),
-            '+86139' || lpad(g::text, 8, '0'), 'bench-user-' || g, '411224',
-            $2::date + 11 + g % 20 - 1825, $2::date + 11 + g % 20, 'active'
-       from generate_series(1, $1::int) g`,
-    [MESSAGES, AS_OF],
-  );
+  await seedDueLicenses(database, { count: MESSAGES, asOf: AS_OF, prefix: 'DLV', appUsers: true });
   if (SMS_PROVIDER === 'aliyun') {
     // Under aliyun a category with the sms channel names its approved template and our templates for its variables.
     await database.pool.query(`update categories set aliyun_template_code = $1, aliyun_template_params = $2 where code = 'food-business'`, [
@@ -98,7 +88,6 @@ async function seed(database: DatabaseHandle) {
       JSON.stringify(ALIYUN_BENCH_TEMPLATE.params),
     ]);
   }
-  await database.pool.query('vacuum analyze licenses');
   say(`store: ${n(MESSAGES)} licences (food-business: sms and push), expiring ${AS_OF} + 11 to 30 days, in ${seconds(started).toFixed(1)} s`);
 }
 
