@@ -7,7 +7,7 @@ import { createLogger } from '@lr/log';
 import { claimMessage, markSent, ALIYUN_API_ENV, TEST_ALIYUN_REPORT_TOKEN, testCategory, testLicense } from '@lr/testing';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { admin, expectError, startTestApp, type App, type TestApp } from './harness';
+import { admin, type App, expectError, onlyDelivery, startTestApp, type TestApp } from './harness';
 
 const TOKEN = TEST_ALIYUN_REPORT_TOKEN;
 const REPORT_PATH = '/webhooks/aliyun/sms-report';
@@ -98,21 +98,7 @@ function expectTaken(res: LightMyRequestResponse) {
   expect(res.json()).toEqual(TAKEN);
 }
 
-interface Delivery {
-  status: string;
-  providerMessageId: string | null;
-  errorCode: string | null;
-  errorMessage: string | null;
-  deliveredAt: string | null;
-}
-
-/** The one delivery of a licence's reminder, as GET /v1/reminders shows it, with the reminder's status. */
-async function delivery(licenseNo: string): Promise<Delivery & { reminderStatus: string }> {
-  const res = await app.inject({ method: 'GET', url: `/v1/reminders?licenseNo=${licenseNo}`, headers: admin });
-  const [reminder] = res.json<{ items: { status: string; deliveries: Delivery[] }[] }>().items;
-  expect(reminder?.deliveries).toHaveLength(1);
-  return { reminderStatus: reminder!.status, ...reminder!.deliveries[0]! };
-}
+const delivery = (licenseNo: string) => onlyDelivery(app, licenseNo);
 
 /** The ledger's events of a licence's message. */
 async function events(licenseNo: string) {

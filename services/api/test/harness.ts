@@ -114,3 +114,21 @@ export function expectError(res: LightMyRequestResponse, status: number, code?: 
   expect(error.message.length).toBeGreaterThan(0);
   return error;
 }
+
+/** One delivery of a reminder as GET /v1/reminders shows it. */
+export interface ReminderDelivery {
+  channel: string;
+  status: string;
+  providerMessageId: string | null;
+  errorCode: string | null;
+  errorMessage: string | null;
+  deliveredAt: string | null;
+}
+
+/** The one delivery of a licence's only reminder, as GET /v1/reminders shows it, with the reminder's status. */
+export async function onlyDelivery(app: App, licenseNo: string): Promise<ReminderDelivery & { reminderStatus: string }> {
+  const res = await app.inject({ method: 'GET', url: `/v1/reminders?licenseNo=${encodeURIComponent(licenseNo)}`, headers: admin });
+  const [reminder] = res.json<{ items: { status: string; deliveries: ReminderDelivery[] }[] }>().items;
+  expect(reminder?.deliveries).toHaveLength(1);
+  return { reminderStatus: reminder!.status, ...reminder!.deliveries[0]! };
+}

@@ -2,7 +2,7 @@ import { claimMessage, markSent, TEST_TWILIO, testLicense, type TestDatabase } f
 import { SignJWT, UnsecuredJWT } from 'jose';
 import twilio from 'twilio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_KEY, admin, categoryBody, expectErrorShape, INBOX_SECRET, startTestApp, type App, type TestApp } from './harness';
+import { admin, ADMIN_KEY, type App, categoryBody, expectErrorShape, INBOX_SECRET, onlyDelivery, startTestApp, type TestApp } from './harness';
 
 const PUBLIC_BASE_URL = 'https://reminders.example.gov.cn';
 const STATUS_PATH = '/webhooks/twilio/status';
@@ -112,21 +112,7 @@ describe('POST /webhooks/twilio/status', () => {
     });
   }
 
-  interface Delivery {
-    channel: string;
-    status: string;
-    providerMessageId: string | null;
-    errorCode: string | null;
-    deliveredAt: string | null;
-  }
-
-  /** The one delivery of a licence's reminder, as GET /v1/reminders shows it, with the reminder's status. */
-  async function delivery(licenseNo: string): Promise<Delivery & { reminderStatus: string }> {
-    const res = await app.inject({ method: 'GET', url: `/v1/reminders?licenseNo=${licenseNo}`, headers: admin });
-    const [reminder] = res.json<{ items: { status: string; deliveries: Delivery[] }[] }>().items;
-    expect(reminder?.deliveries).toHaveLength(1);
-    return { reminderStatus: reminder!.status, ...reminder!.deliveries[0]! };
-  }
+  const delivery = (licenseNo: string) => onlyDelivery(app, licenseNo);
 
   it('a correctly signed "delivered" moves the delivery to delivered with deliveredAt', async () => {
     const sid = sidOf('WH-DELIVER');
