@@ -3,7 +3,8 @@
  * template's code and its variables, checked when saved, required with the sms channel under
  * SMS_PROVIDER=aliyun, and shown in the preview as they will be sent.
  */
-import { ALIYUN_API_ENV } from '@lr/testing';
+import { insertCategory } from '@lr/db';
+import { ALIYUN_API_ENV, testCategory } from '@lr/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, categoryBody, expectErrorShape, startTestApp, type App, type TestApp } from './harness';
 
@@ -72,6 +73,17 @@ describe('category template fields under SMS_PROVIDER=aliyun', () => {
     expect(longPhone.details).toEqual([{ field: 'consultPhone', message: expect.stringContaining('"tel"') }]);
     // Push only: no SMS, no digest.
     expect((await post(categoryBody('al-long-push', { channels: ['push'], name: '卢'.repeat(36) }))).statusCode).toBe(201);
+  });
+
+  it('do not stop a category the switch to Alibaba Cloud left without them from being disabled; enabling it again asks for them', async () => {
+    // A category saved while SMS went through Twilio: no template.
+    await insertCategory(testApp!.database.db, testCategory({ code: 'al-before', channels: ['sms'] }));
+    const disabled = await patch('al-before', { enabled: false });
+    expect(disabled.statusCode, disabled.body).toBe(200);
+    expect(disabled.json()).toMatchObject({ enabled: false });
+    const enabled = await patch('al-before', { enabled: true });
+    expect(expectErrorShape(enabled, 422, 'sms_template_required').details?.map((d) => d.field)).toEqual(['aliyunTemplateCode', 'aliyunTemplateParams']);
+    expect(await patch('al-before', { enabled: true, ...aliyunFields })).toMatchObject({ statusCode: 200 });
   });
 
   it('warns in the preview when a variable would be over 35 characters', async () => {

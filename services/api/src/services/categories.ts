@@ -47,13 +47,15 @@ function checkTemplates(fields: CategoryChanges): void {
 /**
  * Under SMS_PROVIDER=aliyun, carriers take an SMS only as an approved template: a category
  * with the sms channel needs its template's code and variables, and a name and consultPhone
- * that fit the digest template's variables (docs/aliyun.md).
+ * that fit the digest template's variables (docs/aliyun.md). A disabled category sends
+ * nothing: one the switch to Alibaba Cloud left without a template can still be disabled,
+ * and is checked when it is enabled again.
  */
 function checkSmsTemplate(
-  category: Pick<Category, 'name' | 'consultPhone' | 'channels' | 'aliyunTemplateCode' | 'aliyunTemplateParams'>,
+  category: Pick<Category, 'name' | 'consultPhone' | 'channels' | 'enabled' | 'aliyunTemplateCode' | 'aliyunTemplateParams'>,
   smsProvider: SmsSettings['provider'] | undefined,
 ): void {
-  if (smsProvider === undefined || !sendsTemplates(smsProvider) || !category.channels.includes('sms')) return;
+  if (smsProvider === undefined || !sendsTemplates(smsProvider) || !category.channels.includes('sms') || category.enabled === false) return;
   const missing = [
     ...(category.aliyunTemplateCode ? [] : ['aliyunTemplateCode']),
     ...(category.aliyunTemplateParams && Object.keys(category.aliyunTemplateParams).length > 0 ? [] : ['aliyunTemplateParams']),
