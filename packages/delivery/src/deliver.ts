@@ -64,6 +64,12 @@ export interface Channel<Content extends SentContent> {
    * repeated message itself): the message is sent again.
    */
   findSent?(message: OutgoingMessage, content: Content, since: Date): Promise<FoundSend | null>;
+  /**
+   * Whether the provider's receipts may come before the send is recorded (receiptBeforeSend):
+   * the record then takes the receipts' locks and applies those kept. An SMS's may; a push has
+   * no receipts, and its record takes no lock.
+   */
+  earlyReceipts?: boolean;
 }
 
 export interface DeliveryDeps {
@@ -104,9 +110,7 @@ export function messageDelivery<Content extends SentContent>(deps: DeliveryDeps,
   // A claim token (locked_by) of its own for each batch, so that a job run again in the same
   // process (BullMQ thought it stalled) cannot pass for the run that holds the claim.
   const claimInBatch = batched((messageIds: number[]) => claimMessages(deps.db, messageIds, `${deps.workerId}/${randomUUID().slice(0, 8)}`, lease));
-  // Only an SMS's receipt can come before its record (receiptBeforeSend): a push's record takes no lock.
-  const earlyReceipts = channel.name === 'sms';
-  const recordSentInBatch = batched((sent: SentMessage[]) => markSentMany(deps.db, sent, { earlyReceipts }));
+  const recordSentInBatch = batched((sent: SentMessage[]) => markSentMany(deps.db, sent, { earlyReceipts: channel.earlyReceipts === true }));
   return (messageId: number, lastAttempt: boolean) => deliver(deps, channel, { claimInBatch, recordSentInBatch }, messageId, lastAttempt);
 }
 

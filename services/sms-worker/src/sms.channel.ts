@@ -24,6 +24,7 @@ export function smsChannel(sender: SmsSender, limits: SmsLimits): Channel<SmsCon
   const recipientState = batched((questions: SmsRecipientQuestion[]) => smsRecipientStates(db, questions));
   return {
     name: 'sms',
+    earlyReceipts: true,
     render(reminders, link) {
       const body = renderSms(reminders, link);
       // A provider that sends approved templates gets the message's template SMS too.
