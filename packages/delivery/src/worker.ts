@@ -30,7 +30,7 @@ export function startDeliveryWorker<Content extends SentContent>(options: Delive
   const deliver = messageDelivery(options.deps, options.channel);
   const counted = counters(options.connection, options.prefix);
   const channel = options.channel.name;
-  const pause = accountPause(options.accountPauseMs ?? ACCOUNT_PAUSE_MS);
+  const pause = accountPause(options.accountPauseMs ?? ACCOUNT_PAUSE_MS, now);
   const worker = startWorker(
     options.job,
     async (payload, job, token) => {
@@ -94,15 +94,17 @@ export const ACCOUNT_PAUSE_MS = { first: 5_000, max: 300_000 };
  * `first` says whether this starts a pause (the jobs under way meet it together; it is
  * logged and counted once).
  */
-function accountPause(limits: { first: number; max: number }) {
+function accountPause(limits: { first: number; max: number }, now: () => Date) {
   let ms = 0;
   let until = 0;
   return {
     next() {
-      const first = Date.now() >= until;
+      // The worker's clock, as the delay the pause puts on a job.
+      const at = now().getTime();
+      const first = at >= until;
       if (first) ms = Math.min(limits.max, ms === 0 ? limits.first : ms * 2);
-      until = Math.max(until, Date.now() + ms);
-      return { ms: Math.max(1, until - Date.now()), first };
+      until = Math.max(until, at + ms);
+      return { ms: Math.max(1, until - at), first };
     },
     reset() {
       ms = 0;
