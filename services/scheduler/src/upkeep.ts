@@ -34,9 +34,13 @@ export function firedEarlierToday(dailyScan: Pick<ScheduledTask, 'match'>, timez
  * or the scan failed (PostgreSQL restarting). Running it again is harmless: the
  * reminders' unique key makes a scan create only what is still missing.
  */
-export async function owesTodaysScan(options: Pick<UpkeepOptions, 'deps' | 'timezone' | 'dailyScan'>, now: Date): Promise<boolean> {
+export async function owesTodaysScan(
+  options: Pick<UpkeepOptions, 'deps' | 'timezone' | 'dailyScan'>,
+  now: Date,
+  today = localDate(options.timezone, now),
+): Promise<boolean> {
   if (!firedEarlierToday(options.dailyScan, options.timezone, now)) return false;
-  return !(await scanSucceededFor(options.deps.db, localDate(options.timezone, now)));
+  return !(await scanSucceededFor(options.deps.db, today));
 }
 
 /** Messages erased per statement: a short transaction that locks few rows. */
@@ -79,7 +83,7 @@ export async function upkeep(options: UpkeepOptions): Promise<void> {
   // The round's business date: today in REMINDER_TIMEZONE, once.
   const today = localDate(options.timezone, now);
   try {
-    if (await owesTodaysScan(options, now)) {
+    if (await owesTodaysScan(options, now, today)) {
       log.warn({ asOf: today }, "today's scan is owed (missed, interrupted or failed); running it now");
       await options.scanToday();
     }
