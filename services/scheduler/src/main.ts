@@ -4,7 +4,7 @@ import { logRedisAvailability, openMessageQueues, producerConnection } from '@lr
 import { runService, serviceLogger } from '@lr/log';
 import { receiptLookUp } from '@lr/sms';
 import { scanForToday, scheduleDailyScan } from './cron';
-import { receiptReconciler } from './reconcile';
+import { PASS_EVERY_MINUTES, receiptReconciler } from './reconcile';
 import { startUpkeep } from './upkeep';
 
 /**
@@ -37,7 +37,7 @@ await runService('scheduler', async () => {
     scanToday: scanForToday(daily),
     intervalMs: config.sweepIntervalSeconds * 1000,
     messageRetentionDays: config.messageRetentionDays,
-    reconcileReceipts: receipts ? receiptReconciler({ db: database.db, receipts, log }) : undefined,
+    reconcileReceipts: receipts ? receiptReconciler({ db: database.db, receipts, log, passEveryMinutes: PASS_EVERY_MINUTES }) : undefined,
     log,
   });
   log.info({ cron: config.scanCron, timezone: config.timezone, sweepIntervalSeconds: config.sweepIntervalSeconds }, 'scheduler started');

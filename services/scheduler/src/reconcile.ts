@@ -10,6 +10,11 @@ import type { ReceiptLookUp } from '@lr/sms';
 export const LOOK_FOR_MINUTES = 3 * 24 * 60;
 /** SMS looked up per upkeep round: a provider's look-ups are limited per second, and the round has other work. */
 const PER_ROUND = 100;
+/**
+ * A pass over the SMS waiting starts at most this often: one still waiting is asked again
+ * ten minutes later, not at every upkeep round (a minute), for the 72 hours it is looked up.
+ */
+export const PASS_EVERY_MINUTES = 10;
 
 export interface ReconcileCounts {
   looked: number;
@@ -26,6 +31,9 @@ export interface ReconcileOptions {
   receipts: ReceiptLookUp;
   log: Logger;
   perRound?: number;
+  /** a new pass starts at most this often [0: at once, as the tests ask] */
+  passEveryMinutes?: number;
+  now?: () => Date;
 }
 
 /**
@@ -35,18 +43,35 @@ export interface ReconcileOptions {
  * status is recorded as a pushed receipt would be (forward only: a receipt that came
  * meanwhile wins); one still waiting is looked up again on the next pass. Each call looks at the next `perRound` SMS, in send order (an index of them by
  * sent_at, so those too old to look up are not read), and starts over once it has seen them
- * all. An error of the account (balance, credentials) or of the way there ends
+ * all, `passEveryMinutes` after the last pass started. An error of the account (balance, credentials) or of the way there ends
  * the call: the next round tries again.
  */
-export function receiptReconciler({ db, receipts, log, perRound = PER_ROUND }: ReconcileOptions): () => Promise<ReconcileCounts> {
+export function receiptReconciler({
+  db,
+  receipts,
+  log,
+  perRound = PER_ROUND,
+  passEveryMinutes = 0,
+  now = () => new Date(),
+}: ReconcileOptions): () => Promise<ReconcileCounts> {
   let after: AwaitingReceiptKey | null = null;
+  let passStartedAt = Number.NEGATIVE_INFINITY;
+  /** Whether a new pass may start now; if so, it has. */
+  const startPass = () => {
+    const at = now().getTime();
+    if (at - passStartedAt < passEveryMinutes * 60_000) return false;
+    passStartedAt = at;
+    return true;
+  };
   return async () => {
     const counts: ReconcileCounts = { looked: 0, delivered: 0, undelivered: 0, failed: 0, waiting: 0 };
+    if (after === null && !startPass()) return counts;
     const next = () => awaitingReceipt(db, { minAgeMinutes: receipts.afterMinutes, maxAgeMinutes: LOOK_FOR_MINUTES, after, limit: perRound });
     let batch = await next();
     if (batch.length === 0 && after) {
-      // The last pass ended exactly at a round's end: the next one starts now.
+      // The last pass ended exactly at a round's end: the next one starts, when it may.
       after = null;
+      if (!startPass()) return counts;
       batch = await next();
     }
     const last = batch.at(-1);

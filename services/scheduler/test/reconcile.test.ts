@@ -24,7 +24,7 @@ import {
 import { sql } from 'kysely';
 import { createTask } from 'node-cron';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { LOOK_FOR_MINUTES, receiptReconciler } from '../src/reconcile';
+import { LOOK_FOR_MINUTES, PASS_EVERY_MINUTES, receiptReconciler } from '../src/reconcile';
 import { upkeep } from '../src/upkeep';
 
 const TZ = 'Asia/Shanghai';
@@ -152,6 +152,24 @@ describe('SMS left without a receipt', () => {
     await reconcile();
     await reconcile();
     expect(lookedUp().slice(before)).toEqual([higher!.bizId, lower!.bizId, higher!.bizId]);
+  });
+
+  it(`starts a new pass at most every ${PASS_EVERY_MINUTES} minutes: an SMS still waiting is not asked about at every round`, async () => {
+    await sentAgo(sent.WAITING!.id, 40);
+    let clock = Date.now();
+    const reconcile = receiptReconciler({ db, receipts: lookUp(), log, passEveryMinutes: PASS_EVERY_MINUTES, now: () => new Date(clock) });
+    const before = aliyun.lookUps().length;
+    expect(await reconcile()).toMatchObject({ looked: 1, waiting: 1 });
+    // The next upkeep rounds, a minute apart: the pass is done, the next one not due.
+    clock += 60_000;
+    expect(await reconcile()).toEqual({ looked: 0, delivered: 0, undelivered: 0, failed: 0, waiting: 0 });
+    clock += (PASS_EVERY_MINUTES - 2) * 60_000;
+    expect(await reconcile()).toMatchObject({ looked: 0 });
+    expect(lookedUp().slice(before)).toEqual([sent.WAITING!.bizId]);
+    // Its time come, the next pass asks again.
+    clock += 60_000;
+    expect(await reconcile()).toMatchObject({ looked: 1, waiting: 1 });
+    expect(lookedUp().slice(before)).toEqual([sent.WAITING!.bizId, sent.WAITING!.bizId]);
   });
 
   it('pages by send time to the microsecond: two SMS sent in the same millisecond are each looked up once a pass', async () => {
