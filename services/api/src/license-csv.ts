@@ -26,10 +26,10 @@ import { setImmediate } from 'node:timers/promises';
 import { csvRecordBatches, WholeLines, type CsvStructure } from './csv-records';
 
 /** A longer line is not a licence row; the parser would hold every cell of it (a line of commas is all cells). */
-export const MAX_LINE_BYTES = 1024 * 1024;
+const MAX_LINE_BYTES = 1024 * 1024;
 
 const KNOWN_COLUMNS: ReadonlySet<string> = new Set(LICENSE_FIELDS);
-export const OPTIONAL_COLUMNS: ReadonlySet<string> = new Set(['phone', 'platformUserId', 'status']);
+const OPTIONAL_COLUMNS: ReadonlySet<string> = new Set(['phone', 'platformUserId', 'status']);
 const REQUIRED_COLUMNS = LICENSE_FIELDS.filter((f) => !OPTIONAL_COLUMNS.has(f));
 
 /** A data row of the file: its non-empty cells by column name, or why it was refused on reading. */
@@ -151,7 +151,7 @@ function rowOf(record: string[], header: string[], line: number): LicenseCsvRow 
 }
 
 /** The column names of the header row; LicenseCsvHeaderError naming every unknown, repeated or missing column. */
-export function readHeader(record: string[]): string[] {
+function readHeader(record: string[]): string[] {
   const names = record.map((c) => c.trim());
   const details: { field: string; message: string }[] = [];
   const seen = new Set<string>();

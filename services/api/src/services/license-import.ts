@@ -36,20 +36,20 @@ const CHUNK_ROWS = 1_000;
 /** The most problems listed in an answer; `rejectedCount` has the true number of rejected rows. */
 export const MAX_LISTED_REJECTIONS = 10_000;
 
-export interface Rejection {
+interface Rejection {
   line: number;
   field: string;
   message: string;
 }
 
-export interface ImportResult extends UpsertCounts {
+interface ImportResult extends UpsertCounts {
   /** how many rows were rejected in all */
   rejectedCount: number;
   /** the problems of the rejected rows, in file order, at most MAX_LISTED_REJECTIONS */
   rejected: Rejection[];
 }
 
-export type ImportOutcome = ImportResult & LicenseCsvEnd;
+type ImportOutcome = ImportResult & LicenseCsvEnd;
 
 export interface LicenseImportDeps {
   db: Database;
