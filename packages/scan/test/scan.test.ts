@@ -241,7 +241,7 @@ describe('category changes', () => {
     expect(await remindersOf('ON-1')).toHaveLength(1);
   });
 
-  it('a category disabled as the category service does it (the change, its unsent deliveries cancelled) has its reminder cancelled and gets no new ones', async () => {
+  it("a disabled category's cancelled reminder stays cancelled and the scan makes it no new ones (the cancellation itself is the category service's: api.test)", async () => {
     await store(licence('DIS-1', addDays(D, 45), { phone: phone(1), platformUserId: 'hn-app-1' }));
     await scan(D);
     expect((await remindersOf('DIS-1')).map((r) => r.status)).toEqual(['scheduled']);
