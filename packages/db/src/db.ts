@@ -91,6 +91,11 @@ const UNAVAILABLE_SQLSTATE = /^(08...|57P0[1-3]|53300|57014)$/;
 const CONNECTION_LOST = /Connection terminated|timeout exceeded when trying to connect|not queryable|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENETUNREACH/;
 
 /** Whether `error` says that PostgreSQL is away or did not answer in time (rather than that a statement is wrong). */
+/** PostgreSQL's query_canceled: a statement_timeout (or a cancel) ended the statement. The same request would run as long again. */
+export function isStatementTimeout(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === '57014';
+}
+
 export function isDatabaseUnavailable(error: unknown): boolean {
   if (error instanceof DatabaseUnavailableError) return true;
   if (!(error instanceof Error)) return false;

@@ -64,5 +64,7 @@ describe('a store that is away, or a statement that ran too long', () => {
     expect(res.json().error.code).toBe('unavailable');
     expect(res.json().error.message).toMatch(/time limit/);
     expect(res.json().error.message).not.toMatch(/is unavailable/);
+    // Not an invitation to send the same request again in 5 s.
+    expect(res.headers['retry-after']).toBeUndefined();
   });
 });

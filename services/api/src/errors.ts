@@ -1,4 +1,4 @@
-import { isDatabaseUnavailable } from '@lr/db';
+import { isDatabaseUnavailable, isStatementTimeout } from '@lr/db';
 import { LINK_PATH } from '@lr/domain';
 import { isRedisUnavailable } from '@lr/jobs';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -103,9 +103,6 @@ function unavailable(error: unknown): 'PostgreSQL' | 'Redis' | undefined {
   return undefined;
 }
 
-/** PostgreSQL's query_canceled: a statement_timeout (or a cancel) ended the statement. */
-const STATEMENT_CANCELLED = '57014';
-
 /** Every error leaves in the contract's shape; only our own faults are 5xx, and a store that is down is 503 `unavailable`. */
 export function installErrorHandling(app: FastifyInstance): void {
   // Fastify's own message, but of the first few errors only.
@@ -161,11 +158,14 @@ export function installErrorHandling(app: FastifyInstance): void {
     }
     const away = unavailable(error);
     if (away) {
-      // A statement PostgreSQL cancelled for running too long: the same request would again.
-      const tooLong = (error as { code?: unknown }).code === STATEMENT_CANCELLED;
-      const message = tooLong ? 'PostgreSQL stopped the request: it ran past its time limit; ask for less (a shorter period) or try later' : `${away} is unavailable; try again shortly`;
-      request.log.warn({ err: error, unavailable: away }, `request answered 503: ${tooLong ? 'statement time-out' : `${away} is unavailable`}`);
-      return reply.code(503).header('retry-after', UNAVAILABLE_RETRY_AFTER_SECONDS).send(errorBody('unavailable', message));
+      // A statement PostgreSQL cancelled for running too long: the same request would again, so
+      // no Retry-After invites a client to repeat it in 5 s.
+      if (isStatementTimeout(error)) {
+        request.log.warn({ err: error, unavailable: away }, 'request answered 503: statement time-out');
+        return reply.code(503).send(errorBody('unavailable', 'PostgreSQL stopped the request: it ran past its time limit; ask for less (a shorter period) or try later'));
+      }
+      request.log.warn({ err: error, unavailable: away }, `request answered 503: ${away} is unavailable`);
+      return reply.code(503).header('retry-after', UNAVAILABLE_RETRY_AFTER_SECONDS).send(errorBody('unavailable', `${away} is unavailable; try again shortly`));
     }
     request.log.error({ err: error }, 'request failed');
     return reply.code(500).send(errorBody('internal', 'internal error; see the server log'));
