@@ -11,8 +11,9 @@ export const LOOK_FOR_MINUTES = 3 * 24 * 60;
 /** SMS looked up per upkeep round: a provider's look-ups are limited per second, and the round has other work. */
 const PER_ROUND = 100;
 /**
- * A pass over the SMS waiting starts at most this often: one still waiting is asked again
- * ten minutes later, not at every upkeep round (a minute), for the 72 hours it is looked up.
+ * A pass that asked about SMS is followed by the next one at most this often: one still
+ * waiting is asked again ten minutes later, not at every upkeep round (a minute), for the 72
+ * hours it is looked up. After a pass that found none old enough, the next starts at once.
  */
 export const PASS_EVERY_MINUTES = 10;
 
@@ -43,7 +44,7 @@ export interface ReconcileOptions {
  * status is recorded as a pushed receipt would be (forward only: a receipt that came
  * meanwhile wins); one still waiting is looked up again on the next pass. Each call looks at the next `perRound` SMS, in send order (an index of them by
  * sent_at, so those too old to look up are not read), and starts over once it has seen them
- * all, `passEveryMinutes` after the last pass started. An error of the account (balance, credentials) or of the way there ends
+ * all, `passEveryMinutes` after the last pass that asked about any started. An error of the account (balance, credentials) or of the way there ends
  * the call: the next round tries again.
  */
 export function receiptReconciler({
@@ -56,11 +57,14 @@ export function receiptReconciler({
 }: ReconcileOptions): () => Promise<ReconcileCounts> {
   let after: AwaitingReceiptKey | null = null;
   let passStartedAt = Number.NEGATIVE_INFINITY;
-  /** Whether a new pass may start now; if so, it has. */
+  /** whether the pass under way (or the last one) asked the provider about any SMS */
+  let passAsked = false;
+  /** Whether a new pass may start now; if so, it has. A pass that asked nothing (none was old enough) is no reason to wait. */
   const startPass = () => {
     const at = now().getTime();
-    if (at - passStartedAt < passEveryMinutes * 60_000) return false;
+    if (passAsked && at - passStartedAt < passEveryMinutes * 60_000) return false;
     passStartedAt = at;
+    passAsked = false;
     return true;
   };
   return async () => {
@@ -76,6 +80,7 @@ export function receiptReconciler({
     }
     const last = batch.at(-1);
     after = batch.length < perRound || !last ? null : { sentAt: last.sentAtKey, id: last.id };
+    if (batch.length > 0) passAsked = true;
     for (const message of batch) {
       let found;
       try {
