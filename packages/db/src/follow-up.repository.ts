@@ -2,6 +2,7 @@ import { sql, type RawBuilder } from 'kysely';
 import type { Writable } from 'node:stream';
 import { copyCsv, ISO_INSTANT, type CsvCopySettings } from './csv-copy';
 import type { Database } from './db';
+import { daysLeft } from './days-left';
 import { maskedHolderName, maskedPhone } from './masking';
 import { allOf, licenseConditions, type ReportFilter } from './report-filter';
 
@@ -186,7 +187,7 @@ function followUpColumns(today: string) {
     f.id, f.reason, f.status, f.resolution, f.license_id as "licenseId", l.category_code as "categoryCode",
     l.license_no as "licenseNo", l.holder_name as "holderName", l.holder_type as "holderType",
     ${maskedPhone(sql.ref('l.phone'))} as phone, l.region_code as "regionCode", f.expires_on as "expiresOn",
-    (f.expires_on - ${today}::date) as "daysLeft", f.opened_at as "openedAt", f.closed_at as "closedAt",
+    ${daysLeft(sql.ref('f.expires_on'), today)} as "daysLeft", f.opened_at as "openedAt", f.closed_at as "closedAt",
     coalesce((select json_agg(json_build_object('kind', a.kind, 'result', a.result, 'note', a.note, 'by', a.actor, 'at', a.created_at) order by a.id)
                 from follow_up_actions a where a.follow_up_id = f.id), '[]') as actions`;
 }
@@ -250,7 +251,7 @@ export function followUpCsvQuery(filter: FollowUpFilter, today: string): RawBuil
   return sql`
     select f.id, f.reason, f.status, f.resolution, f.license_id, l.category_code, l.license_no,
            ${maskedHolderName(sql.ref('l.holder_name'), sql.ref('l.holder_type'))}, l.holder_type, l.holder_id_masked,
-           ${maskedPhone(sql.ref('l.phone'))}, l.region_code, f.expires_on, f.expires_on - ${today}::date,
+           ${maskedPhone(sql.ref('l.phone'))}, l.region_code, f.expires_on, ${daysLeft(sql.ref('f.expires_on'), today)},
            to_char(f.opened_at, ${sql.lit(ISO_INSTANT)}), to_char(f.closed_at, ${sql.lit(ISO_INSTANT)}),
            (select count(*) from follow_up_actions a where a.follow_up_id = f.id),
            (select a.kind || ': ' || a.result from follow_up_actions a where a.follow_up_id = f.id order by a.id desc limit 1)

@@ -1,5 +1,6 @@
 import { maskText } from '@lr/domain';
 import { sql } from 'kysely';
+import { daysLeft } from './days-left';
 import type { Database } from './db';
 import { deliveryEvents } from './delivery.repository';
 
@@ -158,7 +159,7 @@ export async function createDueReminders(
        where not exists (select 1 from reminded r where (r.license_id, r.expires_on, r.lead_days) = (i.id, i.expires_on, i.lead))
     ), inserted as (
       insert into reminders (license_id, expires_on, lead_days, as_of, days_left, scan_id)
-      select l.id, l.expires_on, d.lead, ${asOf}::date, l.expires_on - ${asOf}::date, ${scanId}::int
+      select l.id, l.expires_on, d.lead, ${asOf}::date, ${daysLeft(sql.ref('l.expires_on'), asOf)}, ${scanId}::int
         from due d join licenses l on l.id = d.id
        where l.status = 'active' and l.expires_on = d.expires_on
       -- A renewal or revocation being written meanwhile is waited for and the licence re-read

@@ -39,7 +39,7 @@ export interface ExpiryWindow {
  * The windows of `leadDays` as expiry dates for a scan of `asOf`, the form the scan's SQL
  * finds licences by. Days left (docs/rules.md, dates) are `expiresOn - asOf` in whole days,
  * one more for each day later a licence expires, so a range of days left is a range of
- * expiry dates. The SQL writes each reminder's days_left as `expires_on - asOf`;
+ * expiry dates. The SQL writes each reminder's days_left with @lr/db's daysLeft, held to daysBetween;
  * packages/scan/test/windows.test.ts pins what the scan creates to the rule.
  */
 export function expiryWindows(leadDays: readonly number[], asOf: BusinessDate): ExpiryWindow[] {
