@@ -1,5 +1,5 @@
 import type { FollowUpFilter } from '@lr/db';
-import { LICENSE_HEADINGS } from './headings';
+import { LICENSE_COLUMNS, LICENSE_HEADINGS } from './headings';
 import type { LedgerLanguage } from './ledger';
 
 /** The follow-up list's CSV columns, in the order of @lr/db's followUpCsvQuery. */
@@ -10,13 +10,7 @@ export const FOLLOW_UP_COLUMNS = [
   'resolution',
   'licenseId',
   'categoryCode',
-  'licenseNo',
-  'holderName',
-  'holderType',
-  'holderIdNo',
-  'phone',
-  'regionCode',
-  'expiresOn',
+  ...LICENSE_COLUMNS,
   'daysLeft',
   'openedAt',
   'closedAt',

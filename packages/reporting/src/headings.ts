@@ -1,8 +1,11 @@
 /**
- * The Chinese headings of the columns a licence's holder brings to every CSV the service
- * writes (the ledger, the follow-up list): one wording for one column, whichever report.
+ * The columns a licence brings to every CSV the service writes (the ledger, the follow-up
+ * list), after its category's code, in the order both write them; and their Chinese headings:
+ * one wording for one column, whichever report.
  */
-export const LICENSE_HEADINGS = {
+export const LICENSE_COLUMNS = ['licenseNo', 'holderName', 'holderType', 'holderIdNo', 'phone', 'regionCode', 'expiresOn'] as const;
+
+export const LICENSE_HEADINGS: Record<'categoryCode' | (typeof LICENSE_COLUMNS)[number], string> = {
   categoryCode: '证照类别代码',
   licenseNo: '证照编号',
   holderName: '持证人',
@@ -11,4 +14,4 @@ export const LICENSE_HEADINGS = {
   phone: '手机号码',
   regionCode: '行政区划',
   expiresOn: '到期日期',
-} as const;
+};

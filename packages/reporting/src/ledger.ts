@@ -1,18 +1,12 @@
 import type { ReportFilter } from '@lr/db';
-import { LICENSE_HEADINGS } from './headings';
+import { LICENSE_COLUMNS, LICENSE_HEADINGS } from './headings';
 
 /** The ledger's columns, by their contract names, in the order of the CSV (and of @lr/db's ledgerQuery). */
 export const LEDGER_COLUMNS = [
   'asOf',
   'categoryCode',
   'categoryName',
-  'licenseNo',
-  'holderName',
-  'holderType',
-  'holderIdNo',
-  'phone',
-  'regionCode',
-  'expiresOn',
+  ...LICENSE_COLUMNS,
   'leadDays',
   'channel',
   'status',
