@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '@lr/config';
 import { connect } from '@lr/db';
 import { dateRule, isBusinessDate, SCAN_DATES } from '@lr/domain';
-import { openMessageQueues, producerConnection } from '@lr/jobs';
+import { openProducerQueues } from '@lr/jobs';
 import { createLogger } from '@lr/log';
 import { scanFor } from '@lr/scan';
 
@@ -51,8 +51,7 @@ async function main(): Promise<number> {
   const log = createLogger('scan', config.logLevel, process.stderr, config.logFormat);
   const database = connect(config.databaseUrl, { max: 2, applicationName: 'scan' });
   // With Redis away the scan fails in seconds (its messages left for the sweeper) rather than waiting.
-  const redis = producerConnection(config.redisUrl);
-  const queues = openMessageQueues(redis, config.queuePrefix);
+  const queues = openProducerQueues(config.redisUrl, config.queuePrefix);
   try {
     const deps = { db: database.db, queues, log, followUpDays: config.followUpDays, timezone: config.timezone, allowFutureScans: config.allowFutureScans };
     const answer = await scanFor(deps, { asOf: args.asOf, trigger: 'command' });
@@ -75,7 +74,6 @@ async function main(): Promise<number> {
     }
   } finally {
     await queues.close();
-    await redis.quit().catch(() => redis.disconnect());
     await database.close();
   }
 }

@@ -25,7 +25,7 @@ export const PRODUCER_COMMAND_TIMEOUT_MS = 1_000;
  * PostgreSQL still; the scheduler's sweeper queues it once Redis is back. The connection
  * itself reconnects for ever.
  */
-export function producerConnection(redisUrl: string): Redis {
+function producerConnection(redisUrl: string): Redis {
   return new Redis(redisUrl, {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
@@ -85,7 +85,7 @@ export function openQueue(job: JobDefinition<TSchema>, connection: Redis, prefix
 }
 
 /** Logs once when Redis goes away and once when it is back, rather than every failed reconnection. */
-export function logRedisAvailability(connection: Redis, log: RedisAvailabilityLog): void {
+function logRedisAvailability(connection: Redis, log: RedisAvailabilityLog): void {
   let away = false;
   connection.on('error', () => {}); // reported below, once
   // 'reconnecting', not 'close': a connection closed by quit() at a clean stop does not reconnect.
@@ -128,6 +128,30 @@ export function openMessageQueues(connection: Redis, prefix: string): MessageQue
     requireRedis: () => requireRedis(connection),
     counters: counted,
     close: async () => void (await Promise.all([sms.close(), push.close(), counted.flush()])),
+  };
+}
+
+/** The message queues of a process that only adds to them, with the connection they own. */
+export interface ProducerQueues extends MessageQueues {
+  connection: Redis;
+}
+
+/**
+ * The queues of a process that only adds to them (the API, the scheduler, the scan command),
+ * on a connection of their own that fails fast (producerConnection). Given a log, Redis's
+ * outages are logged once each. close() closes the queues, then the connection.
+ */
+export function openProducerQueues(redisUrl: string, prefix: string, log?: RedisAvailabilityLog): ProducerQueues {
+  const connection = producerConnection(redisUrl);
+  if (log) logRedisAvailability(connection, log);
+  const queues = openMessageQueues(connection, prefix);
+  return {
+    ...queues,
+    connection,
+    async close() {
+      await queues.close();
+      await connection.quit().catch(() => connection.disconnect()); // Redis away: nothing to say goodbye to
+    },
   };
 }
 

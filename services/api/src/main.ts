@@ -1,6 +1,6 @@
 import { loadConfig } from '@lr/config';
 import { connect, logDatabaseAvailability } from '@lr/db';
-import { logRedisAvailability, openMessageQueues, producerConnection } from '@lr/jobs';
+import { openProducerQueues } from '@lr/jobs';
 import { runService, serviceLogger } from '@lr/log';
 import { buildApp } from './app';
 
@@ -19,17 +19,14 @@ await runService('api', async () => {
     statementTimeoutMs: STATEMENT_TIMEOUT_MS,
     watch: { onAvailability: logDatabaseAvailability(log) },
   });
-  const redis = producerConnection(config.redisUrl);
-  logRedisAvailability(redis, log);
-  const queues = openMessageQueues(redis, config.queuePrefix);
-  const app = await buildApp({ config, db: database.db, cancelBackend: database.cancelBackend, redis, queues, log });
+  const queues = openProducerQueues(config.redisUrl, config.queuePrefix, log);
+  const app = await buildApp({ config, db: database.db, cancelBackend: database.cancelBackend, redis: queues.connection, queues, log });
   await app.listen({ host: config.host, port: config.port });
   return {
     log,
     async stop() {
       await app.close(); // stops accepting, lets requests in flight finish
       await queues.close();
-      await redis.quit().catch(() => redis.disconnect()); // Redis away: nothing to say goodbye to
       await database.close();
     },
   };

@@ -1,6 +1,6 @@
 import { loadConfig } from '@lr/config';
 import { connect, logDatabaseAvailability } from '@lr/db';
-import { logRedisAvailability, openMessageQueues, producerConnection } from '@lr/jobs';
+import { openProducerQueues } from '@lr/jobs';
 import { runService, serviceLogger } from '@lr/log';
 import { receiptLookUp } from '@lr/sms';
 import { scanForToday, scheduleDailyScan } from './cron';
@@ -23,15 +23,13 @@ await runService('scheduler', async () => {
     statementTimeoutMs: STATEMENT_TIMEOUT_MS,
     watch: { onAvailability: logDatabaseAvailability(log) },
   });
-  const redis = producerConnection(config.redisUrl);
-  logRedisAvailability(redis, log);
-  const queues = openMessageQueues(redis, config.queuePrefix);
+  const queues = openProducerQueues(config.redisUrl, config.queuePrefix, log);
   const deps = { db: database.db, queues, log, followUpDays: config.followUpDays };
   const daily = { timezone: config.timezone, deps, log };
   const receipts = receiptLookUp(config);
   const dailyScan = scheduleDailyScan({ ...daily, cronExpression: config.scanCron });
   const upkeep = startUpkeep({
-    deps: { ...deps, redis, claimLeaseSeconds: config.claimLeaseSeconds },
+    deps: { ...deps, redis: queues.connection, claimLeaseSeconds: config.claimLeaseSeconds },
     timezone: config.timezone,
     dailyScan: dailyScan.task,
     scanToday: scanForToday(daily),
@@ -48,7 +46,6 @@ await runService('scheduler', async () => {
       await dailyScan.stop();
       await upkeep.stop();
       await queues.close();
-      await redis.quit().catch(() => redis.disconnect()); // Redis away: nothing to say goodbye to
       await database.close();
     },
   };
