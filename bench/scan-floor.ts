@@ -5,7 +5,7 @@
 // Prints one JSON line (FloorResult).
 import { categoriesForScan, connect } from '@lr/db';
 import { openQueue, redisConnection, sendSms } from '@lr/jobs';
-import { dueWindows } from '@lr/scan';
+import { dueWindows } from '@lr/domain';
 import {
   DATABASE_URL,
   QUEUE_PREFIX,

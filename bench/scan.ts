@@ -10,9 +10,8 @@ import { loadavg } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { categoriesForScan, connect, migrate, type DatabaseHandle } from '@lr/db';
-import { addDays } from '@lr/domain';
+import { addDays, dueWindows } from '@lr/domain';
 import { redisConnection } from '@lr/jobs';
-import { dueWindows } from '@lr/scan';
 import {
   DATABASE_URL,
   QUEUE_PREFIX,

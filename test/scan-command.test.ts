@@ -1,9 +1,8 @@
 // `npm run scan`: the real command, as its own process, against a database and queue prefix of its own.
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { insertCategory } from '@lr/db';
+import { insertCategory, SCAN_LOCK } from '@lr/db';
 import { addDays, localDate } from '@lr/domain';
-import { SCAN_LOCK } from '@lr/scan';
 import {
   freshDatabase,
   freshMessageQueues,

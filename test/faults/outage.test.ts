@@ -1,4 +1,4 @@
-import { insertCategory, type Database } from '@lr/db';
+import { insertCategory, SCAN_LOCK, type Database } from '@lr/db';
 import {
   eventually,
   fakeTwilio,
@@ -13,7 +13,6 @@ import {
   testCategory,
   type ServiceProcess,
 } from '@lr/testing';
-import { SCAN_LOCK } from '@lr/scan';
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CATEGORY, expectEveryMessageQueued, seedDueLicenses, TZ } from './store';

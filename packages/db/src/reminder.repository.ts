@@ -1,4 +1,4 @@
-import { maskText } from '@lr/domain';
+import { maskText, type DueWindow } from '@lr/domain';
 import { sql } from 'kysely';
 import { daysLeft } from './days-left';
 import type { Database } from './db';
@@ -82,14 +82,6 @@ export async function listReminders(db: Database, filter: ReminderFilter): Promi
     for (const delivery of row.deliveries) if (delivery.errorMessage !== null) delivery.errorMessage = maskText(delivery.errorMessage);
   }
   return rows;
-}
-
-/** The licences of one category whose expiry date lies in [from, to] are due for `lead`. */
-export interface DueWindow {
-  categoryCode: string;
-  lead: number;
-  from: string;
-  to: string;
 }
 
 export interface CreatedReminders {

@@ -1,7 +1,32 @@
+import { sql } from 'kysely';
 import type { Database } from './db';
 
 /** What started a scan: the daily cron, POST /v1/scans, or npm run scan. */
 export type ScanTrigger = 'cron' | 'api' | 'command';
+
+// One scan at a time across every scheduler replica and API process. Correctness does
+// not rest on it (the unique reminder key does); it keeps scans from racing for rows.
+export const SCAN_LOCK = 7_364_201;
+
+/** Takes the scan lock on this connection (`db` bound to one): false when another holds it. */
+export async function takeScanLock(conn: Database): Promise<boolean> {
+  const { rows } = await sql<{ locked: boolean }>`select pg_try_advisory_lock(${SCAN_LOCK}) as locked`.execute(conn);
+  return rows[0]?.locked === true;
+}
+
+export async function releaseScanLock(conn: Database): Promise<void> {
+  await sql`select pg_advisory_unlock(${SCAN_LOCK})`.execute(conn);
+}
+
+/**
+ * Sets the scan's transaction up for its statements, which are planned as costly (millions
+ * of licences): PostgreSQL would compile them (JIT: over a second, for statements that then
+ * run in less) and sort the windows' licences on disk in its default 4 MB.
+ */
+export async function prepareScanTransaction(trx: Database): Promise<void> {
+  await sql`set local jit = off`.execute(trx);
+  await sql`set local work_mem = '64MB'`.execute(trx);
+}
 
 export async function startScan(db: Database, asOf: string, trigger: ScanTrigger): Promise<number> {
   const row = await db.insertInto('scans').values({ asOf, trigger }).returning('id').executeTakeFirstOrThrow();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { addDays } from './dates';
-import { expiryWindows, reminderWindows } from './window';
+import { dueWindows, expiryWindows, reminderWindows } from './window';
 
 const DEFAULT = [60, 30, 10];
 
@@ -65,5 +65,18 @@ describe('reminder windows (docs/rules.md, reminder windows)', () => {
     expect(leadOn(DEFAULT, '2028-01-30', '2028-02-29')).toBe(30);
     expect(leadOn(DEFAULT, '2027-12-31', '2028-02-29')).toBe(60);
     expect(expiryWindows([1], '2028-02-28')).toEqual([{ lead: 1, from: '2028-02-28', to: '2028-02-29' }]);
+  });
+
+  it('are looked for in every enabled category, each by its own lead days, and in no disabled one', () => {
+    const categories = [
+      { code: 'food-business', leadDays: [30, 10], enabled: true },
+      { code: 'disabled-permit', leadDays: [60], enabled: false },
+      { code: 'enforcement-cert', leadDays: [7], enabled: true },
+    ];
+    expect(dueWindows(categories, '2026-05-01')).toEqual([
+      { categoryCode: 'food-business', lead: 10, from: '2026-05-01', to: '2026-05-11' },
+      { categoryCode: 'food-business', lead: 30, from: '2026-05-12', to: '2026-05-31' },
+      { categoryCode: 'enforcement-cert', lead: 7, from: '2026-05-01', to: '2026-05-08' },
+    ]);
   });
 });

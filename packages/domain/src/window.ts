@@ -1,5 +1,5 @@
 import { addDays } from './dates';
-import type { BusinessDate } from './types';
+import type { BusinessDate, Category } from './types';
 
 /** docs/rules.md: a category's lead days unless it names its own. */
 export const DEFAULT_LEAD_DAYS: readonly number[] = [60, 30, 10];
@@ -44,4 +44,16 @@ export interface ExpiryWindow {
  */
 export function expiryWindows(leadDays: readonly number[], asOf: BusinessDate): ExpiryWindow[] {
   return reminderWindows(leadDays).map((w) => ({ lead: w.lead, from: addDays(asOf, w.fromDaysLeft), to: addDays(asOf, w.toDaysLeft) }));
+}
+
+/** A window of one category: its licences expiring from `from` to `to` are due for `lead`. */
+export interface DueWindow extends ExpiryWindow {
+  categoryCode: string;
+}
+
+/** The windows of every enabled category, as expiry-date ranges for a scan of `asOf`: what the scan looks for. */
+export function dueWindows(categories: Pick<Category, 'code' | 'leadDays' | 'enabled'>[], asOf: BusinessDate): DueWindow[] {
+  return categories
+    .filter((c) => c.enabled)
+    .flatMap((c) => expiryWindows(c.leadDays, asOf).map((w) => ({ categoryCode: c.code, ...w })));
 }

@@ -9,16 +9,17 @@ import {
   markQueued,
   openFollowUpsForUndeliverable,
   openNotRenewedFollowUps,
+  prepareScanTransaction,
+  releaseScanLock,
   scanRemindersByLead,
   startScan,
+  takeScanLock,
   type Database,
-  type DueWindow,
   type ScanTrigger,
 } from '@lr/db';
-import { expiryWindows, type Category } from '@lr/domain';
+import { dueWindows } from '@lr/domain';
 import { enqueue, isRedisUnavailable, messageJobs, RedisUnavailableError, type MessageQueues } from '@lr/jobs';
 import type { Logger } from '@lr/log';
-import { sql } from 'kysely';
 
 export interface ScanDeps {
   db: Database;
@@ -57,17 +58,6 @@ export interface ScanDryRun {
   remindersByLeadDays: Record<string, number>;
   /** messages that would be queued, by channel */
   messagesByChannel: { sms: number; push: number };
-}
-
-// One scan at a time across every scheduler replica and API process. Correctness does
-// not rest on it (the unique reminder key does); it keeps scans from racing for rows.
-export const SCAN_LOCK = 7_364_201;
-
-/** The windows of every enabled category, as expiry-date ranges for the scan's date. */
-export function dueWindows(categories: Pick<Category, 'code' | 'leadDays' | 'enabled'>[], asOf: string): DueWindow[] {
-  return categories
-    .filter((c) => c.enabled)
-    .flatMap((c) => expiryWindows(c.leadDays, asOf).map((w) => ({ categoryCode: c.code, ...w })));
 }
 
 /**
@@ -137,12 +127,11 @@ const ROLL_BACK = Symbol('roll back the dry run');
 /** Runs `work` on one connection holding the scan lock, or throws ScanInProgressError. */
 async function underScanLock<T>(db: Database, work: (conn: Database) => Promise<T>): Promise<T> {
   return db.connection().execute(async (conn) => {
-    const { rows } = await sql<{ locked: boolean }>`select pg_try_advisory_lock(${SCAN_LOCK}) as locked`.execute(conn);
-    if (!rows[0]?.locked) throw new ScanInProgressError();
+    if (!(await takeScanLock(conn))) throw new ScanInProgressError();
     try {
       return await work(conn);
     } finally {
-      await sql`select pg_advisory_unlock(${SCAN_LOCK})`.execute(conn).catch(() => {});
+      await releaseScanLock(conn).catch(() => {});
     }
   });
 }
@@ -152,11 +141,7 @@ async function underScanLock<T>(db: Database, work: (conn: Database) => Promise<
  * that what a dry run answers is what the scan does.
  */
 async function scanStatements(trx: Database, scanId: number, asOf: string, followUpDays: number) {
-  // The scan's statements are planned as costly (millions of licences), so PostgreSQL
-  // would compile them (JIT: over a second, for statements that then run in less) and
-  // sort the windows' licences on disk in its default 4 MB.
-  await sql`set local jit = off`.execute(trx);
-  await sql`set local work_mem = '64MB'`.execute(trx);
+  await prepareScanTransaction(trx);
   const expired = await expireReminders(trx, asOf);
   await closeEndedFollowUps(trx);
   const windows = dueWindows(await categoriesForScan(trx), asOf);

@@ -1,5 +1,5 @@
 // A dry run (POST /v1/scans with dryRun) answers what the scan would create and writes nothing.
-import { insertCategory, type Database } from '@lr/db';
+import { insertCategory, SCAN_LOCK, type Database } from '@lr/db';
 import { addDays, type License, type LicenseInput } from '@lr/domain';
 import { createLogger } from '@lr/log';
 import {
@@ -16,7 +16,7 @@ import {
 } from '@lr/testing';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dryRunScan, runScan, SCAN_LOCK, ScanInProgressError, type ScanDeps } from '../src/scan';
+import { dryRunScan, runScan, ScanInProgressError, type ScanDeps } from '../src/scan';
 
 const FIRST = '2026-03-02';
 const D = '2026-03-12';

@@ -1,6 +1,6 @@
 // scanFor: the way in of the route, the cron and `npm run scan`: the date's default, its check,
 // the refusal of a date after today, and the scan lock, each answered rather than thrown.
-import { insertCategory, type Database } from '@lr/db';
+import { insertCategory, SCAN_LOCK, type Database } from '@lr/db';
 import { addDays, localDate, type License } from '@lr/domain';
 import { createLogger } from '@lr/log';
 import {
@@ -17,7 +17,7 @@ import {
 } from '@lr/testing';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { SCAN_LOCK, type ScanDeps } from '../src/scan';
+import type { ScanDeps } from '../src/scan';
 import { scanFor, type ScanCalendar } from '../src/scan-for';
 
 let database: TestDatabase;

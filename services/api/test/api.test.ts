@@ -1,7 +1,6 @@
-import { createApiKey } from '@lr/db';
+import { createApiKey, SCAN_LOCK } from '@lr/db';
 import { localDate } from '@lr/domain';
 import type { MessageQueues } from '@lr/jobs';
-import { SCAN_LOCK } from '@lr/scan';
 import { TEST_ENTERPRISE, TEST_RESIDENT_ID, testLicense, type TestDatabase, type TestRedis } from '@lr/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_KEY, admin, auth, categoryBody, expectError, startTestApp, type App, type TestApp } from './harness';

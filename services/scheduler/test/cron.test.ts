@@ -1,6 +1,6 @@
+import { SCAN_LOCK } from '@lr/db';
 import type { MessageQueues } from '@lr/jobs';
 import { createLogger } from '@lr/log';
-import { SCAN_LOCK } from '@lr/scan';
 import { FOLLOW_UP_DAYS, freshDatabase, freshMessageQueues, type TestDatabase, type TestQueues } from '@lr/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scanForToday, scheduleDailyScan } from '../src/cron';
