@@ -1,4 +1,5 @@
-# syntax=docker/dockerfile:1
+# syntax=docker/dockerfile:1.20
+# (1.20 or later: COPY --parents)
 #
 # One image for every process of the service: the API (default), the scheduler, both
 # workers, the one-shot migration and the scan and keys commands. docker-compose.yml picks
@@ -24,24 +25,10 @@ ENV COREPACK_INTEGRITY_KEYS=0 \
 RUN corepack enable pnpm
 WORKDIR /app
 # Manifests first, so the dependency layers are rebuilt only when a manifest or the lockfile
-# changes. Every workspace package must be listed here (a frozen install fails otherwise);
-# test/deploy/compose.test.ts checks that none is missing.
+# changes. A frozen install needs every workspace package's manifest: --parents copies each
+# in its folder (packages/db/package.json to packages/db/), whatever packages there are.
 COPY package.json pnpm-lock.yaml pnpm-workspace.yaml .pnpmfile.cjs ./
-COPY packages/config/package.json packages/config/
-COPY packages/db/package.json packages/db/
-COPY packages/delivery/package.json packages/delivery/
-COPY packages/demo/package.json packages/demo/
-COPY packages/domain/package.json packages/domain/
-COPY packages/jobs/package.json packages/jobs/
-COPY packages/log/package.json packages/log/
-COPY packages/reporting/package.json packages/reporting/
-COPY packages/scan/package.json packages/scan/
-COPY packages/sms/package.json packages/sms/
-COPY packages/testing/package.json packages/testing/
-COPY services/api/package.json services/api/
-COPY services/scheduler/package.json services/scheduler/
-COPY services/sms-worker/package.json services/sms-worker/
-COPY services/push-worker/package.json services/push-worker/
+COPY --parents packages/*/package.json services/*/package.json ./
 
 FROM workspace AS build
 # The pnpm store lives in a BuildKit cache mount, so it is reused across builds and

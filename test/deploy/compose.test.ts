@@ -634,11 +634,12 @@ describe('Dockerfile', () => {
         }
       }
     }
-    const beforeInstall = copies.filter((line) => instructions.indexOf(line) < install).join('\n');
+    const beforeInstall = copies.filter((line) => instructions.indexOf(line) < install).map(copyInstruction);
     for (const manifest of manifests) {
-      expect(beforeInstall, `${manifest} is copied before pnpm install`).toMatch(
-        new RegExp(`(^|\\s)${manifest.replace(/[.]/g, '\\.')}(\\s|$)`, 'm'),
+      const landsAt = beforeInstall.flatMap((copy) =>
+        copy.from === undefined ? copy.sources.filter((source) => globPattern(source).test(manifest)).map(() => copy.target(manifest)) : [],
       );
+      expect(landsAt, `${manifest} is copied to its place before pnpm install`).toContain(manifest);
     }
   });
 
@@ -654,6 +655,49 @@ describe('Dockerfile', () => {
     expect(JSON.parse(cmd!.slice(3).trim())).toEqual(['node', 'dist/api.mjs']);
   });
 });
+
+/** A glob of a COPY source (`*` within one path segment) as a pattern of paths. */
+function globPattern(glob: string): RegExp {
+  return new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*')}$`);
+}
+
+/** The paths below `root` that a COPY source names: itself, or what its `*` segments match. */
+function expandGlob(source: string): string[] {
+  let found = [''];
+  for (const segment of source.split('/')) {
+    found = found.flatMap((dir) => {
+      if (!segment.includes('*')) return existsSync(join(root, dir, segment)) ? [join(dir, segment)] : [];
+      if (!existsSync(join(root, dir)) || !statSync(join(root, dir)).isDirectory()) return [];
+      return readdirSync(join(root, dir))
+        .filter((entry) => globPattern(segment).test(entry))
+        .map((entry) => join(dir, entry));
+    });
+  }
+  return found.map((path) => path.split(sep).join('/'));
+}
+
+/**
+ * One COPY instruction: its stage (--from), its sources and where a source path lands,
+ * relative to the stage's /app, by Docker's rules: with --parents under the destination with
+ * its folders; otherwise a file into a destination folder ("…/", or several sources), or
+ * as the destination.
+ */
+function copyInstruction(line: string): { from: string | undefined; parents: boolean; sources: string[]; destination: string; target(path: string): string } {
+  const words = line.split(/\s+/).slice(1);
+  const flags = words.filter((word) => word.startsWith('--'));
+  const paths = words.filter((word) => !word.startsWith('--'));
+  const destination = paths.pop()!;
+  const from = flags.find((flag) => flag.startsWith('--from='))?.slice('--from='.length);
+  const parents = flags.includes('--parents');
+  const intoFolder = destination.endsWith('/') || paths.length > 1;
+  return {
+    from,
+    parents,
+    sources: paths,
+    destination,
+    target: (path) => relative('/app', join('/app', parents ? join(destination, path) : intoFolder ? join(destination, basename(path)) : destination)),
+  };
+}
 
 /**
  * The Dockerfile's own steps, without Docker: each stage is a folder that stands for its
@@ -709,11 +753,20 @@ function buildImage(workDir: string): { app: string; cmd: string[] } {
         expect(args, 'the stages work in /app').toBe('/app');
         break;
       case 'COPY': {
-        const from = /^--from=(\S+)\s+/.exec(args);
-        const paths = (from ? args.slice(from[0].length) : args).split(/\s+/);
-        const destination = join(current!.dir, paths.pop()!);
+        const copy = copyInstruction(line);
+        if (copy.parents) {
+          // every path a glob names, to its place under the destination
+          for (const path of copy.sources.flatMap(expandGlob)) {
+            const into = join(current!.dir, copy.target(path));
+            mkdirSync(dirname(into), { recursive: true });
+            cpSync(join(root, path), into, { recursive: true, verbatimSymlinks: true, filter: keep });
+          }
+          break;
+        }
+        const { from, sources: paths } = copy;
+        const destination = join(current!.dir, copy.destination);
         for (const path of paths) {
-          const source = from ? join(stages.get(from[1]!)!.dir, relative('/app', path)) : join(root, path);
+          const source = from ? join(stages.get(from)!.dir, relative('/app', path)) : join(root, path);
           const isDirectory = statSync(source).isDirectory();
           // Docker's rules: a folder's contents go to the destination; a file goes into it when it is a folder ("…/")
           const into = isDirectory || !(paths.length > 1 || destination.endsWith(sep)) ? destination : join(destination, basename(source));
