@@ -1,7 +1,7 @@
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
-import { recordAudit, type Database } from '@lr/db';
+import type { Database } from '@lr/db';
 import type { MessageQueues } from '@lr/jobs';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { Redis } from 'ioredis';
@@ -9,6 +9,7 @@ import { sql } from 'kysely';
 import type { RequireRole } from '../auth';
 import { ApiError, errorBody } from '../errors';
 import { auditActor } from '../audit';
+import { queueDashboardService } from '../services/queue-dashboard';
 
 /** How long readiness waits for each of PostgreSQL and Redis (asked at once): a probe gives up at 3 s. */
 const READY_CHECK_MS = 2_000;
@@ -58,6 +59,7 @@ function decodesAsUriComponent(value: string): boolean {
 
 /** The BullMQ dashboard, for admin and operator keys (Bearer, or Basic auth in a browser). */
 export async function registerQueueDashboard(app: FastifyInstance, db: Database, queues: MessageQueues, requireRole: RequireRole) {
+  const dashboard = queueDashboardService({ db });
   const adapter = new FastifyAdapter();
   adapter.setBasePath('/admin/queues');
   createBullBoard({ queues: [new BullMQAdapter(queues.sms), new BullMQAdapter(queues.push)], serverAdapter: adapter });
@@ -96,19 +98,13 @@ export async function registerQueueDashboard(app: FastifyInstance, db: Database,
           (error as { statusCode?: number }).statusCode = code === -1 || code === -5 ? 404 : 409;
         }
       });
-      // What the dashboard changes (retry, clean, pause, add, remove...) is written to the
-      // audit log like every other write. It happens in Redis, so the entry follows it, before
-      // the answer leaves.
+      // What the dashboard changes is audited before the answer leaves.
       scope.addHook('onSend', async (request, reply, payload) => {
         if (request.method === 'GET' || request.method === 'HEAD' || reply.statusCode >= 400 || !request.caller) return payload;
         const { queueName } = request.params as { queueName?: string };
-        await recordAudit(db, {
-          ...auditActor(request),
-          action: 'queue.dashboard',
-          target: `queue:${queueName ?? 'all'}`,
-          before: null,
-          after: { request: `${request.method} ${request.url.split('?')[0]}`, status: reply.statusCode },
-        }).catch((error: unknown) => request.log.error({ err: error }, 'could not record a dashboard write in the audit log'));
+        await dashboard
+          .recordWrite({ queueName, request: `${request.method} ${request.url.split('?')[0]}`, status: reply.statusCode }, auditActor(request))
+          .catch((error: unknown) => request.log.error({ err: error }, 'could not record a dashboard write in the audit log'));
         return payload;
       });
       await scope.register(adapter.registerPlugin());
