@@ -248,14 +248,7 @@ export function demoLicenseMaker(seed = 0x4c55_5348 /* 'LUSH' */): DemoLicenseMa
       const body = `${registration}${regionCode}${org}`;
       return body + creditCodeCheckChar(body);
     });
-    return {
-      holderType: 'enterprise',
-      holderName,
-      holderIdNo,
-      phone: newPhone(contact.phone),
-      platformUserId: newUserId(contact.app),
-      regionCode,
-    };
+    return newHolder('enterprise', holderName, holderIdNo, regionCode, contact);
   }
 
   function newIndividual(regionCode: string, contact: DemoContact): Holder {
@@ -267,14 +260,12 @@ export function demoLicenseMaker(seed = 0x4c55_5348 /* 'LUSH' */): DemoLicenseMa
       const body = `${regionCode}${birth.replaceAll('-', '')}${sequence}`;
       return body + residentIdCheckChar(body);
     });
-    return {
-      holderType: 'individual',
-      holderName,
-      holderIdNo,
-      phone: newPhone(contact.phone),
-      platformUserId: newUserId(contact.app),
-      regionCode,
-    };
+    return newHolder('individual', holderName, holderIdNo, regionCode, contact);
+  }
+
+  /** A holder with the phone and app account `contact` says it has, each its own. */
+  function newHolder(holderType: HolderType, holderName: string, holderIdNo: string, regionCode: string, contact: DemoContact): Holder {
+    return { holderType, holderName, holderIdNo, phone: newPhone(contact.phone), platformUserId: newUserId(contact.app), regionCode };
   }
 
   function reusableEnterprise(cat: DemoCategoryCode): Holder | undefined {
