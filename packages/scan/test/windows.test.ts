@@ -1,6 +1,6 @@
 // The reminder windows on the scan's real path (window.ts's windows as expiry dates, then the
 // SQL of createDueReminders, which finds licences by `expires_on between` and writes
-// `days_left = expires_on - asOf`), against a model of docs/rules.md "reminder windows".
+// days_left with @lr/db's daysLeft), against a model of docs/rules.md "reminder windows".
 import { insertCategory } from '@lr/db';
 import { addDays, type License } from '@lr/domain';
 import { createLogger } from '@lr/log';
