@@ -1,4 +1,4 @@
-import { CamelCasePlugin, Kysely, PostgresDialect } from 'kysely';
+import { CamelCasePlugin, Kysely, PostgresDialect, type Transaction } from 'kysely';
 import pg from 'pg';
 import { DatabaseUnavailableError, watchLiveness, type Liveness, type OnAvailability } from './liveness';
 import type { DB } from './schema';
@@ -9,6 +9,9 @@ pg.types.setTypeParser(pg.types.builtins.DATE, (value) => value);
 pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
 
 export type Database = Kysely<DB>;
+
+/** A Database inside a transaction: what `set local` and the like need. */
+export type DatabaseTransaction = Transaction<DB>;
 
 export interface DatabaseHandle {
   db: Database;

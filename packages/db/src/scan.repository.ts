@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { Database } from './db';
+import type { Database, DatabaseTransaction } from './db';
 
 /** What started a scan: the daily cron, POST /v1/scans, or npm run scan. */
 export type ScanTrigger = 'cron' | 'api' | 'command';
@@ -8,14 +8,22 @@ export type ScanTrigger = 'cron' | 'api' | 'command';
 // not rest on it (the unique reminder key does); it keeps scans from racing for rows.
 export const SCAN_LOCK = 7_364_201;
 
-/** Takes the scan lock on this connection (`db` bound to one): false when another holds it. */
-export async function takeScanLock(conn: Database): Promise<boolean> {
-  const { rows } = await sql<{ locked: boolean }>`select pg_try_advisory_lock(${SCAN_LOCK}) as locked`.execute(conn);
-  return rows[0]?.locked === true;
-}
-
-export async function releaseScanLock(conn: Database): Promise<void> {
-  await sql`select pg_advisory_unlock(${SCAN_LOCK})`.execute(conn);
+/**
+ * Runs `work` on one connection of the pool while it holds the scan lock, and lets the lock go
+ * after, whatever `work` did: `{ locked: false }`, without running it, when another holds it.
+ * The lock is a session's, so it is taken, held and let go on that one connection.
+ */
+export async function withScanLock<T>(db: Database, work: (conn: Database) => Promise<T>): Promise<{ locked: true; value: T } | { locked: false }> {
+  return db.connection().execute(async (conn) => {
+    const { rows } = await sql<{ locked: boolean }>`select pg_try_advisory_lock(${SCAN_LOCK}) as locked`.execute(conn);
+    if (rows[0]?.locked !== true) return { locked: false };
+    try {
+      return { locked: true, value: await work(conn) };
+    } finally {
+      // A connection that broke took its lock with it; nothing is left to let go then.
+      await sql`select pg_advisory_unlock(${SCAN_LOCK})`.execute(conn).catch(() => {});
+    }
+  });
 }
 
 /**
@@ -23,7 +31,7 @@ export async function releaseScanLock(conn: Database): Promise<void> {
  * of licences): PostgreSQL would compile them (JIT: over a second, for statements that then
  * run in less) and sort the windows' licences on disk in its default 4 MB.
  */
-export async function prepareScanTransaction(trx: Database): Promise<void> {
+export async function prepareScanTransaction(trx: DatabaseTransaction): Promise<void> {
   await sql`set local jit = off`.execute(trx);
   await sql`set local work_mem = '64MB'`.execute(trx);
 }

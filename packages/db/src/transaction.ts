@@ -1,6 +1,4 @@
-import type { Transaction } from 'kysely';
-import type { Database } from './db';
-import type { DB } from './schema';
+import type { Database, DatabaseTransaction } from './db';
 
 /** PostgreSQL rolled the transaction back whole: a deadlock, a serialization failure. */
 const RUN_AGAIN = new Set(['40P01', '40001']);
@@ -13,7 +11,7 @@ const MOST_RUNS = 3;
  * their deliveries, so the two can deadlock, and PostgreSQL then stops one of them. `work`
  * must do nothing outside the transaction that it cannot do twice.
  */
-export async function inTransaction<T>(db: Database, work: (trx: Transaction<DB>) => Promise<T>): Promise<T> {
+export async function inTransaction<T>(db: Database, work: (trx: DatabaseTransaction) => Promise<T>): Promise<T> {
   for (let run = 1; ; run++) {
     try {
       return await db.transaction().execute(work);

@@ -10,11 +10,11 @@ import {
   openFollowUpsForUndeliverable,
   openNotRenewedFollowUps,
   prepareScanTransaction,
-  releaseScanLock,
   scanRemindersByLead,
   startScan,
-  takeScanLock,
+  withScanLock,
   type Database,
+  type DatabaseTransaction,
   type ScanTrigger,
 } from '@lr/db';
 import { dueWindows } from '@lr/domain';
@@ -126,21 +126,16 @@ const ROLL_BACK = Symbol('roll back the dry run');
 
 /** Runs `work` on one connection holding the scan lock, or throws ScanInProgressError. */
 async function underScanLock<T>(db: Database, work: (conn: Database) => Promise<T>): Promise<T> {
-  return db.connection().execute(async (conn) => {
-    if (!(await takeScanLock(conn))) throw new ScanInProgressError();
-    try {
-      return await work(conn);
-    } finally {
-      await releaseScanLock(conn).catch(() => {});
-    }
-  });
+  const held = await withScanLock(db, work);
+  if (!held.locked) throw new ScanInProgressError();
+  return held.value;
 }
 
 /**
  * The scan's writes, in its transaction: a scan commits them, a dry run rolls them back, so
  * that what a dry run answers is what the scan does.
  */
-async function scanStatements(trx: Database, scanId: number, asOf: string, followUpDays: number) {
+async function scanStatements(trx: DatabaseTransaction, scanId: number, asOf: string, followUpDays: number) {
   await prepareScanTransaction(trx);
   const expired = await expireReminders(trx, asOf);
   await closeEndedFollowUps(trx);
