@@ -15,7 +15,7 @@
 import { spawn } from 'node:child_process';
 import { loadavg } from 'node:os';
 import autocannon, { type Result } from 'autocannon';
-import { connect, openLink } from '@lr/db';
+import { connect, daysLeft, openLink } from '@lr/db';
 import { localDate, oldestWorkingExpiry } from '@lr/domain';
 import { eventually, startService } from '@lr/testing';
 import { sql } from 'kysely';
@@ -59,7 +59,7 @@ await database.db.connection().execute(async (c) => {
   await sql`
     insert into reminders (id, license_id, expires_on, lead_days, as_of, days_left, scan_id)
     overriding system value
-    select id, id, expires_on, 60, ${today}::date, expires_on - ${today}::date, 1 from licenses`.execute(c);
+    select id, id, expires_on, 60, ${today}::date, ${daysLeft(sql.ref('expires_on'), today)}, 1 from licenses`.execute(c);
   // The messages were sent and delivered; each has its token from the column's default.
   await sql`
     insert into outgoing_messages (id, scan_id, channel, recipient, status, attempts, provider_message_id, sent_at, delivered_at)

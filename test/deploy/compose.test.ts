@@ -643,6 +643,13 @@ describe('Dockerfile', () => {
     }
   });
 
+  it('asks for a Dockerfile syntax that has what it uses (COPY --parents: 1.20 or later)', () => {
+    const syntax = /^# syntax=docker\/dockerfile:(\d+)\.(\d+)/.exec(dockerfile);
+    expect(syntax, 'the first line pins the Dockerfile syntax to a minor version').not.toBeNull();
+    const [major, minor] = [Number(syntax![1]), Number(syntax![2])];
+    if (copies.some((line) => copyInstruction(line).parents)) expect(major > 1 || minor >= 20, `docker/dockerfile:${major}.${minor} has no COPY --parents`).toBe(true);
+  });
+
   it('copies the sources, runs as node in production and starts the API by default', () => {
     for (const source of ['tsconfig.base.json', 'packages', 'services', 'migrations', 'scripts']) {
       expect(copies.join('\n')).toMatch(new RegExp(`\\s${source.replace(/[.]/g, '\\.')}\\s`));
@@ -658,7 +665,7 @@ describe('Dockerfile', () => {
 
 /** A glob of a COPY source (`*` within one path segment) as a pattern of paths. */
 function globPattern(glob: string): RegExp {
-  return new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*')}$`);
+  return new RegExp(`^${glob.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*')}$`);
 }
 
 /** The paths below `root` that a COPY source names: itself, or what its `*` segments match. */
@@ -755,6 +762,7 @@ function buildImage(workDir: string): { app: string; cmd: string[] } {
       case 'COPY': {
         const copy = copyInstruction(line);
         if (copy.parents) {
+          expect(copy.from, 'COPY --parents copies from the build context here').toBeUndefined();
           // every path a glob names, to its place under the destination
           for (const path of copy.sources.flatMap(expandGlob)) {
             const into = join(current!.dir, copy.target(path));

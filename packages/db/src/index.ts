@@ -20,6 +20,7 @@ export * from './suppression.repository';
 export * from './id-seal';
 export { sealingThread, type SealingThread } from './id-seal.thread';
 export * from './csv-copy';
+export * from './days-left';
 export * from './masking';
 export * from './ledger.repository';
 export * from './forecast.repository';

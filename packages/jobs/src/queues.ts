@@ -19,7 +19,7 @@ export const PRODUCER_COMMAND_TIMEOUT_MS = 1_000;
 
 /**
  * The connection of the processes that only add to the queues and read them (the API, the
- * scheduler): with Redis away, a command fails at once (no offline queue) or after
+ * scheduler, the scan command: openProducerQueues): with Redis away, a command fails at once (no offline queue) or after
  * PRODUCER_COMMAND_TIMEOUT_MS (a Redis that stopped answering), rather than waiting for its
  * return while a request, or a scan holding its lock, waits with it. What failed is in
  * PostgreSQL still; the scheduler's sweeper queues it once Redis is back. The connection
@@ -79,7 +79,7 @@ export function isRedisUnavailable(error: unknown): boolean {
 export function openQueue(job: JobDefinition<TSchema>, connection: Redis, prefix: string): Queue {
   const queue = new Queue(job.queue, { connection, prefix, defaultJobOptions: job.options });
   // Every failed reconnection is also an 'error' of every queue; without a listener BullMQ
-  // prints each. The connection's state is logged once per outage (logRedisAvailability).
+  // prints each. A producer logs its connection's state once per outage (openProducerQueues).
   queue.on('error', () => {});
   return queue;
 }

@@ -1,11 +1,11 @@
 /**
  * The columns a licence brings to every CSV the service writes (the ledger, the follow-up
- * list), after its category's code, in the order both write them; and their Chinese headings:
- * one wording for one column, whichever report.
+ * list), in the order both write them after the licence's category; and the Chinese headings
+ * of those and of the category's code: one wording for one column, whichever report.
  */
 export const LICENSE_COLUMNS = ['licenseNo', 'holderName', 'holderType', 'holderIdNo', 'phone', 'regionCode', 'expiresOn'] as const;
 
-export const LICENSE_HEADINGS: Record<'categoryCode' | (typeof LICENSE_COLUMNS)[number], string> = {
+export const LICENSE_HEADINGS = {
   categoryCode: '证照类别代码',
   licenseNo: '证照编号',
   holderName: '持证人',
@@ -14,4 +14,4 @@ export const LICENSE_HEADINGS: Record<'categoryCode' | (typeof LICENSE_COLUMNS)[
   phone: '手机号码',
   regionCode: '行政区划',
   expiresOn: '到期日期',
-};
+} as const satisfies Record<'categoryCode' | (typeof LICENSE_COLUMNS)[number], string>;
