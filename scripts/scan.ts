@@ -50,7 +50,8 @@ async function main(): Promise<number> {
   // The log goes to stderr, so that stdout carries only the scan's record.
   const log = createLogger('scan', config.logLevel, process.stderr, config.logFormat);
   const database = connect(config.databaseUrl, { max: 2, applicationName: 'scan' });
-  // With Redis away the scan fails in seconds (its messages left for the sweeper) rather than waiting.
+  // With Redis away the scan fails in seconds (its messages left for the sweeper) rather than
+  // waiting; its failure says so, so the connection's outages are not logged besides.
   const queues = openProducerQueues(config.redisUrl, config.queuePrefix);
   try {
     const deps = { db: database.db, queues, log, followUpDays: config.followUpDays, timezone: config.timezone, allowFutureScans: config.allowFutureScans };

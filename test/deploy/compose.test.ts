@@ -10,7 +10,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, delimiter, dirname, join, relative, sep } from 'node:path';
+import { basename, delimiter, dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
@@ -693,7 +693,10 @@ function copyInstruction(line: string): { from: string | undefined; parents: boo
   const words = line.split(/\s+/).slice(1);
   const flags = words.filter((word) => word.startsWith('--'));
   const paths = words.filter((word) => !word.startsWith('--'));
+  // What this model does not know is refused, not guessed: a pivot (/./), --exclude, --chown...
+  expect(flags.filter((flag) => flag !== '--parents' && !flag.startsWith('--from=')), `COPY flags the test models: ${line}`).toEqual([]);
   const destination = paths.pop()!;
+  expect(paths.filter((path) => path.includes('/./') || path.startsWith('./')), `COPY sources the test models: ${line}`).toEqual([]);
   const from = flags.find((flag) => flag.startsWith('--from='))?.slice('--from='.length);
   const parents = flags.includes('--parents');
   const intoFolder = destination.endsWith('/') || paths.length > 1;
@@ -702,7 +705,7 @@ function copyInstruction(line: string): { from: string | undefined; parents: boo
     parents,
     sources: paths,
     destination,
-    target: (path) => relative('/app', join('/app', parents ? join(destination, path) : intoFolder ? join(destination, basename(path)) : destination)),
+    target: (path) => relative('/app', resolve('/app', parents ? join(destination, path) : intoFolder ? join(destination, basename(path)) : destination)),
   };
 }
 
