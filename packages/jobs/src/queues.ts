@@ -19,9 +19,9 @@ export const PRODUCER_COMMAND_TIMEOUT_MS = 1_000;
 
 /**
  * The connection of the processes that only add to the queues and read them (the API, the
- * scheduler, the scan command: openProducerQueues): with Redis away, a command fails at once (no offline queue) or after
- * PRODUCER_COMMAND_TIMEOUT_MS (a Redis that stopped answering), rather than waiting for its
- * return while a request, or a scan holding its lock, waits with it. What failed is in
+ * scheduler, the scan command: openProducerQueues): with Redis away, a command fails at once
+ * (no offline queue) or after PRODUCER_COMMAND_TIMEOUT_MS (a Redis that stopped answering),
+ * rather than waiting for its return while a request, or a scan holding its lock, waits with it. What failed is in
  * PostgreSQL still; the scheduler's sweeper queues it once Redis is back. The connection
  * itself reconnects for ever.
  */
