@@ -175,6 +175,9 @@ describe('POST /webhooks/aliyun/sms-report/{token}', () => {
     // Another system's SMS: its own BizId and phone, an out_id that happens to be our message's id.
     expectTaken(await push([report('AL-FOREIGN', false, { biz_id: '777000000000000000^0', phone_number: '13999999999' })]));
     expect(await delivery('AL-FOREIGN')).toMatchObject({ status: 'sent', errorCode: null, providerMessageId: foundByOutId(id) });
+    // One that names no phone at all: our id cannot be checked against it, so it is not taken for ours.
+    expectTaken(await push([report('AL-FOREIGN', false, { biz_id: '777000000000000002^0', phone_number: undefined })]));
+    expect(await delivery('AL-FOREIGN')).toMatchObject({ status: 'sent', errorCode: null, providerMessageId: foundByOutId(id) });
     // Ours, to its phone, still finds it.
     expectTaken(await push([report('AL-FOREIGN', true, { biz_id: '777000000000000001^0' })]));
     expect(await delivery('AL-FOREIGN')).toMatchObject({ status: 'delivered' });

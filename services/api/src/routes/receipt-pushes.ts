@@ -1,4 +1,4 @@
-import { applyReceipt, findMessage, type Database } from '@lr/db';
+import { applyReceipt, type Database } from '@lr/db';
 import type { ReceiptPush } from '@lr/sms';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
@@ -51,7 +51,9 @@ export function receiptPushRoutes(db: Database, push: ReceiptPush): FastifyPlugi
         const receipts = push.read(request.body);
         const counts = { applied: 0, unchanged: 0, kept: 0, unknown: 0 };
         for (const { providerMessageIds, messageId, phone, receipt } of receipts) {
-          const applied = await applyReceipt(db, { providerMessageIds, receipt, recipient: () => recipientOf(db, messageId, phone) });
+          // Only the push's own phone checks an id of ours it names (another system sharing the
+          // account may use the same out_id); a report that names none matches by the provider's id alone.
+          const applied = await applyReceipt(db, { providerMessageIds, receipt, recipient: async () => phone ?? null });
           if (applied === 'unknown') {
             app.log.warn({ reqId: request.id, providerMessageIds, messageId }, `${push.provider} receipt for an SMS none of our messages is: dropped`);
           }
@@ -62,15 +64,4 @@ export function receiptPushRoutes(db: Database, push: ReceiptPush): FastifyPlugi
       },
     );
   };
-}
-
-/**
- * The phone a receipt is for: the one the push names, or else its message's, when the push
- * names our message id (the phone then checks an id of ours it names, and finds the SMS being sent).
- */
-async function recipientOf(db: Database, messageId: number | undefined, phone: string | undefined): Promise<string | null> {
-  if (phone !== undefined) return phone;
-  if (messageId === undefined) return null;
-  const message = await findMessage(db, messageId);
-  return message?.channel === 'sms' ? message.recipient : null;
 }
