@@ -92,8 +92,10 @@ export function receiptReconciler({
           counts.waiting += 1;
           continue;
         }
-        // The account or the way there: asking the rest now would fail alike.
+        // The account or the way there: asking the rest now would fail alike. The pass broke
+        // off having settled nothing, so it holds back no round: the next starts it over.
         after = null;
+        passAsked = false;
         throw error;
       }
       counts.looked += 1;

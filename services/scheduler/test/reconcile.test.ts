@@ -231,6 +231,16 @@ describe('SMS left without a receipt', () => {
     expect(await statusOf('ACCOUNT')).toMatchObject({ status: 'delivered' });
   });
 
+  it(`a pass broken off by an error holds back no round, with passes ${PASS_EVERY_MINUTES} minutes apart`, async () => {
+    await sentAgo(sent.WAITING!.id, 40);
+    let clock = Date.now();
+    const reconcile = receiptReconciler({ db, receipts: lookUp(), log, passEveryMinutes: PASS_EVERY_MINUTES, now: () => new Date(clock) });
+    aliyun.queueFaults('throttling');
+    await expect(reconcile()).rejects.toMatchObject({ permanent: false, code: 'Throttling.User' });
+    clock += 60_000;
+    expect(await reconcile()).toMatchObject({ looked: 1, waiting: 1 });
+  });
+
   it('a throttled or dropped look-up is tried again on the next round', async () => {
     await sentAgo(sent.WAITING!.id, 40);
     aliyun.queueFaults('throttling', 'drop');
