@@ -115,13 +115,18 @@ export async function cancelUnsentDeliveries(
   return result.rows[0]?.cancelled ?? 0;
 }
 
-/** Takes deliveries that are no longer due out of a message the caller has claimed. */
-export async function dropDeliveries(db: Database, messageId: number, deliveryIds: number[], cause: string): Promise<void> {
+/**
+ * Takes deliveries that are no longer due out of a message being sent, while the claim
+ * `lockedBy` holds it: a run whose claim was taken over drops nothing.
+ */
+export async function dropDeliveries(db: Database, messageId: number, lockedBy: string, deliveryIds: number[], cause: string): Promise<void> {
   await sql`
     with dropped as (
-      update deliveries set status = 'cancelled', updated_at = now()
-       where id = any(${deliveryIds}::int[]) and message_id = ${messageId} and status <> 'cancelled'
-      returning id as delivery_id
+      update deliveries d set status = 'cancelled', updated_at = now()
+        from outgoing_messages m
+       where d.id = any(${deliveryIds}::int[]) and d.message_id = ${messageId} and d.status = 'sending'
+         and m.id = d.message_id and m.status = 'sending' and m.locked_by = ${lockedBy}
+      returning d.id as delivery_id
     )
     ${deliveryEvents('dropped', 'cancelled', cause)}`.execute(db);
 }

@@ -272,15 +272,16 @@ export async function smsRecipientStates(
 }
 
 /**
- * Cancels a message not yet sent, whoever holds it: an operator's cancel, or its worker's when
- * no reminder it carries is still due.
+ * Cancels a message not yet sent: whoever holds it, or, given the claim's `lockedBy`, only
+ * while that claim holds it (its worker's cancel when no reminder it carries is still due).
  */
-export function cancelMessage(db: Database, messageId: number, cause: string) {
+export function cancelMessage(db: Database, messageId: number, cause: string, lockedBy?: string) {
   return firstRow(db, sql`
     with moved as (
       update outgoing_messages m
          set status = 'cancelled', updated_at = now()
        where m.id = ${messageId} and m.status = any(${UNFINISHED}::text[])
+         ${lockedBy === undefined ? sql`` : sql`and m.locked_by = ${lockedBy}`}
       returning m.*
     ), ${deliveriesFollow('cancelled', cause)}
     select * from moved`);

@@ -184,6 +184,7 @@ describe('only the worker holding the claim moves the message on', () => {
     await claimMessage(db, messageId, 'worker-a', CLAIM);
 
     expect(await markSent(db, messageId, 'worker-b', { providerMessageId: 'SM-other', body: 'text' })).toBeUndefined();
+    expect(await cancelMessage(db, messageId, 'no reminder left to send', 'worker-b')).toBeUndefined();
     const unchanged = await findMessage(db, messageId);
     expect(unchanged).toMatchObject({ status: 'sending', providerMessageId: null, sentAt: null, body: null });
     expect(await deliveryStatuses(deliveryIds)).toEqual(['sending']);
@@ -554,10 +555,13 @@ describe('the ledger and the deliveries of a message', () => {
     const stillDue = new Map(again.items.map((i) => [i.deliveryId, i.stillDue]));
     expect(stillDue).toEqual(new Map([[renewed.deliveryId, false], [revoked.deliveryId, false], [due.deliveryId, true]]));
 
-    await dropDeliveries(db, messageId, [renewed.deliveryId, revoked.deliveryId], 'no longer due');
+    // A run whose claim was taken over drops nothing.
+    await dropDeliveries(db, messageId, 'worker-a', [renewed.deliveryId, revoked.deliveryId], 'no longer due');
+    expect(await deliveryStatuses(deliveryIds)).toEqual(['sending', 'sending', 'sending']);
+    await dropDeliveries(db, messageId, again.message.lockedBy!, [renewed.deliveryId, revoked.deliveryId], 'no longer due');
     // Another message's delivery is not this message's to drop.
     const other = await queuedMessage(1);
-    await dropDeliveries(db, messageId, other.deliveryIds, 'no longer due');
+    await dropDeliveries(db, messageId, again.message.lockedBy!, other.deliveryIds, 'no longer due');
     expect(await deliveryStatuses(other.deliveryIds)).toEqual(['queued']);
 
     const statuses = new Map([[renewed.deliveryId, 'cancelled'], [revoked.deliveryId, 'cancelled'], [due.deliveryId, 'sending']]);

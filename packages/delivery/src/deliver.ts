@@ -152,7 +152,7 @@ async function deliver<Content extends SentContent>(
     // A message whose licences were all renewed meanwhile is cancelled before it is admitted:
     // its ledger then says renewed, not held back by a daily cap or a suppression.
     if (!items.some((i) => i.stillDue)) {
-      await cancelMessage(db, messageId, 'no reminder left to send');
+      await cancelMessage(db, messageId, 'no reminder left to send', lockedBy);
       log.info({ messageId, channel: channel.name }, 'message cancelled: its licences were renewed, corrected or revoked');
       return { outcome: 'cancelled' };
     }
@@ -337,7 +337,7 @@ async function prepare<Content extends SentContent>(
 ): Promise<Prepared<Content>> {
   const due = items.filter((i) => i.stillDue);
   const stale = items.filter((i) => !i.stillDue);
-  if (stale.length > 0) await dropDeliveries(db, message.id, stale.map((i) => i.deliveryId), 'no longer due');
+  if (stale.length > 0) await dropDeliveries(db, message.id, message.lockedBy!, stale.map((i) => i.deliveryId), 'no longer due');
   return { reminders: due.length, content: channel.render(due, link) };
 }
 
