@@ -84,6 +84,9 @@ describe('category template fields under SMS_PROVIDER=aliyun', () => {
     const enabled = await patch('al-before', { enabled: true });
     expect(expectErrorShape(enabled, 422, 'sms_template_required').details?.map((d) => d.field)).toEqual(['aliyunTemplateCode', 'aliyunTemplateParams']);
     expect(await patch('al-before', { enabled: true, ...aliyunFields })).toMatchObject({ statusCode: 200 });
+    // A new category is checked whether enabled or not.
+    const created = await post(categoryBody('al-new-disabled', { channels: ['sms'], enabled: false }));
+    expect(expectErrorShape(created, 422, 'sms_template_required').details?.map((d) => d.field)).toEqual(['aliyunTemplateCode', 'aliyunTemplateParams']);
   });
 
   it('warns in the preview when a variable would be over 35 characters', async () => {

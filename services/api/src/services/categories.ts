@@ -47,15 +47,15 @@ function checkTemplates(fields: CategoryChanges): void {
 /**
  * Under SMS_PROVIDER=aliyun, carriers take an SMS only as an approved template: a category
  * with the sms channel needs its template's code and variables, and a name and consultPhone
- * that fit the digest template's variables (docs/aliyun.md). A disabled category sends
- * nothing: one the switch to Alibaba Cloud left without a template can still be disabled,
- * and is checked when it is enabled again.
+ * that fit the digest template's variables (docs/aliyun.md). A new category is checked
+ * whether enabled or not (contract); a change to a disabled one is not, so that one the switch
+ * to Alibaba Cloud left without a template can still be disabled (update).
  */
 function checkSmsTemplate(
-  category: Pick<Category, 'name' | 'consultPhone' | 'channels' | 'enabled' | 'aliyunTemplateCode' | 'aliyunTemplateParams'>,
+  category: Pick<Category, 'name' | 'consultPhone' | 'channels' | 'aliyunTemplateCode' | 'aliyunTemplateParams'>,
   smsProvider: SmsSettings['provider'] | undefined,
 ): void {
-  if (smsProvider === undefined || !sendsTemplates(smsProvider) || !category.channels.includes('sms') || category.enabled === false) return;
+  if (smsProvider === undefined || !sendsTemplates(smsProvider) || !category.channels.includes('sms')) return;
   const missing = [
     ...(category.aliyunTemplateCode ? [] : ['aliyunTemplateCode']),
     ...(category.aliyunTemplateParams && Object.keys(category.aliyunTemplateParams).length > 0 ? [] : ['aliyunTemplateParams']),
@@ -96,7 +96,9 @@ export function categoryService({ db, smsProvider }: CategoryServiceDeps) {
       return inTransaction(db, async (trx) => {
         const before = await findCategoryForUpdate(trx, code);
         if (!before) return undefined;
-        checkSmsTemplate({ ...before, ...changes }, smsProvider);
+        const changed = { ...before, ...changes };
+        // A disabled category sends nothing; it is checked when it is enabled again.
+        if (changed.enabled) checkSmsTemplate(changed, smsProvider);
         const after = await updateCategory(trx, code, changes);
         if (after && changes.enabled === false) await cancelUnsentDeliveries(trx, { categoryCode: code }, 'category disabled');
         await recordAudit(trx, { ...actor, action: 'category.update', target: `category:${before.code}`, before, after });
