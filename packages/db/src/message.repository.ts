@@ -135,10 +135,11 @@ export async function markSentMany(
   db: Database,
   sent: SentMessage[],
   /**
-   * false for a channel whose receipts never come before the record (pushes: receiptBeforeSend
-   * keeps SMS receipts only): no lock to take, nothing kept to apply, one statement.
+   * true for a channel whose receipts may come before the record (SMS): the ids' locks, and the
+   * receipts kept for them applied. false for one whose never do (pushes: receiptBeforeSend
+   * keeps SMS receipts only): nothing to lock or look for, one statement.
    */
-  { earlyReceipts = true }: { earlyReceipts?: boolean } = {},
+  { earlyReceipts }: { earlyReceipts: boolean },
 ): Promise<Array<OutgoingMessage | undefined>> {
   const rows = sent.map((s) => ({
     id: s.messageId,
@@ -161,7 +162,9 @@ export async function markSentMany(
                as s(id int, locked_by text, provider_message_id text, title text, body text, url text, segments int)
          where m.id = s.id and m.status = 'sending' and m.locked_by = s.locked_by
         returning m.*
-      ), ${deliveriesFollow('sent', 'provider accepted', sql`jsonb_build_object('providerMessageId', provider_message_id)`)},
+      ), ${deliveriesFollow('sent', 'provider accepted', sql`jsonb_build_object('providerMessageId', provider_message_id)`)}${
+        earlyReceipts
+          ? sql`,
       kept as (
         delete from early_receipts k using moved m
          where k.provider_message_id = m.provider_message_id
@@ -172,7 +175,10 @@ export async function markSentMany(
                                                          'errorMessage', k.error_message, 'receivedAt', k.received_at)
                                        order by k.received_at)
                          from kept k where k.provider_message_id = m.provider_message_id), '[]') as "keptReceipts"
-        from moved m`.execute(trx);
+        from moved m`
+          : sql`
+      select m.*, '[]'::json as "keptReceipts" from moved m`
+      }`.execute(trx);
     const messages: OutgoingMessage[] = [];
     for (const { keptReceipts, ...message } of result.rows) {
       let now: OutgoingMessage = message;

@@ -243,12 +243,12 @@ describe('many messages in one statement (a worker\'s concurrent jobs)', () => {
     const recorded = await markSentMany(db, [
       { messageId: a.messageId, lockedBy: 'worker-a', providerMessageId: 'SM-many-a', body: 'text a', segments: 1 },
       { messageId: b.messageId, lockedBy: 'worker-a', providerMessageId: 'SM-many-b', body: 'text b', segments: 2 },
-    ]);
+    ], { earlyReceipts: true });
     expect(recorded.map((m) => m?.id)).toEqual([a.messageId, undefined]);
     expect(await findMessage(db, a.messageId)).toMatchObject({ status: 'sent', providerMessageId: 'SM-many-a', body: 'text a', segments: 1 });
     expect(await findMessage(db, b.messageId)).toMatchObject({ status: 'sending', providerMessageId: null, lockedBy: 'worker-b' });
 
-    await markSentMany(db, [{ messageId: b.messageId, lockedBy: 'worker-b', providerMessageId: 'SM-many-b', title: null, body: 'text b', segments: 2 }]);
+    await markSentMany(db, [{ messageId: b.messageId, lockedBy: 'worker-b', providerMessageId: 'SM-many-b', title: null, body: 'text b', segments: 2 }], { earlyReceipts: true });
     expect(await deliveryStatuses(b.deliveryIds)).toEqual(['sent', 'sent']);
     // Each delivery's ledger event names its own message's provider id.
     const details = await db.selectFrom('deliveryEvents').select(['deliveryId', 'detail']).where('deliveryId', 'in', [...a.deliveryIds, ...b.deliveryIds]).where('status', '=', 'sent').orderBy('deliveryId').execute();
@@ -263,7 +263,7 @@ describe('many messages in one statement (a worker\'s concurrent jobs)', () => {
     const recorded = await markSentMany(db, [
       { messageId, lockedBy: 'worker-old', providerMessageId: 'SM-stale-run', body: 'x' },
       { messageId, lockedBy: 'worker-new', providerMessageId: 'SM-holder', body: 'x' },
-    ]);
+    ], { earlyReceipts: true });
     expect(recorded.map((m) => m?.providerMessageId)).toEqual([undefined, 'SM-holder']);
     expect(await findMessage(db, messageId)).toMatchObject({ status: 'sent', providerMessageId: 'SM-holder', attempts: 2 });
   });
@@ -419,7 +419,7 @@ describe('receipts that come before their send is recorded', () => {
     const undelivered = { status: 'undelivered' as const, error: { code: '30003', message: 'Twilio error 30003' } };
     expect(await receiptBeforeSend(db, { providerMessageId: 'SM-early-2', recipient, receipt: undelivered })).toBe('kept');
     expect(await receiptBeforeSend(db, { providerMessageId: 'SM-early-2', recipient, receipt: { status: 'delivered' } })).toBe('kept');
-    await markSentMany(db, [{ messageId, lockedBy: 'worker-a', providerMessageId: 'SM-early-2', body: 'text' }]);
+    await markSentMany(db, [{ messageId, lockedBy: 'worker-a', providerMessageId: 'SM-early-2', body: 'text' }], { earlyReceipts: true });
     expect(await findMessage(db, messageId)).toMatchObject({ status: 'undelivered', errorCode: '30003', errorMessage: 'Twilio error 30003', deliveredAt: null });
     expect(await kept('SM-early-2')).toEqual([]);
   });

@@ -6,9 +6,12 @@ export async function claimMessage(db: Database, messageId: number, lockedBy: st
   return (await claimMessages(db, [messageId], lockedBy, lease))[0];
 }
 
-/** markSentMany for one message, under the claim `lockedBy`: the message sent, or undefined when the claim is not its own. */
+/**
+ * markSentMany for one message, under the claim `lockedBy`, as the SMS worker records it (receipts
+ * kept before are applied): the message sent, or undefined when the claim is not its own.
+ */
 export async function markSent(db: Database, messageId: number, lockedBy: string, sent: Omit<SentMessage, 'messageId' | 'lockedBy'>) {
-  return (await markSentMany(db, [{ messageId, lockedBy, ...sent }]))[0];
+  return (await markSentMany(db, [{ messageId, lockedBy, ...sent }], { earlyReceipts: true }))[0];
 }
 
 /** Moves a message's claim back in time, as if its worker had taken it `seconds` ago. */

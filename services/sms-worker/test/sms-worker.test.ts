@@ -1,4 +1,4 @@
-import { clearSuppression, findMessage, findSuppression, insertCategory, listReminders, suppressPhone } from '@lr/db';
+import { clearSuppression, findMessage, findSuppression, insertCategory, listReminders, receiptBeforeSend, suppressPhone } from '@lr/db';
 import { deliverMessage, startDeliveryWorker } from '@lr/delivery';
 import { addDays, localDate, localSecondOfDay, nextLocalMidnight, renewalLink, type License, type LicenseInput } from '@lr/domain';
 import { enqueue, redisConnection, sendSms, type MessageQueues } from '@lr/jobs';
@@ -148,6 +148,27 @@ describe('deliverMessage with the Twilio sender', () => {
 
   afterEach(async () => {
     await fake.close();
+  });
+
+  it('applies a status callback that came while the send was being recorded: the SMS ends delivered, nothing left kept', async () => {
+    const id = await seed(idleQueues, licence({ phone: PHONE }));
+    const real = realSender(fake);
+    // Twilio's callback beats the worker's record of the send: the API keeps it (receiptBeforeSend).
+    const early = smsChannel(
+      {
+        ...real,
+        async send(to, body, sms) {
+          const taken = await real.send(to, body, sms);
+          expect(await receiptBeforeSend(database.db, { providerMessageId: taken.providerMessageId!, recipient: to, receipt: { status: 'delivered' } })).toBe('kept');
+          return taken;
+        },
+      },
+      limits(),
+    );
+    expect(await deliverMessage(deps(), early, id, false)).toMatchObject({ outcome: 'sent' });
+    expect(await findMessage(database.db, id)).toMatchObject({ status: 'delivered', errorCode: null });
+    const { rows } = await sql`select 1 from early_receipts`.execute(database.db);
+    expect(rows).toEqual([]);
   });
 
   it('sends one SMS with the reminder’s facts and the status callback, and records it as sent with the sid', async () => {
