@@ -29,7 +29,7 @@ export async function seedDueLicenses(db: Database, count: number): Promise<stri
 }
 
 /** The ids of the SMS jobs that will run (waiting, delayed, active, prioritized) in the queues under `prefix`. */
-export async function queuedSmsJobIds(redisUrl: string, prefix: string): Promise<string[]> {
+async function queuedSmsJobIds(redisUrl: string, prefix: string): Promise<string[]> {
   const connection = redisConnection(redisUrl);
   const queues = openMessageQueues(connection, prefix);
   try {

@@ -87,18 +87,21 @@ export function connect(databaseUrl: string, options: ConnectOptions = {}): Data
   };
 }
 
+/** PostgreSQL's query_canceled: a statement_timeout (or a cancel) ended the statement. */
+const QUERY_CANCELED = '57014';
+
 /** PostgreSQL's error classes of a server that cannot serve (connection exception, shutting down, too many connections) and of a statement cancelled (statement_timeout). */
-const UNAVAILABLE_SQLSTATE = /^(08...|57P0[1-3]|53300|57014)$/;
+const UNAVAILABLE_SQLSTATE = new RegExp(`^(08...|57P0[1-3]|53300|${QUERY_CANCELED})$`);
 
 /** pg's words for a connection that failed, timed out or was broken. */
 const CONNECTION_LOST = /Connection terminated|timeout exceeded when trying to connect|not queryable|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENETUNREACH/;
 
-/** Whether `error` says that PostgreSQL is away or did not answer in time (rather than that a statement is wrong). */
-/** PostgreSQL's query_canceled: a statement_timeout (or a cancel) ended the statement. The same request would run as long again. */
+/** Whether a statement_timeout (or a cancel) ended the statement: the same request would run as long again. */
 export function isStatementTimeout(error: unknown): boolean {
-  return (error as { code?: unknown } | null)?.code === '57014';
+  return (error as { code?: unknown } | null)?.code === QUERY_CANCELED;
 }
 
+/** Whether `error` says that PostgreSQL is away or did not answer in time (rather than that a statement is wrong). */
 export function isDatabaseUnavailable(error: unknown): boolean {
   if (error instanceof DatabaseUnavailableError) return true;
   if (!(error instanceof Error)) return false;

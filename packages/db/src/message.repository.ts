@@ -12,9 +12,9 @@ export type OutgoingMessage = Selectable<OutgoingMessages>;
  * sent -> delivered | undelivered | failed, or cancelled). Each is one statement: it moves the
  * message if its guard holds (its status, and for a message being sent, the claim's token in
  * locked_by), and its deliveries follow it with their ledger rows (deliveriesFollow). A move
- * the guard refuses changes nothing and returns no message. Times are the database's clock
- * (`now()`): claims and sends of every worker are timed by one clock, which the lease and the
- * daily cap compare.
+ * the guard refuses changes nothing and returns no message. Claims and sends are timed by the
+ * database's clock (`now()`), one clock for every worker, which the lease and the daily cap
+ * compare; a receipt's delivery time is when the receipt came (recordReceipt's `at`).
  */
 
 /** An error as the ledger's detail. */
@@ -250,7 +250,7 @@ export interface SmsRecipientQuestion {
 /** Whether a phone may have an SMS now: what smsRecipientStates answers for one message. */
 export interface SmsRecipientState {
   sentSince: number;
-  /** the suppression's Twilio code, or null when the phone is not suppressed */
+  /** the provider's opt-out code the phone was suppressed for, or null when it is not suppressed */
   suppressedFor: string | null;
 }
 
@@ -452,7 +452,7 @@ export function findMessage(db: Database, messageId: number) {
   return db.selectFrom('outgoingMessages').selectAll().where('id', '=', messageId).executeTakeFirst();
 }
 
-export function findMessageByProviderId(db: Database, providerMessageId: string) {
+function findMessageByProviderId(db: Database, providerMessageId: string) {
   return db.selectFrom('outgoingMessages').selectAll().where('providerMessageId', '=', providerMessageId).executeTakeFirst();
 }
 

@@ -1,8 +1,9 @@
 import { sql } from 'kysely';
 import type { Database, DatabaseTransaction } from './db';
+import type { Scans } from './schema';
 
-/** What started a scan: the daily cron, POST /v1/scans, or npm run scan. */
-export type ScanTrigger = 'cron' | 'api' | 'command';
+/** What started a scan: the daily cron, POST /v1/scans, or npm run scan (the scans table's column). */
+export type ScanTrigger = Scans['trigger'];
 
 // One scan at a time across every scheduler replica and API process. Correctness does
 // not rest on it (the unique reminder key does); it keeps scans from racing for rows.

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { licenseChanges, type LicenseState } from './license-changes';
 
-const state = (id: number, expiresOn: string, status = 'active'): LicenseState => ({ id, expiresOn, status });
+const state = (id: number, expiresOn: string, status: LicenseState['status'] = 'active'): LicenseState => ({ id, expiresOn, status });
 
 describe('licenseChanges: what a write of licences means (docs/rules.md, "Renewal")', () => {
   it('names a new licence created, a later date a renewal, an earlier one a correction, and active to revoked a revocation', () => {

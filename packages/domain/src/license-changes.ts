@@ -3,12 +3,13 @@
  * alone. packages/db's licence repository works out the states under the write's row locks
  * and applies the consequences in the same transaction.
  */
+import type { LicenseStatus } from './types';
 
 /** A licence's id, expiry date and status, as the write compares them. */
 export interface LicenseState {
   id: number;
   expiresOn: string;
-  status: string;
+  status: LicenseStatus;
 }
 
 /** What a write changed, licence by licence (ids), as docs/rules.md names it. */

@@ -1,5 +1,6 @@
 import { dateRule, isBusinessDate, localDate, SCAN_DATES } from '@lr/domain';
-import { dryRunScan, runScan, ScanInProgressError, type ScanDeps, type ScanDryRun, type ScanSummary, type ScanTrigger } from './scan';
+import type { ScanTrigger } from '@lr/db';
+import { dryRunScan, runScan, ScanInProgressError, type ScanDeps, type ScanDryRun, type ScanSummary } from './scan';
 
 /** What a scan's way in knows of the calendar: which day is today, and whether it may scan a later one. */
 export interface ScanCalendar {
@@ -12,7 +13,7 @@ export interface ScanCalendar {
 }
 
 /** A scan asked for: by whom, for which date (default today in REMINDER_TIMEZONE), and whether only as a dry run. */
-export interface ScanOrder {
+interface ScanOrder {
   asOf?: string;
   trigger: ScanTrigger;
   dryRun?: boolean;

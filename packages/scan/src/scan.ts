@@ -29,9 +29,6 @@ export interface ScanDeps {
   followUpDays: number;
 }
 
-/** Who started a scan, as its record says (the scans table's type). */
-export type { ScanTrigger };
-
 export interface ScanRequest {
   asOf: string;
   trigger: ScanTrigger;

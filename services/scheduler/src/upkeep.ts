@@ -1,11 +1,11 @@
 import { deleteOldInboxMessages, eraseMessageText, scanSucceededFor, sweepFollowUps, type Database } from '@lr/db';
 import { localDate, localMidnight } from '@lr/domain';
 import type { Logger } from '@lr/log';
-import { sweepUnsent, type ScanCalendar, type ScanDeps, type SweepDeps } from '@lr/scan';
+import { sweepUnsent, type ScanDeps, type SweepDeps } from '@lr/scan';
 import type { ScheduledTask } from 'node-cron';
 
 export interface UpkeepOptions {
-  deps: Omit<ScanDeps, keyof ScanCalendar> & SweepDeps;
+  deps: ScanDeps & SweepDeps;
   timezone: string;
   /** the SCAN_CRON task: when today's scan was due */
   dailyScan: Pick<ScheduledTask, 'match'>;

@@ -66,7 +66,7 @@ const Client: ClientClass = moduleDefault.default ?? moduleDefault;
 const models = ((dysmsapi as { SendSmsRequest?: unknown }).SendSmsRequest ? dysmsapi : moduleDefault) as unknown as typeof dysmsapi;
 
 /** The SDK's Config from a URL: its scheme and host:port are what the SDK takes apart. */
-export function sdkConfig(settings: AliyunAccount, timeoutMs: number) {
+function sdkConfig(settings: AliyunAccount, timeoutMs: number) {
   const url = new URL(settings.endpoint);
   return new $OpenApiUtil.Config({
     accessKeyId: settings.accessKeyId,

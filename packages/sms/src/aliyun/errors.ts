@@ -74,7 +74,7 @@ export class AliyunSmsError extends Error {
 }
 
 /** How long the carrier's per-number frequency limit (isv.BUSINESS_LIMIT_CONTROL) holds a message. */
-export const FREQUENCY_HOLD_MS = 3_600_000;
+const FREQUENCY_HOLD_MS = 3_600_000;
 
 /**
  * Alibaba Cloud's answer as the delivery acts on it (its class):

@@ -5,10 +5,10 @@ import { foundByOutId } from './client';
 import { receiptOfReport } from './receipts';
 
 /** Where Alibaba Cloud pushes its delivery reports (SmsReport); the last segment is ALIYUN_SMS_REPORT_TOKEN. */
-export const ALIYUN_REPORT_PATH = '/webhooks/aliyun/sms-report';
+const ALIYUN_REPORT_PATH = '/webhooks/aliyun/sms-report';
 
 /** The answer Alibaba Cloud expects: anything else (or no answer) is pushed again after 1, 5 and 10 minutes. */
-export const REPORT_TAKEN = { code: 0, msg: '接收成功' } as const;
+const REPORT_TAKEN = { code: 0, msg: '接收成功' } as const;
 
 /** Alibaba Cloud's fields of one report; those we do not use are let through unchecked. */
 const Report = Type.Object(

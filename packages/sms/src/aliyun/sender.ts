@@ -7,7 +7,7 @@ import { aliyunProviderError } from './errors';
 import { receiptOfDetail } from './receipts';
 
 /** The account, the approved signature and the digest template (ALIYUN_* settings of the SMS worker). */
-export type AliyunSenderSettings = AliyunAccount & AliyunSending;
+type AliyunSenderSettings = AliyunAccount & AliyunSending;
 
 /** QuerySendDetails answers for the last 30 days only. */
 const LOOK_UP_DAYS = 30;
@@ -18,7 +18,7 @@ function foundSend(messageId: number, detail: SendDetail): FoundSend {
   return { providerMessageId: foundByOutId(messageId), ...(receipt && { receipt }) };
 }
 
-export interface AliyunSenderOptions {
+interface AliyunSenderOptions {
   /** REMINDER_TIMEZONE: the carrier's daily limit holds a message until the next local day */
   timezone: string;
   timeoutMs?: number;

@@ -15,7 +15,7 @@ import type { AuditActor } from '../audit';
 import { checkLicenseRows, type RowError } from './license-rows';
 
 /** Whatever seals id numbers: the API's own sealer, or the import's sealing thread. */
-export type Sealer = Parameters<typeof sealLicenses>[0];
+type Sealer = Parameters<typeof sealLicenses>[0];
 
 export interface LicenseServiceDeps {
   db: Database;
