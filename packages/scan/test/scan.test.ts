@@ -269,6 +269,9 @@ describe('category changes', () => {
 
     const later = await scan(addDays(D, 20)); // 25 days left: the 30-day window
     expect(later.remindersCreated).toBe(0);
+    const [after] = await remindersOf('DIS-1');
+    expect(after?.status).toBe('cancelled');
+    expect(after?.deliveries.map((d) => d.status)).toEqual(['cancelled', 'cancelled']);
   });
 });
 
