@@ -1,4 +1,4 @@
-import { CamelCasePlugin, Kysely, PostgresDialect, type Transaction } from 'kysely';
+import { CamelCasePlugin, Kysely, PostgresDialect, sql, type Transaction } from 'kysely';
 import pg from 'pg';
 import { DatabaseUnavailableError, watchLiveness, type Liveness, type OnAvailability } from './liveness';
 import type { DB } from './schema';
@@ -95,6 +95,11 @@ const UNAVAILABLE_SQLSTATE = new RegExp(`^(08...|57P0[1-3]|53300|${QUERY_CANCELE
 
 /** pg's words for a connection that failed, timed out or was broken. */
 const CONNECTION_LOST = /Connection terminated|timeout exceeded when trying to connect|not queryable|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENETUNREACH/;
+
+/** Asks PostgreSQL through the pool (readiness): resolves when it answers, rejects when it does not. */
+export async function pingDatabase(db: Database): Promise<void> {
+  await sql`select 1`.execute(db);
+}
 
 /** Whether a statement_timeout (or a cancel) ended the statement: the same request would run as long again. */
 export function isStatementTimeout(error: unknown): boolean {

@@ -1,11 +1,10 @@
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
-import type { Database } from '@lr/db';
+import { pingDatabase, type Database } from '@lr/db';
 import type { MessageQueues } from '@lr/jobs';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { Redis } from 'ioredis';
-import { sql } from 'kysely';
 import type { RequireRole } from '../auth';
 import { ApiError, errorBody } from '../errors';
 import { auditActor } from '../audit';
@@ -27,7 +26,7 @@ export function healthRoutes(db: Database, redis: Redis): FastifyPluginAsync {
     app.get('/healthz', { schema: { tags: ['ops'] } }, async () => ({ status: 'ok' }));
     app.get('/readyz', { schema: { tags: ['ops'] } }, async (_request, reply) => {
       const [postgres, redisOk] = await Promise.all([
-        answersInTime(() => sql`select 1`.execute(db).then(() => true)),
+        answersInTime(() => pingDatabase(db).then(() => true)),
         // Only a connected Redis is asked: one that is (re)connecting would hold the ping.
         answersInTime(async () => redis.status === 'ready' && (await redis.ping()) === 'PONG'),
       ]);
