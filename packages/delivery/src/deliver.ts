@@ -83,6 +83,7 @@ export interface DeliveryDeps {
   maxClaims: number;
   /** where renewal links point: the API's public address (Config.linkBaseUrl) */
   linkBaseUrl: string;
+  /** the worker's clock (tests set it): the channel's admission, and the job's quiet hours and pauses */
   now?: () => Date;
 }
 

@@ -17,7 +17,6 @@ export interface DeliveryWorkerOptions<Content extends SentContent> {
   ratePerSecond?: number;
   /** how long sending pauses when the provider's account cannot send [ACCOUNT_PAUSE_MS] */
   accountPauseMs?: { first: number; max: number };
-  now?: () => Date;
 }
 
 /**
@@ -26,7 +25,8 @@ export interface DeliveryWorkerOptions<Content extends SentContent> {
  * catalogue's backoff, and never retries a permanent one.
  */
 export function startDeliveryWorker<Content extends SentContent>(options: DeliveryWorkerOptions<Content>): Worker {
-  const now = options.now ?? (() => new Date());
+  // One clock for the job's quiet hours and pauses and for the channel's daily cap (deps.now).
+  const now = options.deps.now ?? (() => new Date());
   const deliver = messageDelivery(options.deps, options.channel);
   const counted = counters(options.connection, options.prefix);
   const channel = options.channel.name;

@@ -597,14 +597,13 @@ describe('the SMS worker on BullMQ', () => {
     const started = startDeliveryWorker({
       job: sendSms,
       channel: smsChannel(realSender(fake), limits()),
-      deps: { db: database.db, log, workerId: 'bull-1', claimLeaseSeconds: 60, maxClaims: 8, linkBaseUrl: PUBLIC_BASE_URL },
+      deps: { db: database.db, log, workerId: 'bull-1', claimLeaseSeconds: 60, maxClaims: 8, linkBaseUrl: PUBLIC_BASE_URL, now },
       connection: workerConnection,
       prefix: queue.prefix,
       concurrency: concurrency ?? (ratePerSecond === undefined ? 1 : 4),
       quietHours,
       timezone: 'Asia/Shanghai',
       ratePerSecond,
-      now,
     });
     started.on('closed', () => void workerConnection.quit().catch(() => {}));
     if (worker) others.push(started);
