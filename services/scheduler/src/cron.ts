@@ -17,9 +17,10 @@ export interface DailyScanOptions {
  * the others step aside, so replicas need no election of their own.
  */
 export function scanForToday({ timezone, deps, log, now = () => new Date() }: Omit<DailyScanOptions, 'cronExpression'>) {
-  return async (): Promise<ScanSummary | undefined> => {
+  // `asOf`: the date the caller has worked out already (upkeep's round); a tick's is today.
+  return async (asOf?: string): Promise<ScanSummary | undefined> => {
     // Today by the cron's clock, so never a date after today: no ALLOW_FUTURE_SCANS needed.
-    const answer = await scanFor({ ...deps, timezone, now, allowFutureScans: false }, { trigger: 'cron' });
+    const answer = await scanFor({ ...deps, timezone, now, allowFutureScans: false }, { asOf, trigger: 'cron' });
     switch (answer.kind) {
       case 'scanned':
         return answer.summary;

@@ -9,8 +9,8 @@ export interface UpkeepOptions {
   timezone: string;
   /** the SCAN_CRON task: when today's scan was due */
   dailyScan: Pick<ScheduledTask, 'match'>;
-  /** runs today's scan; never throws (cron.ts scanForToday) */
-  scanToday: () => Promise<unknown>;
+  /** runs the scan for the round's date (today); never throws (cron.ts scanForToday) */
+  scanToday: (asOf: string) => Promise<unknown>;
   intervalMs: number;
   /** MESSAGE_RETENTION_DAYS: sent text older than this is erased */
   messageRetentionDays: number;
@@ -85,7 +85,7 @@ export async function upkeep(options: UpkeepOptions): Promise<void> {
   try {
     if (await owesTodaysScan(options, now, today)) {
       log.warn({ asOf: today }, "today's scan is owed (missed, interrupted or failed); running it now");
-      await options.scanToday();
+      await options.scanToday(today);
     }
   } catch (error) {
     log.error({ err: error }, "could not check whether today's scan ran");
