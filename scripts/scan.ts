@@ -61,8 +61,9 @@ async function main(): Promise<number> {
         process.stdout.write(`${JSON.stringify(answer.summary)}\n`);
         return 0;
       case 'invalid_as_of':
-        process.stderr.write(usageError(`--as-of ${answer.message}, not "${answer.asOf}"`));
-        return 2;
+        // parse() checked a given --as-of: only today can be out of range (a clock past 2100).
+        process.stderr.write(`scan: today (${answer.asOf}) is not a date a scan takes: it ${answer.message}\n`);
+        return 1;
       case 'as_of_in_future':
         process.stderr.write(`scan: --as-of ${answer.message}\n`);
         return 2;
