@@ -1,5 +1,23 @@
 import { claimMessages, markFailed, markSentMany, recordReceipt, type Database, type SentMessage } from '@lr/db';
+import type { License } from '@lr/domain';
+import type { MessageQueues } from '@lr/jobs';
+import { createLogger } from '@lr/log';
+import { runScan } from '@lr/scan';
 import { sql } from 'kysely';
+import { FOLLOW_UP_DAYS, storeLicenses } from './fixtures';
+
+/**
+ * Stores `licences` and runs the scan for `asOf`, as a worker's tests set their messages up:
+ * the messages that scan made, in id order.
+ */
+export async function scanMessages(store: { db: Database; queues: MessageQueues }, licences: License[], asOf: string) {
+  await storeLicenses(store.db, licences);
+  const scan = await runScan(
+    { db: store.db, queues: store.queues, log: createLogger('test', 'silent'), followUpDays: FOLLOW_UP_DAYS },
+    { asOf, trigger: 'command' },
+  );
+  return store.db.selectFrom('outgoingMessages').select(['id', 'channel', 'recipient']).where('scanId', '=', scan.id).orderBy('id').execute();
+}
 
 /** claimMessages for one message, as a worker's lone job claims it: its claim, or undefined. */
 export async function claimMessage(db: Database, messageId: number, lockedBy: string, lease: { leaseSeconds: number; maxClaims: number }) {

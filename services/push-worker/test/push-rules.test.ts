@@ -6,13 +6,11 @@ import { findMessage, insertCategory } from '@lr/db';
 import { deliverMessage } from '@lr/delivery';
 import type { Category } from '@lr/domain';
 import { createLogger } from '@lr/log';
-import { runScan } from '@lr/scan';
 import {
   fakePushGateway,
-  FOLLOW_UP_DAYS,
   freshDatabase,
   freshMessageQueues,
-  storeLicenses,
+  scanMessages,
   TEST_PUSH_SECRET,
   testLicense,
   validLicense,
@@ -62,12 +60,11 @@ afterAll(async () => {
 async function pushFor(...licences: { licenseNo: string; categoryCode: string; expiresOn: string }[]): Promise<{ id: number; userId: string }> {
   userSeq += 1;
   const userId = `hn-rules-${userSeq}`;
-  await storeLicenses(
-    database.db,
+  const messages = await scanMessages(
+    { db: database.db, queues: queues.queues },
     licences.map((l) => validLicense(testLicense({ ...l, holderName: '卢氏县悦来宾馆', phone: null, platformUserId: userId }))),
+    AS_OF,
   );
-  const scan = await runScan({ db: database.db, queues: queues.queues, log, followUpDays: FOLLOW_UP_DAYS }, { asOf: AS_OF, trigger: 'command' });
-  const messages = await database.db.selectFrom('outgoingMessages').select(['id', 'channel', 'recipient']).where('scanId', '=', scan.id).execute();
   expect(messages).toEqual([expect.objectContaining({ channel: 'push', recipient: userId })]);
   return { id: messages[0]!.id, userId };
 }

@@ -5,21 +5,19 @@ import { deliverMessage, messageDelivery, type Channel } from '@lr/delivery';
 import type { Category, License, LicenseInput, PushContent } from '@lr/domain';
 import type { MessageQueues } from '@lr/jobs';
 import { createLogger } from '@lr/log';
-import { runScan } from '@lr/scan';
 import {
   eventually,
   failSentRecords,
   fakePushGateway,
   freshDatabase,
   freshMessageQueues,
-  storeLicenses,
+  scanMessages,
   TEST_PUSH_SECRET,
   testLicense,
   validLicense,
   type FakePushGateway,
   type TestDatabase,
   type TestQueues,
-  FOLLOW_UP_DAYS,
 } from '@lr/testing';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { gatewaySender } from '../src/gateway.sender';
@@ -68,9 +66,7 @@ function licence(overrides: Partial<LicenseInput> = {}): License {
 
 /** Stores one licence, scans AS_OF, and returns the id of the one push message created. */
 async function seed(l: License): Promise<number> {
-  await storeLicenses(database.db, [l]);
-  const scan = await runScan({ db: database.db, queues, log, followUpDays: FOLLOW_UP_DAYS }, { asOf: AS_OF, trigger: 'command' });
-  const messages = await database.db.selectFrom('outgoingMessages').select(['id', 'channel', 'recipient']).where('scanId', '=', scan.id).execute();
+  const messages = await scanMessages({ db: database.db, queues }, [l], AS_OF);
   expect(messages).toEqual([expect.objectContaining({ channel: 'push', recipient: l.platformUserId })]);
   return messages[0]!.id;
 }

@@ -10,16 +10,15 @@ import { deliverMessage, startDeliveryWorker } from '@lr/delivery';
 import { nextLocalMidnight, type License } from '@lr/domain';
 import { counters, redisConnection, sendSms } from '@lr/jobs';
 import { createLogger } from '@lr/log';
-import { runScan } from '@lr/scan';
 import { aliyunSender, aliyunSmsClient, foundByOutId } from '@lr/sms';
 import {
-  claimMessage,
   ageClaim,
+  claimMessage,
   eventually,
   fakeAliyun,
   freshDatabase,
   freshMessageQueues,
-  storeLicenses,
+  scanMessages,
   TEST_ALIYUN,
   testCategory,
   testLicense,
@@ -27,7 +26,6 @@ import {
   type FakeAliyun,
   type TestDatabase,
   type TestQueues,
-  FOLLOW_UP_DAYS,
 } from '@lr/testing';
 import { Writable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -58,10 +56,8 @@ function licence(overrides: Partial<Parameters<typeof testLicense>[0]> = {}): Li
 
 /** Stores the licences and scans: the ids of the SMS messages made. */
 async function seed(queues: TestQueues['queues'], ...licences: License[]): Promise<number[]> {
-  await storeLicenses(database.db, licences);
-  const scan = await runScan({ db: database.db, queues, log, followUpDays: FOLLOW_UP_DAYS }, { asOf: AS_OF, trigger: 'command' });
-  const rows = await database.db.selectFrom('outgoingMessages').select('id').where('scanId', '=', scan.id).where('channel', '=', 'sms').orderBy('id').execute();
-  return rows.map((r) => r.id);
+  const messages = await scanMessages({ db: database.db, queues }, licences, AS_OF);
+  return messages.filter((m) => m.channel === 'sms').map((m) => m.id);
 }
 
 async function message(id: number) {

@@ -7,13 +7,11 @@ import { insertCategory } from '@lr/db';
 import { deliverMessage } from '@lr/delivery';
 import { addDays, localDate, type License } from '@lr/domain';
 import { createLogger } from '@lr/log';
-import { runScan } from '@lr/scan';
 import { logSender } from '@lr/sms';
 import {
-  FOLLOW_UP_DAYS,
   freshDatabase,
   freshMessageQueues,
-  storeLicenses,
+  scanMessages,
   testCategory,
   testLicense,
   validLicense,
@@ -46,9 +44,7 @@ afterAll(async () => {
 async function messageTo(phone: string): Promise<number> {
   licenceSeq += 1;
   const licence: License = validLicense(testLicense({ categoryCode: CATEGORY.code, licenseNo: `CAP-${licenceSeq}`, phone, expiresOn: '2026-03-31' }));
-  await storeLicenses(database.db, [licence]);
-  const scan = await runScan({ db: database.db, queues: queues.queues, log, followUpDays: FOLLOW_UP_DAYS }, { asOf: AS_OF, trigger: 'command' });
-  const [message] = await database.db.selectFrom('outgoingMessages').select('id').where('scanId', '=', scan.id).execute();
+  const [message] = await scanMessages({ db: database.db, queues: queues.queues }, [licence], AS_OF);
   return message!.id;
 }
 

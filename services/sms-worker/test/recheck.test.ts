@@ -5,14 +5,12 @@
 import { insertCategory } from '@lr/db';
 import { deliverMessage } from '@lr/delivery';
 import { createLogger } from '@lr/log';
-import { runScan } from '@lr/scan';
 import { twilioSender } from '@lr/sms';
 import {
   fakeTwilio,
-  FOLLOW_UP_DAYS,
   freshDatabase,
   freshMessageQueues,
-  storeLicenses,
+  scanMessages,
   TEST_TWILIO,
   testCategory,
   testLicense,
@@ -46,12 +44,12 @@ afterAll(async () => {
 
 /** Stores the licences (one phone) and scans: the one SMS message made for them. */
 async function messageFor(...licences: { licenseNo: string; categoryCode: string; phone: string }[]): Promise<number> {
-  await storeLicenses(
-    database.db,
+  const scanned = await scanMessages(
+    { db: database.db, queues: queues.queues },
     licences.map((l) => validLicense(testLicense({ ...l, expiresOn: '2026-03-31' }))),
+    AS_OF,
   );
-  const scan = await runScan({ db: database.db, queues: queues.queues, log, followUpDays: FOLLOW_UP_DAYS }, { asOf: AS_OF, trigger: 'command' });
-  const messages = await database.db.selectFrom('outgoingMessages').select('id').where('scanId', '=', scan.id).where('channel', '=', 'sms').execute();
+  const messages = scanned.filter((m) => m.channel === 'sms');
   expect(messages).toHaveLength(1);
   return messages[0]!.id;
 }

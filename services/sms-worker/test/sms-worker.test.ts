@@ -5,13 +5,15 @@ import { enqueue, redisConnection, sendSms, type MessageQueues } from '@lr/jobs'
 import { createLogger } from '@lr/log';
 import { runScan } from '@lr/scan';
 import {
-  claimMessage,
   ageClaim,
+  claimMessage,
   eventually,
   failSentRecords,
   fakeTwilio,
+  FOLLOW_UP_DAYS,
   freshDatabase,
   freshMessageQueues,
+  scanMessages,
   storeLicenses,
   TEST_TWILIO,
   testCategory,
@@ -20,7 +22,6 @@ import {
   type FakeTwilio,
   type TestDatabase,
   type TestQueues,
-  FOLLOW_UP_DAYS,
 } from '@lr/testing';
 import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -76,13 +77,7 @@ async function upsert(...licences: License[]) {
 async function seed(queues: MessageQueues, ...args: [...License[]] | [...License[], string]): Promise<number> {
   const asOf = typeof args.at(-1) === 'string' ? (args.pop() as string) : AS_OF;
   const licences = args as License[];
-  await upsert(...licences);
-  const scan = await runScan({ db: database.db, queues, log, followUpDays: FOLLOW_UP_DAYS }, { asOf, trigger: 'command' });
-  const messages = await database.db
-    .selectFrom('outgoingMessages')
-    .select(['id', 'channel', 'status'])
-    .where('scanId', '=', scan.id)
-    .execute();
+  const messages = await scanMessages({ db: database.db, queues }, licences, asOf);
   // one SMS message; a running worker may have taken it already
   expect(messages).toEqual([expect.objectContaining({ channel: 'sms' })]);
   return messages[0]!.id;
